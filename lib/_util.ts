@@ -1,0 +1,34 @@
+/**
+ * Small private helpers shared by `Segment` and `NamedSemaphore`.
+ *
+ * @module
+ */
+
+/** Checks a byte count or offset: a safe integer, 0 or more. */
+export function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`Invalid size ${size}: expected a whole number of bytes, 0 or more`);
+  }
+}
+
+/** Checks a `timeoutMs` option. */
+export function checkTimeout(timeoutMs: number): void {
+  if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new RangeError(`Invalid timeoutMs ${timeoutMs}: expected 0 or more (or Infinity)`);
+  }
+}
+
+/** A timer that an AbortSignal can cut short (rejecting with its reason). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * What is in /dev/shm: the shared memory objects and named semaphores of every process, with
+ * owner, mode, size and age; for finding and removing what a crashed run left behind.
+ *
+ * Read through libc (`opendir`/`readdir`/`stat`), so it needs no permission beyond `--allow-ffi`.
+ *
+ * @module
+ */
+
+import { errno, listDirectory, stat } from "./_libc.ts";
+import { PosixError } from "./errors.ts";
+import { NamedSemaphore } from "./named_semaphore.ts";
+import { Segment } from "./segment.ts";
+
+/** One object in /dev/shm. */
+export interface ShmObject {
+  /** The POSIX name, for example `"/SEG_ibis_HEAD"` or, for a semaphore, `"/SEM_ibis_REQ"`. */
+  name: string;
+  /** `"shm"` for shared memory, `"sem"` for a named semaphore. */
+  kind: "shm" | "sem";
+  /** Owner's user id. */
+  uid: number;
+  /** Permission bits, for example `0o600`. */
+  mode: number;
+  /** Size in bytes (a semaphore's file is 32 bytes). */
+  size: number;
+  /** Last modification, milliseconds since the epoch (second precision). */
+  mtimeMs: number;
+}
+
+/**
+ * Lists the objects in /dev/shm, optionally only those whose name passes `filter`.
+ *
+ * @param filter Keeps an object when it returns `true`; called with the POSIX name ("/x").
+ * @returns The objects, sorted by name. One removed while we looked is left out.
+ * @throws {PosixError} If /dev/shm cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { listObjects } from "./mod.ts";
+ * for (const o of listObjects((name) => name.includes("_ibis_"))) console.log(o.kind, o.name);
+ * ```
+ */
+export function listObjects(filter: (name: string) => boolean = () => true): ShmObject[] {
+  const files = listDirectory("/dev/shm");
+  if (files === null) throw new PosixError("opendir", errno(), "/dev/shm", "Cannot list");
+  const objects: ShmObject[] = [];
+  for (const file of files) {
+    const kind = file.startsWith("sem.") ? "sem" : "shm";
+    const name = "/" + (kind === "sem" ? file.slice(4) : file);
+    if (!filter(name)) continue;
+    const st = stat(`/dev/shm/${file}`);
+    if (!st) continue;
+    objects.push({
+      name,
+      kind,
+      uid: st.uid,
+      mode: st.mode & 0o777,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+    });
+  }
+  return objects.sort((a, b) => a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
+}
+
+/**
+ * Removes one listed object (`shm_unlink` or `sem_unlink`).
+ *
+ * @param object From {@link listObjects}.
+ * @returns `true` if removed, `false` if it was already gone.
+ * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
+ */
+export function removeObject(object: Pick<ShmObject, "name" | "kind">): boolean {
+  return object.kind === "sem" ? NamedSemaphore.unlink(object.name) : Segment.unlink(object.name);
+}

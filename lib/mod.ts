@@ -1,0 +1,39 @@
+/**
+ * shmemaphore: POSIX shared memory and named semaphores for Deno, through libc and Deno's FFI.
+ *
+ * - {@link Segment}: a shared memory object, mapped once, with zero-copy views.
+ * - {@link NamedSemaphore}: a named semaphore whose waits keep the event loop running.
+ * - {@link PosixError}: what a failed libc call throws.
+ *
+ * @example
+ * ```ts
+ * import { NamedSemaphore, Segment } from "./mod.ts";
+ *
+ * const id = crypto.randomUUID().slice(0, 8);
+ * using seg = Segment.create(`/doc_mod_${id}`, 4096);
+ * using ready = NamedSemaphore.create(`/doc_mod_${id}`, 0);
+ * seg.bytes.set([1, 2, 3]);
+ * ready.post();
+ * console.log(await ready.wait({ timeoutMs: 100 }), seg.bytes[2]); // true 3
+ * seg.unlink();
+ * ready.unlink();
+ * ```
+ *
+ * @module
+ */
+
+export { PosixError } from "./errors.ts";
+export {
+  Segment,
+  type SegmentCreateOptions,
+  type SegmentInfo,
+  type SegmentOpenOptions,
+  type SegmentWaitOptions,
+} from "./segment.ts";
+export {
+  NamedSemaphore,
+  type SemaphoreCreateOptions,
+  type SemaphoreInfo,
+  type SemaphoreWaitOptions,
+} from "./named_semaphore.ts";
+export { listObjects, removeObject, type ShmObject } from "./inventory.ts";

@@ -1,0 +1,414 @@
+/**
+ * `NamedSemaphore`: a POSIX named semaphore (`sem_open`), shared by name between processes.
+ *
+ * @module
+ */
+
+import {
+  CLOCK_MONOTONIC,
+  CLOCK_REALTIME,
+  clockNs,
+  cString,
+  EAGAIN,
+  errno,
+  libc,
+  O_CREAT,
+  O_EXCL,
+  stat,
+  timespec,
+} from "./_libc.ts";
+import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { checkTimeout } from "./_util.ts";
+import { PosixError } from "./errors.ts";
+
+const ENOENT = 2;
+const EEXIST = 17;
+/** SEM_VALUE_MAX on Linux. */
+const SEM_VALUE_MAX = 0x7fff_ffff;
+/** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
+const DEFAULT_SPIN_MICROS = 100;
+/** The longest one blocking call on a pool thread lasts; abort and close act within it. */
+const SLICE_MS = 50;
+
+/** Options of {@link NamedSemaphore.create} and {@link NamedSemaphore.openOrCreate}. */
+export interface SemaphoreCreateOptions {
+  /**
+   * Permission bits, applied exactly whatever the umask.
+   * @default {0o600} (owner only)
+   */
+  mode?: number;
+}
+
+/** Options of {@link NamedSemaphore.wait}. */
+export interface SemaphoreWaitOptions {
+  /** Give up after this long: the promise resolves to `false`. @default {Infinity} */
+  timeoutMs?: number;
+  /** Abort the wait: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Microseconds to spin on `sem_trywait` before blocking on a pool thread. Spinning catches a
+   * post that comes soon without a thread hop (about 1 µs instead of 80 µs); it holds the event
+   * loop for at most this long. `0` never spins.
+   * @default {100}
+   */
+  spinMicros?: number;
+}
+
+/** What `stat` says of a semaphore's file in /dev/shm: see {@link NamedSemaphore.info}. */
+export interface SemaphoreInfo {
+  /** Permission bits, for example `0o600`. */
+  mode: number;
+  /** Owner's user id. */
+  uid: number;
+}
+
+/**
+ * A POSIX named semaphore: a counter shared between processes by name. {@link post} adds one;
+ * {@link wait} takes one, waiting until there is one to take.
+ *
+ * Waiting never freezes the event loop: {@link wait} first spins on `sem_trywait` for
+ * `spinMicros` (so a post that comes soon is seen in about a microsecond), then blocks on Deno's
+ * thread pool in slices of at most 50 ms, so timers, signal listeners and I/O go on, and a
+ * timeout or abort takes effect promptly. The decision "got it / timed out" never depends on the
+ * pool thread's errno: a slice that returns without the token is followed by a `sem_trywait` on
+ * this thread, and the deadline decides.
+ *
+ * Lifetimes: the creator unlinks; openers close. Semaphores have no owner: one a crashed process
+ * left behind keeps its count until someone unlinks it.
+ *
+ * @example Process A posts, process B waits (here both in one process)
+ * ```ts
+ * import { NamedSemaphore } from "./mod.ts";
+ *
+ * const name = `/doc_sem_${crypto.randomUUID().slice(0, 8)}`;
+ * using a = NamedSemaphore.create(name, 0); // process A
+ * using b = NamedSemaphore.open(name); // process B
+ * setTimeout(() => a.post(), 10); // A: "it is ready"
+ * console.log(await b.wait({ timeoutMs: 1000 })); // B: true
+ * a.unlink();
+ * ```
+ */
+export class NamedSemaphore implements Disposable {
+  /** The semaphore's name, for example `"/SEM_ibis_REQ"`. */
+  readonly name: string;
+  /** `true` in the process that created it (and so should unlink it). */
+  readonly created: boolean;
+  #sem: Deno.PointerObject | null;
+  #pendingSlices = 0;
+  #closing = false;
+
+  private constructor(name: string, sem: Deno.PointerObject, created: boolean) {
+    this.name = name;
+    this.#sem = sem;
+    this.created = created;
+  }
+
+  /**
+   * Creates a new semaphore holding `initialValue`.
+   *
+   * @param name `/` and then up to 251 bytes, no other `/`.
+   * @param initialValue The starting count. @default {0}
+   * @param options `mode` (default `0o600`).
+   * @returns The semaphore; this process owns it.
+   * @throws {TypeError | RangeError} For a bad name, value or mode, before any call.
+   * @throws {PosixError} `EEXIST` if it exists, `EACCES`...
+   *
+   * @example
+   * ```ts
+   * import { NamedSemaphore } from "./mod.ts";
+   * using sem = NamedSemaphore.create(`/doc_create_${Date.now()}`, 1);
+   * console.log(sem.tryWait()); // true
+   * sem.unlink();
+   * ```
+   */
+  static create(
+    name: string,
+    initialValue = 0,
+    options: SemaphoreCreateOptions = {},
+  ): NamedSemaphore {
+    const { mode = 0o600 } = options;
+    checkCreate(name, initialValue, mode);
+    const sem = libc.sem_open(cString(name), O_CREAT | O_EXCL, mode, initialValue);
+    if (sem === null) {
+      throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
+    }
+    return NamedSemaphore.#created(name, sem, mode);
+  }
+
+  /**
+   * Opens an existing semaphore.
+   *
+   * @param name The semaphore's name.
+   * @returns The semaphore; this process only borrows it (close, do not unlink).
+   * @throws {TypeError | RangeError} For a bad name.
+   * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
+   *
+   * @example
+   * ```ts
+   * import { NamedSemaphore } from "./mod.ts";
+   * const name = `/doc_open_${Date.now()}`;
+   * using mine = NamedSemaphore.create(name, 2);
+   * using theirs = NamedSemaphore.open(name);
+   * console.log(theirs.value); // 2
+   * mine.unlink();
+   * ```
+   */
+  static open(name: string): NamedSemaphore {
+    checkName(name, "sem");
+    const sem = libc.sem_open(cString(name), 0, 0, 0);
+    if (sem === null) throw new PosixError("sem_open", errno(), name, "Cannot open semaphore");
+    return new NamedSemaphore(name, sem, false);
+  }
+
+  /**
+   * Opens the semaphore, creating it with `initialValue` if it does not exist; for two processes
+   * either of which may start first. {@link created} says which happened.
+   *
+   * @param name The semaphore's name.
+   * @param initialValue The count if it is created. @default {0}
+   * @param options `mode` if it is created (default `0o600`).
+   * @returns The semaphore.
+   * @throws {TypeError | RangeError} For a bad name, value or mode.
+   * @throws {PosixError} `EACCES`...
+   *
+   * @example
+   * ```ts
+   * import { NamedSemaphore } from "./mod.ts";
+   * const name = `/doc_ooc_${Date.now()}`;
+   * using first = NamedSemaphore.openOrCreate(name);
+   * using second = NamedSemaphore.openOrCreate(name);
+   * console.log(first.created, second.created); // true false
+   * first.unlink();
+   * ```
+   */
+  static openOrCreate(
+    name: string,
+    initialValue = 0,
+    options: SemaphoreCreateOptions = {},
+  ): NamedSemaphore {
+    const { mode = 0o600 } = options;
+    checkCreate(name, initialValue, mode);
+    const cname = cString(name);
+    // Create-exclusive first, so that we know whether we created it (and must set its mode);
+    // loop because another process may remove it between our two attempts.
+    for (;;) {
+      const created = libc.sem_open(cname, O_CREAT | O_EXCL, mode, initialValue);
+      if (created !== null) return NamedSemaphore.#created(name, created, mode);
+      let err = errno();
+      if (err !== EEXIST) throw new PosixError("sem_open", err, name, "Cannot create semaphore");
+      const opened = libc.sem_open(cname, 0, 0, 0);
+      if (opened !== null) return new NamedSemaphore(name, opened, false);
+      err = errno();
+      if (err !== ENOENT) throw new PosixError("sem_open", err, name, "Cannot open semaphore");
+    }
+  }
+
+  /**
+   * Removes the name (`sem_unlink`). Processes that have it open keep using it until they close.
+   *
+   * @param name The semaphore's name.
+   * @returns `true` if it was removed, `false` if there was none.
+   * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
+   */
+  static unlink(name: string): boolean {
+    checkName(name, "sem");
+    if (libc.sem_unlink(cString(name)) === 0) return true;
+    const err = errno();
+    if (err === ENOENT) return false;
+    throw new PosixError("sem_unlink", err, name, "Cannot remove semaphore");
+  }
+
+  static #created(name: string, sem: Deno.PointerObject, mode: number): NamedSemaphore {
+    const semaphore = new NamedSemaphore(name, sem, true);
+    // sem_open applied the umask (so the mode can only be narrower than asked); set it exactly.
+    // Linux keeps named semaphores as files in /dev/shm, which is what chmod reaches.
+    if (libc.chmod(cString(devShmPath(name, "sem")), mode) !== 0) {
+      const err = errno();
+      if (err !== ENOENT) {
+        semaphore.close();
+        NamedSemaphore.unlink(name);
+        throw new PosixError("chmod", err, name, "Cannot set the mode of semaphore");
+      }
+    }
+    return semaphore;
+  }
+
+  /**
+   * Adds one to the count, waking one waiter.
+   *
+   * @throws {PosixError} `EOVERFLOW` past 2,147,483,647.
+   */
+  post(): void {
+    if (libc.sem_post(this.#handle()) !== 0) {
+      throw new PosixError("sem_post", errno(), this.name, "Cannot post semaphore");
+    }
+  }
+
+  /**
+   * Takes one if the count is above zero, without waiting.
+   *
+   * @returns `true` if it took one, `false` if the count was 0.
+   * @throws {PosixError} For a real failure (not for "count is 0").
+   */
+  tryWait(): boolean {
+    if (libc.sem_trywait(this.#handle()) === 0) return true;
+    const err = errno();
+    if (err === EAGAIN) return false;
+    throw new PosixError("sem_trywait", err, this.name, "Cannot wait on semaphore");
+  }
+
+  /**
+   * Takes one, waiting until the count is above zero, the timeout runs out or the signal aborts.
+   * The event loop goes on while it waits (see the class notes). Interruptions (EINTR) are
+   * retried.
+   *
+   * If the signal aborts while a slice is blocked on a pool thread and that slice then takes
+   * the token, the token is posted back: an aborted wait never swallows a post.
+   *
+   * @param options `timeoutMs`, `signal`, `spinMicros`.
+   * @returns `true` when it took one; `false` when `timeoutMs` ran out first.
+   * @throws The signal's reason when `signal` aborts; {@link PosixError} for a real failure;
+   * `Error` if the semaphore is closed.
+   *
+   * @example Process B waits with a timeout and can be cancelled
+   * ```ts
+   * import { NamedSemaphore } from "./mod.ts";
+   * const name = `/doc_wait_${Date.now()}`;
+   * using sem = NamedSemaphore.create(name, 0);
+   * console.log(await sem.wait({ timeoutMs: 20 })); // false: nobody posted
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort(), 10);
+   * await sem.wait({ signal: controller.signal }).catch((e) => console.log(e.name)); // AbortError
+   * sem.unlink();
+   * ```
+   */
+  async wait(options: SemaphoreWaitOptions = {}): Promise<boolean> {
+    const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_MICROS } = options;
+    checkTimeout(timeoutMs);
+    if (!Number.isFinite(spinMicros) || spinMicros < 0) {
+      throw new RangeError(`Invalid spinMicros ${spinMicros}: expected 0 or more`);
+    }
+    signal?.throwIfAborted();
+    if (this.tryWait()) return true;
+    const start = performance.now();
+    const deadline = start + timeoutMs;
+    // Spin: a fast-path FFI call costs tens of nanoseconds, far less than a thread hop.
+    const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
+    const sem = this.#handle();
+    while (performance.now() < spinEnd) {
+      for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return true;
+    }
+    for (;;) {
+      if (this.tryWait()) return true; // also surfaces a real errno, read on this thread
+      signal?.throwIfAborted();
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      if (await this.#slice(Math.min(left, SLICE_MS), signal)) return true;
+    }
+  }
+
+  /**
+   * The count now (`sem_getvalue`); may be stale by the time you read it.
+   *
+   * @throws {Error} If the semaphore is closed.
+   */
+  get value(): number {
+    const out = new Int32Array(1);
+    if (libc.sem_getvalue(this.#handle(), out) !== 0) {
+      throw new PosixError("sem_getvalue", errno(), this.name, "Cannot read semaphore");
+    }
+    return out[0];
+  }
+
+  /**
+   * Mode and owner of the semaphore's file in /dev/shm.
+   *
+   * @throws {PosixError} If it has been unlinked (`ENOENT`).
+   */
+  info(): SemaphoreInfo {
+    const st = stat(devShmPath(this.name, "sem"));
+    if (!st) throw new PosixError("stat", errno(), this.name, "Cannot read semaphore");
+    return { mode: st.mode & 0o777, uid: st.uid };
+  }
+
+  /**
+   * Removes this semaphore's name. See {@link NamedSemaphore.unlink}.
+   *
+   * @returns `true` if it was removed, `false` if it was already gone.
+   */
+  unlink(): boolean {
+    return NamedSemaphore.unlink(this.name);
+  }
+
+  /** `true` once {@link close} has run. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Closes (`sem_close`). Idempotent; does not unlink. A wait still blocked on a pool thread
+   * keeps the semaphore mapped until that slice ends (at most 50 ms), then it is closed, and
+   * that wait rejects.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#pendingSlices === 0) this.#release();
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #handle(): Deno.PointerObject {
+    if (this.#closing || this.#sem === null) {
+      throw new Error(`Semaphore "${this.name}" is closed`);
+    }
+    return this.#sem;
+  }
+
+  #release(): void {
+    if (this.#sem !== null) libc.sem_close(this.#sem);
+    this.#sem = null;
+  }
+
+  /** One bounded blocking wait on a pool thread: `true` if it took the token. */
+  #slice(ms: number, signal?: AbortSignal): Promise<boolean> {
+    const sem = this.#handle();
+    const ns = BigInt(Math.ceil(ms * 1e6));
+    const call = libc.sem_clockwait
+      ? libc.sem_clockwait(sem, CLOCK_MONOTONIC, timespec(clockNs(CLOCK_MONOTONIC) + ns))
+      : libc.sem_timedwait(sem, timespec(clockNs(CLOCK_REALTIME) + ns));
+    this.#pendingSlices++;
+    let abandoned = false;
+    const done = call.then((rc) => {
+      // A slice the caller gave up on that still took the token: give it back.
+      if (rc === 0 && abandoned) libc.sem_post(sem);
+      if (--this.#pendingSlices === 0 && this.#closing) this.#release();
+      return rc === 0;
+    });
+    if (!signal) return done;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        abandoned = true;
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      done.then((got) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(got);
+      });
+    });
+  }
+}
+
+function checkCreate(name: string, initialValue: number, mode: number): void {
+  checkName(name, "sem");
+  if (!Number.isInteger(initialValue) || initialValue < 0 || initialValue > SEM_VALUE_MAX) {
+    throw new RangeError(
+      `Invalid initial value ${initialValue}: expected a whole number from 0 to ${SEM_VALUE_MAX}`,
+    );
+  }
+  checkMode(mode);
+}

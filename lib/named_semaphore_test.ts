@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { NamedSemaphore, PosixError } from "./mod.ts";
+import { assertClean, runDeno, withId } from "../tests/_util.ts";
+
+Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
+  withId((id) => {
+    using a = NamedSemaphore.create(`/sem_${id}`, 3);
+    using b = NamedSemaphore.open(`/sem_${id}`);
+    assert.equal(a.created, true);
+    assert.equal(b.created, false);
+    assert.equal(b.value, 3);
+    a.post();
+    assert.equal(b.value, 4);
+    a.unlink();
+  }));
+
+Deno.test("NamedSemaphore.create() fails with EEXIST, open() with ENOENT", () =>
+  withId((id) => {
+    assert.throws(() => NamedSemaphore.open(`/sem_${id}`), (e: unknown) => {
+      assert.ok(e instanceof PosixError);
+      assert.equal(e.code, "ENOENT");
+      assert.equal(e.syscall, "sem_open");
+      assert.match(e.message, new RegExp(`Cannot open semaphore "/sem_${id}": ENOENT`));
+      return true;
+    });
+    using sem = NamedSemaphore.create(`/sem_${id}`);
+    assert.throws(() => NamedSemaphore.create(`/sem_${id}`), { code: "EEXIST" });
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.openOrCreate() creates once and opens after", () =>
+  withId((id) => {
+    using first = NamedSemaphore.openOrCreate(`/sem_${id}`, 2);
+    using second = NamedSemaphore.openOrCreate(`/sem_${id}`, 7);
+    assert.deepEqual([first.created, second.created], [true, false]);
+    assert.equal(second.value, 2, "the second call did not reset the value");
+    first.unlink();
+  }));
+
+Deno.test("semaphore names and values are checked before any call", () => {
+  assert.throws(() => NamedSemaphore.create("nope"), TypeError);
+  assert.throws(() => NamedSemaphore.open("/a/b"), TypeError);
+  assert.throws(() => NamedSemaphore.open("/" + "x".repeat(252)), /at most 251/);
+  assert.throws(() => NamedSemaphore.create("/ok", -1), RangeError);
+  assert.throws(() => NamedSemaphore.create("/ok", 2 ** 31), RangeError);
+});
+
+Deno.test("NamedSemaphore.tryWait() returns false when the value is 0, true after a post", () =>
+  withId((id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    assert.equal(sem.tryWait(), false);
+    sem.post();
+    assert.equal(sem.tryWait(), true);
+    assert.equal(sem.tryWait(), false);
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.wait() resolves to false when the timeout runs out", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const start = performance.now();
+    assert.equal(await sem.wait({ timeoutMs: 120 }), false);
+    assert.ok(performance.now() - start >= 119, "it did not give up early");
+    assert.equal(await sem.wait({ timeoutMs: 0 }), false);
+    sem.post();
+    assert.equal(await sem.wait({ timeoutMs: 0 }), true);
+    sem.unlink();
+  }));
+
+Deno.test("the event loop keeps running while NamedSemaphore.wait() waits", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    setTimeout(() => sem.post(), 300);
+    try {
+      assert.equal(await sem.wait({ timeoutMs: 5000 }), true);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(ticks >= 10, `the 10 ms timer fired ${ticks} times during a 300 ms wait`);
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.wait() rejects with the signal's reason on abort, and loses no post", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(sem.wait({ signal: controller.signal }), { name: "AbortError" });
+    await assert.rejects(sem.wait({ signal: controller.signal }), { name: "AbortError" });
+    // A slice may still be blocked on a pool thread: a post now must not be swallowed by it.
+    sem.post();
+    assert.equal(await sem.wait({ timeoutMs: 1000 }), true);
+    sem.unlink();
+  }));
+
+Deno.test("a post from another process wakes a waiter", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const poster = runDeno(
+      `import { NamedSemaphore } from "MOD";
+       await new Promise((r) => setTimeout(r, 300));
+       using s = NamedSemaphore.open(Deno.args[0]);
+       s.post();`,
+      { args: [sem.name] },
+    );
+    assert.equal(await sem.wait({ timeoutMs: 10_000 }), true);
+    assertClean(await poster);
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.wait() is not cut short by signals (EINTR is retried)", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--quiet",
+        `import { NamedSemaphore } from "${new URL("./mod.ts", import.meta.url).href}";
+         let signals = 0;
+         Deno.addSignalListener("SIGUSR2", () => signals++);
+         using s = NamedSemaphore.open(Deno.args[0]);
+         console.log("ready");
+         const timedOut = await s.wait({ timeoutMs: 600 });
+         const posted = await s.wait({ timeoutMs: 10_000 });
+         console.log(timedOut, posted, signals > 0);
+         Deno.exit(0);`,
+        sem.name,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value, "ready\n");
+    // Signal the waiting child every 5 ms for 900 ms or more (through the whole 600 ms timed
+    // wait and into the second wait), then post once.
+    for (let i = 0; i < 180; i++) {
+      child.kill("SIGUSR2");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    sem.post();
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+    const status = await child.status;
+    await child.stderr.cancel();
+    assert.equal(status.code, 0);
+    assert.equal(rest, "false true true\n");
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.create() sets the mode exactly, whatever the umask", () =>
+  withId(async (id) => {
+    for (const [umask, mode] of [["077", 0o640], ["000", 0o600]] as const) {
+      const name = `/sem_${id}_${umask}`;
+      const out = await runDeno(
+        `import { NamedSemaphore } from "MOD";
+         using s = NamedSemaphore.create(Deno.args[0], 0, { mode: ${mode} });`,
+        { umask, args: [name] },
+      );
+      assertClean(out);
+      using sem = NamedSemaphore.open(name);
+      assert.equal(sem.info().mode, mode, `umask ${umask}`);
+      sem.unlink();
+    }
+  }));
+
+Deno.test("another user cannot open a semaphore made with the default mode (EACCES)", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const out = await runDeno(
+      `import { NamedSemaphore } from "MOD";
+       try { NamedSemaphore.open(Deno.args[0]); console.log("opened"); }
+       catch (e) { console.log(e.code); }`,
+      { asNobody: true, args: [sem.name] },
+    );
+    assertClean(out);
+    assert.equal(out.stdout.trim(), "EACCES");
+    sem.unlink();
+  }));
+
+Deno.test("using closes the semaphore; close() during a wait rejects that wait, no crash", () =>
+  withId(async (id) => {
+    let ref: NamedSemaphore;
+    {
+      using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+      ref = sem;
+    }
+    assert.equal(ref.closed, true);
+    assert.throws(() => ref.post(), /is closed/);
+    using sem = NamedSemaphore.open(`/sem_${id}`);
+    const waiting = sem.wait({ timeoutMs: 5000 });
+    setTimeout(() => sem.close(), 100);
+    await assert.rejects(waiting, /is closed/);
+    assert.equal(NamedSemaphore.unlink(`/sem_${id}`), true);
+  }));

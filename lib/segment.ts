@@ -1,0 +1,417 @@
+/**
+ * `Segment`: a POSIX shared memory object (`shm_open`), mapped once into this process.
+ *
+ * @module
+ */
+
+import {
+  cString,
+  errno,
+  fstat,
+  libc,
+  MAP_FAILED,
+  MAP_SHARED,
+  O_CREAT,
+  O_EXCL,
+  O_RDWR,
+  PROT_READ,
+  PROT_WRITE,
+  type StatInfo,
+} from "./_libc.ts";
+import { checkMode, checkName } from "./_names.ts";
+import { PosixError } from "./errors.ts";
+import { checkSize, checkTimeout, sleep } from "./_util.ts";
+
+const ENOENT = 2;
+
+/** Options of {@link Segment.create}. */
+export interface SegmentCreateOptions {
+  /**
+   * Permission bits of the new object, applied exactly whatever the umask.
+   * @default {0o600} (owner only)
+   */
+  mode?: number;
+  /**
+   * Remove an object of the same name first (one a crashed run left behind). Processes that
+   * still have the old one open keep it, detached from the name.
+   * @default {false} (an existing object is an `EEXIST` error)
+   */
+  replace?: boolean;
+}
+
+/** Options of {@link Segment.open}. */
+export interface SegmentOpenOptions {
+  /** Refuse an object smaller than this many bytes (`RangeError`). @default {0} */
+  minSize?: number;
+}
+
+/** Options of {@link Segment.openWhenReady}. */
+export interface SegmentWaitOptions extends SegmentOpenOptions {
+  /** Give up after this long and resolve to `null`. @default {Infinity} */
+  timeoutMs?: number;
+  /** Abort the wait: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** What `fstat` says of a segment: see {@link Segment.info}. */
+export interface SegmentInfo {
+  /** Size in bytes now. */
+  size: number;
+  /** Permission bits, for example `0o600`. */
+  mode: number;
+  /** Owner's user id. */
+  uid: number;
+  /** `true` once the name was removed (`shm_unlink`) while this process still holds it open. */
+  unlinked: boolean;
+  /** Last modification time, milliseconds since the epoch (second precision). */
+  mtimeMs: number;
+}
+
+/**
+ * A POSIX shared memory object, mapped once into this process. {@link Segment.bytes} is a
+ * `Uint8Array` over the shared pages themselves: what one process writes there, the other reads,
+ * with no copy.
+ *
+ * Lifetimes: the process that {@link Segment.create}s an object owns it and {@link unlink}s it
+ * when done; a process that only {@link Segment.open}s it closes it and leaves it. Unlinking
+ * removes the name at once, but the memory lives on until every process has closed it. `close()`
+ * (and `using`) never unlink.
+ *
+ * Memory safety: closing or remapping detaches the old `ArrayBuffer` before `munmap`, so a view
+ * kept too long reads as empty instead of crashing the process. Every read of `size` or `bytes`
+ * checks the object's real size (one `fstat`) and remaps when another process has grown or
+ * truncated it, so the mapping never extends past the end of the object.
+ *
+ * @example Process A creates, process B opens (here both in one process)
+ * ```ts
+ * import { Segment } from "./mod.ts";
+ *
+ * const name = `/doc_seg_${crypto.randomUUID().slice(0, 8)}`;
+ * // Process A
+ * using a = Segment.create(name, 4096);
+ * a.bytes.set(new TextEncoder().encode("hello"));
+ * // Process B
+ * using b = Segment.open(name);
+ * console.log(new TextDecoder().decode(b.bytes.subarray(0, 5))); // "hello"
+ * a.unlink(); // the creator removes the name
+ * ```
+ */
+export class Segment implements Disposable {
+  /** The object's name, for example `"/SEG_ibis_DATA"`. */
+  readonly name: string;
+  /** `true` in the process that created the object (and so should unlink it). */
+  readonly created: boolean;
+  #fd: number;
+  #mapped = 0;
+  #pointer: Deno.PointerObject | null = null;
+  #buffer: ArrayBuffer | null = null;
+  #bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+
+  private constructor(name: string, fd: number, created: boolean) {
+    this.name = name;
+    this.#fd = fd;
+    this.created = created;
+  }
+
+  /**
+   * Creates a new shared memory object of `size` bytes (zero-filled, its memory reserved) and
+   * maps it.
+   *
+   * @param name `/` and then up to 255 bytes, no other `/`.
+   * @param size Bytes, 0 or more.
+   * @param options `mode` (default `0o600`) and `replace`.
+   * @returns The mapped segment; this process owns it.
+   * @throws {TypeError | RangeError} For a bad name, size or mode, before any call.
+   * @throws {PosixError} `EEXIST` if it exists (and `replace` is not set), `EACCES`, `ENOSPC`...
+   *
+   * @example
+   * ```ts
+   * import { Segment } from "./mod.ts";
+   * using seg = Segment.create(`/doc_create_${Date.now()}`, 1024, { mode: 0o600 });
+   * seg.bytes[0] = 42;
+   * seg.unlink();
+   * ```
+   */
+  static create(name: string, size: number, options: SegmentCreateOptions = {}): Segment {
+    checkName(name, "shm");
+    checkSize(size);
+    const { mode = 0o600, replace = false } = options;
+    checkMode(mode);
+    if (replace) Segment.unlink(name);
+    const fd = libc.shm_open(cString(name), O_RDWR | O_CREAT | O_EXCL, mode);
+    if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot create shared memory");
+    try {
+      // shm_open applied the umask; set exactly what was asked.
+      if (libc.fchmod(fd, mode) !== 0) {
+        throw new PosixError("fchmod", errno(), name, "Cannot set the mode of shared memory");
+      }
+      const segment = new Segment(name, fd, true);
+      segment.grow(size);
+      return segment;
+    } catch (error) {
+      libc.close(fd);
+      libc.shm_unlink(cString(name));
+      throw error;
+    }
+  }
+
+  /**
+   * Opens an existing shared memory object and maps it.
+   *
+   * @param name The object's name.
+   * @param options `minSize`: refuse a smaller object.
+   * @returns The mapped segment; this process only borrows it (close, do not unlink).
+   * @throws {TypeError | RangeError} For a bad name; `RangeError` if smaller than `minSize`.
+   * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
+   *
+   * @example
+   * ```ts
+   * import { Segment } from "./mod.ts";
+   * const name = `/doc_open_${Date.now()}`;
+   * using mine = Segment.create(name, 64);
+   * using theirs = Segment.open(name, { minSize: 32 });
+   * console.log(theirs.size); // 64
+   * mine.unlink();
+   * ```
+   */
+  static open(name: string, options: SegmentOpenOptions = {}): Segment {
+    checkName(name, "shm");
+    const { minSize = 0 } = options;
+    checkSize(minSize);
+    const fd = libc.shm_open(cString(name), O_RDWR, 0);
+    if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot open shared memory");
+    const segment = new Segment(name, fd, false);
+    try {
+      const size = segment.size;
+      if (size < minSize) {
+        throw new RangeError(
+          `Shared memory "${name}" is ${size} bytes, smaller than the ${minSize} needed: ` +
+            `is it still being created, or made by another program?`,
+        );
+      }
+      return segment;
+    } catch (error) {
+      segment.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens an object that may not exist yet: polls until it exists and is at least `minSize`
+   * bytes, for when the opener starts before the creator. The event loop runs while it waits.
+   *
+   * @param name The object's name.
+   * @param options `timeoutMs`, `signal`, `minSize`.
+   * @returns The segment, or `null` if `timeoutMs` ran out first.
+   * @throws {PosixError} For a failure other than "does not exist yet" (`EACCES`...).
+   * @throws The signal's reason, when `signal` aborts.
+   *
+   * @example Process B starts first and waits for process A
+   * ```ts
+   * import { Segment } from "./mod.ts";
+   * const name = `/doc_ready_${Date.now()}`;
+   * const waiting = Segment.openWhenReady(name, { timeoutMs: 5000, minSize: 8 }); // process B
+   * const a = Segment.create(name, 8); // process A
+   * using b = await waiting;
+   * console.log(b?.size); // 8
+   * a.unlink();
+   * a.close();
+   * ```
+   */
+  static async openWhenReady(
+    name: string,
+    options: SegmentWaitOptions = {},
+  ): Promise<Segment | null> {
+    checkName(name, "shm");
+    const { timeoutMs = Infinity, signal, minSize = 0 } = options;
+    checkTimeout(timeoutMs);
+    const deadline = performance.now() + timeoutMs;
+    let pause = 1;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        return Segment.open(name, { minSize });
+      } catch (error) {
+        const notYet = (error instanceof PosixError && error.code === "ENOENT") ||
+          error instanceof RangeError;
+        if (!notYet) throw error;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return null;
+      await sleep(Math.min(pause, left), signal);
+      pause = Math.min(pause * 2, 50);
+    }
+  }
+
+  /**
+   * Removes the name `name` (`shm_unlink`). Processes that have it open keep their memory until
+   * they close it.
+   *
+   * @param name The object's name.
+   * @returns `true` if it was removed, `false` if there was none.
+   * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
+   */
+  static unlink(name: string): boolean {
+    checkName(name, "shm");
+    if (libc.shm_unlink(cString(name)) === 0) return true;
+    const err = errno();
+    if (err === ENOENT) return false;
+    throw new PosixError("shm_unlink", err, name, "Cannot remove shared memory");
+  }
+
+  /**
+   * The object's size in bytes now. Reading it checks with `fstat` and remaps if another process
+   * changed the size, so it is always the real size.
+   *
+   * @throws {Error} If the segment is closed.
+   */
+  get size(): number {
+    this.#sync();
+    return this.#mapped;
+  }
+
+  /**
+   * The whole object as bytes, over the shared pages (zero-copy). Reading it checks the size
+   * first (see {@link size}); a view taken before the size changed, or before `close()`, is
+   * detached and reads as empty, so take `bytes` again after a change rather than keep it.
+   *
+   * @throws {Error} If the segment is closed.
+   */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    this.#sync();
+    return this.#bytes;
+  }
+
+  /**
+   * `length` bytes at `offset`, after checking that the object really holds them now.
+   *
+   * @param offset First byte.
+   * @param length How many bytes.
+   * @returns A zero-copy view.
+   * @throws {RangeError} If the object is smaller than `offset + length` (for example, another
+   * process truncated it), naming both sizes.
+   */
+  view(offset: number, length: number): Uint8Array<ArrayBuffer> {
+    checkSize(offset);
+    checkSize(length);
+    const bytes = this.bytes;
+    if (offset + length > bytes.length) {
+      throw new RangeError(
+        `Shared memory "${this.name}" holds ${bytes.length} bytes, ` +
+          `but bytes ${offset}..${offset + length} were asked for`,
+      );
+    }
+    return bytes.subarray(offset, offset + length);
+  }
+
+  /**
+   * Grows the object to `size` bytes (never shrinks: a smaller `size` does nothing) and remaps.
+   * The new memory is reserved at once (`posix_fallocate`), so a full /dev/shm is an `ENOSPC`
+   * error here rather than a crash on first write. Other processes see the new size the next
+   * time they read `size` or `bytes`.
+   *
+   * @param size The size wanted, in bytes.
+   * @throws {RangeError} For a negative or non-integer size.
+   * @throws {PosixError} `ENOSPC`, `EFBIG`...
+   */
+  grow(size: number): void {
+    checkSize(size);
+    const current = this.size;
+    if (size <= current) return;
+    if (libc.ftruncate(this.#fd, BigInt(size)) !== 0) {
+      throw new PosixError("ftruncate", errno(), this.name, "Cannot grow shared memory");
+    }
+    const err = libc.posix_fallocate(this.#fd, 0n, BigInt(size));
+    if (err !== 0) {
+      libc.ftruncate(this.#fd, BigInt(current));
+      throw new PosixError(
+        "posix_fallocate",
+        err,
+        this.name,
+        `Cannot reserve ${size} bytes for shared memory`,
+      );
+    }
+    this.#sync();
+  }
+
+  /**
+   * Size, mode, owner and whether the name has been removed, from `fstat`.
+   *
+   * @throws {Error} If the segment is closed.
+   */
+  info(): SegmentInfo {
+    const st = this.#stat();
+    return {
+      size: st.size,
+      mode: st.mode & 0o777,
+      uid: st.uid,
+      unlinked: st.nlink === 0,
+      mtimeMs: st.mtimeMs,
+    };
+  }
+
+  /**
+   * Removes this segment's name. See {@link Segment.unlink}.
+   *
+   * @returns `true` if it was removed, `false` if it was already gone.
+   */
+  unlink(): boolean {
+    return Segment.unlink(this.name);
+  }
+
+  /** `true` once {@link close} has run. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /**
+   * Unmaps and closes. Idempotent. Views taken from {@link bytes} are detached first and read as
+   * empty afterwards. Does not unlink.
+   */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#unmap();
+    libc.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #stat(): StatInfo {
+    if (this.#fd < 0) throw new Error(`Shared memory "${this.name}" is closed`);
+    const st = fstat(this.#fd);
+    if (!st) throw new PosixError("fstat", errno(), this.name, "Cannot read shared memory size");
+    return st;
+  }
+
+  #sync(): void {
+    const { size } = this.#stat();
+    if (size === this.#mapped) return;
+    this.#unmap();
+    if (size === 0) return;
+    const pointer = libc.mmap(null, BigInt(size), PROT_READ | PROT_WRITE, MAP_SHARED, this.#fd, 0n);
+    if (pointer === null || BigInt(Deno.UnsafePointer.value(pointer)) === MAP_FAILED) {
+      throw new PosixError("mmap", errno(), this.name, `Cannot map ${size} bytes of shared memory`);
+    }
+    this.#pointer = pointer;
+    this.#mapped = size;
+    this.#buffer = Deno.UnsafePointerView.getArrayBuffer(pointer, size);
+    this.#bytes = new Uint8Array(this.#buffer);
+  }
+
+  #unmap(): void {
+    if (this.#pointer) {
+      // Detach first: every view of the old mapping now reads as length 0 instead of touching
+      // unmapped memory (which would be SIGSEGV).
+      this.#buffer!.transfer(0);
+      libc.munmap(this.#pointer, BigInt(this.#mapped));
+    }
+    this.#pointer = null;
+    this.#buffer = null;
+    this.#bytes = new Uint8Array(0);
+    this.#mapped = 0;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Test helpers: random names, a leftover check on /dev/shm, and second processes (real
+ * `Deno.Command`s, optionally as the user `nobody`).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
+
+const LIB_DIR = new URL("../lib/", import.meta.url);
+export const MOD_URL: string = new URL("mod.ts", LIB_DIR).href;
+
+/** A fresh id for object names; every object a test makes carries it. */
+export function freshId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+}
+
+/** The objects in /dev/shm whose names contain `id`. */
+export function shmEntries(id: string): ShmObject[] {
+  return listObjects((name) => name.includes(id));
+}
+
+/**
+ * Runs `fn` with a fresh id. Afterwards nothing named with that id may be left in /dev/shm: if
+ * something is, it is removed and (when `fn` itself passed) the test fails.
+ */
+export async function withId(fn: (id: string) => unknown): Promise<void> {
+  const id = freshId();
+  let passed = false;
+  try {
+    await fn(id);
+    passed = true;
+  } finally {
+    const left = shmEntries(id);
+    for (const object of left) removeObject(object);
+    if (passed) {
+      assert.deepEqual(left.map((o) => `${o.kind} ${o.name}`), [], "objects left in /dev/shm");
+    }
+  }
+}
+
+/** What a child process did. */
+export interface Outcome {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link runDeno}. */
+export interface RunOptions {
+  /** Run as the user `nobody` (uid 65534), through `setpriv`. */
+  asNobody?: boolean;
+  /** Run under this umask (octal string), through `sh -c "umask ...; exec ..."`. */
+  umask?: string;
+  /** Extra arguments, as `Deno.args` of the child. */
+  args?: string[];
+}
+
+/**
+ * Runs `code` in a second Deno process (`deno eval`). `MOD` in the code is replaced by the
+ * URL of lib/mod.ts, so `import { Segment } from "MOD";` works.
+ */
+export async function runDeno(code: string, options: RunOptions = {}): Promise<Outcome> {
+  let deno = Deno.execPath();
+  let mod = MOD_URL;
+  const env: Record<string, string> = {};
+  if (options.asNobody) {
+    const dir = await nobodyDir();
+    deno = `${dir}/deno`;
+    mod = `file://${dir}/lib/mod.ts`;
+    env.DENO_DIR = `${dir}/deno_dir`;
+    env.HOME = dir;
+  }
+  let argv = [deno, "eval", "--quiet", "--no-lock", code.replaceAll('"MOD"', `"${mod}"`)];
+  if (options.args) argv.push(...options.args);
+  if (options.umask) {
+    argv = ["sh", "-c", `umask ${options.umask}; exec "$@"`, "sh", ...argv];
+  }
+  if (options.asNobody) {
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv];
+  }
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    signal: out.signal,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+let nobodyDirPromise: Promise<string> | undefined;
+
+/**
+ * A directory `nobody` can read, holding the deno binary and a copy of lib/ (the npm cache and
+ * the checkout may sit under a directory only root can enter). Removed when the tests end.
+ */
+function nobodyDir(): Promise<string> {
+  nobodyDirPromise ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "shmemaphore_nobody_" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    await Deno.chmod(dir, 0o755);
+    try {
+      await Deno.link(Deno.execPath(), `${dir}/deno`);
+    } catch {
+      await Deno.copyFile(Deno.execPath(), `${dir}/deno`);
+    }
+    await Deno.chmod(`${dir}/deno`, 0o755);
+    await Deno.mkdir(`${dir}/lib`, { mode: 0o755 });
+    for await (const entry of Deno.readDir(LIB_DIR)) {
+      if (entry.isFile && entry.name.endsWith(".ts")) {
+        await Deno.copyFile(new URL(entry.name, LIB_DIR), `${dir}/lib/${entry.name}`);
+        await Deno.chmod(`${dir}/lib/${entry.name}`, 0o644);
+      }
+    }
+    await Deno.mkdir(`${dir}/deno_dir`, { mode: 0o777 });
+    await Deno.chmod(`${dir}/deno_dir`, 0o777);
+    return dir;
+  })();
+  return nobodyDirPromise;
+}
+
+/** Asserts that a child ended on its own with exit code 0, showing its output otherwise. */
+export function assertClean(outcome: Outcome): void {
+  assert.equal(outcome.signal, null, `killed by ${outcome.signal}:\n${outcome.stderr}`);
+  assert.equal(outcome.code, 0, `exit ${outcome.code}:\n${outcome.stderr}\n${outcome.stdout}`);
+}
