@@ -242,3 +242,15 @@ export function clockNs(clock: number): bigint {
 export function timespec(ns: bigint): BigInt64Array<ArrayBuffer> {
   return BigInt64Array.of(ns / 1_000_000_000n, ns % 1_000_000_000n);
 }
+
+const ESRCH = 3;
+
+/** Whether process `pid` exists (`kill(pid, 0)`; a process of another user counts as alive). */
+export function processExists(pid: number): boolean {
+  return libc.kill(pid, 0) === 0 || errno() !== ESRCH;
+}
+
+/** This process's effective user id. */
+export function currentUid(): number {
+  return libc.geteuid();
+}

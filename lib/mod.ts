@@ -37,3 +37,16 @@ export {
   type SemaphoreWaitOptions,
 } from "./named_semaphore.ts";
 export { listObjects, removeObject, type ShmObject } from "./inventory.ts";
+export {
+  type Answer,
+  ChannelClient,
+  type ChannelClientOptions,
+  ChannelError,
+  type ChannelErrorCode,
+  ChannelServer,
+  type ChannelServerOptions,
+  type ExchangeOptions,
+  type Pixels,
+  type Request,
+} from "./channel.ts";
+export { type ChannelNames, channelNames, HEADER } from "./protocol.ts";

@@ -1,0 +1,127 @@
+/**
+ * The server: asks for images by name over shared memory, saves what comes back.
+ *
+ *   deno task server [--channel ibis] [--rounds 10] [--names a,b] [--out out/] [--format png]
+ *
+ * @module
+ */
+
+import { ChannelServer, unlinkAll } from "./lib/channel.ts";
+import { encode, ImageFolder } from "./lib/images.ts";
+import { channelNames } from "./lib/protocol.ts";
+import {
+  Exit,
+  exitCodeOf,
+  fail,
+  modeOption,
+  numberOption,
+  parseOptions,
+  shutdownOnSignals,
+} from "./lib/_cli.ts";
+
+const USAGE = `Usage: deno task server [options]
+
+Asks a client for images by name over shared memory and saves them.
+
+  --channel NAME    channel to create (default "ibis")
+  --rounds N        how many requests (default 10)
+  --names A,B,...   image names to ask for, one at random each round
+                    (default: the images in --images)
+  --images DIR      where the default names come from (default images/)
+  --out DIR         where received images are saved, as NAME.FORMAT (default out/)
+  --format png|jpg  png is lossless (default png)
+  --timeout S       seconds to wait for each answer (default 10)
+  --mode OCTAL      permission bits of the channel's objects (default 600: only you)
+  -h, --help        this text
+
+Exit codes: 0 every round got an image; 1 some rounds got an error answer; 2 bad usage;
+3 no answer in time; 4 the client died; 5 the client broke the protocol; 6 another user holds
+the channel; 130/143 interrupted (SIGINT/SIGTERM).`;
+
+const opts = parseOptions({
+  channel: { type: "string", default: "ibis" },
+  rounds: { type: "string" },
+  names: { type: "string" },
+  images: { type: "string", default: "images/" },
+  out: { type: "string", default: "out/" },
+  format: { type: "string", default: "png" },
+  timeout: { type: "string" },
+  mode: { type: "string" },
+}, USAGE);
+
+const rounds = numberOption(opts.rounds, "rounds", 10, { min: 1, integer: true });
+const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
+const mode = modeOption(opts.mode);
+const format = opts.format;
+if (format !== "png" && format !== "jpg") {
+  fail(`Invalid --format "${format}": expected png or jpg\n\n${USAGE}`, Exit.USAGE);
+}
+const names = opts.names !== undefined
+  ? opts.names.split(",").map((n) => n.trim()).filter((n) => n !== "")
+  : (await ImageFolder.open(opts.images).catch((e) => fail(e.message, Exit.USAGE))).names();
+if (names.length === 0) fail(`No image names: give --names or put images in --images`, Exit.USAGE);
+await Deno.mkdir(opts.out, { recursive: true }).catch((e) =>
+  fail(`Cannot create the output folder "${opts.out}": ${e.message}`, Exit.USAGE)
+);
+
+const shutdown = shutdownOnSignals(() => unlinkAll(channelNames(opts.channel)));
+let server: ChannelServer;
+try {
+  server = ChannelServer.create(opts.channel, { mode });
+} catch (error) {
+  fail(`Cannot create channel "${opts.channel}": ${(error as Error).message}`, exitCodeOf(error));
+}
+
+const progress = Deno.stdout.isTerminal() && rounds > 50;
+const times: number[] = [];
+let bytes = 0;
+let failed = 0;
+let exitCode: number = Exit.OK;
+console.log(`server: channel "${opts.channel}" (${server.names.head}), ${rounds} rounds`);
+try {
+  for (let round = 1; round <= rounds; round++) {
+    const name = names[Math.floor(Math.random() * names.length)];
+    const start = performance.now();
+    const answer = await server.request(name, { timeoutMs, signal: shutdown.signal });
+    const ms = performance.now() - start;
+    const tag = `round ${String(round).padStart(String(rounds).length)}/${rounds}`;
+    if (!answer.ok) {
+      failed++;
+      console.log(`${tag}  ${name}  error: ${answer.error}`);
+      continue;
+    }
+    const { width, height, channels, data } = answer.image;
+    times.push(ms);
+    bytes += data.length;
+    // Encode straight from the shared segment: the one copy is imagescript's RGBA image.
+    const file = `${opts.out.replace(/\/$/, "")}/${name}.${format}`;
+    await Deno.writeFile(file, await encode(answer.image, format));
+    const line = `${tag}  ${name}  ${width}×${height}×${channels}  ${data.length} B  ` +
+      `${ms.toFixed(3)} ms  -> ${file}`;
+    if (progress) {
+      const done = Math.round((round / rounds) * 30);
+      await Deno.stdout.write(
+        new TextEncoder().encode(
+          `\r[${"#".repeat(done)}${" ".repeat(30 - done)}] ${round}/${rounds}`,
+        ),
+      );
+    } else console.log(line);
+  }
+  if (progress) console.log();
+  if (failed > 0) exitCode = Exit.SOME_FAILED;
+  server.finish();
+} catch (error) {
+  exitCode = shutdown.exitCode() ?? exitCodeOf(error);
+  if (shutdown.exitCode() === undefined) console.error(`server: ${(error as Error).message}`);
+} finally {
+  server.close();
+}
+
+times.sort((a, b) => a - b);
+const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+console.log(
+  `server: ${times.length + failed} rounds, ${times.length} images, ${failed} errors, ` +
+    `${(bytes / 1e6).toFixed(1)} MB; exchange median ${pick(0.5).toFixed(3)} ms, ` +
+    `p99 ${pick(0.99).toFixed(3)} ms`,
+);
+Deno.exit(exitCode);
