@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { ChannelError } from "./channel.ts";
 
 /** Exit codes of both scripts. */
@@ -36,14 +36,17 @@ export function fail(message: string, code: number): never {
   Deno.exit(code);
 }
 
+/** The parsed values: a string where the option has a default, else string or undefined. */
+type Values<T> = { [K in keyof T]: T[K] extends { default: string } ? string : string | undefined };
+
 /**
  * Parses `Deno.args`; on `--help` prints the usage and exits 0; on a bad argument prints what
  * is wrong and the usage, and exits 2.
  */
-export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(
+export function parseOptions<T extends Record<string, { type: "string"; default?: string }>>(
   options: T,
   usage: string,
-) {
+): Values<T> {
   try {
     const { values } = parseArgs({
       args: Deno.args,
@@ -51,11 +54,13 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(
       strict: true,
       allowPositionals: false,
     });
-    if (values.help) {
+    if ((values as { help?: boolean }).help) {
       console.log(usage);
       Deno.exit(Exit.OK);
     }
-    return values;
+    return values as {
+      [K in keyof T]: T[K] extends { default: string } ? string : string | undefined;
+    };
   } catch (error) {
     return fail(`${(error as Error).message}\n\n${usage}`, Exit.USAGE);
   }
