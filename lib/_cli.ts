@@ -58,9 +58,7 @@ export function parseOptions<T extends Record<string, { type: "string"; default?
       console.log(usage);
       Deno.exit(Exit.OK);
     }
-    return values as {
-      [K in keyof T]: T[K] extends { default: string } ? string : string | undefined;
-    };
+    return values as unknown as Values<T>;
   } catch (error) {
     return fail(`${(error as Error).message}\n\n${usage}`, Exit.USAGE);
   }
