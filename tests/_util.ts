@@ -133,3 +133,46 @@ export function assertClean(outcome: Outcome): void {
   assert.equal(outcome.signal, null, `killed by ${outcome.signal}:\n${outcome.stderr}`);
   assert.equal(outcome.code, 0, `exit ${outcome.code}:\n${outcome.stderr}\n${outcome.stdout}`);
 }
+
+const ROOT = new URL("../", import.meta.url);
+
+/** The arguments of `deno task NAME` (from deno.json), without the leading `deno`. */
+async function taskArgs(name: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  return (config.tasks[name] as string).split(/\s+/).slice(1);
+}
+
+/** A script started as its task would start it, with its output collected. */
+export interface Started {
+  process: Deno.ChildProcess;
+  /** Resolves when it has exited. */
+  done: Promise<Outcome>;
+}
+
+/**
+ * Starts `deno task NAME ARGS...` (server or client) as a real process, in the project root.
+ */
+export async function startTask(name: "server" | "client", args: string[]): Promise<Started> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [...await taskArgs(name), ...args],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const done = process.output().then((out) => ({
+    code: out.code,
+    signal: out.signal,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  }));
+  return { process, done };
+}
+
+/** A fresh temporary folder, removed when the tests end. */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: `shmemaphore_${prefix}_` });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  return dir;
+}
