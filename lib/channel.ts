@@ -167,6 +167,7 @@ export class ChannelServer implements Disposable {
   readonly #data: Segment;
   readonly #requestReady: NamedSemaphore;
   readonly #responseReady: NamedSemaphore;
+  readonly #header: Header;
   #sequence = 0n;
   #clientPid = 0;
   #peerExtended = false;
@@ -184,6 +185,9 @@ export class ChannelServer implements Disposable {
     this.#data = data;
     this.#requestReady = requestReady;
     this.#responseReady = responseReady;
+    // The header segment keeps its size for the channel's life: one view, no size check per
+    // exchange (the data segment, which grows, is checked on every access).
+    this.#header = new Header(head);
   }
 
   /**
@@ -244,10 +248,9 @@ export class ChannelServer implements Disposable {
     const { timeoutMs = 10_000, signal } = options;
     this.#checkOpen();
     const nameBytes = encoder.encode(name);
-    this.#data.grow(nameBytes.length);
-    this.#data.bytes.set(nameBytes);
+    writable(this.#data, nameBytes.length).set(nameBytes);
     const sequence = ++this.#sequence;
-    const header = new Header(this.#head);
+    const header = this.#header;
     header.setU64(HEADER.LENGTH, nameBytes.length);
     header.setU32(HEADER.REQUEST_KIND, RequestKind.IMAGE);
     header.setU64(HEADER.REQUEST_SEQ, sequence);
@@ -256,7 +259,7 @@ export class ChannelServer implements Disposable {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       await this.#awaitResponse(deadline, `"${name}"`, signal);
-      const answer = new Header(this.#head);
+      const answer = this.#header;
       if (answer.u32(HEADER.RESPONSE_MAGIC) === RESPONSE_MAGIC) {
         this.#peerExtended = true;
         this.#clientPid = answer.u32(HEADER.CLIENT_PID);
@@ -281,7 +284,7 @@ export class ChannelServer implements Disposable {
   finish(): void {
     this.#checkOpen();
     if (!this.#peerExtended) return;
-    const header = new Header(this.#head);
+    const header = this.#header;
     header.setU64(HEADER.LENGTH, 0);
     header.setU32(HEADER.REQUEST_KIND, RequestKind.FINISH);
     header.setU64(HEADER.REQUEST_SEQ, ++this.#sequence);
@@ -345,10 +348,6 @@ export class ChannelServer implements Disposable {
     }
     if (width < 1n) throw bad("width", width, "expected 1 or more");
     if (height < 1n) throw bad("height", height, "expected 1 or more");
-    const size = this.#data.size;
-    if (length > BigInt(size)) {
-      throw bad("length", length, `larger than the data segment (${size} bytes)`);
-    }
     if (width * height * channels !== length) {
       throw bad(
         "length",
@@ -358,14 +357,15 @@ export class ChannelServer implements Disposable {
         }`,
       );
     }
+    let data: Uint8Array;
+    try {
+      data = this.#data.view(0, Number(length)); // checks the segment's real size
+    } catch (error) {
+      throw bad("length", length, `larger than the data segment: ${(error as Error).message}`);
+    }
     return {
       ok: true,
-      image: {
-        width: Number(width),
-        height: Number(height),
-        channels: Number(channels),
-        data: this.#data.view(0, Number(length)),
-      },
+      image: { width: Number(width), height: Number(height), channels: Number(channels), data },
     };
   }
 }
@@ -390,6 +390,7 @@ export class ChannelClient implements Disposable {
   readonly #data: Segment;
   readonly #requestReady: NamedSemaphore;
   readonly #responseReady: NamedSemaphore;
+  readonly #header: Header;
   #sequence = 0n;
   #reserved = 0;
   #closed = false;
@@ -406,6 +407,9 @@ export class ChannelClient implements Disposable {
     this.#data = data;
     this.#requestReady = requestReady;
     this.#responseReady = responseReady;
+    // The header segment keeps its size for the channel's life: one view, no size check per
+    // exchange (the data segment, which grows, is checked on every access).
+    this.#header = new Header(head);
   }
 
   /**
@@ -492,22 +496,26 @@ export class ChannelClient implements Disposable {
         if (performance.now() >= deadline) return null;
         continue;
       }
-      const header = new Header(this.#head);
+      const header = this.#header;
       if (header.extended) {
         this.#sequence = header.u64(HEADER.REQUEST_SEQ);
         if (header.u32(HEADER.REQUEST_KIND) === RequestKind.FINISH) return { kind: "finish" };
       }
       const length = header.u64(HEADER.LENGTH);
-      const size = this.#data.size;
-      if (length > BigInt(size)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = this.#data.view(0, Number(length)); // checks the segment's real size
+      } catch (error) {
         return {
           kind: "invalid",
-          error: `Bad request: length = ${length}: larger than the data segment (${size} bytes)`,
+          error: `Bad request: length = ${length}: larger than the data segment: ${
+            (error as Error).message
+          }`,
         };
       }
       let name: string;
       try {
-        name = decoder.decode(this.#data.view(0, Number(length)));
+        name = decoder.decode(bytes);
       } catch {
         return { kind: "invalid", error: `Bad request: the name (${length} bytes) is not UTF-8` };
       }
@@ -524,9 +532,9 @@ export class ChannelClient implements Disposable {
    */
   reserve(length: number): Uint8Array {
     this.#checkOpen();
-    this.#data.grow(length);
+    const bytes = writable(this.#data, length);
     this.#reserved = length;
-    return this.#data.view(0, length);
+    return bytes.subarray(0, length);
   }
 
   /**
@@ -544,7 +552,7 @@ export class ChannelClient implements Disposable {
           `but ${this.#reserved} were reserved`,
       );
     }
-    const header = new Header(this.#head);
+    const header = this.#header;
     header.setU64(HEADER.LENGTH, length);
     header.setU64(HEADER.WIDTH, width);
     header.setU64(HEADER.HEIGHT, height);
@@ -570,7 +578,7 @@ export class ChannelClient implements Disposable {
    */
   respondError(message: string): void {
     this.#checkOpen();
-    const header = new Header(this.#head);
+    const header = this.#header;
     for (const field of [HEADER.LENGTH, HEADER.WIDTH, HEADER.HEIGHT, HEADER.CHANNELS]) {
       header.setU64(field, 0);
     }
@@ -622,7 +630,7 @@ export class ChannelClient implements Disposable {
         `The server removed channel "${this.names.head}": it has finished or was restarted`,
       );
     }
-    const header = new Header(this.#head);
+    const header = this.#header;
     const pid = header.extended ? header.u32(HEADER.SERVER_PID) : 0;
     if (pid !== 0 && !processExists(pid)) {
       throw new ChannelError(
@@ -643,6 +651,16 @@ function checkDimensions(width: number, height: number, channels: number): void 
   if (!Number.isInteger(channels) || channels < 1 || channels > MAX_CHANNELS) {
     throw new RangeError(`Invalid channels ${channels}: expected 1 to ${MAX_CHANNELS}`);
   }
+}
+
+/**
+ * The data segment's mapping, at least `length` bytes. Within an exchange, the side that writes
+ * has just checked the segment's size on its read (one `fstat`), so a write that fits needs no
+ * second check; one that does not fit grows the segment (which checks).
+ */
+function writable(data: Segment, length: number): Uint8Array {
+  const mapped = data.mapped;
+  return length <= mapped.length ? mapped : data.grow(length);
 }
 
 /** Removes the four objects of a channel, whichever exist. */

@@ -1,0 +1,20 @@
+/**
+ * Reading and writing whole buffers on a socket, for the benchmark's Unix socket transport.
+ *
+ * @module
+ */
+
+/** Reads exactly `buf.length` bytes; `false` at end of stream. */
+export async function readFull(conn: Deno.Conn, buf: Uint8Array): Promise<boolean> {
+  for (let got = 0; got < buf.length;) {
+    const n = await conn.read(buf.subarray(got));
+    if (n === null) return false;
+    got += n;
+  }
+  return true;
+}
+
+/** Writes all of `buf`. */
+export async function writeFull(conn: Deno.Conn, buf: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < buf.length;) sent += await conn.write(buf.subarray(sent));
+}
