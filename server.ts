@@ -6,9 +6,8 @@
  * @module
  */
 
-import { ChannelServer, unlinkAll } from "./lib/channel.ts";
+import { ChannelServer } from "./lib/channel.ts";
 import { encode, ImageFolder } from "./lib/images.ts";
-import { channelNames } from "./lib/protocol.ts";
 import {
   Exit,
   exitCodeOf,
@@ -64,8 +63,8 @@ await Deno.mkdir(opts.out, { recursive: true }).catch((e) =>
   fail(`Cannot create the output folder "${opts.out}": ${e.message}`, Exit.USAGE)
 );
 
-const shutdown = shutdownOnSignals(() => unlinkAll(channelNames(opts.channel)));
-let server: ChannelServer;
+let server: ChannelServer | undefined;
+const shutdown = shutdownOnSignals(() => server?.close());
 try {
   server = ChannelServer.create(opts.channel, { mode });
 } catch (error) {

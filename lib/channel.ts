@@ -169,7 +169,6 @@ export class ChannelServer implements Disposable {
   readonly #responseReady: NamedSemaphore;
   readonly #header: Header;
   #sequence = 0n;
-  #clientPid = 0;
   #peerExtended = false;
   #closed = false;
 
@@ -204,7 +203,7 @@ export class ChannelServer implements Disposable {
   static create(channel: string, options: ChannelServerOptions = {}): ChannelServer {
     const names = channelNames(channel);
     const { mode = 0o600 } = options;
-    const made: Disposable[] = [];
+    const made: (Segment | NamedSemaphore)[] = [];
     try {
       const requestReady = openSemaphore(names.requestReady, mode);
       made.push(requestReady);
@@ -224,15 +223,21 @@ export class ChannelServer implements Disposable {
       header.setU32(HEADER.EXT_MAGIC, EXT_MAGIC);
       return new ChannelServer(names, head, data, requestReady, responseReady);
     } catch (error) {
-      for (const object of made) object[Symbol.dispose]();
-      unlinkAll(names);
+      // Remove only what this call created: never another user's object of the same name.
+      for (const object of made) {
+        object[Symbol.dispose]();
+        if (object.created) object.unlink();
+      }
       throw error;
     }
   }
 
-  /** The pid of the client that answered last (0 if unknown, as with a plain-protocol peer). */
+  /**
+   * The pid of the client on the channel, as it wrote it when it connected or last answered (0
+   * if none did, as with a plain-protocol peer).
+   */
   get clientPid(): number {
-    return this.#clientPid;
+    return this.#header.u32(HEADER.CLIENT_PID);
   }
 
   /**
@@ -262,7 +267,6 @@ export class ChannelServer implements Disposable {
       const answer = this.#header;
       if (answer.u32(HEADER.RESPONSE_MAGIC) === RESPONSE_MAGIC) {
         this.#peerExtended = true;
-        this.#clientPid = answer.u32(HEADER.CLIENT_PID);
         // An answer to an older request (a client that answered late): not ours, wait on.
         if (answer.u64(HEADER.RESPONSE_SEQ) !== sequence) continue;
         if (answer.u32(HEADER.STATUS) !== Status.OK) {
@@ -316,10 +320,11 @@ export class ChannelServer implements Disposable {
       const left = deadline - performance.now();
       const slice = Math.max(0, Math.min(left, PEER_CHECK_MS));
       if (await this.#responseReady.wait({ timeoutMs: slice, signal })) return;
-      if (this.#clientPid !== 0 && !processExists(this.#clientPid)) {
+      const pid = this.clientPid;
+      if (pid !== 0 && !processExists(pid)) {
         throw new ChannelError(
           "PEER_GONE",
-          `The client (pid ${this.#clientPid}) exited while answering the request for ${what}: ` +
+          `The client (pid ${pid}) exited while answering the request for ${what}: ` +
             `start a client again`,
         );
       }

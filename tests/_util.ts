@@ -176,3 +176,45 @@ export async function tempDir(prefix: string): Promise<string> {
   globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
   return dir;
 }
+
+/** A Deno child running test code, whose stdout can be awaited line by line. */
+export interface Peer {
+  process: Deno.ChildProcess;
+  /** Resolves when the child has printed a line containing `text`. */
+  waitFor(text: string): Promise<void>;
+  /** Resolves when it has exited. */
+  done: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts `code` in a second Deno process (`deno eval`, `"MOD"` replaced by lib/mod.ts's URL and
+ * `"CHANNEL"` by lib/channel.ts's), for a peer that misbehaves on purpose.
+ */
+export function spawnPeer(code: string, args: string[] = []): Peer {
+  const source = code
+    .replaceAll('"MOD"', `"${MOD_URL}"`)
+    .replaceAll('"CHANNEL"', `"${new URL("channel.ts", LIB_DIR).href}"`)
+    .replaceAll('"PROTOCOL"', `"${new URL("protocol.ts", LIB_DIR).href}"`);
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", "--no-lock", source, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let seen = "";
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const pump = (async () => {
+    for await (const chunk of process.stdout.pipeThrough(new TextDecoderStream())) {
+      seen += chunk;
+      for (const w of waiters.filter((w) => seen.includes(w.text))) w.resolve();
+    }
+  })();
+  return {
+    process,
+    waitFor: (text) =>
+      seen.includes(text) ? Promise.resolve() : new Promise((resolve) => {
+        waiters.push({ text, resolve });
+      }),
+    done: pump.then(() => process.status),
+  };
+}

@@ -1,0 +1,282 @@
+/**
+ * Dead peers, signals, stale state, hostile headers and other users, each with real processes.
+ */
+
+import assert from "node:assert/strict";
+import { Image } from "imagescript";
+import { ChannelServer, unlinkAll } from "../lib/channel.ts";
+import { NamedSemaphore, Segment } from "../lib/mod.ts";
+import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
+import {
+  assertClean,
+  runDeno,
+  shmEntries,
+  spawnPeer,
+  startTask,
+  tempDir,
+  withId,
+} from "./_util.ts";
+
+/** A client that takes one request and then never answers (until killed). */
+const SILENT_CLIENT = `
+  import { ChannelClient } from "CHANNEL";
+  const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 10_000 });
+  const request = await client.next({ timeoutMs: 10_000 });
+  console.log("got " + request?.kind);
+  setInterval(() => {}, 1000);`;
+
+/** A client that answers one request with the four header words given as arguments. */
+const LYING_CLIENT = `
+  import { NamedSemaphore, Segment } from "MOD";
+  import { channelNames, HEADER } from "PROTOCOL";
+  const names = channelNames(Deno.args[0]);
+  using head = await Segment.openWhenReady(names.head, { timeoutMs: 10_000, minSize: 32 });
+  using req = NamedSemaphore.open(names.requestReady);
+  using res = NamedSemaphore.open(names.responseReady);
+  await req.wait({ timeoutMs: 10_000 });
+  const view = new DataView(head.bytes.buffer);
+  Deno.args.slice(1).forEach((word, i) => view.setBigUint64(8 * i, BigInt(word), true));
+  res.post();
+  console.log("lied");`;
+
+async function serverRun(channel: string, out: string, extra: string[] = []) {
+  return await startTask("server", [
+    "--channel",
+    channel,
+    "--names",
+    "x",
+    "--out",
+    out,
+    "--rounds",
+    "1",
+    ...extra,
+  ]);
+}
+
+Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves nothing", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const out = await tempDir("out");
+    const client = spawnPeer(SILENT_CLIENT, [channel]);
+    const server = await serverRun(channel, out, ["--timeout", "60"]);
+    await client.waitFor("got image");
+    const killedAt = performance.now();
+    client.process.kill("SIGKILL");
+    await client.done;
+    const s = await server.done;
+    const noticedMs = performance.now() - killedAt;
+    assert.equal(s.code, 4, s.stderr);
+    assert.match(s.stderr, /The client \(pid \d+\) exited while answering the request for "x"/);
+    assert.ok(noticedMs < 10_000, `noticed after ${noticedMs} ms, not the 60 s timeout`);
+    assert.deepEqual([...Deno.readDirSync(out)], [], "no partial image");
+  }));
+
+Deno.test("a server killed with SIGKILL: the client says so and exits 4", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const server = spawnPeer(
+      `import { ChannelServer } from "CHANNEL";
+       ChannelServer.create(Deno.args[0]);
+       console.log("up");
+       setInterval(() => {}, 1000);`,
+      [channel],
+    );
+    await server.waitFor("up");
+    const client = await startTask("client", ["--channel", channel, "--timeout", "60"]);
+    await new Promise((r) => setTimeout(r, 500));
+    server.process.kill("SIGKILL");
+    await server.done;
+    const c = await client.done;
+    assert.equal(c.code, 4, c.stderr);
+    assert.match(c.stderr, /The server \(pid \d+\) .* is no longer running/);
+    // What a killed process leaves is exactly what `deno task clean` is for.
+    assert.equal(shmEntries(id).length, 4);
+    unlinkAll(channelNames(channel));
+  }));
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} to a waiting server: exit ${signal === "SIGINT" ? 130 : 143}, nothing left`, () =>
+    withId(async (id) => {
+      const channel = `t_${id}`;
+      const client = spawnPeer(SILENT_CLIENT, [channel]);
+      const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
+      await client.waitFor("got image");
+      server.process.kill(signal);
+      const s = await server.done;
+      client.process.kill("SIGKILL");
+      await client.done;
+      assert.equal(s.code, signal === "SIGINT" ? 130 : 143, s.stderr);
+      assert.match(s.stderr, new RegExp(`${signal}: cleaning up`));
+      assert.deepEqual(shmEntries(id), []);
+    }));
+
+  Deno.test(`${signal} to a client waiting for a server: it removes what it created`, () =>
+    withId(async (id) => {
+      const client = await startTask("client", ["--channel", `t_${id}`, "--timeout", "60"]);
+      while (shmEntries(id).length < 2) await new Promise((r) => setTimeout(r, 20));
+      client.process.kill(signal);
+      const c = await client.done;
+      assert.equal(c.code, signal === "SIGINT" ? 130 : 143, c.stderr);
+      assert.deepEqual(shmEntries(id), []);
+    }));
+}
+
+Deno.test("objects a crashed run left (junk header, counts in the semaphores) do not break the next", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const names = channelNames(channel);
+    // A pid that is certainly not running: one that has just exited.
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    {
+      using head = Segment.create(names.head, HEADER.SEGMENT_SIZE);
+      using data = Segment.create(names.data, 1000);
+      crypto.getRandomValues(head.bytes.subarray(0, 4096));
+      crypto.getRandomValues(data.bytes);
+      const view = new DataView(head.bytes.buffer);
+      view.setUint32(HEADER.EXT_MAGIC, EXT_MAGIC, true);
+      view.setUint32(HEADER.SERVER_PID, dead.pid, true);
+      using req = NamedSemaphore.create(names.requestReady, 5);
+      using res = NamedSemaphore.create(names.responseReady, 3);
+    }
+    const images = await tempDir("images");
+    const image = new Image(8, 6);
+    image.fill(0x336699ff);
+    await Deno.writeFile(`${images}/x.png`, await image.encode());
+    const client = await startTask("client", ["--channel", channel, "--images", images]);
+    await new Promise((r) => setTimeout(r, 500)); // the client meets the stale objects first
+    const server = await serverRun(channel, await tempDir("out"), ["--rounds", "3"]);
+    const [s, c] = await Promise.all([server.done, client.done]);
+    assert.equal(s.code, 0, s.stderr + s.stdout);
+    assert.equal(c.code, 0, c.stderr + c.stdout);
+    assert.match(s.stdout, /3 rounds, 3 images, 0 errors/);
+    assert.match(c.stdout, /answered 3 requests/);
+  }));
+
+const LIES: [string, string[], RegExp][] = [
+  [
+    "length larger than the data segment",
+    [String(2 ** 40), String(2 ** 20), String(2 ** 20), "1"],
+    /Bad response: length = 1099511627776: larger than the data segment/,
+  ],
+  ["length ≠ w × h × c", ["100", "10", "10", "3"], /length = 100: expected .* = 10 × 10 × 3 = 300/],
+  ["width 0", ["0", "0", "5", "3"], /Bad response: width = 0: expected 1 or more/],
+  ["channels 0", ["12", "2", "2", "0"], /Bad response: channels = 0: expected 1 to 4/],
+  ["channels 5", ["20", "2", "2", "5"], /Bad response: channels = 5: expected 1 to 4/],
+  [
+    "w × h × c overflowing 64 bits",
+    [String(2n ** 63n), String(2n ** 63n), "2", "2"],
+    /Bad response: length = 9223372036854775808: expected .* = 36893488147419103232/,
+  ],
+];
+for (const [what, words, message] of LIES) {
+  Deno.test(`a response with ${what} is refused by name and value, exit 5`, () =>
+    withId(async (id) => {
+      const channel = `t_${id}`;
+      const out = await tempDir("out");
+      const liar = spawnPeer(LYING_CLIENT, [channel, ...words]);
+      const server = await serverRun(channel, out);
+      const s = await server.done;
+      await liar.done;
+      assert.equal(s.code, 5, s.stderr);
+      assert.match(s.stderr, message);
+      assert.deepEqual([...Deno.readDirSync(out)], []);
+    }));
+}
+
+Deno.test("a data segment truncated by a third process is a clear error, not a SIGBUS", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const out = await tempDir("out");
+    // The liar claims 200000 bytes, which fit when the segment is grown to 200000; a third
+    // process (coreutils truncate) then cuts the segment to 10 bytes before the server reads.
+    const liar = spawnPeer(
+      LYING_CLIENT.replace(
+        "res.post();",
+        `using data = Segment.open(names.data); data.grow(200000);
+         await new Deno.Command("truncate", { args: ["-s", "10", "/dev/shm" + names.data] }).output();
+         res.post();`,
+      ),
+      [channel, "200000", "1000", "200", "1"],
+    );
+    const server = await serverRun(channel, out);
+    const s = await server.done;
+    await liar.done;
+    assert.equal(s.signal, null);
+    assert.equal(s.code, 5, s.stderr);
+    assert.match(s.stderr, /length = 200000: larger than the data segment: .* holds 10 bytes/);
+  }));
+
+Deno.test("hostile requests get error answers naming the problem; the client goes on", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const names = channelNames(channel);
+    using server = ChannelServer.create(channel);
+    const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
+    assert.equal((await server.request("nope", { timeoutMs: 20_000 })).ok, false);
+    using head = Segment.open(names.head);
+    using data = Segment.open(names.data);
+    using req = NamedSemaphore.open(names.requestReady);
+    using res = NamedSemaphore.open(names.responseReady);
+    const view = new DataView(head.bytes.buffer);
+    const ask = async (length: bigint, bytes: number[]) => {
+      data.bytes.set(bytes);
+      view.setBigUint64(HEADER.LENGTH, length, true);
+      view.setBigUint64(HEADER.REQUEST_SEQ, view.getBigUint64(HEADER.REQUEST_SEQ, true) + 1n, true);
+      req.post();
+      assert.equal(await res.wait({ timeoutMs: 20_000 }), true);
+      assert.equal(view.getBigUint64(HEADER.LENGTH, true), 0n, "an error answer");
+      const n = view.getUint32(HEADER.ERROR_LENGTH, true);
+      return new TextDecoder().decode(
+        head.bytes.subarray(HEADER.ERROR_TEXT, HEADER.ERROR_TEXT + n),
+      );
+    };
+    assert.match(await ask(2n ** 40n, []), /Bad request: length = 1099511627776: larger than/);
+    assert.match(await ask(2n, [0xff, 0xfe]), /Bad request: the name \(2 bytes\) is not UTF-8/);
+    assert.match(await ask(3n, [0x61, 0, 0x62]), /No image "a\u0000b"/);
+    const enc = new TextEncoder();
+    for (const path of ["../../etc/passwd", "/etc/passwd", "images/../../etc/passwd"]) {
+      const bytes = [...enc.encode(path)];
+      assert.match(await ask(BigInt(bytes.length), bytes), /^No image "/);
+    }
+    server.finish();
+    const c = await client.done;
+    assert.equal(c.code, 0, c.stderr);
+    assert.doesNotMatch(c.stdout, /root:/);
+  }));
+
+Deno.test("everything the server creates is 0600; --mode widens it on purpose", () =>
+  withId(async (id) => {
+    for (const [extra, mode] of [[[], 0o600], [["--mode", "640"], 0o640]] as const) {
+      const channel = `t_${id}`;
+      // The server first: it creates all four objects (a client that came first would create
+      // the semaphores, with its own mode).
+      const server = await serverRun(channel, await tempDir("out"), [...extra]);
+      while (shmEntries(id).length < 4) await new Promise((r) => setTimeout(r, 20));
+      const client = spawnPeer(SILENT_CLIENT, [channel]);
+      await client.waitFor("got image");
+      const objects = shmEntries(id);
+      server.process.kill("SIGTERM");
+      await server.done;
+      client.process.kill("SIGKILL");
+      await client.done;
+      assert.equal(objects.length, 4);
+      for (const o of objects) assert.equal(o.mode, mode, `${o.kind} ${o.name}`);
+    }
+  }));
+
+Deno.test("a channel name another user squats on is refused, exit 6", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const squat = await runDeno(
+      `import { NamedSemaphore } from "MOD";
+       NamedSemaphore.create(Deno.args[0], 0, { mode: 0o666 }).close();`,
+      { asNobody: true, args: [channelNames(channel).requestReady] },
+    );
+    assertClean(squat);
+    const server = await serverRun(channel, await tempDir("out"));
+    const s = await server.done;
+    assert.equal(s.code, 6, s.stderr);
+    assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
+    assert.equal(NamedSemaphore.unlink(channelNames(channel).requestReady), true);
+  }));
