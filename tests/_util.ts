@@ -180,7 +180,7 @@ export async function tempDir(prefix: string): Promise<string> {
 /** A Deno child running test code, whose stdout can be awaited line by line. */
 export interface Peer {
   process: Deno.ChildProcess;
-  /** Resolves when the child has printed a line containing `text`. */
+  /** Resolves when the child has printed `text`; rejects after 20 s. */
   waitFor(text: string): Promise<void>;
   /** Resolves when it has exited. */
   done: Promise<Deno.CommandStatus>;
@@ -212,9 +212,28 @@ export function spawnPeer(code: string, args: string[] = []): Peer {
   return {
     process,
     waitFor: (text) =>
-      seen.includes(text) ? Promise.resolve() : new Promise((resolve) => {
-        waiters.push({ text, resolve });
+      seen.includes(text) ? Promise.resolve() : new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`The peer did not print "${text}" in 20 s; it printed: ${seen}`)),
+          20_000,
+        );
+        waiters.push({
+          text,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       }),
     done: pump.then(() => process.status),
   };
+}
+
+/** Waits until `condition()` holds, checking every 20 ms; fails the test after `ms`. */
+export async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`Gave up after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -14,6 +14,7 @@ import {
   spawnPeer,
   startTask,
   tempDir,
+  until,
   withId,
 } from "./_util.ts";
 
@@ -76,14 +77,16 @@ Deno.test("a server killed with SIGKILL: the client says so and exits 4", () =>
     const channel = `t_${id}`;
     const server = spawnPeer(
       `import { ChannelServer } from "CHANNEL";
-       ChannelServer.create(Deno.args[0]);
+       const server = ChannelServer.create(Deno.args[0]);
        console.log("up");
+       while (server.clientPid === 0) await new Promise((r) => setTimeout(r, 10));
+       console.log("client connected");
        setInterval(() => {}, 1000);`,
       [channel],
     );
     await server.waitFor("up");
     const client = await startTask("client", ["--channel", channel, "--timeout", "60"]);
-    await new Promise((r) => setTimeout(r, 500));
+    await server.waitFor("client connected");
     server.process.kill("SIGKILL");
     await server.done;
     const c = await client.done;
@@ -113,7 +116,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} to a client waiting for a server: it removes what it created`, () =>
     withId(async (id) => {
       const client = await startTask("client", ["--channel", `t_${id}`, "--timeout", "60"]);
-      while (shmEntries(id).length < 2) await new Promise((r) => setTimeout(r, 20));
+      await until(() => shmEntries(id).length >= 2, "the client's semaphores");
       client.process.kill(signal);
       const c = await client.done;
       assert.equal(c.code, signal === "SIGINT" ? 130 : 143, c.stderr);
@@ -252,7 +255,7 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
       // The server first: it creates all four objects (a client that came first would create
       // the semaphores, with its own mode).
       const server = await serverRun(channel, await tempDir("out"), [...extra]);
-      while (shmEntries(id).length < 4) await new Promise((r) => setTimeout(r, 20));
+      await until(() => shmEntries(id).length >= 4, "the server's objects");
       const client = spawnPeer(SILENT_CLIENT, [channel]);
       await client.waitFor("got image");
       const objects = shmEntries(id);
