@@ -68,7 +68,7 @@ Deno.test("a PNG saved by the server decodes to exactly the pixels the client se
       assert.deepEqual(received.data, sent.data, file);
     }
     const channels = Object.fromEntries(
-      [...s.stdout.matchAll(/ (\w+)  \d+×\d+×(\d)/g)].map((m) => [m[1], Number(m[2])]),
+      [...s.stdout.matchAll(/ (\w+) {2}\d+×\d+×(\d)/g)].map((m) => [m[1], Number(m[2])]),
     );
     for (const [name, expected] of [["colour", 3], ["alpha", 4], ["grey", 1]] as const) {
       if (name in channels) assert.equal(channels[name], expected, name);
@@ -115,7 +115,7 @@ Deno.test("an unknown name or a path gets an error answer; both sides go on", ()
     const [s, c] = await Promise.all([server.done, client.done]);
     assert.equal(s.code, 1, "exit 1: some rounds got an error answer");
     assert.equal(c.code, 0, c.stderr);
-    const errors = [...s.stdout.matchAll(/round +\d+\/20  (\S+)  error: (.*)/g)];
+    const errors = [...s.stdout.matchAll(/round +\d+\/20 {2}(\S+) {2}error: (.*)/g)];
     assert.ok(errors.length > 0, s.stdout);
     for (const [, name, message] of errors) {
       assert.equal(message, `No image "${name}" in ${images}`);

@@ -139,8 +139,8 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
       const view = new DataView(head.bytes.buffer);
       view.setUint32(HEADER.EXT_MAGIC, EXT_MAGIC, true);
       view.setUint32(HEADER.SERVER_PID, dead.pid, true);
-      using req = NamedSemaphore.create(names.requestReady, 5);
-      using res = NamedSemaphore.create(names.responseReady, 3);
+      NamedSemaphore.create(names.requestReady, 5).close();
+      NamedSemaphore.create(names.responseReady, 3).close();
     }
     const images = await tempDir("images");
     const image = new Image(8, 6);
@@ -236,7 +236,7 @@ Deno.test("hostile requests get error answers naming the problem; the client goe
     };
     assert.match(await ask(2n ** 40n, []), /Bad request: length = 1099511627776: larger than/);
     assert.match(await ask(2n, [0xff, 0xfe]), /Bad request: the name \(2 bytes\) is not UTF-8/);
-    assert.match(await ask(3n, [0x61, 0, 0x62]), /No image "a\u0000b"/);
+    assert.ok((await ask(3n, [0x61, 0, 0x62])).startsWith('No image "a\0b"'));
     const enc = new TextEncoder();
     for (const path of ["../../etc/passwd", "/etc/passwd", "images/../../etc/passwd"]) {
       const bytes = [...enc.encode(path)];
