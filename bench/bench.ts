@@ -200,6 +200,39 @@ function benchMemcpy(bytes: number): void {
   record("memcpy", "copy", bytes, times);
 }
 
+/** Two semaphores between two Deno processes: post, the peer waits and posts back. */
+async function benchPingPong(): Promise<void> {
+  const rounds = roundsFor(SMALL);
+  using ping = NamedSemaphore.create(`/bench_${id}_ping`, 0);
+  using pong = NamedSemaphore.create(`/bench_${id}_pong`, 0);
+  try {
+    const echo = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--quiet",
+        `import { NamedSemaphore } from "${new URL("../lib/mod.ts", import.meta.url).href}";
+         using ping = NamedSemaphore.open(Deno.args[0]);
+         using pong = NamedSemaphore.open(Deno.args[1]);
+         for (let i = 0; i < ${rounds}; i++) { await ping.wait(); pong.post(); }`,
+        ping.name,
+        pong.name,
+      ],
+    }).spawn();
+    const times: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const start = performance.now();
+      ping.post();
+      await pong.wait({ timeoutMs: 30_000 });
+      times.push(performance.now() - start);
+    }
+    await echo.status;
+    record("sem", "pingpong", 0, times);
+  } finally {
+    ping.unlink();
+    pong.unlink();
+  }
+}
+
 /** CPU used by a process that waits 1 s on a semaphore posted late. */
 async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
   const name = `/bench_${id}_idle`;
@@ -259,7 +292,9 @@ log(
 );
 
 const exe = await buildPeer();
-log(`Small round trip (${SMALL} B request and answer):`);
+log("Round trip of two named semaphores between two Deno processes (no data):");
+await benchPingPong();
+log(`\nSmall round trip (${SMALL} B request and answer):`);
 await benchChannel("copy", [SMALL]);
 await benchSocket("copy", [SMALL]);
 if (exe) await benchC(exe, "copy", SMALL);
