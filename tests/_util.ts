@@ -237,3 +237,53 @@ export async function until(condition: () => boolean, what: string, ms = 20_000)
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Reads an 8-bit RGBA PNG (what server.ts writes) with no image library: chunks, zlib through
+ * Deno's DecompressionStream, and the five row filters. An independent check of what was saved
+ * (imagescript 1.3.1's decoder fails, "png: failed to decode (-8)", on some valid files).
+ */
+export async function readPng(
+  path: string,
+): Promise<{ width: number; height: number; rgba: Uint8Array }> {
+  const file = await Deno.readFile(path);
+  const view = new DataView(file.buffer);
+  let width = 0, height = 0;
+  const idat: Uint8Array<ArrayBuffer>[] = [];
+  for (let pos = 8; pos < file.length;) {
+    const length = view.getUint32(pos);
+    const type = new TextDecoder().decode(file.subarray(pos + 4, pos + 8));
+    const body = file.subarray(pos + 8, pos + 8 + length);
+    if (type === "IHDR") {
+      width = view.getUint32(pos + 8);
+      height = view.getUint32(pos + 12);
+      assert.deepEqual([body[8], body[9], body[12]], [8, 6, 0], "8-bit RGBA, not interlaced");
+    }
+    if (type === "IDAT") idat.push(body);
+    pos += 12 + length;
+  }
+  const raw = new Uint8Array(
+    await new Response(new Blob(idat).stream().pipeThrough(new DecompressionStream("deflate")))
+      .arrayBuffer(),
+  );
+  const stride = width * 4;
+  const rgba = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= 4 ? rgba[y * stride + x - 4] : 0;
+      const b = y > 0 ? rgba[(y - 1) * stride + x] : 0;
+      const c = x >= 4 && y > 0 ? rgba[(y - 1) * stride + x - 4] : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+        ? a
+        : Math.abs(p - b) <= Math.abs(p - c)
+        ? b
+        : c;
+      const predictor = [0, a, b, (a + b) >> 1, paeth][filter];
+      rgba[y * stride + x] = (line[x] + predictor) & 0xff;
+    }
+  }
+  return { width, height, rgba };
+}
