@@ -156,6 +156,21 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
     assert.match(c.stdout, /answered 3 requests/);
   }));
 
+Deno.test("two SIGINTs in a row (an impatient Ctrl-C): still exit 130, nothing left", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const client = spawnPeer(SILENT_CLIENT, [channel]);
+    const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
+    await client.waitFor("got image");
+    server.process.kill("SIGINT");
+    server.process.kill("SIGINT");
+    const s = await server.done;
+    client.process.kill("SIGKILL");
+    await client.done;
+    assert.equal(s.code, 130, s.stderr);
+    assert.deepEqual(shmEntries(id), []);
+  }));
+
 const LIES: [string, string[], RegExp][] = [
   [
     "length larger than the data segment",
