@@ -115,6 +115,38 @@ class Header {
   }
 }
 
+/** The four objects of one end of a channel, and the header's view. */
+class Channel {
+  closed = false;
+  /**
+   * The header segment keeps its size for the channel's life: one view, no size check per
+   * exchange (the data segment, which grows, is checked on every access).
+   */
+  readonly header: Header;
+  constructor(
+    readonly names: ChannelNames,
+    readonly head: Segment,
+    readonly data: Segment,
+    readonly requestReady: NamedSemaphore,
+    readonly responseReady: NamedSemaphore,
+  ) {
+    this.header = new Header(head);
+  }
+  checkOpen(): void {
+    if (this.closed) throw new Error(`Channel "${this.names.head}" is closed`);
+  }
+  /** Closes all four; `false` if it was closed already. */
+  close(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.head.close();
+    this.data.close();
+    this.requestReady.close();
+    this.responseReady.close();
+    return true;
+  }
+}
+
 function openSemaphore(name: string, mode: number): NamedSemaphore {
   const sem = NamedSemaphore.openOrCreate(name, 0, { mode });
   if (!sem.created) {
@@ -163,30 +195,13 @@ export interface ChannelServerOptions {
 export class ChannelServer implements Disposable {
   /** The objects' names. */
   readonly names: ChannelNames;
-  readonly #head: Segment;
-  readonly #data: Segment;
-  readonly #requestReady: NamedSemaphore;
-  readonly #responseReady: NamedSemaphore;
-  readonly #header: Header;
+  readonly #ch: Channel;
   #sequence = 0n;
   #peerExtended = false;
-  #closed = false;
 
-  private constructor(
-    names: ChannelNames,
-    head: Segment,
-    data: Segment,
-    requestReady: NamedSemaphore,
-    responseReady: NamedSemaphore,
-  ) {
-    this.names = names;
-    this.#head = head;
-    this.#data = data;
-    this.#requestReady = requestReady;
-    this.#responseReady = responseReady;
-    // The header segment keeps its size for the channel's life: one view, no size check per
-    // exchange (the data segment, which grows, is checked on every access).
-    this.#header = new Header(head);
+  private constructor(ch: Channel) {
+    this.names = ch.names;
+    this.#ch = ch;
   }
 
   /**
@@ -221,7 +236,7 @@ export class ChannelServer implements Disposable {
       header.setU32(HEADER.SERVER_PID, Deno.pid);
       header.setU64(HEADER.SESSION, crypto.getRandomValues(new BigUint64Array(1))[0]);
       header.setU32(HEADER.EXT_MAGIC, EXT_MAGIC);
-      return new ChannelServer(names, head, data, requestReady, responseReady);
+      return new ChannelServer(new Channel(names, head, data, requestReady, responseReady));
     } catch (error) {
       // Remove only what this call created: never another user's object of the same name.
       for (const object of made) {
@@ -237,7 +252,7 @@ export class ChannelServer implements Disposable {
    * if none did, as with a plain-protocol peer).
    */
   get clientPid(): number {
-    return this.#header.u32(HEADER.CLIENT_PID);
+    return this.#ch.header.u32(HEADER.CLIENT_PID);
   }
 
   /**
@@ -251,20 +266,20 @@ export class ChannelServer implements Disposable {
    */
   async request(name: string, options: ExchangeOptions = {}): Promise<Answer> {
     const { timeoutMs = 10_000, signal } = options;
-    this.#checkOpen();
+    this.#ch.checkOpen();
     const nameBytes = encoder.encode(name);
-    writable(this.#data, nameBytes.length).set(nameBytes);
+    writable(this.#ch.data, nameBytes.length).set(nameBytes);
     const sequence = ++this.#sequence;
-    const header = this.#header;
+    const header = this.#ch.header;
     header.setU64(HEADER.LENGTH, nameBytes.length);
     header.setU32(HEADER.REQUEST_KIND, RequestKind.IMAGE);
     header.setU64(HEADER.REQUEST_SEQ, sequence);
     header.setU32(HEADER.RESPONSE_MAGIC, 0);
-    this.#requestReady.post();
+    this.#ch.requestReady.post();
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       await this.#awaitResponse(deadline, `"${name}"`, signal);
-      const answer = this.#header;
+      const answer = this.#ch.header;
       if (answer.u32(HEADER.RESPONSE_MAGIC) === RESPONSE_MAGIC) {
         this.#peerExtended = true;
         // An answer to an older request (a client that answered late): not ours, wait on.
@@ -286,24 +301,18 @@ export class ChannelServer implements Disposable {
    * is not told). Does not wait for it.
    */
   finish(): void {
-    this.#checkOpen();
+    this.#ch.checkOpen();
     if (!this.#peerExtended) return;
-    const header = this.#header;
+    const header = this.#ch.header;
     header.setU64(HEADER.LENGTH, 0);
     header.setU32(HEADER.REQUEST_KIND, RequestKind.FINISH);
     header.setU64(HEADER.REQUEST_SEQ, ++this.#sequence);
-    this.#requestReady.post();
+    this.#ch.requestReady.post();
   }
 
   /** Closes and removes all four objects of the channel. Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#head.close();
-    this.#data.close();
-    this.#requestReady.close();
-    this.#responseReady.close();
-    unlinkAll(this.names);
+    if (this.#ch.close()) unlinkAll(this.names);
   }
 
   /** Same as {@link close}, for `using`. */
@@ -311,15 +320,11 @@ export class ChannelServer implements Disposable {
     this.close();
   }
 
-  #checkOpen(): void {
-    if (this.#closed) throw new Error(`Channel "${this.names.head}" is closed`);
-  }
-
   async #awaitResponse(deadline: number, what: string, signal?: AbortSignal): Promise<void> {
     for (;;) {
       const left = deadline - performance.now();
       const slice = Math.max(0, Math.min(left, PEER_CHECK_MS));
-      if (await this.#responseReady.wait({ timeoutMs: slice, signal })) return;
+      if (await this.#ch.responseReady.wait({ timeoutMs: slice, signal })) return;
       const pid = this.clientPid;
       if (pid !== 0 && !processExists(pid)) {
         throw new ChannelError(
@@ -364,7 +369,7 @@ export class ChannelServer implements Disposable {
     }
     let data: Uint8Array;
     try {
-      data = this.#data.view(0, Number(length)); // checks the segment's real size
+      data = this.#ch.data.view(0, Number(length)); // checks the segment's real size
     } catch (error) {
       throw bad("length", length, `larger than the data segment: ${(error as Error).message}`);
     }
@@ -391,30 +396,13 @@ export interface ChannelClientOptions extends ExchangeOptions {
 export class ChannelClient implements Disposable {
   /** The objects' names. */
   readonly names: ChannelNames;
-  readonly #head: Segment;
-  readonly #data: Segment;
-  readonly #requestReady: NamedSemaphore;
-  readonly #responseReady: NamedSemaphore;
-  readonly #header: Header;
+  readonly #ch: Channel;
   #sequence = 0n;
   #reserved = 0;
-  #closed = false;
 
-  private constructor(
-    names: ChannelNames,
-    head: Segment,
-    data: Segment,
-    requestReady: NamedSemaphore,
-    responseReady: NamedSemaphore,
-  ) {
-    this.names = names;
-    this.#head = head;
-    this.#data = data;
-    this.#requestReady = requestReady;
-    this.#responseReady = responseReady;
-    // The header segment keeps its size for the channel's life: one view, no size check per
-    // exchange (the data segment, which grows, is checked on every access).
-    this.#header = new Header(head);
+  private constructor(ch: Channel) {
+    this.names = ch.names;
+    this.#ch = ch;
   }
 
   /**
@@ -458,7 +446,7 @@ export class ChannelClient implements Disposable {
           const stale = header.extended && !processExists(header.u32(HEADER.SERVER_PID));
           if (!stale) {
             if (header.extended) header.setU32(HEADER.CLIENT_PID, Deno.pid);
-            return new ChannelClient(names, head, data, made[0], made[1]);
+            return new ChannelClient(new Channel(names, head, data, made[0], made[1]));
           }
           // Left by a server that died: wait for a live one to replace it.
           head.close();
@@ -492,16 +480,16 @@ export class ChannelClient implements Disposable {
    */
   async next(options: ExchangeOptions = {}): Promise<Request | null> {
     const { timeoutMs = Infinity, signal } = options;
-    this.#checkOpen();
+    this.#ch.checkOpen();
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const slice = Math.max(0, Math.min(deadline - performance.now(), PEER_CHECK_MS));
-      if (!(await this.#requestReady.wait({ timeoutMs: slice, signal }))) {
+      if (!(await this.#ch.requestReady.wait({ timeoutMs: slice, signal }))) {
         this.#checkServer();
         if (performance.now() >= deadline) return null;
         continue;
       }
-      const header = this.#header;
+      const header = this.#ch.header;
       if (header.extended) {
         this.#sequence = header.u64(HEADER.REQUEST_SEQ);
         if (header.u32(HEADER.REQUEST_KIND) === RequestKind.FINISH) return { kind: "finish" };
@@ -509,7 +497,7 @@ export class ChannelClient implements Disposable {
       const length = header.u64(HEADER.LENGTH);
       let bytes: Uint8Array;
       try {
-        bytes = this.#data.view(0, Number(length)); // checks the segment's real size
+        bytes = this.#ch.data.view(0, Number(length)); // checks the segment's real size
       } catch (error) {
         return {
           kind: "invalid",
@@ -536,8 +524,8 @@ export class ChannelClient implements Disposable {
    * @returns A view of the data segment's first `length` bytes.
    */
   reserve(length: number): Uint8Array {
-    this.#checkOpen();
-    const bytes = writable(this.#data, length);
+    this.#ch.checkOpen();
+    const bytes = writable(this.#ch.data, length);
     this.#reserved = length;
     return bytes.subarray(0, length);
   }
@@ -557,13 +545,13 @@ export class ChannelClient implements Disposable {
           `but ${this.#reserved} were reserved`,
       );
     }
-    const header = this.#header;
+    const header = this.#ch.header;
     header.setU64(HEADER.LENGTH, length);
     header.setU64(HEADER.WIDTH, width);
     header.setU64(HEADER.HEIGHT, height);
     header.setU64(HEADER.CHANNELS, channels);
     this.#markResponse(header, Status.OK);
-    this.#responseReady.post();
+    this.#ch.responseReady.post();
   }
 
   /**
@@ -582,8 +570,8 @@ export class ChannelClient implements Disposable {
    * image") and, for a server of this project, the message.
    */
   respondError(message: string): void {
-    this.#checkOpen();
-    const header = this.#header;
+    this.#ch.checkOpen();
+    const header = this.#ch.header;
     for (const field of [HEADER.LENGTH, HEADER.WIDTH, HEADER.HEIGHT, HEADER.CHANNELS]) {
       header.setU64(field, 0);
     }
@@ -597,26 +585,17 @@ export class ChannelClient implements Disposable {
       header.setU32(HEADER.ERROR_LENGTH, written);
     }
     this.#markResponse(header, Status.ERROR);
-    this.#responseReady.post();
+    this.#ch.responseReady.post();
   }
 
   /** Closes what it opened; removes nothing (the server owns the channel). Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#head.close();
-    this.#data.close();
-    this.#requestReady.close();
-    this.#responseReady.close();
+    this.#ch.close();
   }
 
   /** Same as {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new Error(`Channel "${this.names.head}" is closed`);
   }
 
   #markResponse(header: Header, status: number): void {
@@ -629,13 +608,13 @@ export class ChannelClient implements Disposable {
   }
 
   #checkServer(): void {
-    if (this.#head.info().unlinked) {
+    if (this.#ch.head.info().unlinked) {
       throw new ChannelError(
         "PEER_GONE",
         `The server removed channel "${this.names.head}": it has finished or was restarted`,
       );
     }
-    const header = this.#header;
+    const header = this.#ch.header;
     const pid = header.extended ? header.u32(HEADER.SERVER_PID) : 0;
     if (pid !== 0 && !processExists(pid)) {
       throw new ChannelError(
