@@ -298,3 +298,35 @@ Deno.test("a channel name another user squats on is refused, exit 6", () =>
     assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
     assert.equal(NamedSemaphore.unlink(channelNames(channel).requestReady), true);
   }));
+
+Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const names = channelNames(channel);
+    Segment.create(names.head, HEADER.SEGMENT_SIZE).close();
+    Segment.create(names.data, 100, { mode: 0o640 }).close();
+    NamedSemaphore.create(names.requestReady, 2).close();
+    NamedSemaphore.create(names.responseReady).close();
+    const other = channelNames(`u_${id}`).head;
+    Segment.create(other, 1).close();
+    const run = async (args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "clean", ...args],
+        cwd: new URL("../", import.meta.url).pathname,
+        env: { NO_COLOR: "1" },
+      }).output();
+      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+    };
+    const listed = await run(["--channel", channel]);
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, new RegExp(`shm +/SEG_t_${id}_DATA +0 +0640 +100 `));
+    assert.match(listed.stdout, new RegExp(`sem +/SEM_t_${id}_REQ +0 +0600 `));
+    assert.match(listed.stdout, /4 objects of channel .* --remove/);
+    assert.doesNotMatch(listed.stdout, /SEG_u_/, "only the channel asked for");
+    assert.equal(shmEntries(id).length, 5, "listing removes nothing");
+    const removed = await run(["--channel", channel, "--remove"]);
+    assert.equal(removed.code, 0);
+    assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
+    assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
+    Segment.unlink(other);
+  }));
