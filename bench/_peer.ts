@@ -19,7 +19,8 @@ import { readFull, writeFull } from "./_io.ts";
 
 const [transport, where, mode] = Deno.args;
 const MAX = 40 * 1024 * 1024;
-const own = new Uint8Array(MAX).map((_, i) => i & 0xff);
+// 64 bytes into a page, like a malloc'd buffer (see `mine` in bench.ts: 4K aliasing).
+const own = new Uint8Array(MAX + 64).subarray(64).map((_, i) => i & 0xff);
 
 if (transport === "channel") {
   using client = await ChannelClient.connect(where, { timeoutMs: 10_000 });
