@@ -12,6 +12,7 @@ import {
   EAGAIN,
   errno,
   libc,
+  monotonicMs,
   O_CREAT,
   O_EXCL,
   stat,
@@ -287,30 +288,54 @@ export class NamedSemaphore implements Disposable {
   async wait(options: SemaphoreWaitOptions = {}): Promise<boolean> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_MICROS } = options;
     checkTimeout(timeoutMs);
-    if (!Number.isFinite(spinMicros) || spinMicros < 0) {
-      throw new RangeError(`Invalid spinMicros ${spinMicros}: expected 0 or more`);
-    }
+    checkSpin(spinMicros);
     signal?.throwIfAborted();
-    if (this.tryWait()) return true;
-    // A first burst before reading the clock: a post that comes within a microsecond or two
-    // costs no clock reads at all.
-    const sem = this.#handle();
-    const burst = spinMicros > 0 ? SPIN_BURST : 0;
-    for (let i = 0; i < burst; i++) if (libc.sem_trywait(sem) === 0) return true;
-    const start = performance.now();
-    const deadline = start + timeoutMs;
-    // Spin: a fast-path FFI call costs tens of nanoseconds, far less than a thread hop.
-    const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
-    while (performance.now() < spinEnd) {
-      for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return true;
-    }
+    const deadline = monotonicMs() + timeoutMs;
+    if (this.spinWait(Math.min(spinMicros, timeoutMs * 1000))) return true;
     for (;;) {
       if (this.tryWait()) return true; // also surfaces a real errno, read on this thread
       signal?.throwIfAborted();
-      const left = deadline - performance.now();
+      const left = deadline - monotonicMs();
       if (left <= 0) return false;
       if (await this.#slice(Math.min(left, SLICE_MS), signal)) return true;
     }
+  }
+
+  /**
+   * Takes one if there is one within `micros` microseconds, spinning on `sem_trywait` on this
+   * thread: for a post expected within microseconds (a peer that answers at once), with no
+   * promise and no thread hop. It holds the event loop while it spins; {@link wait} spins the
+   * same way first, then blocks without holding it.
+   *
+   * @param micros The longest spin, in microseconds; `0` only tries once.
+   * @returns `true` if it took one, `false` if none came in time.
+   * @throws {RangeError} For a negative or non-finite `micros`.
+   * @throws {PosixError} For a real failure; `Error` if the semaphore is closed.
+   *
+   * @example Process B expects process A's post at once
+   * ```ts
+   * import { NamedSemaphore } from "./mod.ts";
+   * const name = `/doc_spin_${Date.now()}`;
+   * using sem = NamedSemaphore.create(name, 0);
+   * console.log(sem.spinWait(20)); // false: nobody posted within 20 µs
+   * sem.post(); // process A
+   * console.log(sem.spinWait(20)); // true
+   * sem.unlink();
+   * ```
+   */
+  spinWait(micros: number): boolean {
+    checkSpin(micros);
+    if (this.tryWait()) return true;
+    if (micros === 0) return false;
+    // A burst before the first clock read: a post that comes within a microsecond or two costs
+    // no clock reads at all. A fast-path FFI call costs tens of nanoseconds.
+    const sem = this.#handle();
+    for (let i = 0; i < SPIN_BURST; i++) if (libc.sem_trywait(sem) === 0) return true;
+    const end = monotonicMs() + micros / 1000;
+    while (monotonicMs() < end) {
+      for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return true;
+    }
+    return this.tryWait();
   }
 
   /**
@@ -406,6 +431,12 @@ export class NamedSemaphore implements Disposable {
         resolve(got);
       });
     });
+  }
+}
+
+function checkSpin(micros: number): void {
+  if (!Number.isFinite(micros) || micros < 0) {
+    throw new RangeError(`Invalid spin of ${micros} µs: expected 0 or more`);
   }
 }
 

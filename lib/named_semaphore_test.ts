@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { NamedSemaphore, PosixError } from "./mod.ts";
-import { assertClean, runDeno, withId } from "../tests/_util.ts";
+import { assertClean, runDeno, spawnPeer, withId } from "../tests/_util.ts";
 
 Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
   withId((id) => {
@@ -52,6 +52,39 @@ Deno.test("NamedSemaphore.tryWait() returns false when the value is 0, true afte
     sem.post();
     assert.equal(sem.tryWait(), true);
     assert.equal(sem.tryWait(), false);
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.spinWait() returns false when nobody posts, true when there is a count", () =>
+  withId((id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    assert.equal(sem.spinWait(0), false);
+    assert.equal(sem.spinWait(2000), false);
+    sem.post();
+    assert.equal(sem.spinWait(0), true, "a count is taken without spinning");
+    sem.post();
+    assert.equal(sem.spinWait(2000), true);
+    assert.equal(sem.value, 0);
+    assert.throws(() => sem.spinWait(-1), RangeError);
+    assert.throws(() => sem.spinWait(Infinity), RangeError);
+    sem.unlink();
+  }));
+
+Deno.test("NamedSemaphore.spinWait() takes a post another process makes while it spins", () =>
+  withId(async (id) => {
+    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+    const poster = spawnPeer(
+      `import { NamedSemaphore } from "MOD";
+       using s = NamedSemaphore.open(Deno.args[0]);
+       console.log("ready");
+       await new Promise((r) => setTimeout(r, 50));
+       s.post();`,
+      [sem.name],
+    );
+    await poster.waitFor("ready");
+    // Holds this event loop (not the poster's) for up to 10 s.
+    assert.equal(sem.spinWait(10_000_000), true);
+    assert.equal((await poster.done).code, 0);
     sem.unlink();
   }));
 
