@@ -3,7 +3,7 @@
  * processes over the same protocol (tests/peer.c, built with `cc` if there is one), and a plain
  * in-process copy, in one run on one machine.
  *
- *   deno task bench [--json] [--svg out/bench.svg] [--quick]
+ *   deno task bench [--json] [--svg out/bench.svg] [--readme] [--quick] [--blocks N]
  *
  * Every figure is the time of one whole exchange seen by the asking side: from writing the
  * request to having used the answer. Modes (see bench/_peer.ts): `copy` (answer copied from the
@@ -11,11 +11,22 @@
  * work a socket does), `zero` (produced in place, used in place), `handoff` (neither: the
  * exchange alone).
  *
+ * Every answering process is started once and warmed up. Then each size is measured in
+ * `--blocks` blocks (default 10) per series, the transports taking turns block by block, and each
+ * series pools its blocks. So a slow spell of a shared machine (seen here: the same C pair at 14 µs
+ * and at 45 µs a few seconds apart) weighs on every transport alike rather than on whichever ran
+ * then. The first 10% of each block (at least one round: the peer may have gone to sleep while the
+ * others ran) is dropped. Every side, Deno or C, times with `CLOCK_MONOTONIC`.
+ *
+ * `--readme` writes the table and the chart of this run into README.md (between the
+ * `bench:start`/`bench:end` markers) and bench/chart.svg, so both always come from one run.
+ *
  * @module
  */
 
 import os from "node:os";
 import { parseArgs } from "node:util";
+import { monotonicMs } from "../lib/_libc.ts";
 import { ChannelServer } from "../lib/channel.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
 import { readFull, writeFull } from "./_io.ts";
@@ -25,7 +36,9 @@ const { values: opts } = parseArgs({
   options: {
     json: { type: "boolean" },
     svg: { type: "string", default: "out/bench.svg" },
+    readme: { type: "boolean" },
     quick: { type: "boolean" },
+    blocks: { type: "string" },
   },
 });
 
@@ -33,14 +46,28 @@ const SMALL = 64;
 /** Answer sizes: 64 KiB, 640×960×3, 1920×1080×4, 3840×2160×4. */
 const SIZES = [65_536, 1_843_200, 8_294_400, 33_177_600];
 const scale = opts.quick ? 0.1 : 1;
-const roundsFor = (bytes: number) =>
-  Math.max(5, Math.round(scale * (bytes <= SMALL ? 50_000 : bytes <= 65_536 ? 3000 : 4e9 / bytes)));
+const blocks = Number(opts.blocks ?? (opts.quick ? 2 : 10));
+if (!Number.isInteger(blocks) || blocks < 1) {
+  console.error(`Invalid --blocks ${opts.blocks}: expected a whole number, 1 or more`);
+  Deno.exit(2);
+}
+/** Rounds of one block of a series: the totals over all blocks are fixed. */
+const roundsFor = (bytes: number) => {
+  const total = bytes <= SMALL ? 60_000 : bytes <= 65_536 ? 9000 : 12e9 / bytes;
+  return Math.max(10, Math.round((scale * total) / blocks));
+};
+/**
+ * Untimed small exchanges with each peer before the first series, so that both processes' code
+ * is optimized by V8: its optimizing compiler (TurboFan) takes the channel's functions only after
+ * about 15,000 exchanges, and until then a small round trip takes about 5 µs instead of 3.
+ */
+const WARMUP = 20_000;
 
 const root = new URL("../", import.meta.url).pathname;
 const peerFlags = ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-net"];
 const log = (s: string) => opts.json ? console.error(s) : console.log(s);
 
-/** One measured series. */
+/** One measured series, all blocks pooled. */
 interface Row {
   transport: string;
   mode: string;
@@ -50,31 +77,36 @@ interface Row {
   p99Us: number;
   maxUs: number;
 }
-const rows: Row[] = [];
 
-function record(transport: string, mode: string, bytes: number, timesMs: number[]): Row {
-  const sorted = timesMs.slice(Math.floor(timesMs.length / 10)).sort((a, b) => a - b); // warm-up off
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const row = {
-    transport,
-    mode,
-    bytes,
-    rounds: sorted.length,
-    medianUs: at(0.5) * 1000,
-    p99Us: at(0.99) * 1000,
-    maxUs: sorted[sorted.length - 1] * 1000,
-  };
-  rows.push(row);
-  log(
-    `  ${transport.padEnd(8)} ${mode.padEnd(8)} ${fmtBytes(bytes).padStart(8)}  ` +
-      `median ${fmtUs(row.medianUs)}  p99 ${fmtUs(row.p99Us)}  max ${fmtUs(row.maxUs)}`,
-  );
-  return row;
+/** Samples in milliseconds, by series, pooled over the blocks (warm-up already dropped). */
+const samples = new Map<string, { transport: string; mode: string; bytes: number; ms: number[] }>();
+
+function add(transport: string, mode: string, bytes: number, timesMs: number[]): void {
+  const key = `${transport} ${mode} ${bytes}`;
+  const series = samples.get(key) ?? { transport, mode, bytes, ms: [] };
+  samples.set(key, series);
+  for (const t of timesMs.slice(Math.max(1, Math.floor(timesMs.length / 10)))) series.ms.push(t);
+}
+
+function summarize(): Row[] {
+  return [...samples.values()].map(({ transport, mode, bytes, ms }) => {
+    const sorted = ms.toSorted((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    return {
+      transport,
+      mode,
+      bytes,
+      rounds: sorted.length,
+      medianUs: at(0.5) * 1000,
+      p99Us: at(0.99) * 1000,
+      maxUs: sorted[sorted.length - 1] * 1000,
+    };
+  });
 }
 
 let sink = 0;
 /** What the asking side does with an answer in each mode. */
-function use(mode: string, data: Uint8Array, mine: Uint8Array): void {
+function use(mode: string, data: Uint8Array): void {
   if (mode === "copy") mine.set(data);
   else if (mode === "zero") {
     let sum = 0;
@@ -89,123 +121,167 @@ function use(mode: string, data: Uint8Array, mine: Uint8Array): void {
 const mine = new Uint8Array(40 * 1024 * 1024 + 64).subarray(64);
 const id = crypto.randomUUID().slice(0, 8);
 
-async function benchChannel(mode: string, sizes: number[]): Promise<void> {
-  const channel = `bench_${id}_${mode}`;
-  using server = ChannelServer.create(channel);
-  const peer = new Deno.Command(Deno.execPath(), {
-    args: [...peerFlags, `${root}bench/_peer.ts`, "channel", channel, mode],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  try {
-    for (const bytes of sizes) {
-      const name = String(bytes);
-      const times: number[] = [];
-      for (let i = 0, n = roundsFor(bytes); i < n; i++) {
-        const start = performance.now();
-        const answer = await server.request(name, { timeoutMs: 30_000 });
-        if (!answer.ok) throw new Error(answer.error);
-        use(mode, answer.image.data, mine);
-        times.push(performance.now() - start);
-      }
-      record("channel", mode, bytes, times);
-    }
-  } finally {
-    server.finish();
-    await peer.status;
-  }
+/**
+ * The answering process (or, for C, both processes) of one transport and mode, started once and
+ * kept for the whole run, so that the transports can take turns block by block.
+ */
+interface Peer {
+  transport: string;
+  mode: string;
+  /** Times `rounds` whole exchanges of `bytes` (each including the use of the answer), in ms. */
+  block(bytes: number, rounds: number): Promise<number[]>;
+  close(): Promise<void>;
 }
 
-async function benchSocket(mode: string, sizes: number[]): Promise<void> {
-  const path = `${await Deno.makeTempDir({ prefix: "shmemaphore_bench_" })}/sock`;
-  const listener = Deno.listen({ transport: "unix", path });
-  const peer = new Deno.Command(Deno.execPath(), {
-    args: [...peerFlags, `${root}bench/_peer.ts`, "socket", path, mode],
+/** A peer whose exchanges the benchmark drives and times itself, one at a time. */
+function timedPeer(
+  transport: string,
+  mode: string,
+  exchange: (bytes: number) => Promise<void>,
+  close: () => Promise<void>,
+): Peer {
+  return {
+    transport,
+    mode,
+    async block(bytes, rounds) {
+      const times: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const start = monotonicMs();
+        await exchange(bytes);
+        times.push(monotonicMs() - start);
+      }
+      return times;
+    },
+    close,
+  };
+}
+
+async function channelPeer(mode: string): Promise<Peer> {
+  const channel = `bench_${id}_${mode}`;
+  const server = ChannelServer.create(channel);
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [...peerFlags, `${root}bench/_peer.ts`, "channel", channel, mode],
+  }).spawn();
+  const names = new Map<number, string>();
+  const exchange = async (bytes: number) => {
+    const name = names.get(bytes) ?? String(bytes);
+    names.set(bytes, name);
+    const answer = await server.request(name, { timeoutMs: 30_000 });
+    if (!answer.ok) throw new Error(answer.error);
+    use(mode, answer.image.data);
+  };
+  const close = async () => {
+    server.finish();
+    await process.status;
+    server.close();
+  };
+  try {
+    for (let i = 0; i < WARMUP; i++) await exchange(SMALL);
+  } catch (error) {
+    process.kill();
+    await close();
+    throw error;
+  }
+  return timedPeer("channel", mode, exchange, close);
+}
+
+async function socketPeer(mode: string): Promise<Peer> {
+  const dir = await Deno.makeTempDir({ prefix: "shmemaphore_bench_" });
+  const listener = Deno.listen({ transport: "unix", path: `${dir}/sock` });
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [...peerFlags, `${root}bench/_peer.ts`, "socket", `${dir}/sock`, mode],
   }).spawn();
   const conn = await listener.accept();
   const head = new Uint8Array(8);
   const view = new DataView(head.buffer);
-  try {
-    for (const bytes of sizes) {
-      const times: number[] = [];
-      for (let i = 0, n = roundsFor(bytes); i < n; i++) {
-        const start = performance.now();
-        view.setBigUint64(0, BigInt(bytes), true);
-        await writeFull(conn, head);
-        await readFull(conn, head);
-        const data = mine.subarray(0, bytes);
-        await readFull(conn, data); // the kernel copies into our own buffer
-        if (mode === "zero") use("zero", data, mine);
-        times.push(performance.now() - start);
-      }
-      record("socket", mode, bytes, times);
-    }
-  } finally {
+  const exchange = async (bytes: number) => {
+    view.setBigUint64(0, BigInt(bytes), true);
+    await writeFull(conn, head);
+    await readFull(conn, head);
+    const data = mine.subarray(0, bytes);
+    await readFull(conn, data); // the kernel copies into our own buffer
+    if (mode === "zero") use("zero", data);
+  };
+  const close = async () => {
     conn.close();
     listener.close();
-    await peer.status;
-    await Deno.remove(path.slice(0, -5), { recursive: true });
-  }
+    await process.status;
+    await Deno.remove(dir, { recursive: true });
+  };
+  for (let i = 0; i < WARMUP; i++) await exchange(SMALL);
+  return timedPeer("socket", mode, exchange, close);
+}
+
+/**
+ * A pair of C processes (tests/peer.c) over the same protocol, which time themselves: the
+ * server is told "BYTES ROUNDS" on stdin and prints each exchange's nanoseconds.
+ */
+function cPeer(exe: string, mode: string): Peer {
+  const channel = `benchc_${id}_${mode}`;
+  const server = new Deno.Command(exe, {
+    args: ["bench-server", channel, mode],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const client = new Deno.Command(exe, { args: ["bench-client", channel, mode] }).spawn();
+  const input = server.stdin.getWriter();
+  const output = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  return {
+    transport: "C",
+    mode,
+    async block(bytes, rounds) {
+      await input.write(new TextEncoder().encode(`${bytes} ${rounds}\n`));
+      const lines: string[] = [];
+      while (lines.length < rounds) {
+        const { value, done } = await output.read();
+        if (done) throw new Error(`The C pair (${mode}) stopped at ${bytes} bytes`);
+        const parts = (pending + value).split("\n");
+        pending = parts.pop()!;
+        lines.push(...parts);
+      }
+      return lines.map((ns) => Number(ns) / 1e6);
+    },
+    async close() {
+      await input.close();
+      while (!(await output.read()).done);
+      const [s, c] = await Promise.all([server.status, client.status]);
+      if (!s.success || !c.success) throw new Error(`The C pair (${mode}) failed`);
+    },
+  };
 }
 
 /** Builds tests/peer.c; `null` when there is no C compiler. */
-async function buildPeer(): Promise<string | null> {
-  const exe = `${await Deno.makeTempDir({ prefix: "shmemaphore_bench_" })}/peer`;
+async function buildPeer(): Promise<{ exe: string; dir: string } | null> {
+  const dir = await Deno.makeTempDir({ prefix: "shmemaphore_bench_" });
+  const exe = `${dir}/peer`;
   try {
     const out = await new Deno.Command("cc", {
       args: ["-O2", "-o", exe, `${root}tests/peer.c`],
     }).output();
-    return out.success ? exe : null;
+    if (out.success) return { exe, dir };
   } catch {
-    return null;
+    // no cc
   }
+  await Deno.remove(dir, { recursive: true });
+  return null;
 }
 
-async function benchC(exe: string, mode: string, bytes: number): Promise<void> {
-  const channel = `benchc_${id}`;
-  const rounds = roundsFor(bytes);
-  const total = rounds + Math.floor(rounds / 10);
-  const server = new Deno.Command(exe, {
-    args: ["bench-server", channel, String(rounds), String(bytes), mode],
-    stdout: "piped",
-  }).spawn();
-  const client = new Deno.Command(exe, {
-    args: ["bench-client", channel, String(total), mode],
-  }).spawn();
-  const [out, status] = await Promise.all([server.output(), client.status]);
-  if (!out.success || !status.success) throw new Error(`C pair failed at ${bytes} bytes`);
-  const [median, p99, max] = new TextDecoder().decode(out.stdout).trim().split(/\s+/).map(Number);
-  const row = {
-    transport: "C",
-    mode,
-    bytes,
-    rounds,
-    medianUs: median / 1000,
-    p99Us: p99 / 1000,
-    maxUs: max / 1000,
-  };
-  rows.push(row);
-  log(
-    `  ${"C".padEnd(8)} ${mode.padEnd(8)} ${fmtBytes(bytes).padStart(8)}  ` +
-      `median ${fmtUs(row.medianUs)}  p99 ${fmtUs(row.p99Us)}  max ${fmtUs(row.maxUs)}`,
-  );
-}
-
-function benchMemcpy(bytes: number): void {
-  const src = new Uint8Array(bytes).fill(7);
-  const dst = new Uint8Array(bytes);
+function benchMemcpy(bytes: number, rounds: number): void {
+  const src = new Uint8Array(bytes + 64).subarray(64).fill(7);
+  const dst = new Uint8Array(bytes + 64).subarray(64);
   const times: number[] = [];
-  for (let i = 0, n = roundsFor(bytes); i < n; i++) {
-    const start = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    const start = monotonicMs();
     dst.set(src);
-    times.push(performance.now() - start);
+    times.push(monotonicMs() - start);
   }
-  record("memcpy", "copy", bytes, times);
+  add("memcpy", "copy", bytes, times);
 }
 
 /** Two semaphores between two Deno processes: post, the peer waits and posts back. */
 async function benchPingPong(): Promise<void> {
-  const rounds = roundsFor(SMALL);
+  const rounds = roundsFor(SMALL) * blocks;
   using ping = NamedSemaphore.create(`/bench_${id}_ping`, 0);
   using pong = NamedSemaphore.create(`/bench_${id}_pong`, 0);
   try {
@@ -223,13 +299,13 @@ async function benchPingPong(): Promise<void> {
     }).spawn();
     const times: number[] = [];
     for (let i = 0; i < rounds; i++) {
-      const start = performance.now();
+      const start = monotonicMs();
       ping.post();
       await pong.wait({ timeoutMs: 30_000 });
-      times.push(performance.now() - start);
+      times.push(monotonicMs() - start);
     }
     await echo.status;
-    record("sem", "pingpong", 0, times);
+    add("sem", "pingpong", 0, times);
   } finally {
     ping.unlink();
     pong.unlink();
@@ -271,7 +347,7 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
 }
 
 function fmtUs(us: number): string {
-  return (us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0)).padStart(7) + " µs";
+  return us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0);
 }
 function fmtBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -289,67 +365,231 @@ const machine = {
   deno: Deno.version.deno,
   kernel: Deno.osRelease(),
 };
+const command = `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
 log(
   `shmemaphore bench, ${machine.date}: ${cpu}, ${machine.cores} cores, Deno ${machine.deno}, ` +
-    `Linux ${machine.kernel}${opts.quick ? " (--quick)" : ""}\n`,
+    `Linux ${machine.kernel}; ${blocks} blocks a series${opts.quick ? " (--quick)" : ""}`,
 );
 
-const exe = await buildPeer();
-log("Round trip of two named semaphores between two Deno processes (no data):");
-await benchPingPong();
-log(`\nSmall round trip (${SMALL} B request and answer):`);
-await benchChannel("copy", [SMALL]);
-await benchSocket("copy", [SMALL]);
-if (exe) await benchC(exe, "copy", SMALL);
-
-log(`\nAnswers of ${SIZES.map(fmtBytes).join(", ")}:`);
-for (const mode of ["copy", "zero", "handoff"]) await benchChannel(mode, SIZES);
-for (const mode of ["copy", "zero"]) await benchSocket(mode, SIZES);
-if (exe) { for (const mode of ["copy", "zero"]) for (const b of SIZES) await benchC(exe, mode, b); }
-for (const b of SIZES) benchMemcpy(b);
-if (!exe) log("  (no C compiler: the C pair was skipped)");
-
-log("\nA side that waits 1 s for an answer that comes late:");
+const built = await buildPeer();
+if (!built) log("(no C compiler: the C pair is skipped)");
+const peers: Peer[] = [];
+try {
+  log("Starting and warming up the answering processes...");
+  for (const mode of ["copy", "zero", "handoff"]) peers.push(await channelPeer(mode));
+  for (const mode of ["copy", "zero"]) peers.push(await socketPeer(mode));
+  if (built) { for (const mode of ["copy", "zero"]) peers.push(cPeer(built.exe, mode)); }
+  await benchPingPong();
+  const series: [Peer[], number][] = [
+    [peers.filter((p) => p.mode === "copy"), SMALL],
+    ...SIZES.map((bytes): [Peer[], number] => [peers, bytes]),
+  ];
+  for (const [group, bytes] of series) {
+    const started = monotonicMs();
+    for (let b = 0; b < blocks; b++) {
+      for (const peer of group) {
+        add(peer.transport, peer.mode, bytes, await peer.block(bytes, roundsFor(bytes)));
+      }
+      if (bytes > SMALL) benchMemcpy(bytes, roundsFor(bytes));
+    }
+    log(`  ${fmtBytes(bytes).padStart(8)}: ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
+  }
+} finally {
+  for (const peer of peers) await peer.close();
+  if (built) await Deno.remove(built.dir, { recursive: true });
+}
 const idle = await benchIdleWait();
-log(
-  `  CPU ${idle.cpuMs.toFixed(1)} ms in ${idle.wallMs.toFixed(0)} ms: ` +
-    `${(100 * idle.cpuMs / idle.wallMs).toFixed(2)}% of a core`,
-);
+const rows = summarize();
 
 const find = (t: string, m: string, b: number) =>
   rows.find((r) => r.transport === t && r.mode === m && r.bytes === b);
-const ratios: Record<string, number> = {};
-const small = find("channel", "copy", SMALL)!;
-ratios["small: socket / channel"] = find("socket", "copy", SMALL)!.medianUs / small.medianUs;
-for (const b of SIZES) {
-  const c = find("C", "copy", b);
-  if (c) {
-    ratios[`copy ${fmtBytes(b)}: C / channel`] = c.medianUs / find("channel", "copy", b)!.medianUs;
-  }
-  ratios[`zero ${fmtBytes(b)}: socket / channel`] = find("socket", "zero", b)!.medianUs /
-    find("channel", "zero", b)!.medianUs;
-}
-log("\nRatios (> 1: the channel is faster):");
-for (const [k, v] of Object.entries(ratios)) log(`  ${k.padEnd(32)} ${v.toFixed(2)}×`);
 
-const result = { machine, rows, idleWait: idle, ratios, sink: sink & 1 };
+// ---- the table ------------------------------------------------------------------------------
+
+log("\nMedian / p99 / max of each exchange, µs:");
+for (const r of rows) {
+  log(
+    `  ${r.transport.padEnd(8)} ${r.mode.padEnd(8)} ${fmtBytes(r.bytes).padStart(8)}  ` +
+      `median ${fmtUs(r.medianUs).padStart(6)}  p99 ${fmtUs(r.p99Us).padStart(6)}  ` +
+      `max ${fmtUs(r.maxUs).padStart(6)}  (${r.rounds} rounds)`,
+  );
+}
+const idlePercent = 100 * idle.cpuMs / idle.wallMs;
+log(
+  `\nA side waiting 1 s for a late answer: CPU ${idle.cpuMs.toFixed(1)} ms in ` +
+    `${idle.wallMs.toFixed(0)} ms = ${idlePercent.toFixed(2)}% of a core`,
+);
+
+// ---- the targets (issue 5), from this run ----------------------------------------------------
+
+interface Target {
+  what: string;
+  value: number;
+  unit: string;
+  goal: string;
+  met: boolean;
+}
+const targets: Target[] = [];
+const target = (
+  what: string,
+  value: number | undefined,
+  unit: string,
+  op: "≤" | "≥",
+  limit: number,
+) => {
+  if (value === undefined || !Number.isFinite(value)) return;
+  const met = op === "≤" ? value <= limit : value >= limit;
+  targets.push({ what, value, unit, goal: `${op} ${limit}${unit}`, met });
+};
+const median = (t: string, m: string, b: number) => find(t, m, b)?.medianUs;
+const ratio = (a?: number, b?: number) => a !== undefined && b !== undefined ? a / b : undefined;
+target("small round trip, median", median("channel", "copy", SMALL), " µs", "≤", 3);
+target(
+  "small: socket / channel",
+  ratio(median("socket", "copy", SMALL), median("channel", "copy", SMALL)),
+  "×",
+  "≥",
+  15,
+);
+for (const b of SIZES) {
+  target(
+    `copy ${fmtBytes(b)}: C / channel`,
+    ratio(median("C", "copy", b), median("channel", "copy", b)),
+    "×",
+    "≥",
+    0.9,
+  );
+}
+for (const b of SIZES) {
+  target(`handoff ${fmtBytes(b)}, median`, median("channel", "handoff", b), " µs", "≤", 10);
+}
+for (const b of SIZES.filter((b) => b >= 1_843_200)) {
+  target(
+    `zero ${fmtBytes(b)}: socket / channel`,
+    ratio(median("socket", "zero", b), median("channel", "zero", b)),
+    "×",
+    "≥",
+    2,
+  );
+}
+target("1 s wait, CPU", idlePercent, "% of a core", "≤", 2);
+
+log("\nTargets (> 1× means the channel is faster):");
+for (const t of targets) {
+  const value = t.unit === "×"
+    ? t.value.toFixed(2)
+    : t.value < 10
+    ? t.value.toFixed(2)
+    : t.value.toFixed(1);
+  log(
+    `  ${t.what.padEnd(32)} ${(value + t.unit).padStart(16)}   target ${t.goal.padEnd(16)} ${
+      t.met ? "met" : "MISSED"
+    }`,
+  );
+}
+
+const result = { machine, command, blocks, rows, idleWait: idle, targets, sink: sink & 1 };
 if (opts.json) console.log(JSON.stringify(result, null, 2));
+const svg = chart(rows, machine);
 if (opts.svg) {
   await Deno.mkdir(opts.svg.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  await Deno.writeTextFile(opts.svg, chart(rows, machine));
+  await Deno.writeTextFile(opts.svg, svg);
   log(`\nChart: ${opts.svg}`);
+}
+if (opts.readme) {
+  await Deno.writeTextFile(`${root}bench/chart.svg`, svg);
+  const readme = await Deno.readTextFile(`${root}README.md`);
+  const [start, end] = ["<!-- bench:start -->", "<!-- bench:end -->"];
+  const [before, rest] = readme.split(start);
+  if (rest === undefined || !rest.includes(end)) {
+    throw new Error(`README.md has no "${start}" … "${end}" block to write the table into`);
+  }
+  await Deno.writeTextFile(
+    `${root}README.md`,
+    `${before}${start}\n${markdown()}${end}${rest.slice(rest.indexOf(end) + end.length)}`,
+  );
+  log("README.md and bench/chart.svg: written from this run");
+}
+
+/** The README's table: one row per exchange, one column per transport. */
+function markdown(): string {
+  const m = (t: string, mode: string, b: number) => {
+    const r = find(t, mode, b);
+    return r ? fmtUs(r.medianUs) : "";
+  };
+  const modes = (t: string, b: number, list: string[]) =>
+    list.map((mode) => m(t, mode, b)).filter(Boolean).join(" / ");
+  const head = [
+    "exchange",
+    "channel: copy / zero / handoff",
+    "Unix socket: copy / zero",
+    "C pair: copy / zero",
+    "memcpy",
+  ];
+  const lines = [
+    ["semaphore round trip, no data", m("sem", "pingpong", 0), "", "", ""],
+    [
+      `${SMALL} B request and answer`,
+      m("channel", "copy", SMALL),
+      m("socket", "copy", SMALL),
+      m("C", "copy", SMALL),
+      "",
+    ],
+    ...SIZES.map((b) => [
+      `${fmtBytes(b)}${
+        { 1843200: " (640×960×3)", 8294400: " (1920×1080×4)", 33177600: " (3840×2160×4)" }[b] ?? ""
+      }`,
+      modes("channel", b, ["copy", "zero", "handoff"]),
+      modes("socket", b, ["copy", "zero"]),
+      modes("C", b, ["copy", "zero"]),
+      m("memcpy", "copy", b),
+    ]),
+    [
+      "CPU of a side waiting 1 s for a late answer",
+      `${idlePercent.toFixed(2)}% of a core`,
+      "",
+      "",
+      "",
+    ],
+  ];
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const targetLines = targets.map((t) =>
+    row([
+      t.what,
+      `${
+        t.unit === "×" ? t.value.toFixed(2) : t.value < 10 ? t.value.toFixed(2) : t.value.toFixed(1)
+      }${t.unit}`,
+      t.goal,
+      t.met ? "met" : "**missed**",
+    ])
+  );
+  return [
+    `Run of ${machine.date} on ${machine.cpu}, ${machine.cores} vCPUs, Linux ${machine.kernel}, ` +
+    `Deno ${machine.deno} (\`${command}\`, ${blocks} blocks pooled); medians, µs:`,
+    "",
+    row(head),
+    row(["---", "---:", "---:", "---:", "---:"]),
+    ...lines.map(row),
+    "",
+    "Against the targets, from the same run (ratios above 1× mean the channel is faster):",
+    "",
+    row(["figure", "this run", "target", ""]),
+    row(["---", "---:", "---", "---"]),
+    ...targetLines,
+    "",
+  ].join("\n");
 }
 
 /** Time per exchange against answer size, log-log, one line per transport and mode. */
 function chart(all: Row[], m: typeof machine): string {
   const W = 760, H = 460, L = 70, R = 170, T = 40, B = 50;
   const series = new Map<string, Row[]>();
-  for (const r of all.filter((r) => r.bytes > SMALL)) {
+  for (const r of all.filter((r) => SIZES.includes(r.bytes))) {
     const key = `${r.transport} ${r.mode}`;
     series.set(key, [...(series.get(key) ?? []), r]);
   }
   const xs = SIZES.map(Math.log10);
-  const ys = all.filter((r) => r.bytes > SMALL).map((r) => Math.log10(r.medianUs));
+  const ys = all.filter((r) => SIZES.includes(r.bytes)).map((r) => Math.log10(r.medianUs));
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.floor(Math.min(...ys)), Math.ceil(Math.max(...ys))];
   const px = (b: number) => L + ((Math.log10(b) - x0) / (x1 - x0)) * (W - L - R);
@@ -372,7 +612,7 @@ function chart(all: Row[], m: typeof machine): string {
   for (let e = y0; e <= y1; e++) {
     const y = py(10 ** e);
     svg += `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/>` +
-      `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${fmtUs(10 ** e).trim()}</text>`;
+      `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${fmtUs(10 ** e)} µs</text>`;
   }
   for (const b of SIZES) {
     svg += `<text x="${px(b)}" y="${H - B + 18}" text-anchor="middle">${fmtBytes(b)}</text>`;

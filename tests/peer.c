@@ -13,9 +13,12 @@
  *   peer client CHANNEL ROUNDS                         answers ROUNDS requests: a name "WxHxC" gets
  *                                                      byte k = (k*7 + w + 3h + 11c) & 0xff; any other
  *                                                      name an error answer (four words 0)
- *   peer bench-server CHANNEL ROUNDS BYTES copy|zero   times ROUNDS exchanges of BYTES after ROUNDS/10
- *                                                      warm-up ones; prints "MEDIAN_NS P99_NS MAX_NS"
- *   peer bench-client CHANNEL TOTAL copy|zero          answers TOTAL (= ROUNDS + ROUNDS/10) requests
+ *   peer bench-server CHANNEL copy|zero   reads lines "BYTES ROUNDS" on stdin; for each, times
+ *                                         ROUNDS exchanges of BYTES and prints each one's
+ *                                         nanoseconds, a line each; at the end of its input, asks
+ *                                         for 0 bytes (the client's cue to stop) and exits
+ *   peer bench-client CHANNEL copy|zero   answers requests for BYTES (the name, in decimal) with
+ *                                         BYTES bytes, until one asks for 0
  *
  * Waits spin on sem_trywait for up to 100 us, then block in sem_timedwait (10 s: exit 3).
  * Build: cc -O2 -Wall -Wextra -o peer tests/peer.c
@@ -188,12 +191,16 @@ static void client_close(chan_t *ch) {
 
 static uint64_t *words(chan_t *ch) { return (uint64_t *)ch->head.p; }
 
-static void request(chan_t *ch, const char *name) {
+static void post_request(chan_t *ch, const char *name) {
   size_t n = strlen(name);
   seg_grow(&ch->data, n);
   memcpy(ch->data.p, name, n);
   words(ch)[0] = n;
   sem_post(ch->req);
+}
+
+static void request(chan_t *ch, const char *name) {
+  post_request(ch, name);
   sem_take(ch->res, ch->names[1]);
 }
 
@@ -277,63 +284,77 @@ static int run_client(const char *channel, int rounds) {
   return 0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Where the zero-copy mode's reads end up. Without it, -O2 removed the whole read loop (its sum
  * was never used), and the C pair's zero-copy figures measured no reading at all. */
 static volatile uint64_t bench_sink;
 
-static int run_bench_server(const char *channel, int rounds, size_t bytes, int copy) {
+static void *grow_buffer(void *p, size_t *capacity, size_t size) {
+  if (size <= *capacity) return p;
+  p = realloc(p, size);
+  if (!p) {
+    fprintf(stderr, "peer: out of memory (%zu bytes)\n", size);
+    exit(1);
+  }
+  *capacity = size;
+  return p;
+}
+
+static int run_bench_server(const char *channel, int copy) {
   chan_t ch;
   server_open(&ch, channel);
-  char name[32];
-  snprintf(name, sizeof name, "%zu", bytes);
-  uint8_t *mine = malloc(bytes ? bytes : 1);
-  uint64_t *t = malloc(sizeof(uint64_t) * (size_t)rounds), sink = 0;
-  int warm = rounds / 10;
-  for (int i = 0; i < rounds + warm; i++) {
-    uint64_t start = now_ns();
-    request(&ch, name);
-    int64_t len = check_response(&ch);
-    if (len < 0) return 4;
-    if (copy) memcpy(mine, ch.data.p, (size_t)len);
-    else
-      for (int64_t k = 0; k < len; k += 64) sink += ch.data.p[k];
-    if (i >= warm) t[i - warm] = now_ns() - start;
+  uint8_t *mine = NULL;
+  uint64_t *t = NULL, sink = 0;
+  size_t mine_size = 0, t_size = 0;
+  unsigned long long bytes, rounds;
+  char line[64];
+  while (fgets(line, sizeof line, stdin) && sscanf(line, "%llu %llu", &bytes, &rounds) == 2) {
+    char name[32];
+    snprintf(name, sizeof name, "%llu", bytes);
+    mine = grow_buffer(mine, &mine_size, bytes ? bytes : 1);
+    t = grow_buffer(t, &t_size, sizeof *t * (rounds ? rounds : 1));
+    for (unsigned long long i = 0; i < rounds; i++) {
+      uint64_t start = now_ns();
+      request(&ch, name);
+      int64_t len = check_response(&ch);
+      if (len < 0) return 4;
+      if (copy) memcpy(mine, ch.data.p, (size_t)len);
+      else
+        for (int64_t k = 0; k < len; k += 64) sink += ch.data.p[k];
+      t[i] = now_ns() - start;
+    }
+    for (unsigned long long i = 0; i < rounds; i++) printf("%" PRIu64 "\n", t[i]);
+    fflush(stdout);
   }
-  qsort(t, (size_t)rounds, sizeof *t, cmp_u64);
-  printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t[rounds / 2], t[(size_t)(rounds * 0.99)],
-         t[rounds - 1]);
+  post_request(&ch, "0"); /* the client's cue to stop */
   server_close(&ch);
   bench_sink = sink; /* a volatile store: the compiler must keep the reads that made it */
+  free(mine);
+  free(t);
   return 0;
 }
 
-static int run_bench_client(const char *channel, int total, int copy) {
+static int run_bench_client(const char *channel, int copy) {
   chan_t ch;
   client_open(&ch, channel);
   uint8_t *own = NULL;
   size_t own_size = 0;
-  for (int i = 0; i < total; i++) {
+  for (unsigned round = 0;; round++) {
     sem_take(ch.req, ch.names[0]);
     uint64_t *w = words(&ch), n = w[0];
     seg_sync(&ch.data);
     char name[32] = "";
     if (n < sizeof name && n <= ch.data.size) memcpy(name, ch.data.p, n);
     size_t len = strtoull(name, NULL, 10);
+    if (len == 0) break;
     seg_grow(&ch.data, len);
     if (copy) {
       if (own_size < len) {
-        own = realloc(own, len);
+        own = grow_buffer(own, &own_size, len);
         memset(own, 0x5a, len);
-        own_size = len;
       }
       memcpy(ch.data.p, own, len);
     } else {
-      memset(ch.data.p, i & 0xff, len);
+      memset(ch.data.p, round & 0xff, len);
     }
     w = words(&ch);
     w[0] = len;
@@ -343,6 +364,7 @@ static int run_bench_client(const char *channel, int total, int copy) {
     sem_post(ch.res);
   }
   client_close(&ch);
+  free(own);
   return 0;
 }
 
@@ -350,11 +372,10 @@ int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "server") == 0)
     return run_server(argv[2], atoi(argv[3]), argv[4], argv[5]);
   if (argc >= 4 && strcmp(argv[1], "client") == 0) return run_client(argv[2], atoi(argv[3]));
-  if (argc >= 6 && strcmp(argv[1], "bench-server") == 0)
-    return run_bench_server(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
-                            strcmp(argv[5], "copy") == 0);
-  if (argc >= 5 && strcmp(argv[1], "bench-client") == 0)
-    return run_bench_client(argv[2], atoi(argv[3]), strcmp(argv[4], "copy") == 0);
+  if (argc >= 4 && strcmp(argv[1], "bench-server") == 0)
+    return run_bench_server(argv[2], strcmp(argv[3], "copy") == 0);
+  if (argc >= 4 && strcmp(argv[1], "bench-client") == 0)
+    return run_bench_client(argv[2], strcmp(argv[3], "copy") == 0);
   fprintf(stderr, "usage: see the comment at the top of tests/peer.c\n");
   return 2;
 }
