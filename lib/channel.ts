@@ -21,6 +21,7 @@ import {
   Status,
 } from "./protocol.ts";
 import { Segment } from "./segment.ts";
+import { Spin } from "./_spin.ts";
 import { decodeUtf8, encodeUtf8Into } from "./_text.ts";
 
 /** Why an exchange failed: see {@link ChannelError}. */
@@ -84,16 +85,16 @@ export interface ExchangeOptions {
   /** Cancel: rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
-   * Microseconds to spin for the peer before blocking (see {@link NamedSemaphore.spinWait}): an
-   * answer that comes within the spin is seen in about a microsecond, one that comes later costs
-   * a thread hop (tens of microseconds). The spin holds the event loop. `0` never spins.
-   * @default {100}
+   * Microseconds to spin for the peer before blocking (see {@link NamedSemaphore.spinWait}). An
+   * answer that comes within the spin is seen in about a microsecond; one that comes after it
+   * costs a thread hop (tens of microseconds). The spin holds the event loop. `0` never spins.
+   * @default {adaptive} twice the typical time of this end's recent waits, from 100 µs to 2 ms;
+   * only 100 µs when recent waits took longer than 1 ms (spinning would not catch them), and none
+   * on a single CPU (the peer could not run meanwhile).
    */
   spinMicros?: number;
 }
 
-/** The default of {@link ExchangeOptions.spinMicros}. */
-const SPIN_MICROS = 100;
 /** How often a waiting side checks that its peer is still alive. */
 const PEER_CHECK_MS = 100;
 const encoder = new TextEncoder();
@@ -124,9 +125,10 @@ class Header {
   }
 }
 
-/** The four objects of one end of a channel, and the header's view. */
+/** The four objects of one end of a channel, the header's view, and how long it spins. */
 class Channel {
   closed = false;
+  readonly spin: Spin = new Spin();
   /**
    * The header segment keeps its size for the channel's life: one view, no size check per
    * exchange (the data segment, which grows, is checked on every access).
@@ -274,10 +276,11 @@ export class ChannelServer implements Disposable {
    * 100 ms when its pid is known), `BAD_RESPONSE` (the header breaks the protocol).
    */
   async request(name: string, options: ExchangeOptions = {}): Promise<Answer> {
-    const { timeoutMs = 10_000, signal, spinMicros = SPIN_MICROS } = options;
+    const { timeoutMs = 10_000, signal, spinMicros } = options;
     this.#ch.checkOpen();
     signal?.throwIfAborted();
-    const deadline = monotonicMs() + timeoutMs;
+    const start = monotonicMs();
+    const deadline = start + timeoutMs;
     const data = this.#ch.data;
     let nameLength = encodeUtf8Into(name, data.mapped);
     if (nameLength < 0) {
@@ -293,11 +296,12 @@ export class ChannelServer implements Disposable {
     header.setU32(HEADER.RESPONSE_MAGIC, 0);
     this.#ch.requestReady.post();
     // The answer usually comes within the spin: then no promise is awaited below this one.
-    const spin = Math.min(spinMicros, timeoutMs * 1000);
+    const spin = this.#ch.spin.micros(timeoutMs, spinMicros);
     for (;;) {
       if (!this.#ch.responseReady.spinWait(spin)) {
         await this.#awaitResponse(deadline, `"${name}"`, signal);
       }
+      this.#ch.spin.record(monotonicMs() - start);
       const answer = this.#ch.header;
       if (answer.u32(HEADER.RESPONSE_MAGIC) === RESPONSE_MAGIC) {
         this.#peerExtended = true;
@@ -498,14 +502,16 @@ export class ChannelClient implements Disposable {
    * @throws {ChannelError} `PEER_GONE` when the server's process died or it removed the channel.
    */
   async next(options: ExchangeOptions = {}): Promise<Request | null> {
-    const { timeoutMs = Infinity, signal, spinMicros = SPIN_MICROS } = options;
+    const { timeoutMs = Infinity, signal, spinMicros } = options;
     this.#ch.checkOpen();
     signal?.throwIfAborted();
-    const deadline = monotonicMs() + timeoutMs;
-    const spin = Math.min(spinMicros, timeoutMs * 1000);
+    const start = monotonicMs();
+    const deadline = start + timeoutMs;
+    const spin = this.#ch.spin.micros(timeoutMs, spinMicros);
     if (!this.#ch.requestReady.spinWait(spin) && !(await this.#awaitRequest(deadline, signal))) {
       return null;
     }
+    this.#ch.spin.record(monotonicMs() - start);
     const header = this.#ch.header;
     if (header.extended) {
       this.#sequence = header.u64(HEADER.REQUEST_SEQ);
