@@ -12,7 +12,7 @@
  * exchange alone).
  *
  * Every answering process is started once and warmed up. Then each size is measured in
- * `--blocks` blocks (default 10) per series, the transports taking turns block by block, and each
+ * `--blocks` blocks (default 20) per series, the transports taking turns block by block, and each
  * series pools its blocks. So a slow spell of a shared machine (seen here: the same C pair at 14 µs
  * and at 45 µs a few seconds apart) weighs on every transport alike rather than on whichever ran
  * then. The first 10% of each block (at least one round: the peer may have gone to sleep while the
@@ -46,14 +46,14 @@ const SMALL = 64;
 /** Answer sizes: 64 KiB, 640×960×3, 1920×1080×4, 3840×2160×4. */
 const SIZES = [65_536, 1_843_200, 8_294_400, 33_177_600];
 const scale = opts.quick ? 0.1 : 1;
-const blocks = Number(opts.blocks ?? (opts.quick ? 2 : 10));
+const blocks = Number(opts.blocks ?? (opts.quick ? 2 : 20));
 if (!Number.isInteger(blocks) || blocks < 1) {
   console.error(`Invalid --blocks ${opts.blocks}: expected a whole number, 1 or more`);
   Deno.exit(2);
 }
 /** Rounds of one block of a series: the totals over all blocks are fixed. */
 const roundsFor = (bytes: number) => {
-  const total = bytes <= SMALL ? 60_000 : bytes <= 65_536 ? 9000 : 12e9 / bytes;
+  const total = { [SMALL]: 60_000, 65_536: 9000, 1_843_200: 6000, 8_294_400: 2400 }[bytes] ?? 900;
   return Math.max(10, Math.round((scale * total) / blocks));
 };
 /**

@@ -19,6 +19,8 @@ export class Spin {
   readonly #cpus: number;
   /** log2 of the typical wait, in µs. */
   #log2Us = Math.log2(Spin.MIN_US);
+  /** The typical wait, in µs (2 ** #log2Us, kept: `**` costs a call to pow). */
+  #typicalUs = Spin.MIN_US;
 
   /** @param cpus How many CPUs there are: on one, spinning only keeps the peer from running. */
   constructor(cpus: number = navigator.hardwareConcurrency) {
@@ -27,7 +29,7 @@ export class Spin {
 
   /** The typical wait, in µs. */
   get typicalMicros(): number {
-    return 2 ** this.#log2Us;
+    return this.#typicalUs;
   }
 
   /**
@@ -50,5 +52,6 @@ export class Spin {
   /** Records how long a wait took, in ms. */
   record(ms: number): void {
     this.#log2Us += (Math.log2(Math.max(1, ms * 1000)) - this.#log2Us) / 8;
+    this.#typicalUs = 2 ** this.#log2Us;
   }
 }

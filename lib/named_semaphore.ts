@@ -325,10 +325,10 @@ export class NamedSemaphore implements Disposable {
    */
   spinWait(micros: number): boolean {
     checkSpin(micros);
-    if (this.tryWait()) return true;
-    if (micros === 0) return false;
+    if (micros === 0) return this.tryWait();
     // A burst before the first clock read: a post that comes within a microsecond or two costs
-    // no clock reads at all. A fast-path FFI call costs tens of nanoseconds.
+    // no clock reads at all. A fast-path FFI call costs tens of nanoseconds. (A real failure
+    // shows in the last tryWait() below, which reads errno.)
     const sem = this.#handle();
     for (let i = 0; i < SPIN_BURST; i++) if (libc.sem_trywait(sem) === 0) return true;
     const end = monotonicMs() + micros / 1000;
