@@ -19,8 +19,10 @@ import { readFull, writeFull } from "./_io.ts";
 
 const [transport, where, mode] = Deno.args;
 const MAX = 40 * 1024 * 1024;
-// 64 bytes into a page, like a malloc'd buffer (see `mine` in bench.ts: 4K aliasing).
-const own = new Uint8Array(MAX + 64).subarray(64).map((_, i) => i & 0xff);
+// 64 bytes into a page, like a malloc'd buffer (see `mine` in bench.ts: 4K aliasing). Filled in
+// place: `.map()` would return a new, differently aligned buffer.
+const own = new Uint8Array(MAX + 64).subarray(64);
+for (let i = 0; i < own.length; i++) own[i] = i & 0xff;
 
 if (transport === "channel") {
   using client = await ChannelClient.connect(where, { timeoutMs: 10_000 });
