@@ -510,6 +510,9 @@ if (opts.readme) {
     `${root}README.md`,
     `${before}${start}\n${markdown()}${end}${rest.slice(rest.indexOf(end) + end.length)}`,
   );
+  // The table as deno fmt lays it out, so that `deno fmt --check` stays clean.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", `${root}README.md`] })
+    .output();
   log("README.md and bench/chart.svg: written from this run");
 }
 
@@ -582,7 +585,10 @@ function markdown(): string {
   ].join("\n");
 }
 
-/** Time per exchange against answer size, log-log, one line per transport and mode. */
+/**
+ * Time per exchange against answer size, log-log: one line per transport and mode, the colour
+ * says the transport, the dash the mode.
+ */
 function chart(all: Row[], m: typeof machine): string {
   const W = 760, H = 460, L = 70, R = 170, T = 40, B = 50;
   const series = new Map<string, Row[]>();
@@ -596,17 +602,14 @@ function chart(all: Row[], m: typeof machine): string {
   const [y0, y1] = [Math.floor(Math.min(...ys)), Math.ceil(Math.max(...ys))];
   const px = (b: number) => L + ((Math.log10(b) - x0) / (x1 - x0)) * (W - L - R);
   const py = (us: number) => T + (1 - (Math.log10(us) - y0) / (y1 - y0)) * (H - T - B);
-  const colours = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#17becf",
-  ];
+  const colours: Record<string, string> = {
+    channel: "#1f77b4",
+    socket: "#d62728",
+    C: "#2ca02c",
+    memcpy: "#7f7f7f",
+  };
+  const dashes: Record<string, string> = { copy: "", zero: "7 4", handoff: "2 3" };
+  const tick = (us: number) => us < 1000 ? `${us} µs` : `${us / 1000} ms`;
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
     `font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>` +
     `<text x="${L}" y="22" font-size="14">Time per exchange (median, log scale) against answer ` +
@@ -614,20 +617,25 @@ function chart(all: Row[], m: typeof machine): string {
   for (let e = y0; e <= y1; e++) {
     const y = py(10 ** e);
     svg += `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/>` +
-      `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${fmtUs(10 ** e)} µs</text>`;
+      `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${tick(10 ** e)}</text>`;
   }
   for (const b of SIZES) {
     svg += `<text x="${px(b)}" y="${H - B + 18}" text-anchor="middle">${fmtBytes(b)}</text>`;
   }
   [...series.entries()].forEach(([key, points], i) => {
-    const colour = colours[i % colours.length];
+    const { transport, mode } = points[0];
+    const colour = colours[transport] ?? "black";
+    const dash = dashes[mode] ? ` stroke-dasharray="${dashes[mode]}"` : "";
     const d = points.map((p, j) => `${j ? "L" : "M"}${px(p.bytes)},${py(p.medianUs)}`).join(" ");
-    svg += `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"/>` +
+    const y = T + 18 * i + 10;
+    svg += `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>` +
       points.map((p) =>
         `<circle cx="${px(p.bytes)}" cy="${py(p.medianUs)}" r="3" fill="${colour}"/>`
-      )
-        .join("") +
-      `<text x="${W - R + 12}" y="${T + 16 * i + 10}" fill="${colour}">${key}</text>`;
+      ).join("") +
+      `<line x1="${W - R + 10}" x2="${W - R + 34}" y1="${y - 4}" y2="${
+        y - 4
+      }" stroke="${colour}" ` +
+      `stroke-width="2"${dash}/><text x="${W - R + 40}" y="${y}" fill="${colour}">${key}</text>`;
   });
   return svg +
     `<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">answer size</text></svg>\n`;
