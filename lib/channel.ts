@@ -111,11 +111,22 @@ class Header {
     return this.view.byteLength >= HEADER.EXT_SIZE &&
       this.u32(HEADER.EXT_MAGIC) === EXT_MAGIC;
   }
+  /** A u64 field exactly, whatever its value (for messages about hostile values). */
   u64(offset: number): bigint {
     return this.view.getBigUint64(offset, true);
   }
-  setU64(offset: number, value: number | bigint): void {
-    this.view.setBigUint64(offset, BigInt(value), true);
+  /**
+   * A u64 field as a number: exact below 2^53, and `Infinity` at or above it (which no check
+   * below accepts). Two u32 reads: no BigInt on the hot path.
+   */
+  num(offset: number): number {
+    const high = this.view.getUint32(offset + 4, true);
+    return high < 0x20_0000 ? high * 0x1_0000_0000 + this.view.getUint32(offset, true) : Infinity;
+  }
+  /** Writes a u64 field from a whole number in [0, 2^53), as two u32 (no BigInt). */
+  setU64(offset: number, value: number): void {
+    this.view.setUint32(offset, value >>> 0, true);
+    this.view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
   }
   u32(offset: number): number {
     return this.view.getUint32(offset, true);
@@ -207,7 +218,7 @@ export class ChannelServer implements Disposable {
   /** The objects' names. */
   readonly names: ChannelNames;
   readonly #ch: Channel;
-  #sequence = 0n;
+  #sequence = 0;
   #peerExtended = false;
 
   private constructor(ch: Channel) {
@@ -245,7 +256,11 @@ export class ChannelServer implements Disposable {
       const header = new Header(head);
       header.setU32(HEADER.EXT_VERSION, EXT_VERSION);
       header.setU32(HEADER.SERVER_PID, Deno.pid);
-      header.setU64(HEADER.SESSION, crypto.getRandomValues(new BigUint64Array(1))[0]);
+      header.view.setBigUint64(
+        HEADER.SESSION,
+        crypto.getRandomValues(new BigUint64Array(1))[0],
+        true,
+      );
       header.setU32(HEADER.EXT_MAGIC, EXT_MAGIC);
       return new ChannelServer(new Channel(names, head, data, requestReady, responseReady));
     } catch (error) {
@@ -306,7 +321,7 @@ export class ChannelServer implements Disposable {
       if (answer.u32(HEADER.RESPONSE_MAGIC) === RESPONSE_MAGIC) {
         this.#peerExtended = true;
         // An answer to an older request (a client that answered late): not ours, wait on.
-        if (answer.u64(HEADER.RESPONSE_SEQ) !== sequence) continue;
+        if (answer.num(HEADER.RESPONSE_SEQ) !== sequence) continue;
         if (answer.u32(HEADER.STATUS) !== Status.OK) {
           const length = Math.min(answer.u32(HEADER.ERROR_LENGTH), HEADER.ERROR_TEXT_MAX);
           const text = new TextDecoder().decode(
@@ -367,6 +382,22 @@ export class ChannelServer implements Disposable {
   }
 
   #readPixels(header: Header): Answer {
+    // The usual answer, checked with numbers: all four below 2^53 (`num`), and a product equal to
+    // a length below 2^53 is exact (a true product past 2^53 rounds to 2^53 or more).
+    const n = header.num(HEADER.LENGTH);
+    const w = header.num(HEADER.WIDTH);
+    const h = header.num(HEADER.HEIGHT);
+    const c = header.num(HEADER.CHANNELS);
+    if (c >= 1 && c <= MAX_CHANNELS && w >= 1 && h >= 1 && w * h * c === n) {
+      let data: Uint8Array | undefined;
+      try {
+        data = this.#ch.data.view(0, n); // checks the segment's real size
+      } catch {
+        // too large for the segment: the exact path below says so
+      }
+      if (data) return { ok: true, image: { width: w, height: h, channels: c, data } };
+    }
+    // Anything else, exactly, in BigInt: an error answer, or a header that breaks the protocol.
     const length = header.u64(HEADER.LENGTH);
     const width = header.u64(HEADER.WIDTH);
     const height = header.u64(HEADER.HEIGHT);
@@ -420,7 +451,7 @@ export class ChannelClient implements Disposable {
   /** The objects' names. */
   readonly names: ChannelNames;
   readonly #ch: Channel;
-  #sequence = 0n;
+  #sequence = 0;
   #reserved = 0;
 
   private constructor(ch: Channel) {
@@ -514,17 +545,22 @@ export class ChannelClient implements Disposable {
     this.#ch.spin.record(monotonicMs() - start);
     const header = this.#ch.header;
     if (header.extended) {
-      this.#sequence = header.u64(HEADER.REQUEST_SEQ);
+      this.#sequence = header.num(HEADER.REQUEST_SEQ);
       if (header.u32(HEADER.REQUEST_KIND) === RequestKind.FINISH) return { kind: "finish" };
     }
-    const length = header.u64(HEADER.LENGTH);
+    const length = header.num(HEADER.LENGTH); // Infinity from 2^53 on
     let bytes: Uint8Array;
     try {
-      bytes = this.#ch.data.view(0, Number(length)); // checks the segment's real size
+      if (length === Infinity) {
+        throw new RangeError(
+          `Shared memory "${this.names.data}" holds ${this.#ch.data.size} bytes`,
+        );
+      }
+      bytes = this.#ch.data.view(0, length); // checks the segment's real size
     } catch (error) {
       return {
         kind: "invalid",
-        error: `Bad request: length = ${length}: larger than the data segment: ${
+        error: `Bad request: length = ${header.u64(HEADER.LENGTH)}: larger than the data segment: ${
           (error as Error).message
         }`,
       };
@@ -535,7 +571,7 @@ export class ChannelClient implements Disposable {
     } catch {
       return { kind: "invalid", error: `Bad request: the name (${length} bytes) is not UTF-8` };
     }
-    return { kind: "image", name, sequence: Number(this.#sequence) };
+    return { kind: "image", name, sequence: this.#sequence };
   }
 
   /**
