@@ -697,13 +697,16 @@ export class ChannelClient implements Disposable {
 }
 
 function checkDimensions(width: number, height: number, channels: number): void {
-  for (const [field, value] of [["width", width], ["height", height]] as const) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new RangeError(`Invalid ${field} ${value}: expected a whole number, 1 or more`);
-    }
-  }
+  checkDimension("width", width);
+  checkDimension("height", height);
   if (!Number.isInteger(channels) || channels < 1 || channels > MAX_CHANNELS) {
     throw new RangeError(`Invalid channels ${channels}: expected 1 to ${MAX_CHANNELS}`);
+  }
+}
+
+function checkDimension(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Invalid ${field} ${value}: expected a whole number, 1 or more`);
   }
 }
 
