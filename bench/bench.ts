@@ -170,8 +170,14 @@ async function channelPeer(mode: string): Promise<Peer> {
   try {
     await timeRounds(WARMUP, () => exchange(SMALL));
   } catch (error) {
-    process.kill();
-    await close();
+    // The peer failed (it says why on stderr): stop it if it still runs, remove the channel.
+    try {
+      process.kill();
+    } catch {
+      // it has exited already
+    }
+    await process.status;
+    server.close();
     throw error;
   }
   return {
