@@ -157,6 +157,24 @@ class Channel {
   checkOpen(): void {
     if (this.closed) throw new Error(`Channel "${this.names.head}" is closed`);
   }
+  /**
+   * Blocks for the peer's post on `sem` until `deadline` (after the caller's spin), calling
+   * `checkPeer` every {@link PEER_CHECK_MS} so that a dead peer is noticed long before it.
+   * `false` at the deadline.
+   */
+  async awaitPeer(
+    sem: NamedSemaphore,
+    deadline: number,
+    checkPeer: () => void,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    for (;;) {
+      const slice = Math.max(0, Math.min(deadline - monotonicMs(), PEER_CHECK_MS));
+      if (await sem.wait({ timeoutMs: slice, signal, spinMicros: 0 })) return true;
+      checkPeer();
+      if (monotonicMs() >= deadline) return false;
+    }
+  }
   /** Closes all four; `false` if it was closed already. */
   close(): boolean {
     if (this.closed) return false;
@@ -359,10 +377,7 @@ export class ChannelServer implements Disposable {
   }
 
   async #awaitResponse(deadline: number, what: string, signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      const left = deadline - monotonicMs();
-      const slice = Math.max(0, Math.min(left, PEER_CHECK_MS));
-      if (await this.#ch.responseReady.wait({ timeoutMs: slice, signal, spinMicros: 0 })) return;
+    const checkClient = () => {
       const pid = this.clientPid;
       if (pid !== 0 && !processExists(pid)) {
         throw new ChannelError(
@@ -371,13 +386,13 @@ export class ChannelServer implements Disposable {
             `start a client again`,
         );
       }
-      if (monotonicMs() >= deadline) {
-        throw new ChannelError(
-          "TIMEOUT",
-          `No answer to the request for ${what} on "${this.names.head}" in time: ` +
-            `is a client running on this channel (deno task client)?`,
-        );
-      }
+    };
+    if (!(await this.#ch.awaitPeer(this.#ch.responseReady, deadline, checkClient, signal))) {
+      throw new ChannelError(
+        "TIMEOUT",
+        `No answer to the request for ${what} on "${this.names.head}" in time: ` +
+          `is a client running on this channel (deno task client)?`,
+      );
     }
   }
 
@@ -539,9 +554,10 @@ export class ChannelClient implements Disposable {
     const start = monotonicMs();
     const deadline = start + timeoutMs;
     const spin = this.#ch.spin.micros(timeoutMs, spinMicros);
-    if (!this.#ch.requestReady.spinWait(spin) && !(await this.#awaitRequest(deadline, signal))) {
-      return null;
-    }
+    const checkServer = () => this.#checkServer();
+    const got = this.#ch.requestReady.spinWait(spin) ||
+      (await this.#ch.awaitPeer(this.#ch.requestReady, deadline, checkServer, signal));
+    if (!got) return null;
     this.#ch.spin.record(monotonicMs() - start);
     const header = this.#ch.header;
     if (header.extended) {
@@ -663,18 +679,6 @@ export class ChannelClient implements Disposable {
     if (status === Status.OK) header.setU32(HEADER.ERROR_LENGTH, 0);
     header.setU64(HEADER.RESPONSE_SEQ, this.#sequence);
     header.setU32(HEADER.RESPONSE_MAGIC, RESPONSE_MAGIC);
-  }
-
-  /** Waits for a request until `deadline`, checking on the server meanwhile; `false` at it. */
-  async #awaitRequest(deadline: number, signal?: AbortSignal): Promise<boolean> {
-    for (;;) {
-      const slice = Math.max(0, Math.min(deadline - monotonicMs(), PEER_CHECK_MS));
-      if (await this.#ch.requestReady.wait({ timeoutMs: slice, signal, spinMicros: 0 })) {
-        return true;
-      }
-      this.#checkServer();
-      if (monotonicMs() >= deadline) return false;
-    }
   }
 
   #checkServer(): void {
