@@ -293,7 +293,7 @@ export class Segment implements Disposable {
    * @throws {Error} If the segment is closed.
    */
   get mapped(): Uint8Array<ArrayBuffer> {
-    if (this.#fd < 0) throw new Error(`Shared memory "${this.name}" is closed`);
+    this.#checkOpen();
     return this.#bytes;
   }
 
@@ -398,8 +398,12 @@ export class Segment implements Disposable {
     this.close();
   }
 
-  #stat(): StatInfo {
+  #checkOpen(): void {
     if (this.#fd < 0) throw new Error(`Shared memory "${this.name}" is closed`);
+  }
+
+  #stat(): StatInfo {
+    this.#checkOpen();
     const st = fstat(this.#fd);
     if (!st) throw new PosixError("fstat", errno(), this.name, "Cannot read shared memory size");
     return st;
@@ -411,7 +415,7 @@ export class Segment implements Disposable {
    * the check every exchange makes. The file offset it moves is never used (only the mapping is).
    */
   #sync(): void {
-    if (this.#fd < 0) throw new Error(`Shared memory "${this.name}" is closed`);
+    this.#checkOpen();
     const end = libc.lseek(this.#fd, 0n, SEEK_END);
     if (end < 0) {
       throw new PosixError("lseek", errno(), this.name, "Cannot read shared memory size");
