@@ -2,11 +2,20 @@
  * The one place that talks to libc. Every symbol the project uses is declared here, once, with
  * its C signature; `libc.so.6` is opened once; nothing else in the project calls `Deno.dlopen`.
  *
- * Constants are the Linux x86_64 / aarch64 values (glibc). Everything above this file speaks in
+ * Constants are Linux's (glibc), the same on x86_64 and aarch64 except where a layout says
+ * otherwise: `struct stat` differs, and is chosen by `Deno.build.arch`. Any other system is
+ * refused here, at load, with a message that says so. Everything above this file speaks in
  * TypeScript types and {@link PosixError}s, never in raw return codes.
  *
  * @module
  */
+
+if (Deno.build.os !== "linux" || (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64")) {
+  throw new Error(
+    `shmemaphore supports Linux on x86_64 and aarch64 (glibc); this is ${Deno.build.os} on ` +
+      `${Deno.build.arch}`,
+  );
+}
 
 /** The symbols, each with its C signature. `optional` ones may be missing from an older glibc. */
 const SYMBOLS = {
@@ -32,6 +41,19 @@ const SYMBOLS = {
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   // int chmod(const char *path, mode_t mode);
   chmod: { parameters: ["buffer", "u32"], result: "i32" },
+  // int lstat(const char *path, struct stat *statbuf);   (glibc 2.33+; does not follow a link)
+  lstat: { parameters: ["buffer", "buffer"], result: "i32", optional: true },
+  // int __lxstat(int ver, const char *path, struct stat *statbuf);
+  __lxstat: { parameters: ["i32", "buffer", "buffer"], result: "i32", optional: true },
+  // int link(const char *oldpath, const char *newpath);   (fails with EEXIST: never replaces)
+  link: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int rename(const char *oldpath, const char *newpath);   (replaces newpath atomically)
+  rename: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int unlink(const char *path);
+  unlink: { parameters: ["buffer"], result: "i32" },
+  // int fcntl(int fd, int cmd, struct flock *lock);   (variadic in C: the third argument is a
+  // pointer here, which the SysV and AAPCS64 ABIs pass exactly as a fixed one)
+  fcntl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
@@ -108,24 +130,64 @@ export const CLOCK_MONOTONIC = 1;
 export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
 /**
- * `struct stat` on Linux x86_64 (glibc): 144 bytes. Offsets of the fields we read.
+ * The offsets we read in a `struct stat`, which differ between the two architectures (glibc):
  *
  * ```text
- * 0 st_dev | 8 st_ino | 16 st_nlink | 24 st_mode u32 | 28 st_uid u32 | 32 st_gid u32 |
- * 40 st_rdev | 48 st_size i64 | 56 st_blksize | 64 st_blocks | 72 st_atim | 88 st_mtim | 104 st_ctim
+ * x86_64  (144 bytes): 0 st_dev | 8 st_ino | 16 st_nlink u64 | 24 st_mode u32 | 28 st_uid u32 |
+ *                      32 st_gid | 40 st_rdev | 48 st_size i64 | ... | 88 st_mtim
+ * aarch64 (128 bytes): 0 st_dev | 8 st_ino | 16 st_mode u32 | 20 st_nlink u32 | 24 st_uid u32 |
+ *                      28 st_gid | 32 st_rdev | 48 st_size i64 | ... | 88 st_mtim
  * ```
  */
-export const STAT = {
+export interface StatLayout {
+  SIZE: number;
+  DEV: number;
+  INO: number;
+  NLINK: number;
+  /** 8 on x86_64 (u64), 4 on aarch64 (u32). */
+  NLINK_BYTES: 4 | 8;
+  MODE: number;
+  UID: number;
+  ST_SIZE: number;
+  MTIME_SEC: number;
+}
+
+/** `struct stat` on Linux x86_64 (glibc). */
+export const STAT_X86_64: StatLayout = {
   SIZE: 144,
+  DEV: 0,
+  INO: 8,
   NLINK: 16,
+  NLINK_BYTES: 8,
   MODE: 24,
   UID: 28,
   ST_SIZE: 48,
   MTIME_SEC: 88,
-} as const;
+};
+
+/** `struct stat` on Linux aarch64 (glibc: the kernel's generic layout). */
+export const STAT_AARCH64: StatLayout = {
+  SIZE: 128,
+  DEV: 0,
+  INO: 8,
+  NLINK: 20,
+  NLINK_BYTES: 4,
+  MODE: 16,
+  UID: 24,
+  ST_SIZE: 48,
+  MTIME_SEC: 88,
+};
+
+/** The layout of this machine. */
+export const STAT: StatLayout = Deno.build.arch === "aarch64" ? STAT_AARCH64 : STAT_X86_64;
+
+/** `st_mode & S_IFMT` for a regular file. */
+export const S_IFREG = 0o100000;
+/** The file-type bits of `st_mode`. */
+export const S_IFMT = 0o170000;
 
 /** The errno names we report, by number (Linux). */
-export const ERRNO_NAMES: Readonly<Record<number, string>> = {
+export const ERRNO_NAMES = {
   1: "EPERM",
   2: "ENOENT",
   3: "ESRCH",
@@ -138,7 +200,10 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   14: "EFAULT",
   16: "EBUSY",
   17: "EEXIST",
+  18: "EXDEV",
   19: "ENODEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
   22: "EINVAL",
   23: "ENFILE",
   24: "EMFILE",
@@ -148,11 +213,23 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   34: "ERANGE",
   36: "ENAMETOOLONG",
   38: "ENOSYS",
+  40: "ELOOP",
   75: "EOVERFLOW",
   110: "ETIMEDOUT",
-};
+} as const;
+/** A symbolic errno name, for example `"ENOENT"`. */
+export type ErrnoName = (typeof ERRNO_NAMES)[keyof typeof ERRNO_NAMES];
+
+/** The name of errno `n`, or `"E<n>"` for one not in {@link ERRNO_NAMES}. */
+export function errnoName(n: number): ErrnoName | `E${number}` {
+  return (ERRNO_NAMES as Record<number, ErrnoName>)[n] ?? `E${n}`;
+}
+
+export const ENOENT = 2;
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const EACCES = 13;
+export const EEXIST = 17;
 export const ETIMEDOUT = 110;
 
 // The main thread's errno lives at a fixed address for the life of the thread: look it up once.
@@ -167,42 +244,79 @@ export function errno(): number {
   return errnoView.getInt32();
 }
 
-const statBuf = new Uint8Array(STAT.SIZE);
+const statBuf = new Uint8Array(Math.max(STAT_X86_64.SIZE, STAT_AARCH64.SIZE));
 const statView = new DataView(statBuf.buffer);
 
 /** What we read of a `struct stat`. */
 export interface StatInfo {
   size: number;
+  /** The whole `st_mode`: file type and permission bits. */
   mode: number;
   uid: number;
   nlink: number;
+  /** The inode number: with `dev`, what the file is, whatever its name. */
+  ino: number;
+  dev: number;
   mtimeMs: number;
 }
 
-function readStat(): StatInfo {
+/** Reads a `struct stat` laid out as `layout` (exported for the tests of both layouts). */
+export function readStat(view: DataView, layout: StatLayout = STAT): StatInfo {
   return {
-    size: Number(statView.getBigInt64(STAT.ST_SIZE, true)),
-    mode: statView.getUint32(STAT.MODE, true),
-    uid: statView.getUint32(STAT.UID, true),
-    nlink: Number(statView.getBigUint64(STAT.NLINK, true)),
-    mtimeMs: Number(statView.getBigInt64(STAT.MTIME_SEC, true)) * 1000,
+    size: Number(view.getBigInt64(layout.ST_SIZE, true)),
+    mode: view.getUint32(layout.MODE, true),
+    uid: view.getUint32(layout.UID, true),
+    nlink: layout.NLINK_BYTES === 8
+      ? Number(view.getBigUint64(layout.NLINK, true))
+      : view.getUint32(layout.NLINK, true),
+    ino: Number(view.getBigUint64(layout.INO, true)),
+    dev: Number(view.getBigUint64(layout.DEV, true)),
+    mtimeMs: Number(view.getBigInt64(layout.MTIME_SEC, true)) * 1000,
   };
 }
 
 /** `fstat(fd)`; `null` when it failed (read {@link errno} at once). */
 export function fstat(fd: number): StatInfo | null {
-  const rc = libc.fstat ? libc.fstat(fd, statBuf) : libc.__fxstat!(1, fd, statBuf);
-  return rc === 0 ? readStat() : null;
+  const rc = libc.fstat ? libc.fstat(fd, statBuf) : libc.__fxstat!(STAT_VER, fd, statBuf);
+  return rc === 0 ? readStat(statView) : null;
 }
 
 /** `stat(path)`; `null` when it failed (read {@link errno} at once). */
 export function stat(path: string): StatInfo | null {
   const p = cString(path);
-  const rc = libc.stat ? libc.stat(p, statBuf) : libc.__xstat!(1, p, statBuf);
-  return rc === 0 ? readStat() : null;
+  const rc = libc.stat ? libc.stat(p, statBuf) : libc.__xstat!(STAT_VER, p, statBuf);
+  return rc === 0 ? readStat(statView) : null;
 }
 
-/** `struct dirent` on Linux x86_64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[256]. */
+/** `lstat(path)`: as {@link stat}, but a symbolic link is described, not followed. */
+export function lstat(path: string): StatInfo | null {
+  const p = cString(path);
+  const rc = libc.lstat ? libc.lstat(p, statBuf) : libc.__lxstat!(STAT_VER, p, statBuf);
+  return rc === 0 ? readStat(statView) : null;
+}
+
+/** `_STAT_VER` for the pre-2.33 `__xstat` family: 1 on x86_64, 0 on aarch64. */
+const STAT_VER = Deno.build.arch === "aarch64" ? 0 : 1;
+
+/** Whether `st_mode` says "regular file". */
+export function isRegular(mode: number): boolean {
+  return (mode & S_IFMT) === S_IFREG;
+}
+
+/** What kind of file `st_mode` says, in words, for messages. */
+export function fileKind(mode: number): string {
+  return {
+    0o010000: "a FIFO",
+    0o020000: "a character device",
+    0o040000: "a directory",
+    0o060000: "a block device",
+    0o100000: "a regular file",
+    0o120000: "a symbolic link",
+    0o140000: "a socket",
+  }[mode & S_IFMT] ?? "an unknown kind of file";
+}
+
+/** `struct dirent` (x86_64 and aarch64): d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name. */
 const DIRENT_NAME = 19;
 
 /**

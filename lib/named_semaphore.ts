@@ -11,7 +11,10 @@ import {
   cString,
   EAGAIN,
   errno,
+  fileKind,
+  isRegular,
   libc,
+  lstat,
   monotonicMs,
   O_CREAT,
   O_EXCL,
@@ -20,10 +23,12 @@ import {
 } from "./_libc.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { checkTimeout } from "./_util.ts";
-import { PosixError } from "./errors.ts";
+import { DamagedObjectError, PosixError } from "./errors.ts";
 
 const ENOENT = 2;
 const EEXIST = 17;
+/** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
+export const SEM_FILE_SIZE = 32;
 /** SEM_VALUE_MAX on Linux. */
 const SEM_VALUE_MAX = 0x7fff_ffff;
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
@@ -63,6 +68,8 @@ export interface SemaphoreInfo {
   mode: number;
   /** Owner's user id. */
   uid: number;
+  /** The inode number of its file: what it is, whatever its name. */
+  inode: number;
 }
 
 /**
@@ -99,11 +106,24 @@ export class NamedSemaphore implements Disposable {
   #sem: Deno.PointerObject | null;
   #pendingSlices = 0;
   #closing = false;
+  /** The inode of the file opened, so that unlink() removes this semaphore and no other. */
+  #inode: number;
 
-  private constructor(name: string, sem: Deno.PointerObject, created: boolean) {
+  private constructor(name: string, sem: Deno.PointerObject, created: boolean, inode: number) {
     this.name = name;
     this.#sem = sem;
     this.created = created;
+    this.#inode = inode;
+  }
+
+  /**
+   * The `sem_t *` glibc returned, for calls this class does not make. It stays this object's: do
+   * not `sem_close` it.
+   *
+   * @throws {Deno.errors.BadResource} If the semaphore is closed.
+   */
+  get pointer(): Deno.PointerObject {
+    return this.#handle();
   }
 
   /**
@@ -145,6 +165,7 @@ export class NamedSemaphore implements Disposable {
    * @returns The semaphore; this process only borrows it (close, do not unlink).
    * @throws {TypeError | RangeError} For a bad name.
    * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
+   * @throws {DamagedObjectError} If its file is not a semaphore's (checked before it is mapped).
    *
    * @example
    * ```ts
@@ -158,9 +179,26 @@ export class NamedSemaphore implements Disposable {
    */
   static open(name: string): NamedSemaphore {
     checkName(name, "sem");
-    const sem = libc.sem_open(cString(name), 0, 0, 0);
-    if (sem === null) throw new PosixError("sem_open", errno(), name, "Cannot open semaphore");
-    return new NamedSemaphore(name, sem, false);
+    for (;;) {
+      const before = checkFile(name);
+      const sem = libc.sem_open(cString(name), 0, 0, 0);
+      if (sem === null) throw new PosixError("sem_open", errno(), name, "Cannot open semaphore");
+      const opened = NamedSemaphore.#opened(name, sem, before?.ino);
+      if (opened) return opened;
+    }
+  }
+
+  /**
+   * The semaphore just opened, if its file is still the one checked before `sem_open` (else it
+   * was replaced in between: `null`, and the caller tries again).
+   */
+  static #opened(name: string, sem: Deno.PointerObject, checked?: number): NamedSemaphore | null {
+    const after = lstat(devShmPath(name, "sem"));
+    if (after && after.ino === checked && after.size === SEM_FILE_SIZE) {
+      return new NamedSemaphore(name, sem, false, after.ino);
+    }
+    libc.sem_close(sem);
+    return null;
   }
 
   /**
@@ -199,8 +237,14 @@ export class NamedSemaphore implements Disposable {
       if (created !== null) return NamedSemaphore.#created(name, created, mode);
       let err = errno();
       if (err !== EEXIST) throw new PosixError("sem_open", err, name, "Cannot create semaphore");
+      const before = checkFile(name);
+      if (before === null) continue; // removed since: create it
       const opened = libc.sem_open(cname, 0, 0, 0);
-      if (opened !== null) return new NamedSemaphore(name, opened, false);
+      if (opened !== null) {
+        const semaphore = NamedSemaphore.#opened(name, opened, before.ino);
+        if (semaphore) return semaphore;
+        continue;
+      }
       err = errno();
       if (err !== ENOENT) throw new PosixError("sem_open", err, name, "Cannot open semaphore");
     }
@@ -222,7 +266,12 @@ export class NamedSemaphore implements Disposable {
   }
 
   static #created(name: string, sem: Deno.PointerObject, mode: number): NamedSemaphore {
-    const semaphore = new NamedSemaphore(name, sem, true);
+    const semaphore = new NamedSemaphore(
+      name,
+      sem,
+      true,
+      lstat(devShmPath(name, "sem"))?.ino ?? -1,
+    );
     // sem_open applied the umask (so the mode can only be narrower than asked); set it exactly.
     // Linux keeps named semaphores as files in /dev/shm, which is what chmod reaches.
     if (libc.chmod(cString(devShmPath(name, "sem")), mode) !== 0) {
@@ -359,16 +408,25 @@ export class NamedSemaphore implements Disposable {
   info(): SemaphoreInfo {
     const st = stat(devShmPath(this.name, "sem"));
     if (!st) throw new PosixError("stat", errno(), this.name, "Cannot read semaphore");
-    return { mode: st.mode & 0o777, uid: st.uid };
+    return { mode: st.mode & 0o777, uid: st.uid, inode: st.ino };
   }
 
   /**
-   * Removes this semaphore's name. See {@link NamedSemaphore.unlink}.
+   * Whether this semaphore's name still refers to the semaphore this object opened: `false` once
+   * it was removed, or replaced by another of the same name.
+   */
+  linked(): boolean {
+    return lstat(devShmPath(this.name, "sem"))?.ino === this.#inode;
+  }
+
+  /**
+   * Removes this semaphore's name, if it still refers to this semaphore (see {@link linked}): a
+   * name another process has since given to another semaphore is left alone.
    *
-   * @returns `true` if it was removed, `false` if it was already gone.
+   * @returns `true` if it was removed, `false` if it was gone or refers to another semaphore.
    */
   unlink(): boolean {
-    return NamedSemaphore.unlink(this.name);
+    return this.linked() && NamedSemaphore.unlink(this.name);
   }
 
   /** `true` once {@link close} has run. */
@@ -394,7 +452,7 @@ export class NamedSemaphore implements Disposable {
 
   #handle(): Deno.PointerObject {
     if (this.#closing || this.#sem === null) {
-      throw new Error(`Semaphore "${this.name}" is closed`);
+      throw new Deno.errors.BadResource(`Semaphore "${this.name}" is closed`);
     }
     return this.#sem;
   }
@@ -432,6 +490,30 @@ export class NamedSemaphore implements Disposable {
       });
     });
   }
+}
+
+/**
+ * Checks the file of semaphore `name` before `sem_open` maps it: glibc maps `sizeof(sem_t)` bytes
+ * of whatever file is there, and a shorter one kills the process with SIGBUS on first use.
+ *
+ * @returns Its `lstat`, or `null` if there is none.
+ * @throws {DamagedObjectError} If it is not a regular file of {@link SEM_FILE_SIZE} bytes.
+ */
+function checkFile(name: string) {
+  const path = devShmPath(name, "sem");
+  const st = lstat(path);
+  if (st === null) return null;
+  if (!isRegular(st.mode)) {
+    throw new DamagedObjectError(name, path, `is ${fileKind(st.mode)}, not a semaphore`);
+  }
+  if (st.size !== SEM_FILE_SIZE) {
+    throw new DamagedObjectError(
+      name,
+      path,
+      `is ${st.size} bytes, not a semaphore (${SEM_FILE_SIZE} bytes)`,
+    );
+  }
+  return st;
 }
 
 function checkSpin(micros: number): void {

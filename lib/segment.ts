@@ -6,9 +6,13 @@
 
 import {
   cString,
+  currentUid,
   errno,
+  fileKind,
   fstat,
+  isRegular,
   libc,
+  lstat,
   MAP_FAILED,
   MAP_SHARED,
   O_CREAT,
@@ -17,13 +21,15 @@ import {
   PROT_READ,
   PROT_WRITE,
   SEEK_END,
+  stat,
   type StatInfo,
 } from "./_libc.ts";
-import { checkMode, checkName } from "./_names.ts";
-import { PosixError } from "./errors.ts";
+import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { DamagedObjectError, PosixError } from "./errors.ts";
 import { checkSize, checkTimeout, sleep } from "./_util.ts";
 
 const ENOENT = 2;
+const EPERM = 1;
 
 /** Options of {@link Segment.create}. */
 export interface SegmentCreateOptions {
@@ -33,8 +39,9 @@ export interface SegmentCreateOptions {
    */
   mode?: number;
   /**
-   * Remove an object of the same name first (one a crashed run left behind). Processes that
-   * still have the old one open keep it, detached from the name.
+   * Remove an object of the same name first (one a crashed run left behind), if it is yours:
+   * another user's object is refused (`EPERM`), even when running as root. Processes that still
+   * have the old one open keep it, detached from the name.
    * @default {false} (an existing object is an `EEXIST` error)
    */
   replace?: boolean;
@@ -64,6 +71,8 @@ export interface SegmentInfo {
   uid: number;
   /** `true` once the name was removed (`shm_unlink`) while this process still holds it open. */
   unlinked: boolean;
+  /** The inode number: what the object is, whatever name it has (see {@link Segment.linked}). */
+  inode: number;
   /** Last modification time, milliseconds since the epoch (second precision). */
   mtimeMs: number;
 }
@@ -98,10 +107,9 @@ export interface SegmentInfo {
  * ```
  */
 export class Segment implements Disposable {
-  /** The object's name, for example `"/SEG_ibis_DATA"`. */
-  readonly name: string;
   /** `true` in the process that created the object (and so should unlink it). */
   readonly created: boolean;
+  #name: string;
   #fd: number;
   #mapped = 0;
   #pointer: Deno.PointerObject | null = null;
@@ -109,9 +117,25 @@ export class Segment implements Disposable {
   #bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
   private constructor(name: string, fd: number, created: boolean) {
-    this.name = name;
+    this.#name = name;
     this.#fd = fd;
     this.created = created;
+  }
+
+  /** The object's name, for example `"/SEG_ibis_DATA"` (changed by {@link rename}). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /**
+   * The file descriptor, for what this class does not do (`fcntl` locks, `fstat`...). It stays
+   * this segment's: do not close it; it is closed by {@link close}.
+   *
+   * @throws {Deno.errors.BadResource} If the segment is closed.
+   */
+  get fd(): number {
+    this.#checkOpen();
+    return this.#fd;
   }
 
   /**
@@ -138,7 +162,14 @@ export class Segment implements Disposable {
     checkSize(size);
     const { mode = 0o600, replace = false } = options;
     checkMode(mode);
-    if (replace) Segment.unlink(name);
+    if (replace) {
+      // Root may unlink anything in /dev/shm; being able to is no reason to.
+      const old = lstat(devShmPath(name, "shm"));
+      if (old && old.uid !== currentUid()) {
+        throw new PosixError("shm_unlink", EPERM, name, "Refusing to replace shared memory");
+      }
+      Segment.unlink(name);
+    }
     const fd = libc.shm_open(cString(name), O_RDWR | O_CREAT | O_EXCL, mode);
     if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot create shared memory");
     try {
@@ -164,6 +195,7 @@ export class Segment implements Disposable {
    * @returns The mapped segment; this process only borrows it (close, do not unlink).
    * @throws {TypeError | RangeError} For a bad name; `RangeError` if smaller than `minSize`.
    * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
+   * @throws {DamagedObjectError} If the name is not a regular file (a FIFO, a directory...).
    *
    * @example
    * ```ts
@@ -183,6 +215,16 @@ export class Segment implements Disposable {
     if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot open shared memory");
     const segment = new Segment(name, fd, false);
     try {
+      // Opening O_RDWR never blocks, even on a FIFO; mapping one would fail, and a directory
+      // cannot be opened so: refuse anything but a regular file with a clear error.
+      const { mode } = segment.#stat();
+      if (!isRegular(mode)) {
+        throw new DamagedObjectError(
+          name,
+          devShmPath(name, "shm"),
+          `is ${fileKind(mode)}, not shared memory`,
+        );
+      }
       const size = segment.size;
       if (size < minSize) {
         throw new RangeError(
@@ -245,8 +287,9 @@ export class Segment implements Disposable {
   }
 
   /**
-   * Removes the name `name` (`shm_unlink`). Processes that have it open keep their memory until
-   * they close it.
+   * Removes the name `name` (`shm_unlink`), whatever object it refers to now. Processes that have
+   * it open keep their memory until they close it. To remove the name only while it still
+   * refers to a segment you hold, use {@link Segment.prototype.unlink}.
    *
    * @param name The object's name.
    * @returns `true` if it was removed, `false` if there was none.
@@ -364,17 +407,76 @@ export class Segment implements Disposable {
       mode: st.mode & 0o777,
       uid: st.uid,
       unlinked: st.nlink === 0,
+      inode: st.ino,
       mtimeMs: st.mtimeMs,
     };
   }
 
   /**
-   * Removes this segment's name. See {@link Segment.unlink}.
+   * Whether this segment's name still refers to this very object: `false` once it was removed,
+   * or replaced by another object of the same name (another process created one after removing
+   * ours). One `fstat` and one `stat`.
    *
-   * @returns `true` if it was removed, `false` if it was already gone.
+   * @throws {Deno.errors.BadResource} If the segment is closed.
+   */
+  linked(): boolean {
+    const mine = this.#stat();
+    const there = stat(devShmPath(this.#name, "shm"));
+    return there !== null && there.ino === mine.ino && there.dev === mine.dev;
+  }
+
+  /**
+   * Removes this segment's name, if it still refers to this object (see {@link linked}): a name
+   * that another process has since given to another object is left alone.
+   *
+   * @returns `true` if it was removed, `false` if it was gone or refers to another object.
+   * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
   unlink(): boolean {
-    return Segment.unlink(this.name);
+    return this.linked() && Segment.unlink(this.#name);
+  }
+
+  /**
+   * Gives the object the name `name` in one step, and drops its old name: the way to publish an
+   * object that must never be seen half-made. Create it under a private name, fill it in, then
+   * rename it; a process that opens `name` finds either nothing (or the old object) or this one,
+   * whole. Without `replace` it fails with `EEXIST` when `name` exists (`link`, then `unlink` of
+   * the old name); with `replace` it takes the name from whatever holds it (`rename`).
+   *
+   * @param name The new name.
+   * @param options `replace`: take the name from an existing object. @default {false}
+   * @throws {PosixError} `EEXIST` without `replace` when `name` exists, `EACCES`...
+   *
+   * @example
+   * ```ts
+   * import { Segment } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const id = crypto.randomUUID().slice(0, 8);
+   * using seg = Segment.create(`/doc_tmp_${id}`, 64);
+   * seg.bytes[0] = 7; // made whole before anyone can see it
+   * seg.rename(`/doc_final_${id}`);
+   * using other = Segment.open(`/doc_final_${id}`);
+   * assert.equal(other.bytes[0], 7);
+   * assert.equal(seg.unlink(), true);
+   * ```
+   */
+  rename(name: string, options: { replace?: boolean } = {}): void {
+    checkName(name, "shm");
+    this.#checkOpen();
+    const from = cString(devShmPath(this.#name, "shm"));
+    const to = cString(devShmPath(name, "shm"));
+    if (options.replace) {
+      if (libc.rename(from, to) !== 0) {
+        throw new PosixError("rename", errno(), name, `Cannot rename "${this.#name}" to`);
+      }
+    } else {
+      if (libc.link(from, to) !== 0) {
+        throw new PosixError("link", errno(), name, `Cannot rename "${this.#name}" to`);
+      }
+      libc.unlink(from);
+    }
+    this.#name = name;
   }
 
   /** `true` once {@link close} has run. */
@@ -399,7 +501,7 @@ export class Segment implements Disposable {
   }
 
   #checkOpen(): void {
-    if (this.#fd < 0) throw new Error(`Shared memory "${this.name}" is closed`);
+    if (this.#fd < 0) throw new Deno.errors.BadResource(`Shared memory "${this.#name}" is closed`);
   }
 
   #stat(): StatInfo {

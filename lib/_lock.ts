@@ -1,0 +1,79 @@
+/**
+ * Who is alive, asked of the kernel: byte-range locks on an open file description (Linux "OFD"
+ * locks, `fcntl(F_OFD_SETLK)`). A process holds a lock for as long as it keeps the descriptor
+ * open; when it dies, however it dies, the kernel drops the lock. So "does anyone hold this
+ * lock?" has no pid-reuse hole and no race with the process's death, unlike `kill(pid, 0)`.
+ *
+ * They are like `flock` (tied to the open file, not to the process, so two opens in one process
+ * are two holders) but lock single bytes, which lets many processes each mark themselves alive on
+ * one file: the channel's server locks byte 0 of the header segment exclusively; each client
+ * locks a byte of its own, past the end of the file (locks may cover bytes that do not exist).
+ *
+ * The locks are advisory: they say who is alive and never get in the way of reading or writing.
+ *
+ * @module
+ */
+
+import { EACCES, EAGAIN, errno, libc } from "./_libc.ts";
+import { PosixError } from "./errors.ts";
+
+const F_OFD_GETLK = 36;
+const F_OFD_SETLK = 37;
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const SEEK_SET = 0;
+
+/**
+ * `struct flock`, the same on x86_64 and aarch64 (32 bytes): l_type i16 at 0, l_whence i16 at 2,
+ * l_start i64 at 8, l_len i64 at 16, l_pid i32 at 24 (0 for OFD locks).
+ */
+const flock = new Uint8Array(32);
+const view = new DataView(flock.buffer);
+
+function request(fd: number, cmd: number, type: number, byte: number): number {
+  view.setInt16(0, type, true);
+  view.setInt16(2, SEEK_SET, true);
+  view.setUint32(8, byte >>> 0, true);
+  view.setUint32(12, Math.floor(byte / 0x1_0000_0000), true);
+  view.setBigInt64(16, 1n, true);
+  view.setInt32(24, 0, true);
+  return libc.fcntl(fd, cmd, flock);
+}
+
+/** The error of a failed lock call, with the errno read at once. */
+function failure(what: string, name: string): PosixError {
+  return new PosixError("fcntl", errno(), name, what);
+}
+
+/**
+ * Takes a lock on byte `byte` of `fd`'s file (`name`, for messages) without waiting: shared (`exclusive: false`, many may
+ * hold it) or exclusive.
+ *
+ * @returns `true` if this descriptor now holds it, `false` if another open file holds a lock that
+ * conflicts.
+ */
+export function tryLock(fd: number, byte: number, exclusive: boolean, name: string): boolean {
+  if (request(fd, F_OFD_SETLK, exclusive ? F_WRLCK : F_RDLCK, byte) === 0) return true;
+  const err = errno();
+  if (err === EAGAIN || err === EACCES) return false;
+  throw new PosixError("fcntl", err, name, `Cannot lock byte ${byte} of`);
+}
+
+/** Releases this descriptor's lock on byte `byte` (closing the descriptor also does). */
+export function unlock(fd: number, byte: number, name: string): void {
+  if (request(fd, F_OFD_SETLK, F_UNLCK, byte) !== 0) {
+    throw failure(`Cannot unlock byte ${byte} of`, name);
+  }
+}
+
+/**
+ * Whether another open file description (this process's or another's) holds any lock on byte
+ * `byte` of the file: "is its holder alive?". Locks held through `fd` itself are not seen.
+ */
+export function isLocked(fd: number, byte: number, name: string): boolean {
+  if (request(fd, F_OFD_GETLK, F_WRLCK, byte) !== 0) {
+    throw failure(`Cannot test the lock on byte ${byte} of`, name);
+  }
+  return view.getInt16(0, true) !== F_UNLCK;
+}
