@@ -1,21 +1,25 @@
 /**
  * The client: answers the server's requests with the pixels of images from a folder.
  *
- *   deno task client [--channel ibis] [--images images/] [--timeout 10]
+ *   deno task client [--channel ibis] [--images images/] [--timeout 10] [--keep-serving]
  *
  * @module
  */
 
-import { ChannelClient } from "./lib/channel.ts";
+import { ChannelClient } from "./lib/channel_client.ts";
+import { PosixError } from "./lib/errors.ts";
 import { ImageFolder } from "./lib/images.ts";
 import {
+  channelOption,
   Exit,
   exitCodeOf,
+  explain,
   fail,
   modeOption,
   numberOption,
   parseOptions,
   shutdownOnSignals,
+  taskCommand,
 } from "./lib/_cli.ts";
 
 const USAGE = `Usage: deno task client [options]
@@ -25,40 +29,74 @@ Answers a server's requests over shared memory with the pixels of images from a 
   --channel NAME   channel to join (default "ibis"); the server may start before or after
   --images DIR     where the images are (default images/); a name is a file name in it,
                    with or without its ending; nothing outside it is ever read
-  --timeout S      seconds to wait for the server to appear, and for each request (default 10)
+  --timeout S      seconds to wait for a server to appear (or come back), for each request,
+                   and for reading an image file (default 10)
+  --keep-serving   when a server finishes or goes, wait for the next one, for ever
   --mode OCTAL     permission bits of semaphores this side creates (default 600: only you)
   -h, --help       this text
 
 Exit codes: 0 the server said it has finished; 2 bad usage; 3 no server or no request in time;
-4 the server died or removed the channel; 6 another user holds the channel;
+4 the server died or removed the channel, and none came back in time; 5 the server speaks
+another protocol; 6 another user holds the channel; 8 a channel object is damaged;
 130/143 interrupted (SIGINT/SIGTERM).`;
 
 const opts = parseOptions({
   channel: { type: "string", default: "ibis" },
   images: { type: "string", default: "images/" },
   timeout: { type: "string" },
+  "keep-serving": { type: "boolean" },
   mode: { type: "string" },
 }, USAGE);
+const channel = channelOption(opts.channel);
 const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
+const keepServing = opts["keep-serving"] === true;
 const mode = modeOption(opts.mode);
 const folder = await ImageFolder.open(opts.images).catch((e) => fail(e.message, Exit.USAGE));
 
-let client: ChannelClient | undefined;
-const shutdown = shutdownOnSignals(() => client?.close());
+// Made before any wait, so that every way out (a second Ctrl-C included) can clean it up.
+const client = ChannelClient.open(channel, { mode });
+const shutdown = shutdownOnSignals(() => client.close());
+const waitMs = keepServing ? Infinity : timeoutMs;
 let exitCode: number = Exit.OK;
 let answered = 0;
+/** Why the last server went, while no other has come: what a timeout then means. */
+let lost: string | undefined;
 try {
-  console.log(`client: waiting for channel "${opts.channel}", images from ${opts.images}`);
-  client = await ChannelClient.connect(opts.channel, { timeoutMs, mode, signal: shutdown.signal });
+  console.log(`client: waiting for a server on channel "${channel}", images from ${opts.images}`);
   for (;;) {
-    const request = await client.next({ timeoutMs, signal: shutdown.signal });
+    if (!client.connected && await client.join({ timeoutMs: waitMs, signal: shutdown.signal })) {
+      const pid = client.serverPid;
+      console.log(
+        `client: serving ${pid ? `server pid ${pid}` : "a plain-protocol server"} on ` +
+          `channel "${channel}"`,
+      );
+    }
+    const request = client.connected
+      ? await client.next({ timeoutMs: waitMs, signal: shutdown.signal })
+      : null;
     if (request === null) {
-      console.error(`client: no request for ${timeoutMs / 1000} s; giving up (see --timeout)`);
-      exitCode = Exit.TIMEOUT;
+      exitCode = lost ? Exit.PEER_GONE : Exit.TIMEOUT;
+      console.error(
+        lost
+          ? `client: ${lost}, and no server came back in ${timeoutMs / 1000} s: start one ` +
+            `(${taskCommand("server", ["--channel", channel])}), or use --keep-serving`
+          : client.connected
+          ? `client: no request for ${timeoutMs / 1000} s; giving up (see --timeout)`
+          : `client: no server created channel "${channel}" in ${timeoutMs / 1000} s: start ` +
+            `one (${taskCommand("server", ["--channel", channel])}), or check the channel name`,
+      );
       break;
     }
+    if (request.kind === "server-gone") {
+      lost = request.reason;
+      console.log(`client: ${request.reason}; waiting for a server on channel "${channel}"`);
+      continue;
+    }
+    lost = undefined;
     if (request.kind === "finish") {
-      console.log(`client: the server has finished; answered ${answered} requests`);
+      const strays = client.strays ? ` (${client.strays} stray tokens ignored)` : "";
+      console.log(`client: the server has finished; answered ${answered} requests${strays}`);
+      if (keepServing) continue;
       break;
     }
     answered++;
@@ -67,20 +105,31 @@ try {
       console.log(`client: ${request.error}`);
       continue;
     }
-    const found = await folder.pixels(request.name);
+    const found = await folder.pixels(request.name, { timeoutMs, signal: shutdown.signal });
     if (!found.ok) {
       client.respondError(found.error);
       console.log(`client: ${JSON.stringify(request.name)}: ${found.error}`);
       continue;
     }
-    client.respond(found.image);
     const { width, height, channels, data } = found.image;
+    try {
+      client.respond(found.image);
+    } catch (error) {
+      // One image too large for /dev/shm is that image's error, not the end of the session.
+      if (!(error instanceof PosixError)) throw error;
+      const message = `Cannot answer "${request.name}" (${data.length} bytes): ${error.message}`;
+      client.respondError(message);
+      console.log(`client: ${message}`);
+      continue;
+    }
     console.log(`client: ${request.name}  ${width}×${height}×${channels}  ${data.length} B`);
   }
 } catch (error) {
   exitCode = shutdown.exitCode() ?? exitCodeOf(error);
-  if (shutdown.exitCode() === undefined) console.error(`client: ${(error as Error).message}`);
+  if (shutdown.exitCode() === undefined) {
+    console.error(`client: ${explain(error, "client", channel)}`);
+  }
 } finally {
-  client?.close();
+  client.close();
 }
 Deno.exit(exitCode);

@@ -6,11 +6,13 @@
  * @module
  */
 
-import { ChannelServer } from "./lib/channel.ts";
+import { ChannelServer } from "./lib/channel_server.ts";
 import { encode, ImageFolder } from "./lib/images.ts";
 import {
+  channelOption,
   Exit,
   exitCodeOf,
+  explain,
   fail,
   modeOption,
   numberOption,
@@ -29,13 +31,14 @@ Asks a client for images by name over shared memory and saves them.
   --images DIR      where the default names come from (default images/)
   --out DIR         where received images are saved, as NAME.FORMAT (default out/)
   --format png|jpg  png is lossless (default png)
-  --timeout S       seconds to wait for each answer (default 10)
+  --timeout S       seconds to wait for each answer, and for saving it (default 10)
   --mode OCTAL      permission bits of the channel's objects (default 600: only you)
   -h, --help        this text
 
-Exit codes: 0 every round got an image; 1 some rounds got an error answer; 2 bad usage;
-3 no answer in time; 4 the client died; 5 the client broke the protocol; 6 another user holds
-the channel; 130/143 interrupted (SIGINT/SIGTERM).`;
+Exit codes: 0 every round got an image; 1 some rounds got an error answer or could not be
+saved; 2 bad usage; 3 no answer in time; 4 the client died; 5 the client broke the protocol;
+6 another user holds the channel; 7 a server already runs on the channel; 8 a channel object is
+damaged; 130/143 interrupted (SIGINT/SIGTERM).`;
 
 const opts = parseOptions({
   channel: { type: "string", default: "ibis" },
@@ -48,6 +51,7 @@ const opts = parseOptions({
   mode: { type: "string" },
 }, USAGE);
 
+const channel = channelOption(opts.channel);
 const rounds = numberOption(opts.rounds, "rounds", 10, { min: 1, integer: true });
 const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
 const mode = modeOption(opts.mode);
@@ -66,9 +70,12 @@ await Deno.mkdir(opts.out, { recursive: true }).catch((e) =>
 let server: ChannelServer | undefined;
 const shutdown = shutdownOnSignals(() => server?.close());
 try {
-  server = ChannelServer.create(opts.channel, { mode });
+  server = ChannelServer.create(channel, { mode });
 } catch (error) {
-  fail(`Cannot create channel "${opts.channel}": ${(error as Error).message}`, exitCodeOf(error));
+  fail(
+    `Cannot create channel "${channel}": ${explain(error, "server", channel)}`,
+    exitCodeOf(error),
+  );
 }
 
 const progress = Deno.stdout.isTerminal() && rounds > 50;
@@ -76,7 +83,7 @@ const times: number[] = [];
 let bytes = 0;
 let failed = 0;
 let exitCode: number = Exit.OK;
-console.log(`server: channel "${opts.channel}" (${server.names.head}), ${rounds} rounds`);
+console.log(`server: channel "${channel}" (${server.names.head}), ${rounds} rounds`);
 try {
   for (let round = 1; round <= rounds; round++) {
     const name = names[Math.floor(Math.random() * names.length)];
@@ -94,7 +101,12 @@ try {
     bytes += data.length;
     // Encode straight from the shared segment: the one copy is imagescript's RGBA image.
     const file = `${opts.out.replace(/\/$/, "")}/${name}.${format}`;
-    await Deno.writeFile(file, await encode(answer.image, format));
+    const saved = await save(file, await encode(answer.image, format));
+    if (saved !== undefined) {
+      failed++;
+      console.log(`${tag}  ${name}  ${width}×${height}×${channels}  cannot save: ${saved}`);
+      continue;
+    }
     const line = `${tag}  ${name}  ${width}×${height}×${channels}  ${data.length} B  ` +
       `${ms.toFixed(3)} ms  -> ${file}`;
     if (progress) {
@@ -111,16 +123,49 @@ try {
   server.finish();
 } catch (error) {
   exitCode = shutdown.exitCode() ?? exitCodeOf(error);
-  if (shutdown.exitCode() === undefined) console.error(`server: ${(error as Error).message}`);
+  if (shutdown.exitCode() === undefined) {
+    console.error(`server: ${explain(error, "server", channel)}`);
+  }
 } finally {
   server.close();
 }
 
+/**
+ * Writes `bytes` to `file` whole or not at all (a temporary file beside it, then renamed), within
+ * --timeout and Ctrl-C; refuses a `file` that exists and is not a regular file (a FIFO there
+ * would block the write for good). `undefined` when saved, else why not.
+ */
+async function save(file: string, bytes: Uint8Array): Promise<string | undefined> {
+  try {
+    const there = await Deno.lstat(file);
+    if (!there.isFile) return `${file} exists and is not a regular file; remove it`;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return (error as Error).message;
+  }
+  const temporary = `${file}.${Deno.pid}.tmp`;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  try {
+    await Deno.writeFile(temporary, bytes, {
+      signal: AbortSignal.any([shutdown.signal, timeout]),
+      createNew: true,
+    });
+    await Deno.rename(temporary, file);
+    return undefined;
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    shutdown.signal.throwIfAborted();
+    return timeout.aborted
+      ? `writing took longer than ${timeoutMs / 1000} s (see --timeout)`
+      : (error as Error).message;
+  }
+}
+
 times.sort((a, b) => a - b);
 const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+const strays = server?.strays ? `; ${server.strays} stray tokens ignored` : "";
 console.log(
   `server: ${times.length + failed} rounds, ${times.length} images, ${failed} errors, ` +
     `${(bytes / 1e6).toFixed(1)} MB; exchange median ${pick(0.5).toFixed(3)} ms, ` +
-    `p99 ${pick(0.99).toFixed(3)} ms`,
+    `p99 ${pick(0.99).toFixed(3)} ms${strays}`,
 );
 Deno.exit(exitCode);

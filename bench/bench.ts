@@ -27,7 +27,8 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { monotonicMs } from "../lib/_libc.ts";
-import { ChannelClient, ChannelServer } from "../lib/channel.ts";
+import { ChannelClient } from "../lib/channel_client.ts";
+import { ChannelServer } from "../lib/channel_server.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
 import { readFull, writeFull } from "./_io.ts";
 
@@ -331,7 +332,7 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
       "eval",
       "--quiet",
       `import process from "node:process";
-       import { ChannelServer } from "${new URL("../lib/channel.ts", import.meta.url).href}";
+       import { ChannelServer } from "${new URL("../lib/channel_server.ts", import.meta.url).href}";
        using server = ChannelServer.create(${JSON.stringify(channel)});
        for (let i = 0; i < 2000; i++) await server.request("now");
        const u0 = process.cpuUsage(); const t0 = performance.now();

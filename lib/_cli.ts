@@ -1,34 +1,55 @@
 /**
- * What server.ts and client.ts share: parsing arguments with a clear error, shutdown on
- * SIGINT/SIGTERM, and the exit codes.
+ * What the scripts share: parsing arguments with a clear error, shutdown on SIGINT/SIGTERM that
+ * always cleans up, the exit codes, and the words a person reads about what to do next (which
+ * command to run), keyed on the library's error codes. The library itself never names a flag or
+ * a task.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { ChannelError } from "./channel.ts";
+import { ChannelError, type ChannelErrorCode } from "./errors.ts";
+import { channelNames } from "./protocol.ts";
 
-/** Exit codes of both scripts. */
+/** Exit codes of the scripts. */
 export const Exit = {
   /** Done, as asked. */
   OK: 0,
-  /** Done, but some exchanges failed (an unknown image, a bad answer). */
+  /** Done, but some exchanges failed (an unknown image, an answer that could not be saved). */
   SOME_FAILED: 1,
   /** Bad command line or unreadable folder. */
   USAGE: 2,
   /** The peer did not come or did not answer in time. */
   TIMEOUT: 3,
-  /** The peer's process died or it removed the channel. */
+  /** The peer's process died, or it removed the channel (and none came back in time). */
   PEER_GONE: 4,
   /** The peer broke the protocol. */
   PROTOCOL: 5,
-  /** Another user holds the channel's names. */
+  /** Another user holds one of the channel's names. */
   FOREIGN: 6,
+  /** A live server already holds the channel. */
+  BUSY: 7,
+  /** A channel object is damaged (truncated, overwritten, not what its name says). */
+  DAMAGED: 8,
   /** SIGINT (128 + 2). */
   SIGINT: 130,
   /** SIGTERM (128 + 15). */
   SIGTERM: 143,
 } as const;
+
+const EXIT_OF: Record<ChannelErrorCode, number> = {
+  TIMEOUT: Exit.TIMEOUT,
+  PEER_GONE: Exit.PEER_GONE,
+  PROTOCOL: Exit.PROTOCOL,
+  FOREIGN_OBJECT: Exit.FOREIGN,
+  BUSY: Exit.BUSY,
+  DAMAGED: Exit.DAMAGED,
+};
+
+/** The exit code for an error that ended the script. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof ChannelError ? EXIT_OF[error.code] : Exit.SOME_FAILED;
+}
 
 /** Prints `message` to stderr and exits with `code`. */
 export function fail(message: string, code: number): never {
@@ -36,17 +57,69 @@ export function fail(message: string, code: number): never {
   Deno.exit(code);
 }
 
+/** `s` quoted for a POSIX shell, only where it needs it. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * How the person runs a task here: `deno task ...` when deno is on the PATH as this one, else
+ * through npx, as the README's quick start installs it.
+ */
+export function taskCommand(task: string, args: string[] = []): string {
+  const fromNpx = /[\\/]_npx[\\/]|[\\/]node_modules[\\/]/.test(Deno.execPath());
+  const deno = fromNpx ? `npx --yes deno@${Deno.version.deno}` : "deno";
+  return [deno, "task", task, ...args.map(shellQuote)].join(" ");
+}
+
+/** What a person can do about `error`, for the end `side` of `channel`. */
+export function advice(error: unknown, side: "server" | "client", channel: string): string {
+  if (!(error instanceof ChannelError)) return "";
+  const peer = side === "server" ? "client" : "server";
+  switch (error.code) {
+    case "TIMEOUT":
+      if (error.peerPid) {
+        return `see what process ${error.peerPid} is doing (stopped? \`kill -CONT ${error.peerPid}\`)`;
+      }
+      return side === "server"
+        ? `is a client running? Start one: ${taskCommand("client", ["--channel", channel])}`
+        : `start a server: ${taskCommand("server", ["--channel", channel])}, ` +
+          `or check the channel name`;
+    case "PEER_GONE":
+      return `start a ${peer} again: ${taskCommand(peer, ["--channel", channel])}`;
+    case "PROTOCOL":
+      return `the ${peer} on channel "${channel}" does not speak this protocol`;
+    case "FOREIGN_OBJECT":
+      return "choose another --channel, or ask that user (or root) to remove it";
+    case "BUSY":
+      return `a server already runs on channel "${channel}": stop it, or choose another --channel`;
+    case "DAMAGED":
+      return `something outside the channel changed its objects; remove them with ` +
+        taskCommand("clean", ["--channel", channel, "--remove"]);
+  }
+}
+
+/** An error's message with what to do about it: `message: advice`. */
+export function explain(error: unknown, side: "server" | "client", channel: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const what = advice(error, side, channel);
+  return what ? `${message}: ${what}` : message;
+}
+
 /** The parsed values: a string where the option has a default, else string or undefined. */
-type Values<T> = { [K in keyof T]: T[K] extends { default: string } ? string : string | undefined };
+type Values<T> = {
+  [K in keyof T]: T[K] extends { type: "boolean" } ? boolean | undefined
+    : T[K] extends { default: string } ? string
+    : string | undefined;
+};
 
 /**
  * Parses `Deno.args`; on `--help` prints the usage and exits 0; on a bad argument prints what
  * is wrong and the usage, and exits 2.
  */
-export function parseOptions<T extends Record<string, { type: "string"; default?: string }>>(
-  options: T,
-  usage: string,
-): Values<T> {
+export function parseOptions<
+  T extends Record<string, { type: "string"; default?: string } | { type: "boolean" }>,
+>(options: T, usage: string): Values<T> {
   try {
     const { values } = parseArgs({
       args: Deno.args,
@@ -64,9 +137,7 @@ export function parseOptions<T extends Record<string, { type: "string"; default?
   }
 }
 
-/**
- * Reads a numeric option: a number within `[min, max]`, or exits 2 naming the option.
- */
+/** Reads a numeric option: a number within `[min, ...)`, or exits 2 naming the option. */
 export function numberOption(
   value: string | undefined,
   name: string,
@@ -95,24 +166,40 @@ export function modeOption(value: string | undefined): number {
   return parseInt(digits, 8);
 }
 
+/** Checks `--channel` (the names its objects would get), or exits 2 saying what is wrong. */
+export function channelOption(value: string): string {
+  try {
+    channelNames(value);
+  } catch (error) {
+    fail(`Invalid --channel: ${(error as Error).message}`, Exit.USAGE);
+  }
+  return value;
+}
+
 /**
  * Turns the first SIGINT or SIGTERM into an abort of the returned signal (the script then
- * unwinds and cleans up with `finally`), and remembers which; a second one runs `cleanupNow`
- * and exits at once.
+ * unwinds and cleans up on its way out), and remembers which. A second or third one (Ctrl-C in a
+ * terminal reaches every process of the group, and `deno task` passes it on too) hurries the
+ * exit: it runs `cleanup` itself, at once, and exits. `cleanup` must be safe to run twice: it is
+ * also what the script runs on its normal way out.
  */
-export function shutdownOnSignals(cleanupNow: () => void): {
+export function shutdownOnSignals(cleanup: () => void): {
   signal: AbortSignal;
   /** The exit code the received signal calls for, or `undefined` if none came. */
   exitCode: () => number | undefined;
 } {
   const controller = new AbortController();
   let received: Deno.Signal | undefined;
+  const code = () => received === "SIGTERM" ? Exit.SIGTERM : Exit.SIGINT;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {
       if (received) {
-        console.error(`\n${sig} again: stopping now`);
-        cleanupNow();
-        Deno.exit(sig === "SIGINT" ? Exit.SIGINT : Exit.SIGTERM);
+        console.error(`${sig} again: cleaning up and stopping now`);
+        try {
+          cleanup();
+        } finally {
+          Deno.exit(code());
+        }
       }
       received = sig;
       console.error(`\n${sig}: cleaning up (again to stop at once)`);
@@ -121,20 +208,6 @@ export function shutdownOnSignals(cleanupNow: () => void): {
   }
   return {
     signal: controller.signal,
-    exitCode: () =>
-      received === undefined ? undefined : received === "SIGINT" ? Exit.SIGINT : Exit.SIGTERM,
+    exitCode: () => received === undefined ? undefined : code(),
   };
-}
-
-/** The exit code for an error that ended an exchange. */
-export function exitCodeOf(error: unknown): number {
-  if (error instanceof ChannelError) {
-    return {
-      TIMEOUT: Exit.TIMEOUT,
-      PEER_GONE: Exit.PEER_GONE,
-      BAD_RESPONSE: Exit.PROTOCOL,
-      FOREIGN_OBJECT: Exit.FOREIGN,
-    }[error.code];
-  }
-  return Exit.SOME_FAILED;
 }

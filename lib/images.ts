@@ -6,7 +6,7 @@
  */
 
 import { decode, Image } from "imagescript";
-import type { Pixels } from "./channel.ts";
+import type { Pixels } from "./protocol.ts";
 
 /** The file endings imagescript decodes. */
 const EXTENSIONS = [".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff"];
@@ -70,12 +70,20 @@ export class ImageFolder {
   }
 
   /**
-   * The pixels of image `name`, decoded on first use and kept.
+   * The pixels of image `name`, decoded on first use and kept. Only a regular file is read (a
+   * FIFO or a device would block the read for good), and the read gives up after `timeoutMs` or
+   * when `signal` aborts.
    *
    * @param name A name from the folder.
-   * @returns The pixels, or why there are none (not found, cannot be decoded).
+   * @param options `timeoutMs` for reading the file (default 10 s), `signal`.
+   * @returns The pixels, or why there are none (not found, not a file, cannot be decoded).
+   * @throws The signal's reason, when `signal` aborts.
    */
-  async pixels(name: string): Promise<{ ok: true; image: Pixels } | { ok: false; error: string }> {
+  async pixels(
+    name: string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<{ ok: true; image: Pixels } | { ok: false; error: string }> {
+    const { timeoutMs = 10_000, signal } = options;
     const cached = this.#cache.get(name);
     if (cached) return { ok: true, image: cached };
     const file = this.#files.get(name);
@@ -89,7 +97,27 @@ export class ImageFolder {
       if (!real.startsWith(this.#realDir + "/")) {
         return { ok: false, error: `No image "${name}" in ${this.dir} (it links outside)` };
       }
-      const decoded = await decode(await Deno.readFile(real));
+      const info = await Deno.stat(real);
+      if (!info.isFile) {
+        return { ok: false, error: `Image "${name}" (${file}) is not a regular file` };
+      }
+      const timeout = AbortSignal.timeout(timeoutMs);
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(real, {
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (timeout.aborted) {
+          return {
+            ok: false,
+            error: `Reading image "${name}" took longer than ${timeoutMs / 1000} s`,
+          };
+        }
+        throw error;
+      }
+      const decoded = await decode(bytes);
       if (!(decoded instanceof Image)) {
         return { ok: false, error: `Image "${name}" is animated; only still images are served` };
       }
@@ -97,6 +125,7 @@ export class ImageFolder {
       this.#cache.set(name, image);
       return { ok: true, image };
     } catch (error) {
+      signal?.throwIfAborted();
       return { ok: false, error: `Cannot decode image "${name}": ${(error as Error).message}` };
     }
   }

@@ -11,6 +11,7 @@ import { errno, listDirectory, stat } from "./_libc.ts";
 import { PosixError } from "./errors.ts";
 import { NamedSemaphore } from "./named_semaphore.ts";
 import { Segment } from "./segment.ts";
+import { channelNames } from "./protocol.ts";
 
 /** One object in /dev/shm. */
 export interface ShmObject {
@@ -72,4 +73,27 @@ export function listObjects(filter: (name: string) => boolean = () => true): Shm
  */
 export function removeObject(object: Pick<ShmObject, "name" | "kind">): boolean {
   return object.kind === "sem" ? NamedSemaphore.unlink(object.name) : Segment.unlink(object.name);
+}
+
+/**
+ * The objects in /dev/shm that belong to channel `channel`: its four names, and the temporary
+ * names a server that was killed while starting may have left (`/SEG_C_HEAD.new.PID.TAG`).
+ *
+ * @param channel The channel name, for example `"ibis"`.
+ * @returns The objects, sorted by name.
+ *
+ * @example
+ * ```ts
+ * import { channelObjects } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(channelObjects(`doc_${crypto.randomUUID()}`), []);
+ * ```
+ */
+export function channelObjects(channel: string): ShmObject[] {
+  const names = channelNames(channel);
+  const exact = new Set(Object.values(names));
+  return listObjects((name) =>
+    exact.has(name) || name.startsWith(`${names.head}.new.`) ||
+    name.startsWith(`${names.data}.new.`)
+  );
 }

@@ -22,7 +22,13 @@
  * @module
  */
 
-export { PosixError } from "./errors.ts";
+export {
+  ChannelError,
+  type ChannelErrorCode,
+  DamagedObjectError,
+  type ErrnoName,
+  PosixError,
+} from "./errors.ts";
 export {
   Segment,
   type SegmentCreateOptions,
@@ -36,17 +42,24 @@ export {
   type SemaphoreInfo,
   type SemaphoreWaitOptions,
 } from "./named_semaphore.ts";
-export { listObjects, removeObject, type ShmObject } from "./inventory.ts";
+export { channelObjects, listObjects, removeObject, type ShmObject } from "./inventory.ts";
 export {
   type Answer,
-  ChannelClient,
-  type ChannelClientOptions,
-  ChannelError,
-  type ChannelErrorCode,
   ChannelServer,
   type ChannelServerOptions,
-  type ExchangeOptions,
-  type Pixels,
+  type RequestOptions,
+} from "./channel_server.ts";
+export {
+  ChannelClient,
+  type ChannelClientOptions,
+  type JoinOptions,
+  type NextOptions,
   type Request,
-} from "./channel.ts";
-export { type ChannelNames, channelNames, HEADER } from "./protocol.ts";
+} from "./channel_client.ts";
+export {
+  type ChannelNames,
+  channelNames,
+  HEADER,
+  type Pixels,
+  ProtocolViolation,
+} from "./protocol.ts";

@@ -134,7 +134,7 @@ export function assertClean(outcome: Outcome): void {
   assert.equal(outcome.code, 0, `exit ${outcome.code}:\n${outcome.stderr}\n${outcome.stdout}`);
 }
 
-const ROOT = new URL("../", import.meta.url);
+export const ROOT: URL = new URL("../", import.meta.url);
 
 /** The arguments of `deno task NAME` (from deno.json), without the leading `deno`. */
 async function taskArgs(name: string): Promise<string[]> {
@@ -142,32 +142,83 @@ async function taskArgs(name: string): Promise<string[]> {
   return (config.tasks[name] as string).split(/\s+/).slice(1);
 }
 
-/** A script started as its task would start it, with its output collected. */
-export interface Started {
+/** A child process whose output is collected and can be awaited line by line. */
+export interface Watched {
   process: Deno.ChildProcess;
+  /** Resolves when the child has printed `text` (on stdout or stderr); rejects after 20 s. */
+  waitFor(text: string | RegExp, ms?: number): Promise<void>;
+  /** All it has printed so far, stdout and stderr together. */
+  seen(): string;
   /** Resolves when it has exited. */
   done: Promise<Outcome>;
 }
 
-/**
- * Starts `deno task NAME ARGS...` (server or client) as a real process, in the project root.
- */
-export async function startTask(name: "server" | "client", args: string[]): Promise<Started> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: [...await taskArgs(name), ...args],
-    cwd: ROOT.pathname,
+/** Starts `argv` with stdout and stderr watched. */
+export function watch(argv: string[], options: { cwd?: string } = {}): Watched {
+  const process = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: options.cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
-  const done = process.output().then((out) => ({
-    code: out.code,
-    signal: out.signal,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
+  let all = "";
+  const waiters: { test: (s: string) => boolean; resolve: () => void }[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let text = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      all += chunk;
+      for (const w of waiters.filter((w) => w.test(all))) w.resolve();
+    }
+    return text;
+  };
+  const out = pump(process.stdout);
+  const err = pump(process.stderr);
+  const done = Promise.all([process.status, out, err]).then(([status, stdout, stderr]) => ({
+    code: status.code,
+    signal: status.signal,
+    stdout,
+    stderr,
   }));
-  return { process, done };
+  return {
+    process,
+    seen: () => all,
+    waitFor: (text, ms = 20_000) => {
+      const test = (s: string) => typeof text === "string" ? s.includes(text) : text.test(s);
+      if (test(all)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(new Error(`The child did not print ${text} in ${ms} ms; it printed: ${all}`)),
+          ms,
+        );
+        waiters.push({
+          test,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    done,
+  };
+}
+
+/** Starts `deno task NAME ARGS...` (server or client) as a real process, in the project root. */
+export async function startTask(name: "server" | "client", args: string[]): Promise<Watched> {
+  return watch([Deno.execPath(), ...await taskArgs(name), ...args], { cwd: ROOT.pathname });
+}
+
+/**
+ * Starts `deno task NAME ARGS...` in a process group of its own (`setsid`), as a terminal runs
+ * a foreground job: `Deno.kill(-pid, "SIGINT")` is then Ctrl-C, reaching `deno task` and the
+ * script it started alike.
+ */
+export function startTaskGroup(name: "server" | "client", args: string[]): Watched {
+  return watch(["setsid", Deno.execPath(), "task", name, ...args], { cwd: ROOT.pathname });
 }
 
 /** A fresh temporary folder, removed when the tests end. */
@@ -177,56 +228,16 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A Deno child running test code, whose stdout can be awaited line by line. */
-export interface Peer {
-  process: Deno.ChildProcess;
-  /** Resolves when the child has printed `text`; rejects after 20 s. */
-  waitFor(text: string): Promise<void>;
-  /** Resolves when it has exited. */
-  done: Promise<Deno.CommandStatus>;
-}
-
 /**
  * Starts `code` in a second Deno process (`deno eval`, `"MOD"` replaced by lib/mod.ts's URL and
- * `"CHANNEL"` by lib/channel.ts's), for a peer that misbehaves on purpose.
+ * `"CHANNEL"` too, `"PROTOCOL"` by lib/protocol.ts's), for a peer that misbehaves on purpose.
  */
-export function spawnPeer(code: string, args: string[] = []): Peer {
+export function spawnPeer(code: string, args: string[] = []): Watched {
   const source = code
     .replaceAll('"MOD"', `"${MOD_URL}"`)
-    .replaceAll('"CHANNEL"', `"${new URL("channel.ts", LIB_DIR).href}"`)
+    .replaceAll('"CHANNEL"', `"${MOD_URL}"`)
     .replaceAll('"PROTOCOL"', `"${new URL("protocol.ts", LIB_DIR).href}"`);
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", "--no-lock", source, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  let seen = "";
-  const waiters: { text: string; resolve: () => void }[] = [];
-  const pump = (async () => {
-    for await (const chunk of process.stdout.pipeThrough(new TextDecoderStream())) {
-      seen += chunk;
-      for (const w of waiters.filter((w) => seen.includes(w.text))) w.resolve();
-    }
-  })();
-  return {
-    process,
-    waitFor: (text) =>
-      seen.includes(text) ? Promise.resolve() : new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`The peer did not print "${text}" in 20 s; it printed: ${seen}`)),
-          20_000,
-        );
-        waiters.push({
-          text,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      }),
-    done: pump.then(() => process.status),
-  };
+  return watch([Deno.execPath(), "eval", "--quiet", "--no-lock", source, ...args]);
 }
 
 /** Waits until `condition()` holds, checking every 20 ms; fails the test after `ms`. */

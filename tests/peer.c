@@ -1,18 +1,26 @@
 /*
- * peer.c: a peer that speaks only the plain protocol of the image exchange, for the
- * interoperability tests and the C pair of the benchmark. No extensions: it reads and writes only
- * the first 32 bytes of the header.
+ * peer.c: a peer that behaves as the C++ program this project grew from does, size for size,
+ * for the interoperability tests and the C pair of the benchmark. It speaks only the plain
+ * protocol: the first 32 bytes of the header, nothing of the extensions.
  *
  * Channel C: semaphores /SEM_C_REQ (server posts: request ready) and /SEM_C_RES (client posts:
- * response ready), segments /SEG_C_HEAD (header) and /SEG_C_DATA (data; grows, never shrinks).
+ * response ready), segments /SEG_C_HEAD (header) and /SEG_C_DATA (data). As the original:
+ * - both sides open the semaphores with O_CREAT, mode 0777, value 0;
+ * - the server opens both segments with O_CREAT (mode 0777) and makes each 1 byte;
+ * - every segment grows (ftruncate) only to what the message at hand needs, never shrinks: the
+ *   server's request makes the header 8 bytes and the data segment as long as the name; the
+ *   client's answer makes the header 32 bytes and the data segment as long as the pixels;
+ * - the client polls for the two segments, then answers requests until it is killed;
+ * - the server removes all four objects when it is done.
  * Request: header word 0 = n, data[0, n) = the name. Response: words 0..3 = length, width,
- * height, channels; data = the pixels; length = width * height * channels.
+ * height, channels; data = the pixels; length = width * height * channels. An error answer is
+ * four zero words.
  *
  *   peer server CHANNEL ROUNDS NAME[,NAME...] OUTDIR   asks NAMES in turn; writes OUTDIR/I_NAME.raw
  *                                                      and prints "I NAME W H C LEN" or "I NAME error"
- *   peer client CHANNEL ROUNDS                         answers ROUNDS requests: a name "WxHxC" gets
+ *   peer client CHANNEL                                answers until killed: a name "WxHxC" gets
  *                                                      byte k = (k*7 + w + 3h + 11c) & 0xff; any other
- *                                                      name an error answer (four words 0)
+ *                                                      name an error answer; prints "NAME LEN"
  *   peer bench-server CHANNEL copy|zero   reads lines "BYTES ROUNDS" on stdin; for each, times
  *                                         ROUNDS exchanges of BYTES and prints each one's
  *                                         nanoseconds, a line each; at the end of its input, asks
@@ -20,7 +28,9 @@
  *   peer bench-client CHANNEL copy|zero   answers requests for BYTES (the name, in decimal) with
  *                                         BYTES bytes, until one asks for 0
  *
- * Waits spin on sem_trywait for up to 100 us, then block in sem_timedwait (10 s: exit 3).
+ * The only departures from the original, for the tests' sake: a server gives up waiting for an
+ * answer after 20 s (exit 3) instead of waiting for ever, and waits spin on sem_trywait for up to
+ * 100 us before they block (the benchmark's C pair is timed like the Deno side).
  * Build: cc -O2 -Wall -Wextra -o peer tests/peer.c
  */
 #define _GNU_SOURCE
@@ -68,6 +78,7 @@ static void seg_sync(seg_t *s) {
   if (s->p == MAP_FAILED) die("mmap", s->name);
 }
 
+/* Grows the segment to `size` if it is smaller (never shrinks), as the original does. */
 static void seg_grow(seg_t *s, size_t size) {
   seg_sync(s);
   if (size <= s->size) return;
@@ -75,53 +86,52 @@ static void seg_grow(seg_t *s, size_t size) {
   seg_sync(s);
 }
 
-static void seg_create(seg_t *s, const char *name, size_t size) {
+/* The original server: open or create, then make it 1 byte. */
+static void seg_create(seg_t *s, const char *name) {
   snprintf(s->name, sizeof s->name, "%s", name);
-  shm_unlink(name); /* replace a stale one */
-  s->fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  s->fd = shm_open(name, O_RDWR | O_CREAT, 0777);
   if (s->fd < 0) die("shm_open", name);
+  if (ftruncate(s->fd, 1) != 0) die("ftruncate", name);
   s->p = NULL;
   s->size = 0;
-  seg_grow(s, size);
+  seg_sync(s);
 }
 
-static void seg_wait_open(seg_t *s, const char *name, size_t min_size) {
+/* The original client: poll until the server has made it. */
+static void seg_wait_open(seg_t *s, const char *name) {
   snprintf(s->name, sizeof s->name, "%s", name);
   s->p = NULL;
   s->size = 0;
-  for (int i = 0; i < 2000; i++) { /* 10 s */
+  for (;;) {
     s->fd = shm_open(name, O_RDWR, 0);
-    if (s->fd >= 0) {
-      seg_sync(s);
-      if (s->size >= min_size) return;
-      if (s->p) munmap(s->p, s->size);
-      s->p = NULL;
-      s->size = 0;
-      close(s->fd);
-    } else if (errno != ENOENT) {
-      die("shm_open", name);
-    }
+    if (s->fd >= 0) break;
+    if (errno != ENOENT) die("shm_open", name);
     usleep(5000);
   }
-  fprintf(stderr, "peer: timeout waiting for %s\n", name);
-  exit(3);
+  seg_sync(s);
 }
 
 static sem_t *sem_get(const char *name) {
-  sem_t *s = sem_open(name, O_CREAT, 0600, 0);
+  sem_t *s = sem_open(name, O_CREAT, 0777, 0);
   if (s == SEM_FAILED) die("sem_open", name);
   return s;
 }
 
-static void sem_take(sem_t *s, const char *what) {
+/* Spins up to 100 us, then blocks: for ever, or for `seconds` (then exit 3). */
+static void sem_take(sem_t *s, const char *what, int seconds) {
   uint64_t start = now_ns();
   for (int i = 0;; i++) {
     if (sem_trywait(s) == 0) return;
     if ((i & 63) == 0 && now_ns() - start > 100000) break;
   }
+  if (seconds == 0) {
+    while (sem_wait(s) != 0)
+      if (errno != EINTR) die("sem_wait", what);
+    return;
+  }
   struct timespec t;
   clock_gettime(CLOCK_REALTIME, &t);
-  t.tv_sec += 10;
+  t.tv_sec += seconds;
   while (sem_timedwait(s, &t) != 0) {
     if (errno == EINTR) continue;
     if (errno == ETIMEDOUT) {
@@ -153,10 +163,8 @@ static void server_open(chan_t *ch, const char *channel) {
   chan_names(ch, channel);
   ch->req = sem_get(ch->names[0]);
   ch->res = sem_get(ch->names[1]);
-  while (sem_trywait(ch->req) == 0) {} /* drain counts a crashed run left */
-  while (sem_trywait(ch->res) == 0) {}
-  seg_create(&ch->head, ch->names[2], 32);
-  seg_create(&ch->data, ch->names[3], 65536);
+  seg_create(&ch->head, ch->names[2]);
+  seg_create(&ch->data, ch->names[3]);
 }
 
 static void server_close(chan_t *ch) {
@@ -164,8 +172,8 @@ static void server_close(chan_t *ch) {
   sem_close(ch->res);
   sem_unlink(ch->names[0]);
   sem_unlink(ch->names[1]);
-  munmap(ch->head.p, ch->head.size);
-  munmap(ch->data.p, ch->data.size);
+  if (ch->head.p) munmap(ch->head.p, ch->head.size);
+  if (ch->data.p) munmap(ch->data.p, ch->data.size);
   close(ch->head.fd);
   close(ch->data.fd);
   shm_unlink(ch->names[2]);
@@ -176,14 +184,14 @@ static void client_open(chan_t *ch, const char *channel) {
   chan_names(ch, channel);
   ch->req = sem_get(ch->names[0]);
   ch->res = sem_get(ch->names[1]);
-  seg_wait_open(&ch->head, ch->names[2], 32);
-  seg_wait_open(&ch->data, ch->names[3], 0);
+  seg_wait_open(&ch->head, ch->names[2]);
+  seg_wait_open(&ch->data, ch->names[3]);
 }
 
 static void client_close(chan_t *ch) {
   sem_close(ch->req);
   sem_close(ch->res);
-  munmap(ch->head.p, ch->head.size);
+  if (ch->head.p) munmap(ch->head.p, ch->head.size);
   if (ch->data.p) munmap(ch->data.p, ch->data.size);
   close(ch->head.fd);
   close(ch->data.fd);
@@ -191,8 +199,10 @@ static void client_close(chan_t *ch) {
 
 static uint64_t *words(chan_t *ch) { return (uint64_t *)ch->head.p; }
 
+/* The server's request: the header grows to 8 bytes, the data segment to the name. */
 static void post_request(chan_t *ch, const char *name) {
   size_t n = strlen(name);
+  seg_grow(&ch->head, 8);
   seg_grow(&ch->data, n);
   memcpy(ch->data.p, name, n);
   words(ch)[0] = n;
@@ -201,14 +211,19 @@ static void post_request(chan_t *ch, const char *name) {
 
 static void request(chan_t *ch, const char *name) {
   post_request(ch, name);
-  sem_take(ch->res, ch->names[1]);
+  sem_take(ch->res, ch->names[1], 20);
 }
 
 /* Checks a response; returns its length, or -1 (bad, printed) or -2 (an error answer). */
 static int64_t check_response(chan_t *ch) {
+  seg_sync(&ch->head);
+  seg_sync(&ch->data);
+  if (ch->head.size < 32) {
+    fprintf(stderr, "peer: bad response: the header is %zu bytes\n", ch->head.size);
+    return -1;
+  }
   uint64_t *w = words(ch), len = w[0], wd = w[1], ht = w[2], c = w[3], prod;
   if (len == 0 && wd == 0 && ht == 0 && c == 0) return -2;
-  seg_sync(&ch->data);
   if (c < 1 || c > 4 || wd < 1 || ht < 1 || __builtin_mul_overflow(wd, ht, &prod) ||
       __builtin_mul_overflow(prod, c, &prod) || prod != len || len > ch->data.size) {
     fprintf(stderr, "peer: bad response: length %" PRIu64 ", %" PRIu64 " x %" PRIu64 " x %" PRIu64
@@ -216,6 +231,30 @@ static int64_t check_response(chan_t *ch) {
     return -1;
   }
   return (int64_t)len;
+}
+
+/* The client's answer: the header grows to 32 bytes, the data segment to the pixels. */
+static void post_response(chan_t *ch, uint64_t len, uint64_t wd, uint64_t ht, uint64_t c) {
+  seg_grow(&ch->head, 32);
+  uint64_t *w = words(ch);
+  w[0] = len;
+  w[1] = wd;
+  w[2] = ht;
+  w[3] = c;
+  sem_post(ch->res);
+}
+
+/* The request's name (up to `cap - 1` bytes), or "" if it does not fit the segments. */
+static size_t read_request(chan_t *ch, char *name, size_t cap) {
+  seg_sync(&ch->head);
+  seg_sync(&ch->data);
+  name[0] = 0;
+  if (ch->head.size < 8) return 0;
+  uint64_t n = words(ch)[0];
+  if (n >= cap || n > ch->data.size) return 0;
+  memcpy(name, ch->data.p, n);
+  name[n] = 0;
+  return n;
 }
 
 static int run_server(const char *channel, int rounds, char *list, const char *outdir) {
@@ -246,42 +285,29 @@ static int run_server(const char *channel, int rounds, char *list, const char *o
   return bad ? 4 : 0;
 }
 
-static int run_client(const char *channel, int rounds) {
+static _Noreturn void run_client(const char *channel) {
   chan_t ch;
   client_open(&ch, channel);
-  for (int i = 0; i < rounds; i++) {
-    sem_take(ch.req, ch.names[0]);
-    uint64_t *w = words(&ch), n = w[0];
-    seg_sync(&ch.data);
-    char name[256] = "";
+  for (;;) {
+    sem_take(ch.req, ch.names[0], 0);
+    char name[256];
+    read_request(&ch, name, sizeof name);
     unsigned long long wd = 0, ht = 0, c = 0;
     char extra;
-    int ok = n < sizeof name && n <= ch.data.size;
-    if (ok) {
-      memcpy(name, ch.data.p, n);
-      name[n] = 0;
-      ok = sscanf(name, "%llux%llux%llu%c", &wd, &ht, &c, &extra) == 3 && wd >= 1 && ht >= 1 &&
-           c >= 1 && c <= 4 && wd * ht * c <= (1ull << 30);
-    }
+    int ok = sscanf(name, "%llux%llux%llu%c", &wd, &ht, &c, &extra) == 3 && wd >= 1 && ht >= 1 &&
+             c >= 1 && c <= 4 && wd * ht * c <= (1ull << 30);
     if (!ok) {
-      w[0] = w[1] = w[2] = w[3] = 0;
+      post_response(&ch, 0, 0, 0, 0);
       printf("%s error\n", name);
     } else {
       uint64_t len = wd * ht * c;
       seg_grow(&ch.data, len);
       for (uint64_t k = 0; k < len; k++) ch.data.p[k] = (uint8_t)((k * 7 + wd + 3 * ht + 11 * c) & 0xff);
-      w = words(&ch);
-      w[0] = len;
-      w[1] = wd;
-      w[2] = ht;
-      w[3] = c;
+      post_response(&ch, len, wd, ht, c);
       printf("%s %" PRIu64 "\n", name, len);
     }
     fflush(stdout);
-    sem_post(ch.res);
   }
-  client_close(&ch);
-  return 0;
 }
 
 /* Where the zero-copy mode's reads end up. Without it, -O2 removed the whole read loop (its sum
@@ -339,11 +365,9 @@ static int run_bench_client(const char *channel, int copy) {
   uint8_t *own = NULL;
   size_t own_size = 0;
   for (unsigned round = 0;; round++) {
-    sem_take(ch.req, ch.names[0]);
-    uint64_t *w = words(&ch), n = w[0];
-    seg_sync(&ch.data);
-    char name[32] = "";
-    if (n < sizeof name && n <= ch.data.size) memcpy(name, ch.data.p, n);
+    sem_take(ch.req, ch.names[0], 20);
+    char name[32];
+    read_request(&ch, name, sizeof name);
     size_t len = strtoull(name, NULL, 10);
     if (len == 0) break;
     seg_grow(&ch.data, len);
@@ -356,12 +380,7 @@ static int run_bench_client(const char *channel, int copy) {
     } else {
       memset(ch.data.p, round & 0xff, len);
     }
-    w = words(&ch);
-    w[0] = len;
-    w[1] = len;
-    w[2] = 1;
-    w[3] = 1;
-    sem_post(ch.res);
+    post_response(&ch, len, len, 1, 1);
   }
   client_close(&ch);
   free(own);
@@ -371,7 +390,7 @@ static int run_bench_client(const char *channel, int copy) {
 int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "server") == 0)
     return run_server(argv[2], atoi(argv[3]), argv[4], argv[5]);
-  if (argc >= 4 && strcmp(argv[1], "client") == 0) return run_client(argv[2], atoi(argv[3]));
+  if (argc >= 3 && strcmp(argv[1], "client") == 0) run_client(argv[2]);
   if (argc >= 4 && strcmp(argv[1], "bench-server") == 0)
     return run_bench_server(argv[2], strcmp(argv[3], "copy") == 0);
   if (argc >= 4 && strcmp(argv[1], "bench-client") == 0)

@@ -4,8 +4,13 @@
 
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { ChannelServer, unlinkAll } from "../lib/channel.ts";
-import { NamedSemaphore, Segment } from "../lib/mod.ts";
+import {
+  channelObjects,
+  ChannelServer,
+  NamedSemaphore,
+  removeObject,
+  Segment,
+} from "../lib/mod.ts";
 import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
 import {
   assertClean,
@@ -72,29 +77,31 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
     assert.deepEqual([...Deno.readDirSync(out)], [], "no partial image");
   }));
 
-Deno.test("a server killed with SIGKILL: the client says so and exits 4", () =>
+Deno.test("a server killed with SIGKILL: the client says so, waits for another, then exits 4", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
     const server = spawnPeer(
       `import { ChannelServer } from "CHANNEL";
        const server = ChannelServer.create(Deno.args[0]);
        console.log("up");
-       while (server.clientPid === 0) await new Promise((r) => setTimeout(r, 10));
-       console.log("client connected");
        setInterval(() => {}, 1000);`,
       [channel],
     );
     await server.waitFor("up");
-    const client = await startTask("client", ["--channel", channel, "--timeout", "60"]);
-    await server.waitFor("client connected");
+    const client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
+    await client.waitFor("client: serving server pid");
     server.process.kill("SIGKILL");
     await server.done;
     const c = await client.done;
     assert.equal(c.code, 4, c.stderr);
-    assert.match(c.stderr, /The server \(pid \d+\) .* is no longer running/);
+    assert.match(
+      c.stdout,
+      /The server \(pid \d+\) is no longer running: it was killed or crashed; waiting/,
+    );
+    assert.match(c.stderr, /and no server came back in 1 s: start one/);
     // What a killed process leaves is exactly what `deno task clean` is for.
     assert.equal(shmEntries(id).length, 4);
-    unlinkAll(channelNames(channel));
+    for (const object of channelObjects(channel)) removeObject(object);
   }));
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -113,10 +120,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       assert.deepEqual(shmEntries(id), []);
     }));
 
-  Deno.test(`${signal} to a client waiting for a server: it removes what it created`, () =>
+  Deno.test(`${signal} to a client waiting for a server: exit ${signal === "SIGINT" ? 130 : 143}, nothing made`, () =>
     withId(async (id) => {
       const client = await startTask("client", ["--channel", `t_${id}`, "--timeout", "60"]);
-      await until(() => shmEntries(id).length >= 2, "the client's semaphores");
+      await client.waitFor("waiting for a server");
+      assert.deepEqual(shmEntries(id), [], "a client makes nothing until it joins a server");
       client.process.kill(signal);
       const c = await client.done;
       assert.equal(c.code, signal === "SIGINT" ? 130 : 143, c.stderr);
@@ -222,7 +230,7 @@ Deno.test("a data segment truncated by a third process is a clear error, not a S
     await liar.done;
     assert.equal(s.signal, null);
     assert.equal(s.code, 5, s.stderr);
-    assert.match(s.stderr, /length = 200000: larger than the data segment: .* holds 10 bytes/);
+    assert.match(s.stderr, /length = 200000: larger than the data segment, which holds 10 bytes/);
   }));
 
 Deno.test("hostile requests get error answers naming the problem; the client goes on", () =>
@@ -272,8 +280,8 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
   withId(async (id) => {
     for (const [extra, mode] of [[[], 0o600], [["--mode", "640"], 0o640]] as const) {
       const channel = `t_${id}`;
-      // The server first: it creates all four objects (a client that came first would create
-      // the semaphores, with its own mode).
+      // The server makes all four objects (a client makes semaphores only for a plain server
+      // that has not made them).
       const server = await serverRun(channel, await tempDir("out"), [...extra]);
       await until(() => shmEntries(id).length >= 4, "the server's objects");
       const client = spawnPeer(SILENT_CLIENT, [channel]);
@@ -334,4 +342,21 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
     assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
     Segment.unlink(other);
+  }));
+
+Deno.test("deno task clean never removes the objects of a channel a live server holds", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    using server = ChannelServer.create(channel);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "clean", "--channel", channel, "--remove"],
+      cwd: new URL("../", import.meta.url).pathname,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0);
+    assert.match(stdout, new RegExp(`SEG_t_${id}_HEAD .* live \\(server pid ${Deno.pid}\\)`));
+    assert.equal(stdout.match(/^kept /gm)?.length, 4, stdout);
+    assert.equal(shmEntries(id).length, 4);
+    server.close();
   }));

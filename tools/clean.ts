@@ -1,18 +1,21 @@
 /**
  * `deno task clean [--channel C] [--all] [--remove]`: lists what the channels of this project
- * left in /dev/shm (owner, mode, size, age) and, with `--remove`, removes it.
+ * left in /dev/shm (owner, mode, size, age) and, with `--remove`, removes it. The objects of a
+ * channel that a live server holds (its lock says so) are listed as live and never removed.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { listObjects, removeObject } from "../lib/inventory.ts";
-import { channelNames } from "../lib/protocol.ts";
+import { ChannelServer } from "../lib/channel_server.ts";
+import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/inventory.ts";
 
 const USAGE = `Usage: deno task clean [--channel NAME | --all] [--remove]
 
-Lists a channel's objects in /dev/shm (default channel "ibis"); --all lists every channel's
-(/SEM_*_REQ, /SEM_*_RES, /SEG_*_HEAD, /SEG_*_DATA); --remove removes what is listed.`;
+Lists a channel's objects in /dev/shm (default channel "ibis"), and the temporary ones a server
+killed while starting may leave; --all lists every channel's (/SEM_*_REQ, /SEM_*_RES,
+/SEG_*_HEAD, /SEG_*_DATA); --remove removes what is listed, except the objects of a channel
+that a live server holds.`;
 
 let opts;
 try {
@@ -34,22 +37,38 @@ if (opts.help) {
   Deno.exit(0);
 }
 
-const wanted = new Set(Object.values(channelNames(opts.channel)));
-const pattern = /^\/(SEM_.+_(REQ|RES)|SEG_.+_(HEAD|DATA))$/;
-const objects = listObjects((name) => opts.all ? pattern.test(name) : wanted.has(name));
+/** The channel an object's name belongs to: `/SEG_C_HEAD.new.1.ab` → `C`. */
+const CHANNEL_OF = /^\/(?:SEM_(.+)_(?:REQ|RES)|SEG_(.+)_(?:HEAD|DATA)(?:\.new\.\d+\.[0-9a-f]+)?)$/;
+let objects: ShmObject[];
+try {
+  objects = opts.all ? listObjects((name) => CHANNEL_OF.test(name)) : channelObjects(opts.channel);
+} catch (error) {
+  console.error(`Invalid --channel: ${(error as Error).message}`);
+  Deno.exit(2);
+}
 const what = opts.all ? "any channel" : `channel "${opts.channel}"`;
 if (objects.length === 0) {
   console.log(`Nothing of ${what} in /dev/shm.`);
   Deno.exit(0);
 }
+const channelOf = (name: string) => {
+  const m = CHANNEL_OF.exec(name);
+  return opts.all ? (m?.[1] ?? m?.[2] ?? "") : opts.channel;
+};
+const live = new Map<string, number>();
+for (const o of objects) {
+  const channel = channelOf(o.name);
+  if (!live.has(channel)) live.set(channel, ChannelServer.liveServerPid(channel));
+}
 const now = Date.now();
 console.log("kind  name                              owner  mode   bytes        age");
 for (const o of objects) {
   const age = Math.max(0, Math.round((now - o.mtimeMs) / 1000));
+  const pid = live.get(channelOf(o.name));
   console.log(
     `${o.kind}   ${o.name.padEnd(32)}  ${String(o.uid).padStart(5)}  ${
       o.mode.toString(8).padStart(4, "0")
-    }  ${String(o.size).padStart(10)}  ${age} s`,
+    }  ${String(o.size).padStart(10)}  ${age} s${pid ? `  live (server pid ${pid})` : ""}`,
   );
 }
 if (!opts.remove) {
@@ -58,6 +77,11 @@ if (!opts.remove) {
 }
 let failed = 0;
 for (const o of objects) {
+  const pid = live.get(channelOf(o.name));
+  if (pid) {
+    console.log(`kept ${o.kind} ${o.name}: a live server (pid ${pid}) holds its channel`);
+    continue;
+  }
   try {
     removeObject(o);
     console.log(`removed ${o.kind} ${o.name}`);

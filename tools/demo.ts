@@ -6,8 +6,7 @@
  * @module
  */
 
-import { unlinkAll } from "../lib/channel.ts";
-import { channelNames } from "../lib/protocol.ts";
+import { channelObjects, removeObject } from "../lib/inventory.ts";
 
 const channel = `demo_${crypto.randomUUID().slice(0, 8)}`;
 const root = new URL("../", import.meta.url);
@@ -53,5 +52,5 @@ try {
   console.log(`\ndemo: server exited ${s.code}, client exited ${c.code}; images are in out/`);
   Deno.exitCode = s.code || c.code;
 } finally {
-  unlinkAll(channelNames(channel));
+  for (const object of channelObjects(channel)) removeObject(object);
 }

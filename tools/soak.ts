@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChannelServer } from "../lib/channel.ts";
+import { ChannelServer } from "../lib/channel_server.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -49,7 +49,7 @@ const pause = () =>
 
 if (values.peer) {
   // The client process: answer "SIZE:SEED" with SIZE bytes from SEED.
-  const { ChannelClient } = await import("../lib/channel.ts");
+  const { ChannelClient } = await import("../lib/channel_client.ts");
   using client = await ChannelClient.connect(values.peer, { timeoutMs: 10_000 });
   for (;;) {
     const request = await client.next({ timeoutMs: 60_000 });

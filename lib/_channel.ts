@@ -1,0 +1,147 @@
+/**
+ * What the two ends of a channel share: its error, how a channel object is opened (refusing
+ * another user's and damaged ones), the header's views, and the blocking wait for the peer.
+ *
+ * @module
+ */
+
+import { currentUid, ENOENT, lstat, monotonicMs } from "./_libc.ts";
+import { devShmPath } from "./_names.ts";
+import { ChannelError, DamagedObjectError, PosixError } from "./errors.ts";
+
+export { ChannelError };
+import { NamedSemaphore } from "./named_semaphore.ts";
+import { Segment } from "./segment.ts";
+
+/** How often a waiting end checks on its peer (and on the header) while it blocks. */
+export const PEER_CHECK_MS = 100;
+
+/** The error for an object of another user's. */
+export function foreign(name: string, uid: number): ChannelError {
+  return new ChannelError(
+    "FOREIGN_OBJECT",
+    `Refusing "${name}": it belongs to user ${uid}, not to you (${currentUid()}); another user ` +
+      `holds this channel's name`,
+  );
+}
+
+/** The error for a damaged object. */
+export function damaged(name: string, what: string): ChannelError {
+  return new ChannelError("DAMAGED", `"${name}" ${what}: the channel cannot be trusted`);
+}
+
+/**
+ * Refuses the object at `name` (`kind`) if it exists and belongs to another user, before it is
+ * opened: as root, opening would succeed, and using it would take over someone else's channel.
+ */
+export function refuseForeign(name: string, kind: "shm" | "sem"): void {
+  const st = lstat(devShmPath(name, kind));
+  if (st && st.uid !== currentUid()) throw foreign(name, st.uid);
+}
+
+/** Turns what opening a channel object can throw into a {@link ChannelError} where it is one. */
+function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
+  if (error instanceof DamagedObjectError) return new ChannelError("DAMAGED", error.message);
+  if (error instanceof PosixError && (error.code === "EACCES" || error.code === "EPERM")) {
+    const st = lstat(devShmPath(name, kind));
+    if (st && st.uid !== currentUid()) return foreign(name, st.uid);
+  }
+  if (error instanceof PosixError && (error.code === "EISDIR" || error.code === "ELOOP")) {
+    return damaged(name, `is not a ${kind === "shm" ? "shared memory object" : "semaphore"}`);
+  }
+  return error;
+}
+
+/**
+ * Opens a channel semaphore, creating it at 0 if it does not exist (either end may come first);
+ * refuses one of another user's (`FOREIGN_OBJECT`) and a file that is not a semaphore
+ * (`DAMAGED`, checked before it is mapped).
+ */
+export function openSemaphore(name: string, mode: number): NamedSemaphore {
+  refuseForeign(name, "sem");
+  let sem: NamedSemaphore;
+  try {
+    sem = NamedSemaphore.openOrCreate(name, 0, { mode });
+  } catch (error) {
+    throw translate(error, name, "sem");
+  }
+  if (!sem.created) {
+    const { uid } = sem.info();
+    if (uid !== currentUid()) {
+      sem.close();
+      throw foreign(name, uid);
+    }
+  }
+  return sem;
+}
+
+/**
+ * Opens a channel segment if it exists: `null` if it does not; refuses another user's and one
+ * that is not a regular file.
+ */
+export function openSegment(name: string): Segment | null {
+  let segment: Segment;
+  try {
+    segment = Segment.open(name);
+  } catch (error) {
+    if (error instanceof PosixError && error.errno === ENOENT) return null;
+    throw translate(error, name, "shm");
+  }
+  const { uid } = segment.info();
+  if (uid !== currentUid()) {
+    segment.close();
+    throw foreign(name, uid);
+  }
+  return segment;
+}
+
+/** The header segment's views, rebuilt when its mapping changes (a plain peer grew it). */
+export class HeaderView {
+  view: DataView = new DataView(new ArrayBuffer(0));
+  /** The same memory as 32-bit words, for the claim's compare-and-swap. */
+  words: Int32Array = new Int32Array(0);
+  #bytes: Uint8Array = new Uint8Array(0);
+
+  /** Points the views at `bytes` (the header as just size-checked), if they are not already. */
+  refresh(bytes: Uint8Array<ArrayBuffer>): DataView {
+    if (bytes !== this.#bytes) {
+      this.#bytes = bytes;
+      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+    }
+    return this.view;
+  }
+}
+
+/**
+ * Blocks for the peer's post on `sem` until `deadline` (after the caller's spin), calling `check`
+ * every {@link PEER_CHECK_MS}: `check` throws to end the wait with an error, or returns a value to
+ * end it without a token.
+ *
+ * @returns `true` for a token, `false` at the deadline, or what `check` returned.
+ */
+export async function awaitPeer<T>(
+  sem: NamedSemaphore,
+  deadline: number,
+  check: () => T | undefined,
+  signal?: AbortSignal,
+): Promise<boolean | T> {
+  for (;;) {
+    const slice = Math.max(0, Math.min(deadline - monotonicMs(), PEER_CHECK_MS));
+    if (await sem.wait({ timeoutMs: slice, signal, spinMicros: 0 })) return true;
+    const stop = check();
+    if (stop !== undefined) return stop;
+    if (monotonicMs() >= deadline) return false;
+  }
+}
+
+/** A random id for temporary object names: 8 hex digits. */
+export function randomTag(): string {
+  return crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
+}
+
+/** A random session in [1, 2^53). */
+export function randomSession(): number {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (high & 0x1f_ffff) * 0x1_0000_0000 + low || 1;
+}

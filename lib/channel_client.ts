@@ -1,0 +1,579 @@
+/**
+ * `ChannelClient`: the end of the image exchange that answers. It joins whichever server holds
+ * the channel, takes only requests it can claim, and outlives its server: when the server dies or
+ * is replaced, it goes back to waiting for one, as when it started first.
+ *
+ * @module
+ */
+
+import { monotonicMs } from "./_libc.ts";
+import { isLocked, tryLock } from "./_lock.ts";
+import {
+  awaitPeer,
+  ChannelError,
+  damaged,
+  HeaderView,
+  openSegment,
+  openSemaphore,
+} from "./_channel.ts";
+import { checkMode } from "./_names.ts";
+import { Spin } from "./_spin.ts";
+import { decodeUtf8 } from "./_text.ts";
+import { checkSize, checkTimeout, sleep } from "./_util.ts";
+import type { NamedSemaphore } from "./named_semaphore.ts";
+import {
+  type ChannelNames,
+  channelNames,
+  claim,
+  CLIENT_LOCK_BASE,
+  EXT_MAGIC,
+  EXT_VERSION,
+  type Fence,
+  HEADER,
+  isExtended,
+  type LastAnswer,
+  MAX_CHANNELS,
+  type Pixels,
+  PLAIN_ECHO_BYTES,
+  readRequest,
+  SERVER_LOCK_BYTE,
+  State,
+  u64,
+  writeErrorResponse,
+  writeResponse,
+} from "./protocol.ts";
+import type { Segment } from "./segment.ts";
+
+/** Options of {@link ChannelClient.open}. */
+export interface ChannelClientOptions {
+  /** Mode of the semaphores if this end creates them, exactly. @default {0o600} */
+  mode?: number;
+}
+
+/** Options of {@link ChannelClient.connect} and {@link ChannelClient.join}. */
+export interface JoinOptions {
+  /** Give up after this long. @default {Infinity} */
+  timeoutMs?: number;
+  /** Cancel: rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link ChannelClient.next}. */
+export interface NextOptions extends JoinOptions {
+  /**
+   * Microseconds to spin for a request before blocking (see {@link NamedSemaphore.spinWait}).
+   * @default {adaptive} as for {@link ChannelServer.request}
+   */
+  spinMicros?: number;
+}
+
+/** What {@link ChannelClient.next} resolves to. */
+export type Request =
+  /** Answer with {@link ChannelClient.respond} (or `reserve` + `send`) or `respondError`. */
+  | { kind: "image"; name: string; sequence: number }
+  /** The request itself is broken: answer with {@link ChannelClient.respondError}. */
+  | { kind: "invalid"; error: string; sequence: number }
+  /** The server has finished: close and exit (or wait for the next server). */
+  | { kind: "finish" }
+  /**
+   * The server died, closed the channel or was replaced: the next call of `next()` waits for a
+   * server to join, as when the client started first.
+   */
+  | { kind: "server-gone"; reason: string };
+
+/** The objects of the server this client has joined. */
+interface Joined {
+  head: Segment;
+  data: Segment;
+  requestReady: NamedSemaphore;
+  responseReady: NamedSemaphore;
+  header: HeaderView;
+  /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
+  session: number | null;
+  serverPid: number;
+}
+
+/**
+ * The end that answers: it waits for a server on the channel, takes requests with {@link next}
+ * and answers each with {@link respond} (or {@link reserve} + {@link send}, zero-copy) or
+ * {@link respondError}. It borrows the channel: {@link close} removes nothing the server made.
+ *
+ * What holds:
+ * - **It answers only new requests of the server it joined**: a request of this server's
+ *   session that no client has claimed yet. The claim is a compare-and-swap in the header, so
+ *   of two clients woken for one request exactly one answers. Other tokens are counted
+ *   ({@link strays}) and ignored.
+ * - **It outlives its server.** It checks every 100 ms that the server's lock is still held (the
+ *   kernel drops it when the server dies) and, on every token, that its header is not retired:
+ *   a restarted server retires the old header before its first request, and the client hands
+ *   back the token, joins the new server with fresh objects and answers it there. It never
+ *   answers into an old mapping.
+ * - **Sizes are checked after every wait**, before a byte is read.
+ *
+ * See {@link ChannelServer} for an example.
+ */
+export class ChannelClient implements Disposable {
+  /** The objects' names. */
+  readonly names: ChannelNames;
+  readonly #mode: number;
+  readonly #spin = new Spin();
+  /** Semaphores this client created, to remove at close if no server is left to use them. */
+  readonly #created = new Map<string, NamedSemaphore>();
+  #joined: Joined | null = null;
+  /** The request being answered: its fence (extended), or `null` (plain); `undefined`: none. */
+  #fence: Fence | null | undefined;
+  /** This client's last answer to a plain server, to recognize it in the header. */
+  #last: LastAnswer | null = null;
+  #reserved = -1;
+  #strays = 0;
+  #closed = false;
+
+  private constructor(names: ChannelNames, mode: number) {
+    this.names = names;
+    this.#mode = mode;
+  }
+
+  /**
+   * Makes a client for `channel`: no object is opened or created until it joins a server (in
+   * {@link join} or {@link next}).
+   *
+   * @param channel The channel name, for example `"ibis"`.
+   * @param options `mode` of semaphores it may create (default `0o600`).
+   * @throws {TypeError | RangeError} For a bad channel name or mode.
+   */
+  static open(channel: string, options: ChannelClientOptions = {}): ChannelClient {
+    const { mode = 0o600 } = options;
+    checkMode(mode);
+    return new ChannelClient(channelNames(channel), mode);
+  }
+
+  /**
+   * {@link open} and {@link join}: a client joined to the channel's server.
+   *
+   * @param channel The channel name.
+   * @param options `timeoutMs` (default: forever), `signal`, `mode`.
+   * @throws {ChannelError} `TIMEOUT` if no live server came in time; `FOREIGN_OBJECT`, `DAMAGED`.
+   */
+  static async connect(
+    channel: string,
+    options: ChannelClientOptions & JoinOptions = {},
+  ): Promise<ChannelClient> {
+    const client = ChannelClient.open(channel, options);
+    try {
+      const { timeoutMs = Infinity } = options;
+      if (!(await client.join(options))) {
+        throw new ChannelError(
+          "TIMEOUT",
+          `No server created channel "${channel}" (${client.names.head}) in ${timeoutMs / 1000} s`,
+        );
+      }
+      return client;
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+  }
+
+  /** Whether it has joined a server now. */
+  get connected(): boolean {
+    return this.#joined !== null;
+  }
+
+  /** The pid of the server it has joined (0 if none, or a plain-protocol server). */
+  get serverPid(): number {
+    return this.#joined?.serverPid ?? 0;
+  }
+
+  /** Tokens on "request ready" that asked nothing (stray posts, requests already taken). */
+  get strays(): number {
+    return this.#strays;
+  }
+
+  /**
+   * Waits until a live server holds the channel and joins it: opens its header and data segment
+   * (the one the header names), the semaphores (creating them if they do not exist yet), and
+   * marks itself alive with a lock. A header left by a server that died is not joined: it waits
+   * for a live one. Does nothing if already joined.
+   *
+   * @param options `timeoutMs` (default: forever), `signal`.
+   * @returns `true` once joined, `false` if the time ran out.
+   * @throws {ChannelError} `FOREIGN_OBJECT`, `DAMAGED`, `PROTOCOL` (a server of another version).
+   */
+  async join(options: JoinOptions = {}): Promise<boolean> {
+    const { timeoutMs = Infinity, signal } = options;
+    checkTimeout(timeoutMs);
+    return await this.#join(monotonicMs() + timeoutMs, signal);
+  }
+
+  /**
+   * Waits for the next request (joining a server first if there is none).
+   *
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
+   * @returns The request, or `null` if `timeoutMs` ran out.
+   * @throws {ChannelError} `DAMAGED` when the header was truncated or overwritten;
+   * `FOREIGN_OBJECT`, `PROTOCOL` from joining.
+   */
+  async next(options: NextOptions = {}): Promise<Request | null> {
+    const { timeoutMs = Infinity, signal, spinMicros } = options;
+    this.#checkOpen();
+    checkTimeout(timeoutMs);
+    signal?.throwIfAborted();
+    this.#fence = undefined;
+    const deadline = monotonicMs() + timeoutMs;
+    for (;;) {
+      if (!this.#joined && !(await this.#join(deadline, signal))) return null;
+      const j = this.#joined!;
+      const start = monotonicMs();
+      const got = j.requestReady.spinWait(this.#spin.micros(timeoutMs, spinMicros)) ||
+        await awaitPeer(j.requestReady, deadline, () => this.#checkServer(j), signal);
+      if (got === false) return null;
+      if (got !== true) {
+        this.#leave();
+        return got;
+      }
+      this.#spin.record(monotonicMs() - start);
+      // After the wait, before a byte is read: both segments' real sizes (an lseek each).
+      const view = this.#checkHeader(j);
+      const data = j.data.bytes;
+      const request = readRequest(view, data, j.session, this.#last);
+      switch (request.kind) {
+        case "none":
+          this.#strays++;
+          continue;
+        case "finish":
+          this.#leave();
+          return { kind: "finish" };
+        case "retired":
+        case "closed":
+          // The token was for whoever holds the channel now: give it back, then join that one.
+          j.requestReady.post();
+          this.#leave();
+          return {
+            kind: "server-gone",
+            reason: request.kind === "retired"
+              ? `The server (pid ${j.serverPid}) was replaced by a new server`
+              : `The server (pid ${j.serverPid}) closed the channel`,
+          };
+        case "violation":
+          throw damaged(
+            this.names.head,
+            `holds a request that cannot be: ${request.violation.message}`,
+          );
+      }
+      if (j.session !== null && !claim(j.header.words, view, request.seq, Deno.pid)) {
+        this.#strays++; // another client took it first
+        continue;
+      }
+      this.#fence = j.session !== null ? { session: j.session, seq: request.seq } : null;
+      this.#reserved = -1;
+      if (request.kind === "invalid") {
+        return { kind: "invalid", error: request.violation.message, sequence: request.seq };
+      }
+      try {
+        const name = decodeUtf8(data.subarray(0, request.length));
+        return { kind: "image", name, sequence: request.seq };
+      } catch {
+        return {
+          kind: "invalid",
+          error: `Bad request: the name (${request.length} bytes) is not UTF-8`,
+          sequence: request.seq,
+        };
+      }
+    }
+  }
+
+  /**
+   * Grows the data segment to hold `length` bytes and returns a view of it, for producing the
+   * answer in place (zero-copy); then call {@link send}.
+   *
+   * @param length Bytes of the answer.
+   * @returns A view of the data segment's first `length` bytes.
+   * @throws {Error} If there is no request to answer.
+   * @throws {PosixError} `ENOSPC` (/dev/shm is full), `EFBIG`: the request can still be answered
+   * with {@link respondError}.
+   */
+  reserve(length: number): Uint8Array {
+    checkSize(length);
+    const j = this.#answering();
+    const bytes = length <= j.data.mapped.length ? j.data.mapped : j.data.grow(length);
+    this.#reserved = length;
+    return bytes.subarray(0, length);
+  }
+
+  /**
+   * Sends the answer produced with {@link reserve}.
+   *
+   * @returns `true` if sent; `false` if the server has gone meanwhile (nothing was written).
+   * @throws {RangeError} If `width × height × channels` is not what was reserved, or a
+   * dimension is out of range.
+   */
+  send(width: number, height: number, channels: number): boolean {
+    checkDimensions(width, height, channels);
+    const length = width * height * channels;
+    if (length !== this.#reserved) {
+      throw new RangeError(
+        `Answer of ${width} × ${height} × ${channels} = ${length} bytes, ` +
+          `but ${this.#reserved} were reserved`,
+      );
+    }
+    const j = this.#answering();
+    const view = this.#answerView(j);
+    if (!view) return false;
+    writeResponse(view, width, height, channels, this.#fence!);
+    if (j.session === null) {
+      this.#last = {
+        words: [length, width, height, channels],
+        head: j.data.mapped.slice(0, Math.min(length, PLAIN_ECHO_BYTES)),
+      };
+    }
+    return this.#post(j);
+  }
+
+  /**
+   * Answers with `pixels` (copied into the data segment).
+   *
+   * @returns `true` if sent; `false` if the server has gone meanwhile.
+   * @throws {RangeError} If `data.length` is not `width × height × channels`.
+   * @throws {PosixError} `ENOSPC`, `EFBIG` (see {@link reserve}).
+   */
+  respond(pixels: Pixels): boolean {
+    const { width, height, channels, data } = pixels;
+    checkDimensions(width, height, channels);
+    if (data.length !== width * height * channels) {
+      throw new RangeError(
+        `Pixels of ${data.length} bytes for ${width} × ${height} × ${channels} = ` +
+          `${width * height * channels}`,
+      );
+    }
+    this.reserve(data.length).set(data);
+    return this.send(width, height, channels);
+  }
+
+  /**
+   * Answers with an error: the four words 0 (what a plain-protocol server understands as "no
+   * image") and, for a server of this project, the message.
+   *
+   * @returns `true` if sent; `false` if the server has gone meanwhile.
+   */
+  respondError(message: string): boolean {
+    const j = this.#answering();
+    const view = this.#answerView(j);
+    if (!view) return false;
+    writeErrorResponse(view, message, this.#fence!);
+    if (j.session === null) this.#last = { words: [0, 0, 0, 0], head: new Uint8Array(0) };
+    return this.#post(j);
+  }
+
+  /**
+   * Leaves the server and closes what it opened. Semaphores this client created are removed
+   * only if no server holds the channel any more (and their names still refer to them): the
+   * server owns the channel. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#leave();
+    if (this.#created.size === 0 || this.#serverHoldsChannel()) return;
+    for (const sem of this.#created.values()) {
+      try {
+        sem.unlink();
+      } catch {
+        // Not ours to remove after all: leave it.
+      }
+    }
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(`Channel client of "${this.names.head}" is closed`);
+    }
+  }
+
+  async #join(deadline: number, signal?: AbortSignal): Promise<boolean> {
+    this.#checkOpen();
+    for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
+      signal?.throwIfAborted();
+      if (this.#joined || this.#tryJoin()) return true;
+      const left = deadline - monotonicMs();
+      if (left <= 0) return false;
+      await sleep(Math.min(pause, left), signal);
+    }
+  }
+
+  /** One look for a live server; joins it if there is one. */
+  #tryJoin(): boolean {
+    const head = openSegment(this.names.head);
+    if (head === null) return false;
+    const opened: (Segment | NamedSemaphore)[] = [head];
+    try {
+      const bytes = head.bytes;
+      if (bytes.length === 0) return false; // a plain server is making it
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      let session: number | null = null;
+      let serverPid = 0;
+      let data: Segment | null;
+      if (
+        bytes.length >= HEADER.EXT_MAGIC + 8 && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC
+      ) {
+        // A server of this project: join it only while it lives (holds its lock) and serves.
+        if (!isLocked(head.fd, SERVER_LOCK_BYTE, this.names.head)) return false;
+        const version = view.getUint32(HEADER.EXT_VERSION, true);
+        if (!isExtended(view) || version !== EXT_VERSION) {
+          throw new ChannelError(
+            "PROTOCOL",
+            `The server of "${this.names.head}" speaks extension version ${version}; this ` +
+              `client speaks ${EXT_VERSION}`,
+          );
+        }
+        if (view.getUint32(HEADER.STATE, true) !== State.LIVE) return false;
+        session = u64(view, HEADER.SESSION);
+        serverPid = view.getUint32(HEADER.SERVER_PID, true);
+        data = openSegment(this.names.data);
+        if (data === null) return false;
+        opened.push(data);
+        // Until the server publishes its data segment, the name may hold an older one.
+        if (data.info().inode !== u64(view, HEADER.DATA_ID)) return false;
+        tryLock(head.fd, CLIENT_LOCK_BASE + Deno.pid, false, this.names.head);
+      } else {
+        data = openSegment(this.names.data);
+        if (data === null) return false;
+        opened.push(data);
+      }
+      const requestReady = this.#semaphore(this.names.requestReady);
+      opened.push(requestReady);
+      const responseReady = this.#semaphore(this.names.responseReady);
+      opened.push(responseReady);
+      const header = new HeaderView();
+      header.refresh(bytes);
+      this.#joined = { head, data, requestReady, responseReady, header, session, serverPid };
+      this.#last = null;
+      opened.length = 0;
+      return true;
+    } finally {
+      for (const object of opened) object.close();
+    }
+  }
+
+  #semaphore(name: string): NamedSemaphore {
+    const sem = openSemaphore(name, this.#mode);
+    if (sem.created) this.#created.set(name, sem);
+    return sem;
+  }
+
+  /** What the periodic check while waiting found: the server gone or finished, or nothing. */
+  #checkServer(j: Joined): Request | undefined {
+    const gone = (reason: string): Request => ({ kind: "server-gone", reason });
+    if (j.session === null) {
+      return j.head.linked() ? undefined : gone(
+        `The server removed channel "${this.names.head}": it finished, or was stopped or restarted`,
+      );
+    }
+    const view = this.#checkHeader(j);
+    switch (view.getUint32(HEADER.STATE, true)) {
+      case State.FINISHED:
+        return { kind: "finish" };
+      case State.RETIRED:
+        return gone(`The server (pid ${j.serverPid}) was replaced by a new server`);
+      case State.CLOSED:
+        return gone(`The server (pid ${j.serverPid}) closed the channel`);
+    }
+    if (!isLocked(j.head.fd, SERVER_LOCK_BYTE, this.names.head)) {
+      return gone(`The server (pid ${j.serverPid}) is no longer running: it was killed or crashed`);
+    }
+    return undefined;
+  }
+
+  /** The header, size-checked (an lseek); for a server of this project, `DAMAGED` if cut. */
+  #checkHeader(j: Joined): DataView {
+    const bytes = j.head.bytes;
+    if (j.session !== null && bytes.length < HEADER.SEGMENT_SIZE) {
+      throw damaged(
+        this.names.head,
+        `was truncated to ${bytes.length} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
+      );
+    }
+    const view = j.header.refresh(bytes);
+    if (j.session !== null && !isExtended(view)) {
+      throw damaged(this.names.head, "was overwritten (its marks are gone)");
+    }
+    return view;
+  }
+
+  #answering(): Joined {
+    this.#checkOpen();
+    if (this.#fence === undefined || !this.#joined) {
+      throw new Error("No request to answer: call next() first");
+    }
+    return this.#joined;
+  }
+
+  /**
+   * The header to write the answer into: for a server of this project only while it is live
+   * (checked in memory: a server that took over would have retired it); a plain server's header
+   * is grown to the 32 bytes of an answer first, as the C++ client does. `null`: do not answer.
+   */
+  #answerView(j: Joined): DataView | null {
+    const view = j.header.view;
+    if (j.session !== null) {
+      return view.getUint32(HEADER.STATE, true) === State.LIVE ? view : null;
+    }
+    return view.byteLength >= HEADER.PLAIN_SIZE
+      ? view
+      : j.header.refresh(j.head.grow(HEADER.PLAIN_SIZE));
+  }
+
+  #post(j: Joined): boolean {
+    this.#fence = undefined;
+    j.responseReady.post();
+    return true;
+  }
+
+  #leave(): void {
+    const j = this.#joined;
+    this.#joined = null;
+    this.#fence = undefined;
+    this.#last = null;
+    if (!j) return;
+    j.requestReady.close();
+    j.responseReady.close();
+    j.data.close();
+    j.head.close(); // and with it, this client's lock
+  }
+
+  /** Whether a server (live, or a plain one, which cannot be told) holds the channel now. */
+  #serverHoldsChannel(): boolean {
+    let head: Segment | null;
+    try {
+      head = openSegment(this.names.head);
+    } catch {
+      return true; // someone's object is there: leave the semaphores
+    }
+    if (head === null) return false;
+    try {
+      const bytes = head.bytes;
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      return !isExtended(view) || isLocked(head.fd, SERVER_LOCK_BYTE, this.names.head);
+    } finally {
+      head.close();
+    }
+  }
+}
+
+function checkDimensions(width: number, height: number, channels: number): void {
+  checkDimension("width", width);
+  checkDimension("height", height);
+  if (!Number.isInteger(channels) || channels < 1 || channels > MAX_CHANNELS) {
+    throw new RangeError(`Invalid channels ${channels}: expected 1 to ${MAX_CHANNELS}`);
+  }
+}
+
+function checkDimension(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Invalid ${field} ${value}: expected a whole number, 1 or more`);
+  }
+}
