@@ -51,6 +51,15 @@ const SYMBOLS = {
   rename: { parameters: ["buffer", "buffer"], result: "i32" },
   // int unlink(const char *path);
   unlink: { parameters: ["buffer"], result: "i32" },
+  // int inotify_init1(int flags);
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  // int inotify_add_watch(int fd, const char *pathname, uint32_t mask);
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, int *argp);   (variadic in C, as fcntl below; the
+  // kernel reads the request as an unsigned int, so a u32 carries it whole)
+  ioctl: { parameters: ["i32", "u32", "buffer"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // int fcntl(int fd, int cmd, struct flock *lock);   (variadic in C: the third argument is a
   // pointer here, which the SysV and AAPCS64 ABIs pass exactly as a fixed one)
   fcntl: { parameters: ["i32", "i32", "buffer"], result: "i32" },

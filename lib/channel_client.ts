@@ -17,10 +17,11 @@ import {
   openSemaphore,
 } from "./_channel.ts";
 import { checkMode } from "./_names.ts";
+import { ResizeWatch } from "./_resize_watch.ts";
 import { Spin } from "./_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
 import { checkSize, checkTimeout, sleep } from "./_util.ts";
-import type { NamedSemaphore } from "./named_semaphore.ts";
+import { type NamedSemaphore, spinTake } from "./named_semaphore.ts";
 import {
   type ChannelNames,
   channelNames,
@@ -88,6 +89,8 @@ interface Joined {
   requestReady: NamedSemaphore;
   responseReady: NamedSemaphore;
   header: HeaderView;
+  /** Tells whether either segment was resized since they were last measured. */
+  resized: ResizeWatch;
   /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
   session: number | null;
   serverPid: number;
@@ -219,22 +222,29 @@ export class ChannelClient implements Disposable {
     checkTimeout(timeoutMs);
     signal?.throwIfAborted();
     this.#fence = undefined;
-    const deadline = monotonicMs() + timeoutMs;
+    const spin = this.#spin.micros(timeoutMs, spinMicros);
+    // Read the clock only when it is needed: a request that comes within the spin's first burst
+    // costs none. The spin's time counts in the timeout.
+    let deadline = 0;
+    const due = () => deadline ||= monotonicMs() + timeoutMs - spin / 1000;
     for (;;) {
-      if (!this.#joined && !(await this.#join(deadline, signal))) return null;
+      if (!this.#joined && !(await this.#join(due(), signal))) return null;
       const j = this.#joined!;
-      const start = monotonicMs();
-      const got = j.requestReady.spinWait(this.#spin.micros(timeoutMs, spinMicros)) ||
-        await awaitPeer(j.requestReady, deadline, () => this.#checkServer(j), signal);
-      if (got === false) return null;
-      if (got !== true) {
-        this.#leave();
-        return got;
+      const took = spinTake(j.requestReady, spin);
+      if (took >= 0) this.#spin.record(took / 1000);
+      else {
+        const blocked = monotonicMs();
+        const got = await awaitPeer(j.requestReady, due(), () => this.#checkServer(j), signal);
+        if (got === false) return null;
+        if (got !== true) {
+          this.#leave();
+          return got;
+        }
+        this.#spin.record(monotonicMs() - blocked + spin / 1000);
       }
-      this.#spin.record(monotonicMs() - start);
-      // After the wait, before a byte is read: both segments' real sizes (an lseek each).
-      const view = this.#checkHeader(j);
-      const data = j.data.bytes;
+      // After the wait, before a byte is read: both segments' real sizes.
+      const view = this.#checkSizes(j);
+      const data = j.data.mapped;
       const request = readRequest(view, data, j.session, this.#last);
       switch (request.kind) {
         case "none":
@@ -450,7 +460,24 @@ export class ChannelClient implements Disposable {
       opened.push(responseReady);
       const header = new HeaderView();
       header.refresh(bytes);
-      this.#joined = { head, data, requestReady, responseReady, header, session, serverPid };
+      const resized = new ResizeWatch([head.fd, data.fd]);
+      const joined = {
+        head,
+        data,
+        requestReady,
+        responseReady,
+        header,
+        resized,
+        session,
+        serverPid,
+      };
+      try {
+        this.#checkSizes(joined);
+      } catch (error) {
+        resized.close();
+        throw error;
+      }
+      this.#joined = joined;
       this.#last = null;
       opened.length = 0;
       return true;
@@ -473,7 +500,7 @@ export class ChannelClient implements Disposable {
         `The server removed channel "${this.names.head}": it finished, or was stopped or restarted`,
       );
     }
-    const view = this.#checkHeader(j);
+    const view = this.#checkSizes(j);
     switch (view.getUint32(HEADER.STATE, true)) {
       case State.FINISHED:
         return { kind: "finish" };
@@ -488,9 +515,18 @@ export class ChannelClient implements Disposable {
     return undefined;
   }
 
-  /** The header, size-checked (an lseek); for a server of this project, `DAMAGED` if cut. */
-  #checkHeader(j: Joined): DataView {
-    const bytes = j.head.bytes;
+  /**
+   * Both segments' sizes, checked: one system call when neither was resized since they were
+   * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
+   * changed). Then the header: for a server of this project, `DAMAGED` if it was cut.
+   */
+  #checkSizes(j: Joined): DataView {
+    if (!j.resized.quiet()) {
+      j.resized.drain(); // before measuring: a change after it shows at the next check
+      j.head.size;
+      j.data.size;
+    }
+    const bytes = j.head.mapped;
     if (j.session !== null && bytes.length < HEADER.SEGMENT_SIZE) {
       throw damaged(
         this.names.head,
@@ -539,6 +575,7 @@ export class ChannelClient implements Disposable {
     this.#fence = undefined;
     this.#last = null;
     if (!j) return;
+    j.resized.close();
     j.requestReady.close();
     j.responseReady.close();
     j.data.close();

@@ -19,10 +19,11 @@ import {
   refuseForeign,
 } from "./_channel.ts";
 import { checkMode } from "./_names.ts";
+import { ResizeWatch } from "./_resize_watch.ts";
 import { Spin } from "./_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
 import { PosixError } from "./errors.ts";
-import type { NamedSemaphore } from "./named_semaphore.ts";
+import { type NamedSemaphore, spinTake } from "./named_semaphore.ts";
 import {
   type ChannelNames,
   channelNames,
@@ -117,6 +118,7 @@ export class ChannelServer implements Disposable {
   readonly #responseReady: NamedSemaphore;
   readonly #header = new HeaderView();
   readonly #spin = new Spin();
+  readonly #resized: ResizeWatch;
   #sequence = 0;
   #strays = 0;
   #state: number = State.LIVE;
@@ -136,7 +138,8 @@ export class ChannelServer implements Disposable {
     this.#data = data;
     this.#requestReady = requestReady;
     this.#responseReady = responseReady;
-    this.#header.refresh(head.bytes);
+    this.#resized = new ResizeWatch([head.fd, data.fd]);
+    this.#checkSizes();
   }
 
   /**
@@ -254,8 +257,6 @@ export class ChannelServer implements Disposable {
     this.#checkOpen();
     if (name === "") throw new RangeError("Invalid image name: it must not be empty");
     signal?.throwIfAborted();
-    const start = monotonicMs();
-    const deadline = start + timeoutMs;
     const data = this.#data;
     // The data segment's size was checked after the last wait; a name that does not fit grows it.
     let nameLength = encodeUtf8Into(name, data.mapped);
@@ -268,16 +269,22 @@ export class ChannelServer implements Disposable {
     writeRequest(this.#header.view, nameLength, seq, RequestKind.IMAGE);
     this.#requestReady.post();
     const pending: Pending = { session: this.session, seq, nameLength };
-    // The answer usually comes within the spin: then no promise is awaited below this one.
+    // The answer usually comes within the spin: then no promise is awaited below this one, and
+    // one that comes within the spin's first burst costs no clock read.
     const spin = this.#spin.micros(timeoutMs, spinMicros);
+    let deadline = 0; // set when the wait first blocks: the spin's time counts in the timeout
     for (;;) {
-      if (!this.#responseReady.spinWait(spin)) {
+      const took = spinTake(this.#responseReady, spin);
+      if (took >= 0) this.#spin.record(took / 1000);
+      else {
+        const blocked = monotonicMs();
+        deadline ||= blocked + timeoutMs - spin / 1000;
         await this.#awaitAnswer(deadline, name, timeoutMs, signal);
+        this.#spin.record(monotonicMs() - blocked + spin / 1000);
       }
-      this.#spin.record(monotonicMs() - start);
-      // After the wait, before a byte is read: both segments' real sizes (an lseek each).
-      const view = this.#checkHeader();
-      const bytes = data.bytes;
+      // After the wait, before a byte is read: both segments' real sizes.
+      const view = this.#checkSizes();
+      const bytes = data.mapped;
       const answer = readResponse(view, pending, bytes.length);
       switch (answer.kind) {
         case "pixels": {
@@ -317,6 +324,7 @@ export class ChannelServer implements Disposable {
     if (this.#state === State.LIVE && this.#head.size >= HEADER.EXT_SIZE) {
       setState(new DataView(this.#head.bytes.buffer), State.CLOSED);
     }
+    this.#resized.close();
     for (const object of [this.#responseReady, this.#requestReady, this.#data, this.#head]) {
       try {
         object.unlink();
@@ -338,9 +346,18 @@ export class ChannelServer implements Disposable {
     }
   }
 
-  /** The header, size-checked (an lseek); `DAMAGED` if it shrank or lost its marks. */
-  #checkHeader(): DataView {
-    const bytes = this.#head.bytes;
+  /**
+   * Both segments' sizes, checked: one system call when neither was resized since they were
+   * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
+   * changed). Then the header: `DAMAGED` if it shrank or lost its marks.
+   */
+  #checkSizes(): DataView {
+    if (!this.#resized.quiet()) {
+      this.#resized.drain(); // before measuring: a change after it shows at the next check
+      this.#head.size;
+      this.#data.size;
+    }
+    const bytes = this.#head.mapped;
     if (bytes.length < HEADER.SEGMENT_SIZE) {
       throw damaged(
         this.names.head,
@@ -361,7 +378,7 @@ export class ChannelServer implements Disposable {
   ): Promise<void> {
     const what = `the request for "${name}"`;
     const checkClient = () => {
-      this.#checkHeader();
+      this.#checkSizes();
       const pid = this.clientPid;
       if (pid !== 0 && !isLocked(this.#head.fd, CLIENT_LOCK_BASE + pid, this.names.head)) {
         throw new ChannelError(

@@ -375,16 +375,7 @@ export class NamedSemaphore implements Disposable {
   spinWait(micros: number): boolean {
     checkSpin(micros);
     if (micros === 0) return this.tryWait();
-    // A burst before the first clock read: a post that comes within a microsecond or two costs
-    // no clock reads at all. A fast-path FFI call costs tens of nanoseconds. (A real failure
-    // shows in the last tryWait() below, which reads errno.)
-    const sem = this.#handle();
-    for (let i = 0; i < SPIN_BURST; i++) if (libc.sem_trywait(sem) === 0) return true;
-    const end = monotonicMs() + micros / 1000;
-    while (monotonicMs() < end) {
-      for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return true;
-    }
-    return this.tryWait();
+    return spinTake(this, micros) >= 0;
   }
 
   /**
@@ -490,6 +481,27 @@ export class NamedSemaphore implements Disposable {
       });
     });
   }
+}
+
+/**
+ * {@link NamedSemaphore.spinWait}, telling also how long it took: for a caller that adapts its
+ * spin to its waits (the channel) without reading the clock on the fast path.
+ *
+ * @returns -1 if no token came within `micros` µs; else the µs it took, 0 when the token came
+ * within the first burst of tries (a microsecond or so), which reads no clock at all.
+ */
+export function spinTake(semaphore: NamedSemaphore, micros: number): number {
+  // A burst before the first clock read: a post that comes within a microsecond or two costs
+  // no clock reads at all. A fast-path FFI call costs tens of nanoseconds. (A real failure
+  // shows in the last tryWait() below, which reads errno.)
+  const sem = semaphore.pointer;
+  for (let i = 0; i < SPIN_BURST; i++) if (libc.sem_trywait(sem) === 0) return 0;
+  const start = monotonicMs();
+  const end = start + micros / 1000;
+  for (let now = start; now < end; now = monotonicMs()) {
+    for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return (now - start) * 1000;
+  }
+  return semaphore.tryWait() ? micros : -1;
 }
 
 /**
