@@ -14,7 +14,7 @@ import { NamedSemaphore } from "./named_semaphore.ts";
 import { Segment } from "./segment.ts";
 
 /** How often a waiting end checks on its peer (and on the header) while it blocks. */
-export const PEER_CHECK_MS = 100;
+const PEER_CHECK_MS = 100;
 
 /** The error for an object of another user's. */
 export function foreign(name: string, uid: number): ChannelError {

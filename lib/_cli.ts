@@ -58,7 +58,7 @@ export function fail(message: string, code: number): never {
 }
 
 /** `s` quoted for a POSIX shell, only where it needs it. */
-export function shellQuote(s: string): string {
+function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 

@@ -114,8 +114,6 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   // uid_t geteuid(void);
   geteuid: { parameters: [], result: "u32" },
-  // int kill(pid_t pid, int sig);   (sig 0: only ask whether the process exists)
-  kill: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libc, opened once for the whole process. */
@@ -125,7 +123,6 @@ export const libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] = Deno.dlopen(
 ).symbols;
 
 // <fcntl.h>, <unistd.h>, <sys/mman.h>, <time.h>
-export const O_RDONLY = 0o0;
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
@@ -191,12 +188,43 @@ export const STAT_AARCH64: StatLayout = {
 export const STAT: StatLayout = Deno.build.arch === "aarch64" ? STAT_AARCH64 : STAT_X86_64;
 
 /** `st_mode & S_IFMT` for a regular file. */
-export const S_IFREG = 0o100000;
+const S_IFREG = 0o100000;
 /** The file-type bits of `st_mode`. */
-export const S_IFMT = 0o170000;
+const S_IFMT = 0o170000;
 
-/** The errno names we report, by number (Linux). */
-export const ERRNO_NAMES = {
+/** A symbolic errno name that the library can report, for example `"ENOENT"`. */
+export type ErrnoName =
+  | "EPERM"
+  | "ENOENT"
+  | "ESRCH"
+  | "EINTR"
+  | "EIO"
+  | "EBADF"
+  | "EAGAIN"
+  | "ENOMEM"
+  | "EACCES"
+  | "EFAULT"
+  | "EBUSY"
+  | "EEXIST"
+  | "EXDEV"
+  | "ENODEV"
+  | "ENOTDIR"
+  | "EISDIR"
+  | "EINVAL"
+  | "ENFILE"
+  | "EMFILE"
+  | "EFBIG"
+  | "ENOSPC"
+  | "EROFS"
+  | "ERANGE"
+  | "ENAMETOOLONG"
+  | "ENOSYS"
+  | "ELOOP"
+  | "EOVERFLOW"
+  | "ETIMEDOUT";
+
+/** The errno names we report, by number (Linux; the same on x86_64 and aarch64). */
+const ERRNO_NAMES: Readonly<Record<number, ErrnoName>> = {
   1: "EPERM",
   2: "ENOENT",
   3: "ESRCH",
@@ -225,21 +253,20 @@ export const ERRNO_NAMES = {
   40: "ELOOP",
   75: "EOVERFLOW",
   110: "ETIMEDOUT",
-} as const;
-/** A symbolic errno name, for example `"ENOENT"`. */
-export type ErrnoName = (typeof ERRNO_NAMES)[keyof typeof ERRNO_NAMES];
+};
 
 /** The name of errno `n`, or `"E<n>"` for one not in {@link ERRNO_NAMES}. */
 export function errnoName(n: number): ErrnoName | `E${number}` {
-  return (ERRNO_NAMES as Record<number, ErrnoName>)[n] ?? `E${n}`;
+  return ERRNO_NAMES[n] ?? `E${n}`;
 }
 
+// The errno numbers the code branches on (the same on x86_64 and aarch64).
+export const EPERM = 1;
 export const ENOENT = 2;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const EACCES = 13;
 export const EEXIST = 17;
-export const ETIMEDOUT = 110;
 
 // The main thread's errno lives at a fixed address for the life of the thread: look it up once.
 const errnoView = new Deno.UnsafePointerView(libc.__errno_location()!);
@@ -380,13 +407,6 @@ export function monotonicMs(): number {
 /** A fresh `struct timespec` holding `ns` nanoseconds (a new buffer: a pool thread may read it). */
 export function timespec(ns: bigint): BigInt64Array<ArrayBuffer> {
   return BigInt64Array.of(ns / 1_000_000_000n, ns % 1_000_000_000n);
-}
-
-const ESRCH = 3;
-
-/** Whether process `pid` exists (`kill(pid, 0)`; a process of another user counts as alive). */
-export function processExists(pid: number): boolean {
-  return libc.kill(pid, 0) === 0 || errno() !== ESRCH;
 }
 
 /** This process's effective user id. */

@@ -18,8 +18,12 @@ export function checkTimeout(timeoutMs: number): void {
   }
 }
 
-/** A timer that an AbortSignal can cut short (rejecting with its reason). */
+/**
+ * A timer that an AbortSignal can cut short (rejecting with its reason); a signal that has
+ * already aborted rejects at once.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);

@@ -33,13 +33,14 @@ const ADVICE: Readonly<Record<string, string>> = {
  * @example Telling "does not exist" from other failures
  * ```ts
  * import { PosixError, Segment } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * try {
  *   Segment.open("/shmemaphore_doc_absent");
+ *   assert.fail("it does not exist");
  * } catch (error) {
  *   if (!(error instanceof PosixError) || error.code !== "ENOENT") throw error;
- *   console.log(error.message);
- *   // Cannot open shared memory "/shmemaphore_doc_absent": ENOENT (it does not exist: ...)
+ *   assert.match(error.message, /^Cannot open shared memory "\/shmemaphore_doc_absent": ENOENT/);
  * }
  * ```
  */
@@ -54,6 +55,8 @@ export class PosixError extends Error {
   readonly objectName: string;
 
   /**
+   * Builds the error and its message from the call, its errno and what was being done.
+   *
    * @param syscall The libc function that failed.
    * @param errno errno as that call left it.
    * @param objectName The object's name.
@@ -98,6 +101,8 @@ export class DamagedObjectError extends Error {
   readonly path: string;
 
   /**
+   * Builds the error; the message names the object, its file, and what it is instead.
+   *
    * @param objectName The POSIX name.
    * @param path The file in /dev/shm.
    * @param what What it is instead, in words: `"is 0 bytes, not a semaphore (32 bytes)"`.
@@ -135,6 +140,8 @@ export class ChannelError extends Error {
   /** The peer's pid, when one process is to blame (0 when none is known). */
   readonly peerPid: number;
   /**
+   * Builds the error.
+   *
    * @param code Why.
    * @param message What happened, to which object.
    * @param peerPid The peer's pid, when one process is to blame.

@@ -19,9 +19,11 @@ const EXTENSIONS = [".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff"];
  * @example
  * ```ts
  * import { ImageFolder } from "./images.ts";
+ * import assert from "node:assert/strict";
  * const folder = await ImageFolder.open(new URL("../images/", import.meta.url).pathname);
  * const found = await folder.pixels("apple");
- * if (found.ok) console.log(found.image.width, found.image.height, found.image.channels);
+ * assert.ok(found.ok);
+ * assert.deepEqual([found.image.width, found.image.height, found.image.channels], [320, 240, 3]);
  * ```
  */
 export class ImageFolder {
@@ -166,7 +168,7 @@ export function pack(image: Image): Pixels {
  * @param pixels The pixels.
  * @returns A new image (the pixels are copied).
  */
-export function unpack(pixels: Pixels): Image {
+function unpack(pixels: Pixels): Image {
   const { width, height, channels, data } = pixels;
   const image = new Image(width, height);
   const rgba = image.bitmap;

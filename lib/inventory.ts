@@ -38,8 +38,13 @@ export interface ShmObject {
  *
  * @example
  * ```ts
- * import { listObjects } from "./mod.ts";
- * for (const o of listObjects((name) => name.includes("_ibis_"))) console.log(o.kind, o.name);
+ * import { listObjects, Segment } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * const name = `/doc_list_${crypto.randomUUID().slice(0, 8)}`;
+ * using seg = Segment.create(name, 100);
+ * const [found] = listObjects((n) => n === name);
+ * assert.deepEqual([found.kind, found.size, found.mode], ["shm", 100, 0o600]);
+ * seg.unlink();
  * ```
  */
 export function listObjects(filter: (name: string) => boolean = () => true): ShmObject[] {

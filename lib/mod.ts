@@ -8,13 +8,15 @@
  * @example
  * ```ts
  * import { NamedSemaphore, Segment } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const id = crypto.randomUUID().slice(0, 8);
  * using seg = Segment.create(`/doc_mod_${id}`, 4096);
  * using ready = NamedSemaphore.create(`/doc_mod_${id}`, 0);
  * seg.bytes.set([1, 2, 3]);
  * ready.post();
- * console.log(await ready.wait({ timeoutMs: 100 }), seg.bytes[2]); // true 3
+ * assert.equal(await ready.wait({ timeoutMs: 100 }), true);
+ * assert.equal(seg.bytes[2], 3);
  * seg.unlink();
  * ready.unlink();
  * ```

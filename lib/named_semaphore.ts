@@ -9,7 +9,11 @@ import {
   CLOCK_REALTIME,
   clockNs,
   cString,
+  currentUid,
   EAGAIN,
+  EEXIST,
+  ENOENT,
+  EPERM,
   errno,
   fileKind,
   isRegular,
@@ -25,10 +29,8 @@ import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { checkTimeout } from "./_util.ts";
 import { DamagedObjectError, PosixError } from "./errors.ts";
 
-const ENOENT = 2;
-const EEXIST = 17;
 /** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
-export const SEM_FILE_SIZE = 32;
+const SEM_FILE_SIZE = 32;
 /** SEM_VALUE_MAX on Linux. */
 const SEM_VALUE_MAX = 0x7fff_ffff;
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
@@ -45,6 +47,13 @@ export interface SemaphoreCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
+  /**
+   * With {@link NamedSemaphore.create}: remove a semaphore of the same name first (one a crashed
+   * run left), if it is yours: another user's is refused (`EPERM`), even when running as root.
+   * Processes that still have the old one open keep it, detached from the name.
+   * @default {false} (an existing semaphore is an `EEXIST` error)
+   */
+  replace?: boolean;
 }
 
 /** Options of {@link NamedSemaphore.wait}. */
@@ -89,12 +98,13 @@ export interface SemaphoreInfo {
  * @example Process A posts, process B waits (here both in one process)
  * ```ts
  * import { NamedSemaphore } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const name = `/doc_sem_${crypto.randomUUID().slice(0, 8)}`;
  * using a = NamedSemaphore.create(name, 0); // process A
  * using b = NamedSemaphore.open(name); // process B
  * setTimeout(() => a.post(), 10); // A: "it is ready"
- * console.log(await b.wait({ timeoutMs: 1000 })); // B: true
+ * assert.equal(await b.wait({ timeoutMs: 1000 }), true); // B: it took the post
  * a.unlink();
  * ```
  */
@@ -131,16 +141,19 @@ export class NamedSemaphore implements Disposable {
    *
    * @param name `/` and then up to 251 bytes, no other `/`.
    * @param initialValue The starting count. @default {0}
-   * @param options `mode` (default `0o600`).
+   * @param options `mode` (default `0o600`), `replace` (a stale one of yours).
    * @returns The semaphore; this process owns it.
    * @throws {TypeError | RangeError} For a bad name, value or mode, before any call.
-   * @throws {PosixError} `EEXIST` if it exists, `EACCES`...
+   * @throws {PosixError} `EEXIST` if it exists (without `replace`), `EPERM` if `replace` meets
+   * another user's, `EACCES`...
    *
    * @example
    * ```ts
    * import { NamedSemaphore } from "./mod.ts";
-   * using sem = NamedSemaphore.create(`/doc_create_${Date.now()}`, 1);
-   * console.log(sem.tryWait()); // true
+   * import assert from "node:assert/strict";
+   * using sem = NamedSemaphore.create(`/doc_create_${crypto.randomUUID()}`, 1);
+   * assert.equal(sem.tryWait(), true);
+   * assert.equal(sem.tryWait(), false);
    * sem.unlink();
    * ```
    */
@@ -149,8 +162,16 @@ export class NamedSemaphore implements Disposable {
     initialValue = 0,
     options: SemaphoreCreateOptions = {},
   ): NamedSemaphore {
-    const { mode = 0o600 } = options;
+    const { mode = 0o600, replace = false } = options;
     checkCreate(name, initialValue, mode);
+    if (replace) {
+      // Root may unlink anything in /dev/shm; being able to is no reason to.
+      const old = lstat(devShmPath(name, "sem"));
+      if (old && old.uid !== currentUid()) {
+        throw new PosixError("sem_unlink", EPERM, name, "Refusing to replace semaphore");
+      }
+      NamedSemaphore.unlink(name);
+    }
     const sem = libc.sem_open(cString(name), O_CREAT | O_EXCL, mode, initialValue);
     if (sem === null) {
       throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
@@ -170,10 +191,11 @@ export class NamedSemaphore implements Disposable {
    * @example
    * ```ts
    * import { NamedSemaphore } from "./mod.ts";
-   * const name = `/doc_open_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_open_${crypto.randomUUID()}`;
    * using mine = NamedSemaphore.create(name, 2);
    * using theirs = NamedSemaphore.open(name);
-   * console.log(theirs.value); // 2
+   * assert.equal(theirs.value, 2);
    * mine.unlink();
    * ```
    */
@@ -215,17 +237,18 @@ export class NamedSemaphore implements Disposable {
    * @example
    * ```ts
    * import { NamedSemaphore } from "./mod.ts";
-   * const name = `/doc_ooc_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_ooc_${crypto.randomUUID()}`;
    * using first = NamedSemaphore.openOrCreate(name);
    * using second = NamedSemaphore.openOrCreate(name);
-   * console.log(first.created, second.created); // true false
+   * assert.deepEqual([first.created, second.created], [true, false]);
    * first.unlink();
    * ```
    */
   static openOrCreate(
     name: string,
     initialValue = 0,
-    options: SemaphoreCreateOptions = {},
+    options: Omit<SemaphoreCreateOptions, "replace"> = {},
   ): NamedSemaphore {
     const { mode = 0o600 } = options;
     checkCreate(name, initialValue, mode);
@@ -325,12 +348,13 @@ export class NamedSemaphore implements Disposable {
    * @example Process B waits with a timeout and can be cancelled
    * ```ts
    * import { NamedSemaphore } from "./mod.ts";
-   * const name = `/doc_wait_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_wait_${crypto.randomUUID()}`;
    * using sem = NamedSemaphore.create(name, 0);
-   * console.log(await sem.wait({ timeoutMs: 20 })); // false: nobody posted
+   * assert.equal(await sem.wait({ timeoutMs: 20 }), false); // nobody posted
    * const controller = new AbortController();
    * setTimeout(() => controller.abort(), 10);
-   * await sem.wait({ signal: controller.signal }).catch((e) => console.log(e.name)); // AbortError
+   * await assert.rejects(sem.wait({ signal: controller.signal }), { name: "AbortError" });
    * sem.unlink();
    * ```
    */
@@ -364,11 +388,12 @@ export class NamedSemaphore implements Disposable {
    * @example Process B expects process A's post at once
    * ```ts
    * import { NamedSemaphore } from "./mod.ts";
-   * const name = `/doc_spin_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_spin_${crypto.randomUUID()}`;
    * using sem = NamedSemaphore.create(name, 0);
-   * console.log(sem.spinWait(20)); // false: nobody posted within 20 µs
+   * assert.equal(sem.spinWait(20), false); // nobody posted within 20 µs
    * sem.post(); // process A
-   * console.log(sem.spinWait(20)); // true
+   * assert.equal(sem.spinWait(20), true);
    * sem.unlink();
    * ```
    */

@@ -227,3 +227,36 @@ Deno.test("using closes the semaphore; close() during a wait rejects that wait, 
     await assert.rejects(waiting, /is closed/);
     assert.equal(NamedSemaphore.unlink(`/sem_${id}`), true);
   }));
+
+Deno.test("NamedSemaphore.create() with replace: true replaces a stale one of yours, not another user's", () =>
+  withId(async (id) => {
+    const name = `/sem_${id}`;
+    NamedSemaphore.create(name, 5).close();
+    using fresh = NamedSemaphore.create(name, 0, { replace: true });
+    assert.equal(fresh.value, 0);
+    fresh.unlink();
+    const squat = await runDeno(
+      `import { NamedSemaphore } from "MOD";
+       NamedSemaphore.create(Deno.args[0], 3, { mode: 0o666 }).close();`,
+      { asNobody: true, args: [name] },
+    );
+    assertClean(squat);
+    assert.throws(() => NamedSemaphore.create(name, 0, { replace: true }), (e: unknown) => {
+      assert.ok(e instanceof PosixError);
+      assert.equal(e.code, "EPERM");
+      return true;
+    });
+    using theirs = NamedSemaphore.open(name);
+    assert.equal(theirs.value, 3);
+    NamedSemaphore.unlink(name);
+  }));
+
+Deno.test("NamedSemaphore.wait() given an aborted signal rejects at once; a closed one throws BadResource", () =>
+  withId(async (id) => {
+    const sem = NamedSemaphore.create(`/sem_${id}`, 1);
+    await assert.rejects(sem.wait({ signal: AbortSignal.abort() }), { name: "AbortError" });
+    assert.equal(sem.value, 1, "the aborted wait took nothing");
+    sem.unlink();
+    sem.close();
+    assert.throws(() => sem.post(), Deno.errors.BadResource);
+  }));

@@ -224,6 +224,8 @@ export class ProtocolViolation extends Error {
   readonly rule: string;
 
   /**
+   * Builds the violation; the message is `Bad WHAT: FIELD = VALUE: RULE`.
+   *
    * @param what `"response"`, `"request"` or `"header"`.
    * @param field The field.
    * @param value Its value.

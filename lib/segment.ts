@@ -7,6 +7,8 @@
 import {
   cString,
   currentUid,
+  ENOENT,
+  EPERM,
   errno,
   fileKind,
   fstat,
@@ -27,9 +29,6 @@ import {
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, PosixError } from "./errors.ts";
 import { checkSize, checkTimeout, sleep } from "./_util.ts";
-
-const ENOENT = 2;
-const EPERM = 1;
 
 /** Options of {@link Segment.create}. */
 export interface SegmentCreateOptions {
@@ -95,6 +94,7 @@ export interface SegmentInfo {
  * @example Process A creates, process B opens (here both in one process)
  * ```ts
  * import { Segment } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const name = `/doc_seg_${crypto.randomUUID().slice(0, 8)}`;
  * // Process A
@@ -102,7 +102,7 @@ export interface SegmentInfo {
  * a.bytes.set(new TextEncoder().encode("hello"));
  * // Process B
  * using b = Segment.open(name);
- * console.log(new TextDecoder().decode(b.bytes.subarray(0, 5))); // "hello"
+ * assert.equal(new TextDecoder().decode(b.bytes.subarray(0, 5)), "hello");
  * a.unlink(); // the creator removes the name
  * ```
  */
@@ -152,7 +152,9 @@ export class Segment implements Disposable {
    * @example
    * ```ts
    * import { Segment } from "./mod.ts";
-   * using seg = Segment.create(`/doc_create_${Date.now()}`, 1024, { mode: 0o600 });
+   * import assert from "node:assert/strict";
+   * using seg = Segment.create(`/doc_create_${crypto.randomUUID()}`, 1024, { mode: 0o600 });
+   * assert.deepEqual([seg.size, seg.info().mode, seg.bytes[0]], [1024, 0o600, 0]); // zero-filled
    * seg.bytes[0] = 42;
    * seg.unlink();
    * ```
@@ -200,10 +202,12 @@ export class Segment implements Disposable {
    * @example
    * ```ts
    * import { Segment } from "./mod.ts";
-   * const name = `/doc_open_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_open_${crypto.randomUUID()}`;
    * using mine = Segment.create(name, 64);
    * using theirs = Segment.open(name, { minSize: 32 });
-   * console.log(theirs.size); // 64
+   * assert.equal(theirs.size, 64);
+   * assert.equal(theirs.created, false);
    * mine.unlink();
    * ```
    */
@@ -240,6 +244,54 @@ export class Segment implements Disposable {
   }
 
   /**
+   * Opens the object, creating it with `size` bytes if it does not exist: for two processes
+   * either of which may start first. An object that exists is opened as it is (whatever its
+   * size); {@link created} says which happened, and so which process should unlink it.
+   *
+   * @param name The object's name.
+   * @param size Bytes, if it is created.
+   * @param options `mode` if it is created (default `0o600`).
+   * @returns The mapped segment.
+   * @throws {TypeError | RangeError} For a bad name, size or mode.
+   * @throws {PosixError} `EACCES`, `ENOSPC`...
+   * @throws {DamagedObjectError} If the name is not a regular file.
+   *
+   * @example
+   * ```ts
+   * import { Segment } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_ooc_${crypto.randomUUID()}`;
+   * using first = Segment.openOrCreate(name, 64);
+   * using second = Segment.openOrCreate(name, 4096);
+   * assert.deepEqual([first.created, second.created, second.size], [true, false, 64]);
+   * first.unlink();
+   * ```
+   */
+  static openOrCreate(
+    name: string,
+    size: number,
+    options: Omit<SegmentCreateOptions, "replace"> = {},
+  ): Segment {
+    checkName(name, "shm");
+    checkSize(size);
+    checkMode(options.mode ?? 0o600);
+    // Create-exclusive first, so that we know whether we created it; loop because another
+    // process may remove it between our two attempts.
+    for (;;) {
+      try {
+        return Segment.create(name, size, options);
+      } catch (error) {
+        if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
+      }
+      try {
+        return Segment.open(name);
+      } catch (error) {
+        if (!(error instanceof PosixError && error.code === "ENOENT")) throw error;
+      }
+    }
+  }
+
+  /**
    * Opens an object that may not exist yet: polls until it exists and is at least `minSize`
    * bytes, for when the opener starts before the creator. The event loop runs while it waits.
    *
@@ -252,11 +304,12 @@ export class Segment implements Disposable {
    * @example Process B starts first and waits for process A
    * ```ts
    * import { Segment } from "./mod.ts";
-   * const name = `/doc_ready_${Date.now()}`;
+   * import assert from "node:assert/strict";
+   * const name = `/doc_ready_${crypto.randomUUID()}`;
    * const waiting = Segment.openWhenReady(name, { timeoutMs: 5000, minSize: 8 }); // process B
    * const a = Segment.create(name, 8); // process A
    * using b = await waiting;
-   * console.log(b?.size); // 8
+   * assert.equal(b?.size, 8);
    * a.unlink();
    * a.close();
    * ```

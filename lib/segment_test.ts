@@ -227,3 +227,47 @@ Deno.test("using closes the segment at the end of the block, and never unlinks",
     assert.equal(Segment.unlink(`/seg_${id}`), true, "the name was still there");
     assert.equal(Segment.unlink(`/seg_${id}`), false, "and is gone now");
   }));
+
+Deno.test("Segment.openOrCreate() creates once, then opens what is there as it is", () =>
+  withId((id) => {
+    using first = Segment.openOrCreate(`/seg_${id}`, 100);
+    using second = Segment.openOrCreate(`/seg_${id}`, 5000);
+    assert.deepEqual([first.created, second.created], [true, false]);
+    assert.equal(second.size, 100, "an existing object keeps its size");
+    assert.equal(first.unlink(), true);
+  }));
+
+Deno.test("replace: true refuses another user's object, even as root, and leaves it", () =>
+  withId(async (id) => {
+    const name = `/seg_${id}`;
+    const squat = await runDeno(
+      `import { Segment } from "MOD";
+       Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
+      { asNobody: true, args: [name] },
+    );
+    assertClean(squat);
+    assert.throws(() => Segment.create(name, 8, { replace: true }), (e: unknown) => {
+      assert.ok(e instanceof PosixError);
+      assert.equal(e.code, "EPERM");
+      assert.match(e.message, /Refusing to replace shared memory/);
+      return true;
+    });
+    using theirs = Segment.open(name);
+    assert.equal(theirs.info().uid, 65534, "theirs is still there");
+    Segment.unlink(name);
+  }));
+
+Deno.test("a closed segment throws Deno.errors.BadResource; close() again is harmless", () =>
+  withId((id) => {
+    const seg = Segment.create(`/seg_${id}`, 8);
+    seg.unlink();
+    seg.close();
+    seg.close();
+    assert.throws(() => seg.bytes, Deno.errors.BadResource);
+    assert.throws(() => seg.fd, Deno.errors.BadResource);
+  }));
+
+Deno.test("Segment.openWhenReady() given an aborted signal rejects at once", async () => {
+  const signal = AbortSignal.abort(new Error("stop"));
+  await assert.rejects(Segment.openWhenReady("/seg_never", { signal }), /stop/);
+});
