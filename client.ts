@@ -32,6 +32,8 @@ Answers a server's requests over shared memory with the pixels of images from a 
   --timeout S      seconds to wait for a server to appear (or come back), for each request,
                    and for reading an image file (default 10)
   --keep-serving   when a server finishes or goes, wait for the next one, for ever
+  --raw-orientation  send pixels in the order the file stores them, as the C++ original
+                   does (default: turned upright as the image's EXIF orientation says)
   --mode OCTAL     permission bits of semaphores this side creates (default 600: only you)
   -h, --help       this text
 
@@ -45,13 +47,16 @@ const opts = parseOptions({
   images: { type: "string", default: "images/" },
   timeout: { type: "string" },
   "keep-serving": { type: "boolean" },
+  "raw-orientation": { type: "boolean" },
   mode: { type: "string" },
 }, USAGE);
 const channel = channelOption(opts.channel);
 const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
 const keepServing = opts["keep-serving"] === true;
 const mode = modeOption(opts.mode);
-const folder = await ImageFolder.open(opts.images).catch((e) => fail(e.message, Exit.USAGE));
+const folder = await ImageFolder.open(opts.images, {
+  rawOrientation: opts["raw-orientation"] === true,
+}).catch((e) => fail(e.message, Exit.USAGE));
 
 // Made before any wait, so that every way out (a second Ctrl-C included) can clean it up.
 const client = ChannelClient.open(channel, { mode });

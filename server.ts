@@ -8,6 +8,7 @@
 
 import { ChannelServer } from "./lib/channel_server.ts";
 import { encode, ImageFolder } from "./lib/images.ts";
+import { ProgressBar } from "./lib/_progress.ts";
 import {
   channelOption,
   Exit,
@@ -78,47 +79,48 @@ try {
   );
 }
 
-const progress = Deno.stdout.isTerminal() && rounds > 50;
+const bar = Deno.stdout.isTerminal() && rounds > 50 ? new ProgressBar(rounds) : undefined;
+/** Exchange times, ms; the first is left out if it began with no client to answer it. */
 const times: number[] = [];
 let bytes = 0;
+let images = 0;
 let failed = 0;
 let exitCode: number = Exit.OK;
 console.log(`server: channel "${channel}" (${server.names.head}), ${rounds} rounds`);
+if (server.clients.length === 0) console.log(`server: waiting for a client on "${channel}"`);
 try {
   for (let round = 1; round <= rounds; round++) {
     const name = names[Math.floor(Math.random() * names.length)];
+    const waited = round === 1 && server.clients.length === 0;
     const start = performance.now();
     const answer = await server.request(name, { timeoutMs, signal: shutdown.signal });
     const ms = performance.now() - start;
     const tag = `round ${String(round).padStart(String(rounds).length)}/${rounds}`;
     if (!answer.ok) {
       failed++;
-      console.log(`${tag}  ${name}  error: ${answer.error}`);
+      print(`${tag}  ${name}  error: ${answer.error}`, round);
       continue;
     }
     const { width, height, channels, data } = answer.image;
-    times.push(ms);
+    if (!waited) times.push(ms);
     bytes += data.length;
     // Encode straight from the shared segment: the one copy is imagescript's RGBA image.
     const file = `${opts.out.replace(/\/$/, "")}/${name}.${format}`;
     const saved = await save(file, await encode(answer.image, format));
     if (saved !== undefined) {
       failed++;
-      console.log(`${tag}  ${name}  ${width}×${height}×${channels}  cannot save: ${saved}`);
+      print(`${tag}  ${name}  ${width}×${height}×${channels}  cannot save: ${saved}`, round);
       continue;
     }
-    const line = `${tag}  ${name}  ${width}×${height}×${channels}  ${data.length} B  ` +
-      `${ms.toFixed(3)} ms  -> ${file}`;
-    if (progress) {
-      const done = Math.round((round / rounds) * 30);
-      await Deno.stdout.write(
-        new TextEncoder().encode(
-          `\r[${"#".repeat(done)}${" ".repeat(30 - done)}] ${round}/${rounds}`,
-        ),
-      );
-    } else console.log(line);
+    const note = waited ? " (with the wait for a client)" : "";
+    print(
+      `${tag}  ${name}  ${width}×${height}×${channels}  ${data.length} B  ` +
+        `${ms.toFixed(3)} ms${note}  -> ${file}`,
+      round,
+      true,
+    );
   }
-  if (progress) console.log();
+  bar?.end();
   if (failed > 0) exitCode = Exit.SOME_FAILED;
   server.finish();
 } catch (error) {
@@ -161,11 +163,24 @@ async function save(file: string, bytes: Uint8Array): Promise<string | undefined
 }
 
 times.sort((a, b) => a - b);
-const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
 const strays = server?.strays ? `; ${server.strays} stray tokens ignored` : "";
+const timing = times.length
+  ? `exchange median ${pick(0.5).toFixed(3)} ms, p99 ${pick(0.99).toFixed(3)} ms`
+  : "no exchange timed";
 console.log(
-  `server: ${times.length + failed} rounds, ${times.length} images, ${failed} errors, ` +
-    `${(bytes / 1e6).toFixed(1)} MB; exchange median ${pick(0.5).toFixed(3)} ms, ` +
-    `p99 ${pick(0.99).toFixed(3)} ms${strays}`,
+  `server: ${images + failed} rounds, ${images} images, ${failed} errors, ` +
+    `${(bytes / 1e6).toFixed(1)} MB; ${timing}${strays}`,
 );
 Deno.exit(exitCode);
+
+/**
+ * One line a round; on a terminal with a progress bar, only errors get a line (written above the
+ * bar, which is then drawn again) and the bar shows the rate and the time left.
+ */
+function print(line: string, round: number, quiet = false): void {
+  if (quiet) images++;
+  if (!bar) return console.log(line);
+  if (!quiet) bar.above(line);
+  bar.draw(round);
+}

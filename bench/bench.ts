@@ -25,23 +25,32 @@
  */
 
 import os from "node:os";
-import { parseArgs } from "node:util";
 import { monotonicMs } from "../lib/_libc.ts";
+import { parseOptions } from "../lib/_cli.ts";
 import { ChannelClient } from "../lib/channel_client.ts";
 import { ChannelServer } from "../lib/channel_server.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
 import { readFull, writeFull } from "./_io.ts";
 
-const { values: opts } = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean" },
-    svg: { type: "string", default: "out/bench.svg" },
-    readme: { type: "boolean" },
-    quick: { type: "boolean" },
-    blocks: { type: "string" },
-  },
-});
+const USAGE = `Usage: deno task bench [options]
+
+Measures this project's channel against a Deno Unix socket, a pair of C processes over the same
+protocol (tests/peer.c, if cc is there) and memcpy, in one run (about two minutes).
+
+  --json          print the results as JSON on stdout (the progress goes to stderr)
+  --svg FILE      write the chart there (default out/bench.svg)
+  --readme        write the table into README.md and the chart into bench/chart.svg
+  --quick         a smoke run: fewer rounds, 2 blocks
+  --blocks N      blocks a series (default 20)
+  -h, --help      this text`;
+
+const opts = parseOptions({
+  json: { type: "boolean" },
+  svg: { type: "string", default: "out/bench.svg" },
+  readme: { type: "boolean" },
+  quick: { type: "boolean" },
+  blocks: { type: "string" },
+}, USAGE);
 
 const SMALL = 64;
 /** Answer sizes: 64 KiB, 640×960×3, 1920×1080×4, 3840×2160×4. */

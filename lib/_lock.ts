@@ -31,12 +31,13 @@ const SEEK_SET = 0;
 const flock = new Uint8Array(32);
 const view = new DataView(flock.buffer);
 
-function request(fd: number, cmd: number, type: number, byte: number): number {
+function request(fd: number, cmd: number, type: number, byte: number, length = 1): number {
   view.setInt16(0, type, true);
   view.setInt16(2, SEEK_SET, true);
   view.setUint32(8, byte >>> 0, true);
   view.setUint32(12, Math.floor(byte / 0x1_0000_0000), true);
-  view.setBigInt64(16, 1n, true);
+  view.setUint32(16, length >>> 0, true);
+  view.setUint32(20, Math.floor(length / 0x1_0000_0000), true);
   view.setInt32(24, 0, true);
   return libc.fcntl(fd, cmd, flock);
 }
@@ -69,4 +70,23 @@ export function isLocked(fd: number, byte: number, name: string): boolean {
     throw failure(`Cannot test the lock on byte ${byte} of`, name);
   }
   return view.getInt16(0, true) !== F_UNLCK;
+}
+
+/**
+ * The bytes in `[from, from + length)` on which another open file description holds a lock, in
+ * order: who is alive, when each holder locks a byte of its own (one `fcntl` per holder found,
+ * and one more).
+ */
+export function lockedBytes(fd: number, from: number, length: number, name: string): number[] {
+  const found: number[] = [];
+  for (let start = from, end = from + length; start < end;) {
+    if (request(fd, F_OFD_GETLK, F_WRLCK, start, end - start) !== 0) {
+      throw failure(`Cannot test the locks from byte ${start} of`, name);
+    }
+    if (view.getInt16(0, true) === F_UNLCK) break;
+    const byte = view.getUint32(12, true) * 0x1_0000_0000 + view.getUint32(8, true);
+    found.push(byte);
+    start = byte + 1;
+  }
+  return found;
 }

@@ -6,7 +6,7 @@
  */
 
 import { monotonicMs } from "./_libc.ts";
-import { isLocked, tryLock } from "./_lock.ts";
+import { isLocked, lockedBytes, tryLock } from "./_lock.ts";
 import {
   awaitPeer,
   ChannelError,
@@ -71,6 +71,9 @@ export type Answer =
   | { ok: true; image: Pixels }
   /** The client answered with an error (for example: no such image). */
   | { ok: false; error: string };
+
+/** Linux pids are below 2^22 (`/proc/sys/kernel/pid_max` at most): the client lock range. */
+const PID_LIMIT = 2 ** 22;
 
 /** At most this many stale tokens are drained at start; a semaphore with more is replaced. */
 const DRAIN_MAX = 1000;
@@ -234,6 +237,16 @@ export class ChannelServer implements Disposable {
     return view.getUint32(HEADER.CLAIM_SEQ, true) === this.#sequence % 0x1_0000_0000
       ? view.getUint32(HEADER.CLAIM_PID, true)
       : 0;
+  }
+
+  /**
+   * The pids of the clients of this project that have joined the channel now, from their locks
+   * (a plain-protocol client holds none, and is not counted).
+   */
+  get clients(): number[] {
+    this.#checkOpen();
+    return lockedBytes(this.#head.fd, CLIENT_LOCK_BASE, PID_LIMIT, this.names.head)
+      .map((byte) => byte - CLIENT_LOCK_BASE);
   }
 
   /** Tokens on "response ready" that answered nothing (stray posts, late answers), so far. */

@@ -1,15 +1,41 @@
 /**
  * Images for the exchange: a folder of image files addressed by name (never a path outside it),
- * decoded once with imagescript into packed pixels; and encoding received pixels to PNG or JPEG.
+ * decoded once with imagescript into packed pixels, turned upright as their EXIF orientation
+ * says; and encoding received pixels to PNG or JPEG.
  *
  * @module
  */
 
-import { decode, Image } from "imagescript";
+import { decode, GIF, Image } from "imagescript";
 import type { Pixels } from "./protocol.ts";
 
-/** The file endings imagescript decodes. */
-const EXTENSIONS = [".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff"];
+/** The file endings served. */
+const SUPPORTED = [".png", ".jpg", ".jpeg", ".gif"];
+/**
+ * Image files that are not served, each with the reason: a file of this kind in the folder gets
+ * an answer that says so, not "No image".
+ */
+const UNSUPPORTED: Record<string, string> = {
+  ".tif": "imagescript's TIFF decoder fails on common TIFF files",
+  ".tiff": "imagescript's TIFF decoder fails on common TIFF files",
+  ".webp": "imagescript cannot decode WebP",
+  ".bmp": "imagescript cannot decode BMP",
+  ".avif": "imagescript cannot decode AVIF",
+  ".heic": "imagescript cannot decode HEIC",
+  ".svg": "a vector image has no pixels to send",
+};
+/** How the formats served are listed in messages. */
+const SUPPORTED_TEXT = "png, jpg/jpeg, gif (still)";
+
+/** Options of {@link ImageFolder.open}. */
+export interface ImageFolderOptions {
+  /**
+   * Send pixels in the order the file stores them, ignoring its EXIF orientation (as the C++
+   * original does). By default an image is turned upright first, as a viewer shows it.
+   * @default {false}
+   */
+  rawOrientation?: boolean;
+}
 
 /**
  * A folder of images. A name is a file name in the folder (`"apple.png"`) or one without its
@@ -32,27 +58,30 @@ export class ImageFolder {
   readonly #realDir: string;
   readonly #files: Map<string, string>;
   readonly #cache = new Map<string, Pixels>();
+  readonly #raw: boolean;
 
-  private constructor(dir: string, realDir: string, files: Map<string, string>) {
+  private constructor(dir: string, realDir: string, files: Map<string, string>, raw: boolean) {
     this.dir = dir;
     this.#realDir = realDir;
     this.#files = files;
+    this.#raw = raw;
   }
 
   /**
    * Reads the folder's listing.
    *
    * @param dir The folder.
+   * @param options `rawOrientation`.
    * @returns The folder.
    * @throws {Error} If it is not a folder that can be read, saying which and why.
    */
-  static async open(dir: string): Promise<ImageFolder> {
+  static async open(dir: string, options: ImageFolderOptions = {}): Promise<ImageFolder> {
     let realDir: string;
     const files = new Map<string, string>();
     try {
       realDir = await Deno.realPath(dir);
       for await (const entry of Deno.readDir(realDir)) {
-        const ending = EXTENSIONS.find((e) => entry.name.toLowerCase().endsWith(e));
+        const ending = endingOf(entry.name);
         if (!ending || entry.isDirectory) continue;
         files.set(entry.name, entry.name);
         const stem = entry.name.slice(0, -ending.length);
@@ -61,12 +90,13 @@ export class ImageFolder {
     } catch (error) {
       throw new Error(`Cannot read the image folder "${dir}": ${(error as Error).message}`);
     }
-    return new ImageFolder(dir, realDir, files);
+    return new ImageFolder(dir, realDir, files, options.rawOrientation ?? false);
   }
 
-  /** The image names (without endings), sorted. */
+  /** The names of the images served (without endings), sorted. */
   names(): string[] {
     return [...new Set(this.#files.values())]
+      .filter((file) => SUPPORTED.includes(endingOf(file)!))
       .map((file) => file.slice(0, file.lastIndexOf(".")))
       .sort();
   }
@@ -90,7 +120,21 @@ export class ImageFolder {
     if (cached) return { ok: true, image: cached };
     const file = this.#files.get(name);
     if (file === undefined) {
-      return { ok: false, error: `No image "${name}" in ${this.dir}` };
+      const names = this.names();
+      const some = names.length > 12 ? `${names.slice(0, 12).join(", ")}, ...` : names.join(", ");
+      return {
+        ok: false,
+        error: `No image "${name}" in ${this.dir}` +
+          (names.length ? ` (${names.length} images: ${some})` : " (it has no images)"),
+      };
+    }
+    const ending = endingOf(file)!;
+    if (!SUPPORTED.includes(ending)) {
+      return {
+        ok: false,
+        error: `Unsupported format ${ending} for "${name}": ${UNSUPPORTED[ending]} ` +
+          `(supported: ${SUPPORTED_TEXT})`,
+      };
     }
     const path = `${this.#realDir}/${file}`;
     try {
@@ -120,15 +164,27 @@ export class ImageFolder {
         throw error;
       }
       const decoded = await decode(bytes);
-      if (!(decoded instanceof Image)) {
-        return { ok: false, error: `Image "${name}" is animated; only still images are served` };
-      }
-      const image = pack(decoded);
+      let still: Image;
+      if (decoded instanceof GIF) {
+        if (decoded.length !== 1) {
+          return {
+            ok: false,
+            error: `Image "${name}" is animated (${decoded.length} frames); only still images ` +
+              `are served`,
+          };
+        }
+        still = decoded[0] as unknown as Image; // a Frame is an Image (its typings disagree)
+      } else still = decoded;
+      const image = pack(still);
+      if (!this.#raw) orient(image, exifOrientation(bytes));
       this.#cache.set(name, image);
       return { ok: true, image };
     } catch (error) {
       signal?.throwIfAborted();
-      return { ok: false, error: `Cannot decode image "${name}": ${(error as Error).message}` };
+      return {
+        ok: false,
+        error: `Cannot decode image "${name}" (${file}): ${(error as Error).message}`,
+      };
     }
   }
 }
@@ -192,4 +248,94 @@ function unpack(pixels: Pixels): Image {
 export function encode(pixels: Pixels, format: "png" | "jpg"): Promise<Uint8Array> {
   const image = unpack(pixels);
   return format === "png" ? image.encode(1) : image.encodeJPEG(90);
+}
+
+/** The ending of `file` if it is an image's (served or not), lower case. */
+function endingOf(file: string): string | undefined {
+  const dot = file.lastIndexOf(".");
+  const ending = dot > 0 ? file.slice(dot).toLowerCase() : "";
+  return SUPPORTED.includes(ending) || ending in UNSUPPORTED ? ending : undefined;
+}
+
+/**
+ * The EXIF orientation of a JPEG (APP1 "Exif") or PNG (eXIf chunk), 1 to 8; 1 (as stored) when
+ * there is none or it cannot be read. Every offset is checked: a damaged file is just upright.
+ */
+export function exifOrientation(file: Uint8Array): number {
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const u16 = (at: number) => at + 2 <= file.length ? view.getUint16(at) : -1;
+  let tiff = -1;
+  let end = 0;
+  if (u16(0) === 0xffd8) {
+    // JPEG: segments of FF xx, a big-endian length, until the image data.
+    for (let at = 2; at + 4 <= file.length && file[at] === 0xff;) {
+      const marker = file[at + 1];
+      const length = u16(at + 2);
+      if (marker === 0xda || length < 2) break;
+      const body = at + 4;
+      if (marker === 0xe1 && at + 10 <= file.length && view.getUint32(body) === 0x45786966) {
+        tiff = body + 6; // "Exif\0\0"
+        end = Math.min(file.length, at + 2 + length);
+        break;
+      }
+      at += 2 + length;
+    }
+  } else if (file.length > 8 && view.getUint32(0) === 0x89504e47) {
+    // PNG: chunks of length, type, data, CRC.
+    for (let at = 8; at + 8 <= file.length;) {
+      const length = view.getUint32(at);
+      if (view.getUint32(at + 4) === 0x65584966) { // "eXIf"
+        tiff = at + 8;
+        end = Math.min(file.length, tiff + length);
+        break;
+      }
+      at += 12 + length;
+    }
+  }
+  if (tiff < 0 || tiff + 8 > end) return 1;
+  const little = u16(tiff) === 0x4949; // "II"; "MM" is big-endian
+  const get16 = (at: number) => at + 2 <= end ? view.getUint16(at, little) : -1;
+  const get32 = (at: number) => at + 4 <= end ? view.getUint32(at, little) : -1;
+  const ifd = tiff + get32(tiff + 4);
+  const count = get16(ifd);
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + 12 * i;
+    if (get16(entry) === 0x0112) {
+      const value = get16(entry + 8);
+      return value >= 1 && value <= 8 ? value : 1;
+    }
+  }
+  return 1;
+}
+
+/**
+ * Turns packed pixels upright for EXIF orientation `o` (2 to 8 mirror and/or rotate them; 5 to 8
+ * swap width and height), in place.
+ */
+export function orient(image: Pixels, o: number): void {
+  if (o <= 1 || o > 8) return;
+  const { width: w, height: h, channels: c, data } = image;
+  const swap = o >= 5;
+  const W = swap ? h : w;
+  const H = swap ? w : h;
+  // Where the pixel at (x, y) of the upright image is in the stored one.
+  const source: (x: number, y: number) => number = [
+    (x: number, y: number) => y * w + (w - 1 - x), // 2: mirrored left-right
+    (x: number, y: number) => (h - 1 - y) * w + (w - 1 - x), // 3: upside down
+    (x: number, y: number) => (h - 1 - y) * w + x, // 4: mirrored top-bottom
+    (x: number, y: number) => x * w + y, // 5: transposed
+    (x: number, y: number) => (h - 1 - x) * w + y, // 6: turned a quarter left: turn right
+    (x: number, y: number) => (h - 1 - x) * w + (w - 1 - y), // 7: transversed
+    (x: number, y: number) => x * w + (w - 1 - y), // 8: turned a quarter right: turn left
+  ][o - 2];
+  const out = new Uint8Array(data.length);
+  for (let y = 0, p = 0; y < H; y++) {
+    for (let x = 0; x < W; x++, p += c) {
+      const s = source(x, y) * c;
+      for (let k = 0; k < c; k++) out[p + k] = data[s + k];
+    }
+  }
+  image.data = out;
+  image.width = W;
+  image.height = H;
 }

@@ -103,6 +103,31 @@ Deno.test("the server may start first: the client joins its channel", () =>
     assert.equal(s.code, 0, s.stderr);
     assert.equal(c.code, 0, c.stderr);
     assert.match(s.stdout, /3 rounds, 3 images, 0 errors/);
+    assert.match(s.stdout, /waiting for a client/);
+    // The first exchange waited for the client: it is marked, and left out of the median.
+    assert.match(s.stdout, /round 1\/3 .* ms \(with the wait for a client\)/);
+    assert.doesNotMatch(s.stdout, /round [23]\/3 .*with the wait/);
+  }));
+
+Deno.test("a server that got no image says so in its summary, with no NaN", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const client = await startTask("client", ["--channel", channel]);
+    const server = await startTask("server", [
+      "--channel",
+      channel,
+      "--names",
+      "nope",
+      "--rounds",
+      "2",
+      "--out",
+      await tempDir("out"),
+    ]);
+    const [s, c] = await Promise.all([server.done, client.done]);
+    assert.equal(s.code, 1, s.stderr);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(s.stdout, /2 rounds, 0 images, 2 errors, 0\.0 MB; no exchange timed/);
+    assert.doesNotMatch(s.stdout, /NaN/);
   }));
 
 Deno.test("an unknown name or a path gets an error answer; both sides go on", () =>
@@ -126,7 +151,7 @@ Deno.test("an unknown name or a path gets an error answer; both sides go on", ()
     const errors = [...s.stdout.matchAll(/round +\d+\/20 {2}(\S+) {2}error: (.*)/g)];
     assert.ok(errors.length > 0, s.stdout);
     for (const [, name, message] of errors) {
-      assert.equal(message, `No image "${name}" in ${images}`);
+      assert.equal(message, `No image "${name}" in ${images} (3 images: alpha, colour, grey)`);
     }
     assert.match(s.stdout, /20 rounds, \d+ images, \d+ errors/);
     assert.doesNotMatch(s.stdout + c.stdout, /root:/, "nothing was read outside --images");

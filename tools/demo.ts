@@ -7,6 +7,15 @@
  */
 
 import { channelObjects, removeObject } from "../lib/inventory.ts";
+import { parseOptions } from "../lib/_cli.ts";
+
+parseOptions(
+  {},
+  `Usage: deno task demo
+
+Starts a client and then a server as two processes on a fresh channel; the server asks for 8
+images, the client answers, the received images are left in out/.`,
+);
 
 const channel = `demo_${crypto.randomUUID().slice(0, 8)}`;
 const root = new URL("../", import.meta.url);

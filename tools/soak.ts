@@ -10,17 +10,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { ChannelServer } from "../lib/channel_server.ts";
+import { numberOption, parseOptions } from "../lib/_cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "10000" },
-    "max-bytes": { type: "string", default: String(32 * 1024 * 1024) },
-    peer: { type: "string" },
-  },
-});
+const USAGE = `Usage: deno task soak [--rounds 10000] [--max-bytes 33554432]
+
+Runs many checked exchanges of random sizes between this process and a client process, and
+fails if a payload is wrong or memory, mappings or file descriptors grow (several minutes).
+
+  --rounds N       exchanges (default 10000)
+  --max-bytes N    the largest payload (default 33554432); sizes are log-uniform from 1 byte
+  -h, --help       this text`;
+
+const values = parseOptions({
+  rounds: { type: "string", default: "10000" },
+  "max-bytes": { type: "string", default: String(32 * 1024 * 1024) },
+  peer: { type: "string" },
+}, USAGE);
 
 /** xorshift32 from `seed`, into `bytes` (the same stream on both sides). */
 function fill(bytes: Uint8Array, seed: number): void {
@@ -63,8 +69,8 @@ if (values.peer) {
   Deno.exit(0);
 }
 
-const rounds = Number(values.rounds);
-const maxBytes = Number(values["max-bytes"]);
+const rounds = numberOption(values.rounds, "rounds", 10_000, { min: 1, integer: true });
+const maxBytes = numberOption(values["max-bytes"], "max-bytes", 2 ** 25, { min: 1, integer: true });
 const channel = `soak_${crypto.randomUUID().slice(0, 8)}`;
 
 async function sample(pid: number) {

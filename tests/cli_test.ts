@@ -1,0 +1,30 @@
+/**
+ * Every task answers --help with its usage (exit 0) and a bad option with what is wrong (exit 2),
+ * without starting its work.
+ */
+
+import assert from "node:assert/strict";
+import { ROOT } from "./_util.ts";
+
+const TASKS = ["server", "client", "clean", "bench", "soak", "demo"];
+
+async function task(name: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", name, ...args],
+    cwd: ROOT.pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+for (const name of TASKS) {
+  Deno.test(`deno task ${name} --help prints its usage and exits 0; a bad option exits 2`, async () => {
+    const help = await task(name, ["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, new RegExp(`^Usage: deno task ${name}`));
+    const bad = await task(name, ["--no-such-option"]);
+    assert.equal(bad.code, 2, bad.stderr + bad.stdout);
+    assert.match(bad.stderr, /Unknown option '--no-such-option'/);
+  });
+}
