@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { NamedSemaphore, PosixError } from "./mod.ts";
-import { assertClean, runDeno, spawnPeer, withId } from "../tests/_util.ts";
+import { assertClean, denoArgv, runDeno, spawnPeer, withId } from "../tests/_util.ts";
 
 Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
   withId((id) => {
@@ -146,8 +146,10 @@ Deno.test("a post from another process wakes a waiter", () =>
 Deno.test("NamedSemaphore.wait() is not cut short by signals (EINTR is retried)", () =>
   withId(async (id) => {
     using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const child = new Deno.Command(Deno.execPath(), {
+    const [command, ...deno] = denoArgv();
+    const child = new Deno.Command(command, {
       args: [
+        ...deno,
         "eval",
         "--quiet",
         `import { NamedSemaphore } from "${new URL("./mod.ts", import.meta.url).href}";

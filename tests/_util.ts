@@ -11,6 +11,23 @@ import { listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
 const LIB_DIR = new URL("../lib/", import.meta.url);
 export const MOD_URL: string = new URL("mod.ts", LIB_DIR).href;
 
+/**
+ * What starts a binary of the machine the tests run as: nothing natively; the emulator named in
+ * SHMEMAPHORE_EMULATOR under `deno task test:arm64`, where the deno running the tests is an
+ * aarch64 binary and nothing (no binfmt_misc) lets it start another aarch64 binary by itself.
+ */
+export const EMULATOR: string[] = (Deno.env.get("SHMEMAPHORE_EMULATOR") ?? "")
+  .split(" ")
+  .filter(Boolean);
+
+/** How much longer the tests' own waits may be: 10 times under emulation. */
+export const SLOW: number = EMULATOR.length ? 10 : 1;
+
+/** The command line of a second Deno process running `args`. */
+export function denoArgv(...args: string[]): string[] {
+  return [...EMULATOR, Deno.execPath(), ...args];
+}
+
 /** A fresh id for object names; every object a test makes carries it. */
 export function freshId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
@@ -73,7 +90,14 @@ export async function runDeno(code: string, options: RunOptions = {}): Promise<O
     env.DENO_DIR = `${dir}/deno_dir`;
     env.HOME = dir;
   }
-  let argv = [deno, "eval", "--quiet", "--no-lock", code.replaceAll('"MOD"', `"${mod}"`)];
+  let argv = [
+    ...EMULATOR,
+    deno,
+    "eval",
+    "--quiet",
+    "--no-lock",
+    code.replaceAll('"MOD"', `"${mod}"`),
+  ];
   if (options.args) argv.push(...options.args);
   if (options.umask) {
     argv = ["sh", "-c", `umask ${options.umask}; exec "$@"`, "sh", ...argv];
@@ -137,7 +161,7 @@ export function assertClean(outcome: Outcome): void {
 export const ROOT: URL = new URL("../", import.meta.url);
 
 /** The arguments of `deno task NAME` (from deno.json), without the leading `deno`. */
-async function taskArgs(name: string): Promise<string[]> {
+export async function taskArgs(name: string): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
   return (config.tasks[name] as string).split(/\s+/).slice(1);
 }
@@ -145,7 +169,7 @@ async function taskArgs(name: string): Promise<string[]> {
 /** A child process whose output is collected and can be awaited line by line. */
 export interface Watched {
   process: Deno.ChildProcess;
-  /** Resolves when the child has printed `text` (on stdout or stderr); rejects after 20 s. */
+  /** Resolves when the child has printed `text` (stdout or stderr); rejects after 20 s (× SLOW). */
   waitFor(text: string | RegExp, ms?: number): Promise<void>;
   /** All it has printed so far, stdout and stderr together. */
   seen(): string;
@@ -185,7 +209,7 @@ export function watch(argv: string[], options: { cwd?: string } = {}): Watched {
   return {
     process,
     seen: () => all,
-    waitFor: (text, ms = 20_000) => {
+    waitFor: (text, ms = 20_000 * SLOW) => {
       const test = (s: string) => typeof text === "string" ? s.includes(text) : text.test(s);
       if (test(all)) return Promise.resolve();
       return new Promise((resolve, reject) => {
@@ -209,7 +233,7 @@ export function watch(argv: string[], options: { cwd?: string } = {}): Watched {
 
 /** Starts `deno task NAME ARGS...` (server or client) as a real process, in the project root. */
 export async function startTask(name: "server" | "client", args: string[]): Promise<Watched> {
-  return watch([Deno.execPath(), ...await taskArgs(name), ...args], { cwd: ROOT.pathname });
+  return watch(denoArgv(...await taskArgs(name), ...args), { cwd: ROOT.pathname });
 }
 
 /**
@@ -217,8 +241,15 @@ export async function startTask(name: "server" | "client", args: string[]): Prom
  * a foreground job: `Deno.kill(-pid, "SIGINT")` is then Ctrl-C, reaching `deno task` and the
  * script it started alike.
  */
-export function startTaskGroup(name: "server" | "client", args: string[]): Watched {
-  return watch(["setsid", Deno.execPath(), "task", name, ...args], { cwd: ROOT.pathname });
+export async function startTaskGroup(
+  name: "server" | "client",
+  args: string[],
+): Promise<Watched> {
+  // Under emulation `deno task` cannot start its script (see EMULATOR): the script alone, then.
+  const argv = EMULATOR.length
+    ? denoArgv(...await taskArgs(name), ...args)
+    : [Deno.execPath(), "task", name, ...args];
+  return watch(["setsid", ...argv], { cwd: ROOT.pathname });
 }
 
 /** A fresh temporary folder, removed when the tests end. */
@@ -237,11 +268,15 @@ export function spawnPeer(code: string, args: string[] = []): Watched {
     .replaceAll('"MOD"', `"${MOD_URL}"`)
     .replaceAll('"CHANNEL"', `"${MOD_URL}"`)
     .replaceAll('"PROTOCOL"', `"${new URL("protocol.ts", LIB_DIR).href}"`);
-  return watch([Deno.execPath(), "eval", "--quiet", "--no-lock", source, ...args]);
+  return watch(denoArgv("eval", "--quiet", "--no-lock", source, ...args));
 }
 
 /** Waits until `condition()` holds, checking every 20 ms; fails the test after `ms`. */
-export async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+export async function until(
+  condition: () => boolean,
+  what: string,
+  ms = 20_000 * SLOW,
+): Promise<void> {
   const deadline = performance.now() + ms;
   while (!condition()) {
     if (performance.now() > deadline) throw new Error(`Gave up after ${ms} ms waiting for ${what}`);

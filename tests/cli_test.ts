@@ -4,13 +4,15 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT } from "./_util.ts";
+import { denoArgv, ROOT, taskArgs } from "./_util.ts";
 
 const TASKS = ["server", "client", "clean", "bench", "soak", "demo"];
 
 async function task(name: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", name, ...args],
+  // The task's own command line (as `deno task` runs it), so that it runs under emulation too.
+  const [command, ...rest] = denoArgv(...await taskArgs(name), ...args);
+  const out = await new Deno.Command(command, {
+    args: rest,
     cwd: ROOT.pathname,
     env: { NO_COLOR: "1" },
   }).output();

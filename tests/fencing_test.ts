@@ -19,10 +19,12 @@ import {
 } from "../lib/protocol.ts";
 import {
   assertClean,
+  denoArgv,
   readPng,
   ROOT,
   runDeno,
   shmEntries,
+  SLOW,
   spawnPeer,
   startTask,
   startTaskGroup,
@@ -276,13 +278,13 @@ for (const who of ["a waiting client", "a waiting server", "a server and a clien
         const out = await tempDir("out");
         const started: Watched[] = [];
         if (who !== "a waiting server") {
-          started.push(startTaskGroup("client", ["--channel", channel, "--timeout", "20"]));
+          started.push(await startTaskGroup("client", ["--channel", channel, "--timeout", "20"]));
           await started[0].waitFor("waiting for a server");
         }
         if (who !== "a waiting client") {
           const rounds = who === "a waiting server" ? "1" : "1000000";
           started.push(
-            startTaskGroup("server", [
+            await startTaskGroup("server", [
               "--channel",
               channel,
               "--names",
@@ -430,7 +432,7 @@ Deno.test("an image too large for /dev/shm gets an error answer, and the session
     await Deno.writeFile(`${images}/big.png`, await big.encode(1));
     await Deno.copyFile(`${IMAGES}/dot.png`, `${images}/dot.png`);
     const out = await tempDir("out");
-    const deno = Deno.execPath();
+    const deno = denoArgv().join(" ");
     const flags = "run --allow-ffi --allow-read --allow-write --allow-env=IMAGESCRIPT_WASM_SIMD";
     // A mount namespace of its own, where /dev/shm is a 4 MB tmpfs: both processes run there.
     const script = `
@@ -500,7 +502,7 @@ Deno.test("a semaphore left at its largest count is replaced at once, not draine
       "--out",
       await tempDir("out"),
     ]);
-    await server.waitFor("rounds", 5_000); // a hang bound: draining 2^31 tokens took ~15 s
+    await server.waitFor("rounds", 5_000 * SLOW); // a hang bound: draining 2^31 tokens took ~15 s
     const fresh = lstat(`/dev/shm/sem.${names.requestReady.slice(1)}`)!.ino;
     assert.notEqual(fresh, stale);
     const client = await startTask("client", ["--channel", channel]);

@@ -9,7 +9,17 @@ import { decode, Image } from "imagescript";
 import { pack } from "../lib/images.ts";
 import { channelNames } from "../lib/protocol.ts";
 import { lstat } from "../lib/_libc.ts";
-import { readPng, ROOT, startTask, tempDir, until, watch, type Watched, withId } from "./_util.ts";
+import {
+  EMULATOR,
+  readPng,
+  ROOT,
+  startTask,
+  tempDir,
+  until,
+  watch,
+  type Watched,
+  withId,
+} from "./_util.ts";
 
 /** The pixels of a PNG server.ts saved, read without imagescript, packed as the client packs. */
 async function savedPixels(path: string) {
@@ -25,7 +35,8 @@ let built: Promise<string> | undefined;
 export function buildPeer(): Promise<string> {
   built ??= (async () => {
     const exe = `${await tempDir("peer")}/peer`;
-    const out = await new Deno.Command("cc", {
+    // Under emulation, a cross compiler for the emulated machine (SHMEMAPHORE_CC).
+    const out = await new Deno.Command(Deno.env.get("SHMEMAPHORE_CC") ?? "cc", {
       args: ["-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, `${ROOT.pathname}tests/peer.c`],
     }).output();
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
@@ -36,7 +47,7 @@ export function buildPeer(): Promise<string> {
 
 /** Runs the C peer; a C client answers until it is killed, as the original does. */
 async function runPeer(args: string[]): Promise<Watched> {
-  return watch([await buildPeer(), ...args]);
+  return watch([...EMULATOR, await buildPeer(), ...args]);
 }
 
 /** What the C client sends for "WxHxC": byte k = (k*7 + w + 3h + 11c) & 0xff. */

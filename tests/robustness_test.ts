@@ -14,10 +14,12 @@ import {
 import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
 import {
   assertClean,
+  denoArgv,
   runDeno,
   shmEntries,
   spawnPeer,
   startTask,
+  taskArgs,
   tempDir,
   until,
   withId,
@@ -323,8 +325,9 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     const other = channelNames(`u_${id}`).head;
     Segment.create(other, 1).close();
     const run = async (args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["task", "clean", ...args],
+      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+      const out = await new Deno.Command(command, {
+        args: rest,
         cwd: new URL("../", import.meta.url).pathname,
         env: { NO_COLOR: "1" },
       }).output();
@@ -348,8 +351,14 @@ Deno.test("deno task clean never removes the objects of a channel a live server 
   withId(async (id) => {
     const channel = `t_${id}`;
     using server = ChannelServer.create(channel);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "clean", "--channel", channel, "--remove"],
+    const [command, ...rest] = denoArgv(
+      ...await taskArgs("clean"),
+      "--channel",
+      channel,
+      "--remove",
+    );
+    const out = await new Deno.Command(command, {
+      args: rest,
       cwd: new URL("../", import.meta.url).pathname,
       env: { NO_COLOR: "1" },
     }).output();
