@@ -93,7 +93,11 @@ try {
     const name = names[Math.floor(Math.random() * names.length)];
     const waited = round === 1 && server.clients.length === 0;
     const start = performance.now();
-    const answer = await server.request(name, { timeoutMs, signal: shutdown.signal });
+    const answer = await server.request(name, {
+      timeoutMs,
+      signal: shutdown.signal,
+      onRetry: (pid) => print(`client pid ${pid} died answering "${name}": asked again`, round),
+    });
     const ms = performance.now() - start;
     const tag = `round ${String(round).padStart(String(rounds).length)}/${rounds}`;
     if (!answer.ok) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { currentUid, ENOENT, lstat, monotonicMs } from "./_libc.ts";
+import { currentUid, ENOENT, fileKind, isRegular, lstat, monotonicMs } from "./_libc.ts";
 import { devShmPath } from "./_names.ts";
 import { ChannelError, DamagedObjectError, PosixError } from "./errors.ts";
 
@@ -42,12 +42,15 @@ export function refuseForeign(name: string, kind: "shm" | "sem"): void {
 /** Turns what opening a channel object can throw into a {@link ChannelError} where it is one. */
 function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
   if (error instanceof DamagedObjectError) return new ChannelError("DAMAGED", error.message);
-  if (error instanceof PosixError && (error.code === "EACCES" || error.code === "EPERM")) {
-    const st = lstat(devShmPath(name, kind));
-    if (st && st.uid !== currentUid()) return foreign(name, st.uid);
-  }
-  if (error instanceof PosixError && (error.code === "EISDIR" || error.code === "ELOOP")) {
-    return damaged(name, `is not a ${kind === "shm" ? "shared memory object" : "semaphore"}`);
+  if (!(error instanceof PosixError)) return error;
+  // What is there? (glibc reports a directory as EINVAL, a link as ELOOP.)
+  const st = lstat(devShmPath(name, kind));
+  if (st && st.uid !== currentUid()) return foreign(name, st.uid);
+  if (st && !isRegular(st.mode)) {
+    return damaged(
+      name,
+      `is ${fileKind(st.mode)}, not ${kind === "shm" ? "shared memory" : "a semaphore"}`,
+    );
   }
   return error;
 }
@@ -97,19 +100,38 @@ export function openSegment(name: string): Segment | null {
 
 /** The header segment's views, rebuilt when its mapping changes (a plain peer grew it). */
 export class HeaderView {
-  view: DataView = new DataView(new ArrayBuffer(0));
-  /** The same memory as 32-bit words, for the claim's compare-and-swap. */
-  words: Int32Array = new Int32Array(0);
+  readonly #head: Segment;
   #bytes: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #words: Int32Array = new Int32Array(0);
 
-  /** Points the views at `bytes` (the header as just size-checked), if they are not already. */
-  refresh(bytes: Uint8Array<ArrayBuffer>): DataView {
+  /** @param head The header segment. */
+  constructor(head: Segment) {
+    this.#head = head;
+  }
+
+  /**
+   * The header as mapped now (as last measured: no system call); a view of a mapping that a
+   * remap replaced is never handed out.
+   */
+  get view(): DataView {
+    this.#follow();
+    return this.#view;
+  }
+
+  /** The same memory as 32-bit words, for the claim's compare-and-swap. */
+  get words(): Int32Array {
+    this.#follow();
+    return this.#words;
+  }
+
+  #follow(): void {
+    const bytes = this.#head.mapped;
     if (bytes !== this.#bytes) {
       this.#bytes = bytes;
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      this.words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+      this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.#words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
     }
-    return this.view;
   }
 }
 

@@ -63,13 +63,29 @@ function shellQuote(s: string): string {
 }
 
 /**
- * How the person runs a task here: `deno task ...` when deno is on the PATH as this one, else
- * through npx, as the README's quick start installs it.
+ * How the person runs a task here: `deno task ...` when `deno` on the PATH is this very deno,
+ * else through npx, as the README's quick start runs it.
  */
 export function taskCommand(task: string, args: string[] = []): string {
-  const fromNpx = /[\\/]_npx[\\/]|[\\/]node_modules[\\/]/.test(Deno.execPath());
-  const deno = fromNpx ? `npx --yes deno@${Deno.version.deno}` : "deno";
+  const deno = denoOnPath() ? "deno" : `npx --yes deno@${Deno.version.deno}`;
   return [deno, "task", task, ...args.map(shellQuote)].join(" ");
+}
+
+/** Whether a `deno` on the PATH is the binary running this (`--allow-env=PATH` to know). */
+function denoOnPath(): boolean {
+  try {
+    const me = Deno.realPathSync(Deno.execPath());
+    for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+      try {
+        if (dir && Deno.realPathSync(`${dir}/deno`) === me) return true;
+      } catch {
+        // not there
+      }
+    }
+  } catch {
+    // no permission to look: say npx, which works everywhere the README's does
+  }
+  return false;
 }
 
 /** What a person can do about `error`, for the end `side` of `channel`. */

@@ -94,6 +94,10 @@ interface Joined {
   /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
   session: number | null;
   serverPid: number;
+  /** The inode of the data segment (the one the header names, for a server of this project). */
+  dataId: number;
+  /** When the sizes were last checked (monotonic ms). */
+  checkedAt: number;
 }
 
 /**
@@ -129,6 +133,12 @@ export class ChannelClient implements Disposable {
   #last: LastAnswer | null = null;
   #reserved = -1;
   #strays = 0;
+  /**
+   * The clock as last read (monotonic ms): when a wait ends on the fast path, with no clock read,
+   * the time its sizes are checked is taken as this, earlier than the truth (so the next answer
+   * checks them again sooner, never later).
+   */
+  #clock = 0;
   #closed = false;
 
   private constructor(names: ChannelNames, mode: number) {
@@ -225,30 +235,40 @@ export class ChannelClient implements Disposable {
     const spin = this.#spin.micros(timeoutMs, spinMicros);
     // Read the clock only when it is needed: a request that comes within the spin's first burst
     // costs none. The spin's time counts in the timeout.
-    let deadline = 0;
-    const due = () => deadline ||= monotonicMs() + timeoutMs - spin / 1000;
+    let deadline = 0; // set when first needed (no closure: this is the fast path)
     for (;;) {
-      if (!this.#joined && !(await this.#join(due(), signal))) return null;
+      if (!this.#joined) {
+        deadline ||= monotonicMs() + timeoutMs - spin / 1000;
+        if (!(await this.#join(deadline, signal))) return null;
+      }
       const j = this.#joined!;
       const took = spinTake(j.requestReady, spin);
       if (took >= 0) this.#spin.record(took / 1000);
       else {
-        const blocked = monotonicMs();
-        const got = await awaitPeer(j.requestReady, due(), () => this.#checkServer(j), signal);
+        const blocked = this.#clock = monotonicMs();
+        deadline ||= blocked + timeoutMs - spin / 1000;
+        const got = await awaitPeer(j.requestReady, deadline, () => this.#checkServer(j), signal);
         if (got === false) return null;
         if (got !== true) {
           this.#leave();
           return got;
         }
-        this.#spin.record(monotonicMs() - blocked + spin / 1000);
+        this.#clock = monotonicMs();
+        this.#spin.record(this.#clock - blocked + spin / 1000);
       }
       // After the wait, before a byte is read: both segments' real sizes.
-      const view = this.#checkSizes(j);
+      const view = this.#checkSizes(j, this.#clock);
       const data = j.data.mapped;
       const request = readRequest(view, data, j.session, this.#last);
       switch (request.kind) {
         case "none":
-          this.#strays++;
+          // A flood of stray tokens must not hold the event loop (signals) nor outlast the
+          // timeout.
+          if ((++this.#strays & 63) === 0) {
+            deadline ||= monotonicMs() + timeoutMs - spin / 1000;
+            if (monotonicMs() >= deadline) return null;
+            await sleep(0, signal);
+          }
           continue;
         case "finish":
           this.#leave();
@@ -305,8 +325,11 @@ export class ChannelClient implements Disposable {
   reserve(length: number): Uint8Array {
     checkSize(length);
     const j = this.#answering();
-    const bytes = length <= j.data.mapped.length ? j.data.mapped : j.data.grow(length);
     this.#reserved = length;
+    // A request the server no longer waits for: the answer is made where it harms nobody, and
+    // send() says it was not sent.
+    if (!this.#current(j)) return new Uint8Array(length);
+    const bytes = length <= j.data.mapped.length ? j.data.mapped : j.data.grow(length);
     return bytes.subarray(0, length);
   }
 
@@ -326,7 +349,7 @@ export class ChannelClient implements Disposable {
           `but ${this.#reserved} were reserved`,
       );
     }
-    const j = this.#answering();
+    const j = this.#answering(false); // reserve() checked the sizes, just before
     const view = this.#answerView(j);
     if (!view) return false;
     writeResponse(view, width, height, channels, this.#fence!);
@@ -458,10 +481,9 @@ export class ChannelClient implements Disposable {
       opened.push(requestReady);
       const responseReady = this.#semaphore(this.names.responseReady);
       opened.push(responseReady);
-      const header = new HeaderView();
-      header.refresh(bytes);
+      const header = new HeaderView(head);
       const resized = new ResizeWatch([head.fd, data.fd]);
-      const joined = {
+      const joined: Joined = {
         head,
         data,
         requestReady,
@@ -470,9 +492,11 @@ export class ChannelClient implements Disposable {
         resized,
         session,
         serverPid,
+        dataId: data.info().inode,
+        checkedAt: 0,
       };
       try {
-        this.#checkSizes(joined);
+        this.#checkSizes(joined, this.#clock = monotonicMs());
       } catch (error) {
         resized.close();
         throw error;
@@ -500,7 +524,7 @@ export class ChannelClient implements Disposable {
         `The server removed channel "${this.names.head}": it finished, or was stopped or restarted`,
       );
     }
-    const view = this.#checkSizes(j);
+    const view = this.#checkSizes(j, this.#clock = monotonicMs());
     switch (view.getUint32(HEADER.STATE, true)) {
       case State.FINISHED:
         return { kind: "finish" };
@@ -518,14 +542,16 @@ export class ChannelClient implements Disposable {
   /**
    * Both segments' sizes, checked: one system call when neither was resized since they were
    * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
-   * changed). Then the header: for a server of this project, `DAMAGED` if it was cut.
+   * changed). Then the header: for a server of this project, `DAMAGED` if it was cut. `now` is
+   * the time of the check as last read (no later than the truth).
    */
-  #checkSizes(j: Joined): DataView {
+  #checkSizes(j: Joined, now: number, follow = true): DataView {
     if (!j.resized.quiet()) {
       j.resized.drain(); // before measuring: a change after it shows at the next check
-      j.head.size;
+      j.head.size; // reading `size` measures it (an lseek) and remaps if it changed
       j.data.size;
     }
+    j.checkedAt = now;
     const bytes = j.head.mapped;
     if (j.session !== null && bytes.length < HEADER.SEGMENT_SIZE) {
       throw damaged(
@@ -533,34 +559,85 @@ export class ChannelClient implements Disposable {
         `was truncated to ${bytes.length} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
       );
     }
-    const view = j.header.refresh(bytes);
+    const view = j.header.view;
     if (j.session !== null && !isExtended(view)) {
       throw damaged(this.names.head, "was overwritten (its marks are gone)");
+    }
+    if (follow && j.session !== null && u64(view, HEADER.DATA_ID) !== j.dataId) {
+      this.#followData(j, view);
     }
     return view;
   }
 
-  #answering(): Joined {
-    this.#checkOpen();
-    if (this.#fence === undefined || !this.#joined) {
-      throw new Error("No request to answer: call next() first");
+  /**
+   * Moves to the data segment the server has put in place of the old one (it does after giving
+   * up on a request, so that a late answer lands in the old one): published under the name
+   * before the header names it.
+   */
+  #followData(j: Joined, view: DataView): void {
+    const id = u64(view, HEADER.DATA_ID);
+    const data = openSegment(this.names.data);
+    if (data === null || data.info().inode !== id) {
+      data?.close();
+      throw damaged(this.names.head, `names a data segment (inode ${id}) that is not there`);
     }
-    return this.#joined;
+    j.resized.close();
+    j.data.close();
+    j.data = data;
+    j.dataId = id;
+    j.resized = new ResizeWatch([j.head.fd, data.fd]);
+    j.resized.drain();
+    data.size; // measured after the drain
   }
 
   /**
-   * The header to write the answer into: for a server of this project only while it is live
-   * (checked in memory: a server that took over would have retired it); a plain server's header
-   * is grown to the 32 bytes of an answer first, as the C++ client does. `null`: do not answer.
+   * The server joined, with the request to answer; the sizes checked again if the last check is
+   * not fresh (the answer may come long after the request: an image decoded, a file read).
+   */
+  #answering(fresh = true): Joined {
+    this.#checkOpen();
+    const j = this.#joined;
+    if (this.#fence === undefined || !j) {
+      throw new Error("No request to answer: call next() first");
+    }
+    if (fresh) {
+      const now = this.#clock = monotonicMs();
+      // Not following a new data segment: this answer belongs in the one it was asked in.
+      if (now - j.checkedAt > FRESH_MS) this.#checkSizes(j, now, false);
+    }
+    return j;
+  }
+
+  /**
+   * Whether the server still waits for this client's answer to the request it took: it is live,
+   * has not moved on to another request or data segment, and the claim is still this client's.
+   * All in memory. (A plain server cannot say: always `true`.)
+   */
+  #current(j: Joined): boolean {
+    const fence = this.#fence;
+    if (j.session === null || !fence) return true;
+    // The server writes a new REQUEST_SEQ with every request, and a new data segment (named in
+    // the header) when it gave one up; the claim is this client's (the compare-and-swap), and a
+    // server that retired or closed reads nothing. Two reads.
+    const view = j.header.view;
+    return view.getUint32(HEADER.REQUEST_SEQ, true) === fence.seq % 0x1_0000_0000 &&
+      view.getUint32(HEADER.DATA_ID, true) === j.dataId % 0x1_0000_0000;
+  }
+
+  /**
+   * The header to write the answer into, if the server still waits for it (see `#current`); a
+   * plain server's header is grown to the 32 bytes of an answer first, as the C++ client does.
+   * `null`: do not answer.
    */
   #answerView(j: Joined): DataView | null {
-    const view = j.header.view;
-    if (j.session !== null) {
-      return view.getUint32(HEADER.STATE, true) === State.LIVE ? view : null;
+    if (!this.#current(j)) {
+      this.#fence = undefined;
+      return null;
     }
-    return view.byteLength >= HEADER.PLAIN_SIZE
-      ? view
-      : j.header.refresh(j.head.grow(HEADER.PLAIN_SIZE));
+    const view = j.header.view;
+    if (j.session !== null || view.byteLength >= HEADER.PLAIN_SIZE) return view;
+    j.head.grow(HEADER.PLAIN_SIZE);
+    return j.header.view;
   }
 
   #post(j: Joined): boolean {
@@ -600,6 +677,9 @@ export class ChannelClient implements Disposable {
     }
   }
 }
+
+/** Sizes checked longer ago than this are checked again before an answer is written. */
+const FRESH_MS = 0.1;
 
 function checkDimensions(width: number, height: number, channels: number): void {
   checkDimension("width", width);

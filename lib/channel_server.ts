@@ -5,7 +5,7 @@
  * @module
  */
 
-import { monotonicMs } from "./_libc.ts";
+import { fileKind, isRegular, lstat, monotonicMs } from "./_libc.ts";
 import { isLocked, lockedBytes, tryLock } from "./_lock.ts";
 import {
   awaitPeer,
@@ -18,7 +18,8 @@ import {
   randomTag,
   refuseForeign,
 } from "./_channel.ts";
-import { checkMode } from "./_names.ts";
+import { checkMode, devShmPath } from "./_names.ts";
+import { sleep } from "./_util.ts";
 import { ResizeWatch } from "./_resize_watch.ts";
 import { Spin } from "./_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
@@ -36,8 +37,10 @@ import {
   type Pixels,
   readResponse,
   RequestKind,
+  RESPONSE_MAGIC,
   SERVER_LOCK_BYTE,
   setState,
+  setU64,
   State,
   writeRequest,
 } from "./protocol.ts";
@@ -63,6 +66,11 @@ export interface RequestOptions {
    * when recent waits took longer than 1 ms, and none on a single CPU.
    */
   spinMicros?: number;
+  /**
+   * Called when the client that took the request died while another client was there, just
+   * before the request is asked again (with the dead client's pid).
+   */
+  onRetry?: (pid: number) => void;
 }
 
 /** What {@link ChannelServer.request} resolves to. */
@@ -116,14 +124,23 @@ export class ChannelServer implements Disposable {
   /** This server run's session: every request carries it, every answer must. */
   readonly session: number;
   readonly #head: Segment;
-  readonly #data: Segment;
+  #data: Segment;
   readonly #requestReady: NamedSemaphore;
   readonly #responseReady: NamedSemaphore;
-  readonly #header = new HeaderView();
+  readonly #header: HeaderView;
   readonly #spin = new Spin();
-  readonly #resized: ResizeWatch;
+  #resized: ResizeWatch;
   #sequence = 0;
   #strays = 0;
+  #retries = 0;
+  /** When the sizes were last checked (monotonic ms). */
+  #checkedAt = 0;
+  /** The last request was given up on: its answer may still come. */
+  #abandoned = false;
+  /** A plain-protocol client has answered: it holds the data segment for good (see request). */
+  #plainSeen = false;
+  /** When "request ready" was last posted again for an unclaimed request (monotonic ms). */
+  #posted = 0;
   #state: number = State.LIVE;
   #closed = false;
 
@@ -141,8 +158,9 @@ export class ChannelServer implements Disposable {
     this.#data = data;
     this.#requestReady = requestReady;
     this.#responseReady = responseReady;
+    this.#header = new HeaderView(head);
     this.#resized = new ResizeWatch([head.fd, data.fd]);
-    this.#checkSizes();
+    this.#checkSizes(monotonicMs());
   }
 
   /**
@@ -170,7 +188,7 @@ export class ChannelServer implements Disposable {
       made.push(requestReady);
       const responseReady = openSemaphore(names.responseReady, mode);
       made.push(responseReady);
-      refuseForeign(names.data, "shm");
+      checkDataName(names.data);
       const tag = `new.${Deno.pid}.${randomTag()}`;
       const data = Segment.create(`${names.data}.${tag}`, INITIAL_DATA_SIZE, { mode });
       made.push(data);
@@ -189,13 +207,23 @@ export class ChannelServer implements Disposable {
       made[0] = req;
       const res = drain(responseReady, mode);
       made[1] = res;
-      data.rename(names.data, { replace: true });
+      publishData(data, names.data);
       return new ChannelServer(names, session, head, data, req, res);
     } catch (error) {
-      // Remove only what this call made and still names: never another's object.
+      // Remove only what this call made and still names: never another's object. The segments
+      // first (and with the header, the lock); then the semaphores this call created, but only
+      // if no server holds the channel now: a server that won the channel uses them.
       for (const object of made) {
-        if (object.created || object instanceof Segment) object.unlink();
-        object[Symbol.dispose]();
+        if (object instanceof Segment) {
+          object.unlink();
+          object.close();
+        }
+      }
+      const held = ChannelServer.liveServerPid(channel) !== 0;
+      for (const object of made) {
+        if (object instanceof Segment) continue;
+        if (object.created && !held) object.unlink();
+        object.close();
       }
       throw error;
     }
@@ -259,6 +287,9 @@ export class ChannelServer implements Disposable {
    *
    * @param name The image's name (UTF-8, not empty).
    * @param options `timeoutMs` (default 10 s), `signal`, `spinMicros`.
+   * A client that takes the request and dies while another client is there costs nothing but
+   * time: the request is asked again (see `onRetry`).
+   *
    * @returns The pixels (a zero-copy view, valid until the next request), or the client's error.
    * @throws {RangeError} For an empty name.
    * @throws {ChannelError} `TIMEOUT`; `PEER_GONE` (the client that took the request died:
@@ -266,12 +297,45 @@ export class ChannelServer implements Disposable {
    * value are named); `DAMAGED` (the header was truncated or overwritten).
    */
   async request(name: string, options: RequestOptions = {}): Promise<Answer> {
-    const { timeoutMs = 10_000, signal, spinMicros } = options;
+    const { timeoutMs = 10_000, signal, spinMicros, onRetry } = options;
     this.#checkOpen();
     if (name === "") throw new RangeError("Invalid image name: it must not be empty");
     signal?.throwIfAborted();
+    // A request given up on (a timeout, an abort) may still be answered, late, into the data
+    // segment: the next request gets a new data segment, out of that client's reach.
+    if (this.#abandoned && !this.#plainSeen) this.#replaceData();
+    // Written through the mappings as measured after the last wait, unless that was long ago.
+    const now = monotonicMs();
+    if (now - this.#checkedAt > FRESH_MS) this.#checkSizes(now);
+    const spin = this.#spin.micros(timeoutMs, spinMicros);
+    const deadline = now + timeoutMs;
+    this.#abandoned = true; // until its answer is read
+    for (;;) {
+      const pending = this.#post(name);
+      // The answer usually comes within the spin: then no promise is awaited on the way.
+      const answer = this.#spinForAnswer(pending, spin, now) ??
+        await this.#answer(pending, spin, deadline, name, timeoutMs, signal);
+      if (answer !== RETRY) {
+        this.#abandoned = false;
+        return answer;
+      }
+      // The client that took it died, and another client is there: ask again.
+      this.#retries++;
+      onRetry?.(this.clientPid);
+    }
+  }
+
+  /**
+   * How many requests were asked again because the client that took them died while another
+   * client was there to answer.
+   */
+  get retries(): number {
+    return this.#retries;
+  }
+
+  /** Writes the name and a request for it, and posts "request ready". */
+  #post(name: string): Pending {
     const data = this.#data;
-    // The data segment's size was checked after the last wait; a name that does not fit grows it.
     let nameLength = encodeUtf8Into(name, data.mapped);
     if (nameLength < 0) {
       const bytes = new TextEncoder().encode(name);
@@ -280,38 +344,105 @@ export class ChannelServer implements Disposable {
     }
     const seq = ++this.#sequence;
     writeRequest(this.#header.view, nameLength, seq, RequestKind.IMAGE);
+    this.#posted = 0;
     this.#requestReady.post();
-    const pending: Pending = { session: this.session, seq, nameLength };
-    // The answer usually comes within the spin: then no promise is awaited below this one, and
-    // one that comes within the spin's first burst costs no clock read.
-    const spin = this.#spin.micros(timeoutMs, spinMicros);
-    let deadline = 0; // set when the wait first blocks: the spin's time counts in the timeout
-    for (;;) {
-      const took = spinTake(this.#responseReady, spin);
-      if (took >= 0) this.#spin.record(took / 1000);
-      else {
-        const blocked = monotonicMs();
-        deadline ||= blocked + timeoutMs - spin / 1000;
-        await this.#awaitAnswer(deadline, name, timeoutMs, signal);
-        this.#spin.record(monotonicMs() - blocked + spin / 1000);
+    return { session: this.session, seq, nameLength };
+  }
+
+  /**
+   * Spins for the answer to `pending` and decodes it: the fast path, which awaits nothing.
+   * `null` if the spin ended with no answer (no token, or one that answered nothing).
+   *
+   * @param asked When the request was written: taken as the time the sizes are checked (earlier
+   * than the truth, so that the next request checks them again sooner, never later).
+   */
+  #spinForAnswer(pending: Pending, spin: number, asked: number): Answer | null {
+    const took = spinTake(this.#responseReady, spin);
+    if (took < 0) return null;
+    this.#spin.record(took / 1000);
+    return this.#decode(pending, asked);
+  }
+
+  /** Waits for the answer to `pending`; {@link RETRY} if it must be asked again. */
+  async #answer(
+    pending: Pending,
+    spin: number,
+    deadline: number,
+    name: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Answer | typeof RETRY> {
+    for (let strays = 1;; strays++) {
+      // A flood of stray tokens must not hold the event loop (signals) nor outlast the timeout.
+      if ((strays & 63) === 0) {
+        if (monotonicMs() >= deadline) throw this.#timeout(name, timeoutMs);
+        await sleep(0, signal);
       }
-      // After the wait, before a byte is read: both segments' real sizes.
-      const view = this.#checkSizes();
-      const bytes = data.mapped;
-      const answer = readResponse(view, pending, bytes.length);
-      switch (answer.kind) {
-        case "pixels": {
-          const { width, height, channels, length } = answer;
-          return { ok: true, image: { width, height, channels, data: bytes.subarray(0, length) } };
-        }
-        case "error":
-          return { ok: false, error: answer.message };
-        case "violation":
-          throw new ChannelError("PROTOCOL", answer.violation.message);
-        case "none":
-          this.#strays++;
-      }
+      const spun = this.#spinForAnswer(pending, spin, monotonicMs());
+      if (spun) return spun;
+      const blocked = monotonicMs();
+      if (await this.#awaitAnswer(deadline, name, timeoutMs, signal) === RETRY) return RETRY;
+      const woke = monotonicMs();
+      this.#spin.record(woke - blocked + spin / 1000);
+      const answer = this.#decode(pending, woke);
+      if (answer) return answer;
     }
+  }
+
+  /**
+   * What the header holds after a token for `pending`, read only after both segments' sizes are
+   * checked; `null` for a token that answered nothing (counted).
+   */
+  #decode(pending: Pending, now: number): Answer | null {
+    const view = this.#checkSizes(now);
+    const bytes = this.#data.mapped;
+    const answer = readResponse(view, pending, bytes.length);
+    switch (answer.kind) {
+      case "pixels": {
+        this.#notePlain(view);
+        const { width, height, channels, length } = answer;
+        return { ok: true, image: { width, height, channels, data: bytes.subarray(0, length) } };
+      }
+      case "error":
+        this.#notePlain(view);
+        return { ok: false, error: answer.message };
+      case "violation":
+        throw new ChannelError("PROTOCOL", answer.violation.message);
+      case "none":
+        this.#strays++;
+        return null;
+    }
+  }
+
+  /** Remembers that a plain-protocol client answered (no marks): see {@link request}. */
+  #notePlain(view: DataView): void {
+    if (view.getUint32(HEADER.RESPONSE_MAGIC, true) !== RESPONSE_MAGIC) this.#plainSeen = true;
+  }
+
+  /**
+   * Replaces the data segment with a new one (published under the name, named in the header):
+   * a client still writing an answer to a request given up on writes into the old one.
+   */
+  #replaceData(): void {
+    const old = this.#data;
+    const data = Segment.create(
+      `${this.names.data}.new.${Deno.pid}.${randomTag()}`,
+      Math.max(INITIAL_DATA_SIZE, Math.min(old.size, 1 << 26)),
+      { mode: old.info().mode },
+    );
+    try {
+      data.rename(this.names.data, { replace: true });
+    } catch (error) {
+      data.unlink();
+      data.close();
+      throw error;
+    }
+    setU64(this.#header.view, HEADER.DATA_ID, data.info().inode);
+    this.#resized.close();
+    old.close();
+    this.#data = data;
+    this.#resized = new ResizeWatch([this.#head.fd, data.fd]);
+    this.#checkSizes(monotonicMs());
   }
 
   /**
@@ -322,7 +453,13 @@ export class ChannelServer implements Disposable {
   finish(): void {
     this.#checkOpen();
     this.#state = State.FINISHED;
-    setState(this.#header.view, State.FINISHED, ++this.#sequence);
+    try {
+      setState(this.#checkSizes(monotonicMs()), State.FINISHED, ++this.#sequence);
+    } catch (error) {
+      // A damaged header tells nobody anything: the clients see the channel go at close().
+      if (error instanceof ChannelError && error.code === "DAMAGED") return;
+      throw error;
+    }
     this.#requestReady.post();
   }
 
@@ -362,14 +499,16 @@ export class ChannelServer implements Disposable {
   /**
    * Both segments' sizes, checked: one system call when neither was resized since they were
    * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
-   * changed). Then the header: `DAMAGED` if it shrank or lost its marks.
+   * changed). Then the header: `DAMAGED` if it shrank or lost its marks. `now` is the time of
+   * the check as last read (no later than the truth).
    */
-  #checkSizes(): DataView {
+  #checkSizes(now: number): DataView {
     if (!this.#resized.quiet()) {
       this.#resized.drain(); // before measuring: a change after it shows at the next check
-      this.#head.size;
+      this.#head.size; // reading `size` measures it (an lseek) and remaps if it changed
       this.#data.size;
     }
+    this.#checkedAt = now;
     const bytes = this.#head.mapped;
     if (bytes.length < HEADER.SEGMENT_SIZE) {
       throw damaged(
@@ -377,34 +516,55 @@ export class ChannelServer implements Disposable {
         `was truncated to ${bytes.length} bytes (this server made it ${HEADER.SEGMENT_SIZE})`,
       );
     }
-    const view = this.#header.refresh(bytes);
+    const view = this.#header.view;
     if (!isExtended(view)) throw damaged(this.names.head, "was overwritten (its marks are gone)");
     return view;
   }
 
-  /** Blocks for the answer, checking every 100 ms the header and the client that took it. */
+  /**
+   * Blocks for the answer, checking every 100 ms the header and the client that took the
+   * request: one that died is `PEER_GONE`, unless another client is there ({@link RETRY}). A
+   * request no client claims while clients of this project are there has lost its token (a client
+   * took it and was stopped or killed before claiming it): "request ready" is posted again.
+   */
   async #awaitAnswer(
     deadline: number,
     name: string,
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<void | typeof RETRY> {
     const what = `the request for "${name}"`;
     const checkClient = () => {
-      this.#checkSizes();
+      this.#checkSizes(monotonicMs());
       const pid = this.clientPid;
+      const clients = this.clients;
       if (pid !== 0 && !isLocked(this.#head.fd, CLIENT_LOCK_BASE + pid, this.names.head)) {
+        if (clients.length > 0) return RETRY;
         throw new ChannelError(
           "PEER_GONE",
           `The client (pid ${pid}) exited while answering ${what}`,
           pid,
         );
       }
+      const now = monotonicMs();
+      if (
+        pid === 0 && !this.#plainSeen && clients.length > 0 && this.#requestReady.value === 0 &&
+        now - this.#posted >= REPOST_MS
+      ) {
+        this.#posted = now;
+        this.#requestReady.post(); // a second token only meets a claimed request: ignored
+      }
       return undefined;
     };
-    if (await awaitPeer(this.#responseReady, deadline, checkClient, signal)) return;
+    const got = await awaitPeer(this.#responseReady, deadline, checkClient, signal);
+    if (got === RETRY) return RETRY;
+    if (!got) throw this.#timeout(name, timeoutMs);
+  }
+
+  #timeout(name: string, timeoutMs: number): ChannelError {
+    const what = `the request for "${name}"`;
     const pid = this.clientPid;
-    throw new ChannelError(
+    return new ChannelError(
       "TIMEOUT",
       pid !== 0
         ? `The client (pid ${pid}) took ${what} but did not answer in ${timeoutMs / 1000} s: ` +
@@ -414,6 +574,13 @@ export class ChannelServer implements Disposable {
     );
   }
 }
+
+/** What {@link ChannelServer}'s waits return when a request must be asked again. */
+const RETRY: unique symbol = Symbol("retry");
+/** Sizes checked longer ago than this are checked again before the next request is written. */
+const FRESH_MS = 0.1;
+/** How long an unclaimed request waits before "request ready" is posted again. */
+const REPOST_MS = 200;
 
 /**
  * Gives the locked, filled header `head` the channel's name: at once if there is none; if there
@@ -434,13 +601,15 @@ function takeChannel(head: Segment, names: ChannelNames): void {
       const bytes = old.bytes;
       const view = new DataView(bytes.buffer, 0, bytes.length);
       if (!tryLock(old.fd, SERVER_LOCK_BYTE, true, names.head)) {
-        // Retired: another new server is taking it over right now; look again.
-        if (isExtended(view) && view.getUint32(HEADER.STATE, true) === State.RETIRED) continue;
-        const pid = isExtended(view) ? view.getUint32(HEADER.SERVER_PID, true) : 0;
+        const extended = isExtended(view);
+        const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
+        const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
         throw new ChannelError(
           "BUSY",
-          `A live server${pid ? ` (pid ${pid})` : ""} holds "${names.head}": ` +
-            `one server per channel`,
+          retiring
+            ? `Another server is taking "${names.head}" over right now: one server per channel`
+            : `A live server${pid ? ` (pid ${pid})` : ""} holds "${names.head}": ` +
+              `one server per channel`,
         );
       }
       // Its server is dead. Is the name still its (not replaced by a third server meanwhile)?
@@ -450,6 +619,39 @@ function takeChannel(head: Segment, names: ChannelNames): void {
       return;
     } finally {
       old.close();
+    }
+  }
+}
+
+/**
+ * Refuses, before anything is made, a data segment name held by another user's object or by
+ * something that is not shared memory (a directory, a FIFO).
+ */
+function checkDataName(name: string): void {
+  refuseForeign(name, "shm");
+  const st = lstat(devShmPath(name, "shm"));
+  if (st && !isRegular(st.mode)) throw damaged(name, `is ${fileKind(st.mode)}, not shared memory`);
+}
+
+/**
+ * Gives the new data segment its name, once the channel is this server's: over a stale one of
+ * this user's (which only its owner or root could have put there), or, where there is none,
+ * only if nobody puts one there first (`link`): a name another user takes in between is refused,
+ * never replaced, even as root.
+ */
+function publishData(data: Segment, name: string): void {
+  for (;;) {
+    const st = lstat(devShmPath(name, "shm"));
+    if (st) {
+      checkDataName(name);
+      data.rename(name, { replace: true });
+      return;
+    }
+    try {
+      data.rename(name);
+      return;
+    } catch (error) {
+      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
     }
   }
 }

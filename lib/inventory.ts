@@ -97,8 +97,11 @@ export function removeObject(object: Pick<ShmObject, "name" | "kind">): boolean 
 export function channelObjects(channel: string): ShmObject[] {
   const names = channelNames(channel);
   const exact = new Set(Object.values(names));
-  return listObjects((name) =>
-    exact.has(name) || name.startsWith(`${names.head}.new.`) ||
-    name.startsWith(`${names.data}.new.`)
-  );
+  // The temporary names exactly (`.new.PID.TAG`): a channel whose name starts like one of them
+  // ("c_HEAD.new.1") is another channel.
+  const temporary = (name: string) =>
+    [names.head, names.data].some((n) =>
+      name.startsWith(`${n}.new.`) && /^\d+\.[0-9a-f]{8}$/.test(name.slice(n.length + 5))
+    );
+  return listObjects((name) => exact.has(name) || temporary(name));
 }

@@ -54,7 +54,9 @@
  *                                             clears it with each request
  *     108 u32   STATUS            client      0 ok, 1 error (ERROR_TEXT says why)
  *     112 u32   ERROR_LENGTH      client      bytes of ERROR_TEXT
- *     116 u32   (reserved)
+ *     116 u32   RESPONSE_CHECK    client      FNV-1a of words 0..3, STATUS and RESPONSE_SEQ
+ *                                             (each u64 as its low, then its high u32): words
+ *                                             another writer changed do not pass for these
  *     120 256   ERROR_TEXT        client      UTF-8
  *     376       end; the server makes the header one page (4096 bytes)
  * ```
@@ -66,8 +68,9 @@
  * ## The fences (what makes a token an answer)
  *
  * A semaphore token only says "look". What is there decides:
- * - an extended answer counts only with RESPONSE_MAGIC set and RESPONSE_SESSION and RESPONSE_SEQ
- *   equal to the request's; anything else is a token that answers nothing (counted, ignored);
+ * - an extended answer counts only with RESPONSE_MAGIC set, RESPONSE_SESSION and RESPONSE_SEQ
+ *   equal to the request's, and RESPONSE_CHECK matching the words it came with; anything else
+ *   is a token that answers nothing (counted, ignored);
  * - a request counts only if its REQUEST_SEQ is one this client can claim (CLAIM_SEQ is not
  *   already it), in the session it joined, with STATE live;
  * - with a plain peer, which cannot be fenced: a token finds the header exactly as this side
@@ -102,6 +105,7 @@ export const HEADER = {
   RESPONSE_MAGIC: 104,
   STATUS: 108,
   ERROR_LENGTH: 112,
+  RESPONSE_CHECK: 116,
   ERROR_TEXT: 120,
   ERROR_TEXT_MAX: 256,
   /** Bytes a header needs for the extensions. */
@@ -360,10 +364,20 @@ export function readResponse(view: DataView, pending: Pending, dataSize: number)
       if (u64(view, HEADER.RESPONSE_SEQ) !== pending.seq) {
         return { kind: "none", why: "an answer to another request" };
       }
+      const n = u64(view, HEADER.LENGTH);
+      const w = u64(view, HEADER.WIDTH);
+      const h = u64(view, HEADER.HEIGHT);
+      const c = u64(view, HEADER.CHANNELS);
       const status = view.getUint32(HEADER.STATUS, true);
+      if (
+        view.getUint32(HEADER.RESPONSE_CHECK, true) !==
+          responseCheck(n, w, h, c, status, pending.seq)
+      ) {
+        return { kind: "none", why: "an answer whose words another writer changed" };
+      }
       if (status === Status.ERROR) return { kind: "error", message: errorText(view) };
       if (status !== Status.OK) return violation("response", "status", status, "expected 0 or 1");
-      return pixels(view, dataSize);
+      return pixels(view, dataSize, n, w, h, c);
     }
     if (view.getUint32(HEADER.CLAIM_SEQ, true) === pending.seq % 0x1_0000_0000) {
       return { kind: "none", why: "the client has not finished its answer" };
@@ -382,16 +396,20 @@ export function readResponse(view: DataView, pending: Pending, dataSize: number)
       message: "the client sent an empty answer (the plain protocol's error)",
     };
   }
-  return pixels(view, dataSize);
+  return pixels(view, dataSize, length, width, height, channels);
 }
 
-function pixels(view: DataView, dataSize: number): DecodedResponse {
+/** An answer's words (as read with `u64`) checked to add up; the exact values for a message. */
+function pixels(
+  view: DataView,
+  dataSize: number,
+  n: number,
+  w: number,
+  h: number,
+  c: number,
+): DecodedResponse {
   // The usual answer, checked with numbers: all four below 2^53 (`u64`), and a product equal to
   // a length below 2^53 is exact (a true product past 2^53 rounds to 2^53 or more).
-  const n = u64(view, HEADER.LENGTH);
-  const w = u64(view, HEADER.WIDTH);
-  const h = u64(view, HEADER.HEIGHT);
-  const c = u64(view, HEADER.CHANNELS);
   if (c >= 1 && c <= MAX_CHANNELS && w >= 1 && h >= 1 && w * h * c === n && n <= dataSize) {
     return { kind: "pixels", width: w, height: h, channels: c, length: n };
   }
@@ -594,7 +612,8 @@ export function writeResponse(
   if (fence) {
     view.setUint32(HEADER.STATUS, Status.OK, true);
     view.setUint32(HEADER.ERROR_LENGTH, 0, true);
-    mark(view, fence);
+    const length = width * height * channels;
+    mark(view, fence, responseCheck(length, width, height, channels, Status.OK, fence.seq));
   }
 }
 
@@ -614,14 +633,43 @@ export function writeErrorResponse(view: DataView, message: string, fence: Fence
     const { written } = new TextEncoder().encodeInto(message, text);
     view.setUint32(HEADER.ERROR_LENGTH, written, true);
     view.setUint32(HEADER.STATUS, Status.ERROR, true);
-    mark(view, fence);
+    mark(view, fence, responseCheck(0, 0, 0, 0, Status.ERROR, fence.seq));
   }
 }
 
-function mark(view: DataView, fence: Fence): void {
+function mark(view: DataView, fence: Fence, check: number): void {
   setU64(view, HEADER.RESPONSE_SESSION, fence.session);
   setU64(view, HEADER.RESPONSE_SEQ, fence.seq);
+  view.setUint32(HEADER.RESPONSE_CHECK, check, true);
   view.setUint32(HEADER.RESPONSE_MAGIC, RESPONSE_MAGIC, true);
+}
+
+/**
+ * RESPONSE_CHECK: FNV-1a over an answer's words (length, width, height, channels), its status
+ * and the sequence it answers, each u64 as its low then its high u32; so that a client that
+ * writes into the header late (it answers a request the server gave up on) cannot lend its
+ * words to another client's answer. From numbers: no memory is read.
+ */
+export function responseCheck(
+  length: number,
+  width: number,
+  height: number,
+  channels: number,
+  status: number,
+  seq: number,
+): number {
+  let h = 0x811c9dc5;
+  h = fnv(fnv(h, length), width);
+  h = fnv(fnv(h, height), channels);
+  h = fnv(fnv(h, status), seq);
+  return h >>> 0;
+}
+
+/** One u64 (below 2^53, else taken as 0) into an FNV-1a hash: its low, then its high u32. */
+function fnv(h: number, value: number): number {
+  const v = value < 2 ** 53 ? value : 0;
+  h = Math.imul(h ^ (v >>> 0), 0x01000193);
+  return Math.imul(h ^ Math.floor(v / 0x1_0000_0000), 0x01000193);
 }
 
 /** Marks a header finished (its clients exit), retired or closed, and for a finish, a request. */

@@ -18,6 +18,7 @@ import {
   readResponse,
   RequestKind,
   RESPONSE_MAGIC,
+  responseCheck,
   setState,
   setU64,
   State,
@@ -46,6 +47,20 @@ function asked(seq = 1, n = 3): { view: DataView; words: Int32Array; pending: Pe
 
 function setWords(view: DataView, words: (number | bigint)[]): void {
   words.forEach((w, i) => view.setBigUint64(8 * i, BigInt(w), true));
+}
+
+/** Marks what is in the header as this session's answer to request `seq`, as a client does. */
+function fence(view: DataView, seq: number): void {
+  setU64(view, HEADER.RESPONSE_SESSION, SESSION);
+  setU64(view, HEADER.RESPONSE_SEQ, seq);
+  const words = [0, 8, 16, 24].map((o) => u64(view, o));
+  const status = view.getUint32(HEADER.STATUS, true);
+  view.setUint32(
+    HEADER.RESPONSE_CHECK,
+    responseCheck(words[0], words[1], words[2], words[3], status, seq),
+    true,
+  );
+  view.setUint32(HEADER.RESPONSE_MAGIC, RESPONSE_MAGIC, true);
 }
 
 Deno.test("channelNames() names the four objects and refuses names that cannot be", () => {
@@ -114,6 +129,17 @@ Deno.test("readResponse() ignores an answer of another session or to another req
   assert.equal(readResponse(view, pending, 100).kind, "none");
 });
 
+Deno.test("readResponse() refuses a fenced answer whose words another writer changed", () => {
+  // A client that answers, late, a request the server gave up on writes into the same header.
+  const { view, pending } = asked(3);
+  writeResponse(view, 4, 2, 3, { session: SESSION, seq: 3 });
+  setWords(view, [24, 2, 4, 3]); // the late writer's words: the same length, other dimensions
+  assert.deepEqual(readResponse(view, pending, 100), {
+    kind: "none",
+    why: "an answer whose words another writer changed",
+  });
+});
+
 Deno.test("readResponse(): a stray token finds the request unchanged and is ignored", () => {
   // The seed of this rule: a 1×1 RGB image named "dot" read back as the pixels d, o, t.
   const { view, pending } = asked(1, 3);
@@ -150,6 +176,7 @@ Deno.test("readResponse() passes on the client's error text, and refuses a statu
     message: 'No image "x" in images/',
   });
   view.setUint32(HEADER.STATUS, 2, true);
+  fence(view, 2);
   const r = readResponse(view, pending, 0);
   assert.equal(
     r.kind === "violation" && r.violation.message,
@@ -195,11 +222,7 @@ for (const [what, words, dataSize, message] of LIES) {
     for (const fenced of [true, false]) {
       const { view, pending } = asked(1);
       setWords(view, words);
-      if (fenced) {
-        setU64(view, HEADER.RESPONSE_SESSION, SESSION);
-        setU64(view, HEADER.RESPONSE_SEQ, 1);
-        view.setUint32(HEADER.RESPONSE_MAGIC, RESPONSE_MAGIC, true);
-      }
+      if (fenced) fence(view, 1);
       const r = readResponse(view, pending, dataSize);
       assert.equal(r.kind, "violation");
       assert.ok(r.kind === "violation" && r.violation instanceof ProtocolViolation);

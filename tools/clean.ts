@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { ChannelServer } from "../lib/channel_server.ts";
+import { currentUid } from "../lib/_libc.ts";
 import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/inventory.ts";
 
 const USAGE = `Usage: deno task clean [--channel NAME | --all] [--remove]
@@ -15,7 +16,7 @@ const USAGE = `Usage: deno task clean [--channel NAME | --all] [--remove]
 Lists a channel's objects in /dev/shm (default channel "ibis"), and the temporary ones a server
 killed while starting may leave; --all lists every channel's (/SEM_*_REQ, /SEM_*_RES,
 /SEG_*_HEAD, /SEG_*_DATA); --remove removes what is listed, except the objects of a channel
-that a live server holds.`;
+that a live server holds and other users' objects (even when run as root).`;
 
 let opts;
 try {
@@ -38,7 +39,8 @@ if (opts.help) {
 }
 
 /** The channel an object's name belongs to: `/SEG_C_HEAD.new.1.ab` → `C`. */
-const CHANNEL_OF = /^\/(?:SEM_(.+)_(?:REQ|RES)|SEG_(.+)_(?:HEAD|DATA)(?:\.new\.\d+\.[0-9a-f]+)?)$/;
+const CHANNEL_OF =
+  /^\/(?:SEM_(.+)_(?:REQ|RES)|SEG_(.+)_(?:HEAD|DATA)(?:\.new\.\d+\.[0-9a-f]{8})?)$/;
 let objects: ShmObject[];
 try {
   objects = opts.all ? listObjects((name) => CHANNEL_OF.test(name)) : channelObjects(opts.channel);
@@ -76,10 +78,16 @@ if (!opts.remove) {
   Deno.exit(0);
 }
 let failed = 0;
+const me = currentUid();
 for (const o of objects) {
   const pid = live.get(channelOf(o.name));
   if (pid) {
     console.log(`kept ${o.kind} ${o.name}: a live server (pid ${pid}) holds its channel`);
+    continue;
+  }
+  if (o.uid !== me) {
+    // Root may remove anything in /dev/shm; being able to is no reason to.
+    console.log(`kept ${o.kind} ${o.name}: it belongs to user ${o.uid}, not to you (${me})`);
     continue;
   }
   try {

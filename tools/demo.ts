@@ -25,7 +25,7 @@ const flags = [
   "--allow-ffi",
   "--allow-read",
   "--allow-write",
-  "--allow-env=IMAGESCRIPT_WASM_SIMD",
+  "--allow-env=IMAGESCRIPT_WASM_SIMD,PATH",
 ];
 
 function start(name: "client" | "server", args: string[]) {

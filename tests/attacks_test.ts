@@ -1,0 +1,353 @@
+/**
+ * What an attack on the channel found, each turned into a test with real processes: a late
+ * answer to a request the server gave up on, floods of stray tokens, a token taken and never
+ * claimed, segments cut between exchanges, a live header marked retired, a losing server's
+ * clean-up, objects of another user's and things that are not shared memory.
+ */
+
+import assert from "node:assert/strict";
+import {
+  channelObjects,
+  ChannelServer,
+  NamedSemaphore,
+  removeObject,
+  Segment,
+} from "../lib/mod.ts";
+import { channelNames, HEADER, State } from "../lib/protocol.ts";
+import {
+  assertClean,
+  denoArgv,
+  runDeno,
+  shmEntries,
+  spawnPeer,
+  startTask,
+  taskArgs,
+  tempDir,
+  type Watched,
+  withId,
+} from "./_util.ts";
+
+/** Sends `sig` to `child` if it still runs. */
+function signal(child: Watched, sig: Deno.Signal): void {
+  try {
+    child.process.kill(sig);
+  } catch {
+    // exited already
+  }
+}
+
+/** Kills what still runs, and waits for it. */
+async function stop(...children: Watched[]): Promise<void> {
+  for (const child of children) {
+    signal(child, "SIGCONT");
+    signal(child, "SIGKILL");
+    await child.done;
+  }
+}
+
+function removeChannel(channel: string): void {
+  for (const object of channelObjects(channel)) removeObject(object);
+}
+
+async function truncate(name: string, size: number): Promise<void> {
+  const out = await new Deno.Command("truncate", { args: ["-s", String(size), `/dev/shm${name}`] })
+    .output();
+  assert.ok(out.success);
+}
+
+Deno.test("a late answer to a request the server gave up on never becomes the answer to the next", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    using server = ChannelServer.create(channel);
+    // A client that takes "red" and answers it, late: when the server has moved on to "blue" and
+    // another client has claimed it, it writes its red pixels into the data segment it has.
+    const late = spawnPeer(
+      `import { ChannelClient } from "MOD";
+       const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
+       const request = await client.next({ timeoutMs: 20_000 });
+       console.log("took " + (request?.kind === "image" && request.name));
+       await new Promise((r) => setTimeout(r, 1000));
+       console.log("sent " + client.respond({ width: 4, height: 1, channels: 3, data: new Uint8Array(12).fill(0xee) }));
+       setInterval(() => {}, 1000);`,
+      [channel],
+    );
+    try {
+      const red = server.request("red", { timeoutMs: 1000 });
+      await late.waitFor("took red");
+      await assert.rejects(red, { code: "TIMEOUT" });
+      // The honest client: it fills its answer, then waits before it sends, so that the late one
+      // writes in between.
+      const honest = spawnPeer(
+        `import { ChannelClient } from "MOD";
+         const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
+         const request = await client.next({ timeoutMs: 20_000 });
+         client.reserve(12).fill(0x11);
+         await new Promise((r) => setTimeout(r, 1500));
+         console.log("sent " + client.send(4, 1, 3));
+         setInterval(() => {}, 1000);`,
+        [channel],
+      );
+      try {
+        const answer = await server.request("blue", { timeoutMs: 10_000 });
+        assert.ok(answer.ok);
+        assert.deepEqual(
+          [...answer.image.data],
+          new Array(12).fill(0x11),
+          "blue, not the late red",
+        );
+        await late.waitFor("sent false"); // it was told its answer was not wanted
+      } finally {
+        await stop(honest);
+      }
+    } finally {
+      await stop(late);
+    }
+  }));
+
+for (const side of ["server", "client"] as const) {
+  Deno.test(`a flood of stray tokens on the ${side}'s semaphore neither outlasts its timeout nor deafens it to Ctrl-C`, () =>
+    withId(async (id) => {
+      for (const how of ["timeout", "SIGINT"]) {
+        const channel = `a_${id}`;
+        const names = channelNames(channel);
+        const server = side === "server"
+          ? await startTask("server", [
+            "--channel",
+            channel,
+            "--names",
+            "dot",
+            "--timeout",
+            "2",
+            "--out",
+            await tempDir("out"),
+          ])
+          : spawnPeer(
+            `import { ChannelServer } from "MOD";
+             const server = ChannelServer.create(Deno.args[0]);
+             console.log("rounds");
+             setInterval(() => {}, 1000);`,
+            [channel],
+          );
+        await server.waitFor("rounds");
+        const client = side === "server"
+          ? spawnPeer(
+            `import { ChannelClient } from "MOD";
+             const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
+             console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
+             setInterval(() => {}, 1000);`,
+            [channel],
+          )
+          : await startTask("client", ["--channel", channel, "--timeout", "2"]);
+        await client.waitFor(side === "server" ? "took image" : "serving server pid");
+        // Posts as fast as it can, for ever, on the semaphore the other side waits on.
+        const flood = spawnPeer(
+          `import { NamedSemaphore } from "MOD";
+           const sem = NamedSemaphore.open(Deno.args[0]);
+           console.log("flooding");
+           for (;;) sem.post();`,
+          [side === "server" ? names.responseReady : names.requestReady],
+        );
+        const victim = side === "server" ? server : client;
+        try {
+          await flood.waitFor("flooding");
+          if (how === "SIGINT") {
+            await new Promise((r) => setTimeout(r, 300));
+            victim.process.kill("SIGINT");
+          }
+          const o = await victim.done;
+          assert.equal(o.code, how === "SIGINT" ? 130 : 3, o.stderr);
+        } finally {
+          await stop(flood, server, client);
+          removeChannel(channel);
+        }
+      }
+    }));
+}
+
+Deno.test("a request token taken and never claimed (its taker stopped) is posted again for the other client", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    const names = channelNames(channel);
+    using server = ChannelServer.create(channel);
+    const client = await startTask("client", ["--channel", channel]);
+    const thief = spawnPeer(
+      `import { NamedSemaphore } from "MOD";
+       const req = NamedSemaphore.open(Deno.args[0]);
+       console.log("ready");
+       while (!req.tryWait());
+       console.log("took the token");
+       setInterval(() => {}, 1000);`,
+      [names.requestReady],
+    );
+    try {
+      await client.waitFor("serving server pid");
+      await thief.waitFor("ready");
+      client.process.kill("SIGSTOP"); // so that the thief surely takes the token
+      const asked = server.request("dot", { timeoutMs: 10_000 });
+      await thief.waitFor("took the token");
+      client.process.kill("SIGCONT");
+      const answer = await asked;
+      assert.ok(answer.ok, answer.ok ? "" : answer.error);
+      assert.deepEqual([answer.image.width, answer.image.height], [1, 1]);
+    } finally {
+      server.finish();
+      await client.done;
+      await stop(thief);
+    }
+  }));
+
+Deno.test("segments cut between two exchanges: the server grows the data segment back and goes on, a cut header is DAMAGED, never a SIGBUS", () =>
+  withId(async (id) => {
+    for (const which of ["data", "head"] as const) {
+      const channel = `a_${which}_${id}`;
+      const names = channelNames(channel);
+      const server = spawnPeer(
+        `import { ChannelServer } from "MOD";
+         using server = ChannelServer.create(Deno.args[0]);
+         console.log("answered " + (await server.request("dot", { timeoutMs: 20_000 })).ok);
+         await new Promise((r) => setTimeout(r, 700)); // saving the image, say
+         try {
+           const a = await server.request("moon", { timeoutMs: 20_000 });
+           console.log("then " + (a.ok && a.image.width));
+         } catch (error) {
+           console.log("then " + error.code + ": " + error.message);
+         }
+         server.finish();`,
+        [channel],
+      );
+      const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
+      try {
+        await server.waitFor("answered true");
+        await truncate(names[which], 0);
+        const s = await server.done;
+        assert.equal(s.signal, null, s.stderr);
+        assert.equal(s.code, 0, s.stderr);
+        if (which === "data") assert.match(s.stdout, /then 512/);
+        else {
+          assert.match(s.stdout, /then DAMAGED: "\/SEG_a_head_\w+_HEAD" was truncated to 0 bytes/);
+        }
+        const c = await client.done;
+        assert.equal(c.signal, null, c.stderr);
+      } finally {
+        await stop(server, client);
+        removeChannel(channel);
+      }
+    }
+  }));
+
+Deno.test("a data segment cut while the client works on its answer: it grows it back and answers, no SIGBUS", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    using server = ChannelServer.create(channel);
+    const client = spawnPeer(
+      `import { ChannelClient } from "MOD";
+       const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
+       await client.next({ timeoutMs: 20_000 });
+       console.log("decoding");
+       await new Promise((r) => setTimeout(r, 700)); // decoding an image, say
+       console.log("sent " + client.respond({ width: 100, height: 100, channels: 1, data: new Uint8Array(10_000).fill(9) }));`,
+      [channel],
+    );
+    try {
+      const asked = server.request("x", { timeoutMs: 20_000 });
+      await client.waitFor("decoding");
+      await truncate(server.names.data, 0);
+      const answer = await asked;
+      assert.ok(answer.ok);
+      assert.ok(answer.image.data.every((b) => b === 9));
+      const c = await client.done;
+      assert.equal(c.signal, null);
+      assert.match(c.stdout, /sent true/);
+    } finally {
+      await stop(client);
+    }
+  }));
+
+Deno.test("a live header marked retired by someone: a second server is refused at once (exit 7), not spinning", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    using server = ChannelServer.create(channel);
+    {
+      using head = Segment.open(server.names.head);
+      new DataView(head.bytes.buffer).setUint32(HEADER.STATE, State.RETIRED, true);
+    }
+    const second =
+      await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")])).done;
+    assert.equal(second.code, 7, second.stderr);
+    assert.match(second.stderr, /taking .* over right now: one server per channel/);
+  }));
+
+Deno.test("a server refused a live channel removes none of the semaphores the winner uses, even ones it created", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    const names = channelNames(channel);
+    using server = ChannelServer.create(channel);
+    // The semaphores' names removed under the live server: the second server creates new ones.
+    NamedSemaphore.unlink(names.requestReady);
+    NamedSemaphore.unlink(names.responseReady);
+    const second =
+      await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")])).done;
+    assert.equal(second.code, 7, second.stderr);
+    const left = shmEntries(id).map((o) => o.name).sort();
+    assert.deepEqual(
+      left,
+      [names.data, names.head, names.requestReady, names.responseReady].sort(),
+    );
+    server.close();
+    NamedSemaphore.unlink(names.requestReady);
+    NamedSemaphore.unlink(names.responseReady);
+  }));
+
+Deno.test("a directory where a segment should be is DAMAGED (exit 8) on both sides", () =>
+  withId(async (id) => {
+    for (const which of ["head", "data"] as const) {
+      const channel = `a_${which}_${id}`;
+      const path = `/dev/shm${channelNames(channel)[which]}`;
+      assert.ok((await new Deno.Command("mkdir", { args: [path] }).output()).success);
+      try {
+        const s =
+          await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")]))
+            .done;
+        assert.equal(s.code, 8, s.stderr);
+        assert.match(s.stderr, /is a directory, not shared memory/);
+        if (which === "head") {
+          const c = await (await startTask("client", ["--channel", channel, "--timeout", "2"]))
+            .done;
+          assert.equal(c.code, 8, c.stderr);
+        }
+      } finally {
+        await Deno.remove(path);
+        removeChannel(channel);
+      }
+    }
+  }));
+
+Deno.test("deno task clean keeps another user's objects, even as root, and never takes a channel for another's temporary name", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    const names = channelNames(channel);
+    const squat = await runDeno(
+      `import { Segment } from "MOD";
+       Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
+      { asNobody: true, args: [names.head] },
+    );
+    assertClean(squat);
+    // A channel whose name starts like one of this channel's temporary names.
+    const lookalike = channelNames(`${channel}_HEAD.new.1`).head;
+    Segment.create(lookalike, 8).close();
+    const clean = async (args: string[]) => {
+      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+      const out = await new Deno.Command(command, { args: rest, env: { NO_COLOR: "1" } }).output();
+      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+    };
+    try {
+      const run = await clean(["--channel", channel, "--remove"]);
+      assert.equal(run.code, 0);
+      assert.match(run.stdout, /kept shm \/SEG_a_\w+_HEAD: it belongs to user 65534, not to you/);
+      assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);
+      assert.deepEqual(shmEntries(id).map((o) => o.name).sort(), [lookalike, names.head].sort());
+    } finally {
+      Segment.unlink(names.head);
+      Segment.unlink(lookalike);
+    }
+  }));
