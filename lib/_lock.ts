@@ -61,6 +61,13 @@ export function tryLock(fd: number, byte: number, exclusive: boolean, name: stri
   throw new PosixError("fcntl", err, name, `Cannot lock byte ${byte} of`);
 }
 
+/** Releases this descriptor's lock on byte `byte` (closing the descriptor also does). */
+export function unlock(fd: number, byte: number, name: string): void {
+  if (request(fd, F_OFD_SETLK, F_UNLCK, byte) !== 0) {
+    throw failure(`Cannot unlock byte ${byte} of`, name);
+  }
+}
+
 /**
  * Whether another open file description (this process's or another's) holds any lock on byte
  * `byte` of the file: "is its holder alive?". Locks held through `fd` itself are not seen.

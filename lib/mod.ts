@@ -65,3 +65,11 @@ export {
   type Pixels,
   ProtocolViolation,
 } from "./protocol.ts";
+export {
+  Ring,
+  type RingCreateOptions,
+  RingError,
+  type RingErrorCode,
+  type RingWaitOptions,
+  RingWriter,
+} from "./ring.ts";

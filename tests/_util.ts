@@ -333,3 +333,19 @@ export async function readPng(
   }
   return { width, height, rgba };
 }
+
+let built: Promise<string> | undefined;
+
+/** Builds tests/peer.c once for this run. */
+export function buildPeer(): Promise<string> {
+  built ??= (async () => {
+    const exe = `${await tempDir("peer")}/peer`;
+    // Under emulation, a cross compiler for the emulated machine (SHMEMAPHORE_CC).
+    const out = await new Deno.Command(Deno.env.get("SHMEMAPHORE_CC") ?? "cc", {
+      args: ["-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, `${ROOT.pathname}tests/peer.c`],
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    return exe;
+  })();
+  return built;
+}

@@ -10,6 +10,7 @@ import { pack } from "../lib/images.ts";
 import { channelNames } from "../lib/protocol.ts";
 import { lstat } from "../lib/_libc.ts";
 import {
+  buildPeer,
   EMULATOR,
   readPng,
   ROOT,
@@ -27,22 +28,6 @@ async function savedPixels(path: string) {
   const image = new Image(width, height);
   image.bitmap.set(rgba);
   return pack(image);
-}
-
-let built: Promise<string> | undefined;
-
-/** Builds tests/peer.c once for this run. */
-export function buildPeer(): Promise<string> {
-  built ??= (async () => {
-    const exe = `${await tempDir("peer")}/peer`;
-    // Under emulation, a cross compiler for the emulated machine (SHMEMAPHORE_CC).
-    const out = await new Deno.Command(Deno.env.get("SHMEMAPHORE_CC") ?? "cc", {
-      args: ["-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, `${ROOT.pathname}tests/peer.c`],
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    return exe;
-  })();
-  return built;
 }
 
 /** Runs the C peer; a C client answers until it is killed, as the original does. */

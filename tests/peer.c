@@ -27,6 +27,10 @@
  *                                         for 0 bytes (the client's cue to stop) and exits
  *   peer bench-client CHANNEL copy|zero   answers requests for BYTES (the name, in decimal) with
  *                                         BYTES bytes, until one asks for 0
+ *   peer ring-write NAME ID COUNT SIZES   writes COUNT messages into ring NAME (lib/ring_layout.ts)
+ *                                         as tests/_ring_peer.ts's writer does, then closes
+ *   peer ring-read NAME SLOTS SLOT_SIZE WRITERS   makes ring NAME and reads it to its end, checking
+ *                                         every message; prints what it got, as _ring_peer.ts
  *
  * The only departures from the original, for the tests' sake: a server gives up waiting for an
  * answer after 20 s (exit 3) instead of waiting for ever, and waits spin on sem_trywait for up to
@@ -38,6 +42,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +392,304 @@ static int run_bench_client(const char *channel, int copy) {
   return 0;
 }
 
+
+/* ---- The ring (lib/ring_layout.ts): a C reader and writer ---------------------------------- */
+
+enum { R_MAGIC = 0x4e524853, R_VERSION = 1, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
+       R_READER_PID = 20, R_STATE = 24, R_READER_SLEEPING = 28, R_WRITERS_SLEEPING = 32,
+       R_WRITERS_EVER = 36, R_LANE_TABLE = 256, R_LANE_ENTRY = 128, R_DATA = 4096 };
+enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_HEAD = 64 };
+enum { F_FIRST = 1, F_LAST = 2, F_PAD = 4, F_RESTART = 8, REC = 16 };
+
+typedef struct {
+  char name[300], readable[310], writable[310];
+  int fd;
+  uint8_t *p;
+  size_t size;
+  uint32_t lanes, slots, slot_size;
+  sem_t *rd, *wr;
+} ring_t;
+
+static _Atomic uint32_t *field(ring_t *r, size_t offset) { return (_Atomic uint32_t *)(r->p + offset); }
+static _Atomic uint32_t *lane_field(ring_t *r, uint32_t lane, size_t f) {
+  return field(r, R_LANE_TABLE + (size_t)lane * R_LANE_ENTRY + f);
+}
+static uint8_t *lane_bytes(ring_t *r, uint32_t lane) {
+  return r->p + R_DATA + (size_t)lane * r->slots * r->slot_size;
+}
+static uint32_t used_slots(uint32_t tail, uint32_t head, uint32_t slots) {
+  return (tail + 2 * slots - head) % (2 * slots);
+}
+
+/* An OFD lock on byte `byte`: F_OFD_SETLK (take) or F_OFD_GETLK (is it held by someone else?). */
+static int ofd(int fd, int cmd, short type, off_t byte) {
+  struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_pid = 0};
+  if (fcntl(fd, cmd, &fl) != 0) return -1;
+  return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+}
+
+static void ring_names(ring_t *r, const char *name) {
+  snprintf(r->name, sizeof r->name, "%s", name);
+  snprintf(r->readable, sizeof r->readable, "%s.readable", name);
+  snprintf(r->writable, sizeof r->writable, "%s.writable", name);
+}
+
+static void wake_reader(ring_t *r) {
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(field(r, R_READER_SLEEPING), &one, 0)) sem_post(r->rd);
+}
+
+static void wake_writers(ring_t *r) {
+  for (uint32_t n = atomic_load(field(r, R_WRITERS_SLEEPING)); n > 0; n--) sem_post(r->wr);
+}
+
+/* Blocks on `s` for at most 100 ms. */
+static void nap(sem_t *s) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_nsec += 100000000;
+  if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+  while (sem_timedwait(s, &t) != 0 && errno == EINTR) {}
+}
+
+static uint32_t ring_message(uint8_t *out, uint32_t id, uint32_t k, uint32_t size) {
+  memcpy(out, &id, 4);
+  memcpy(out + 4, &k, 4);
+  memcpy(out + 8, &size, 4);
+  for (uint32_t i = 12; i < size; i++) out[i] = (uint8_t)((i * 31 + id * 7 + k * 13) & 0xff);
+  return size;
+}
+
+/* peer ring-write NAME ID COUNT SIZES: as tests/_ring_peer.ts's writer. */
+static int run_ring_write(const char *name, uint32_t id, int count, char *list) {
+  uint32_t sizes[64];
+  int nsizes = 0;
+  for (char *t = strtok(list, ","); t && nsizes < 64; t = strtok(NULL, ",")) sizes[nsizes++] = (uint32_t)atoi(t);
+  ring_t r;
+  ring_names(&r, name);
+  for (int i = 0;; i++) { /* wait for the ring, 20 s */
+    r.fd = shm_open(name, O_RDWR, 0);
+    if (r.fd >= 0) break;
+    if (errno != ENOENT || i > 4000) die("shm_open", name);
+    usleep(5000);
+  }
+  struct stat st;
+  if (fstat(r.fd, &st) != 0) die("fstat", name);
+  r.size = (size_t)st.st_size;
+  r.p = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+  if (r.p == MAP_FAILED) die("mmap", name);
+  r.lanes = atomic_load(field(&r, R_LANES));
+  r.slots = atomic_load(field(&r, R_SLOTS));
+  r.slot_size = atomic_load(field(&r, R_SLOT_SIZE));
+  if (atomic_load(field(&r, 0)) != R_MAGIC || r.size < R_DATA + (size_t)r.lanes * r.slots * r.slot_size) {
+    fprintf(stderr, "peer: %s is not a ring this peer can use\n", name);
+    return 5;
+  }
+  if (ofd(r.fd, F_OFD_GETLK, F_WRLCK, 0) != 1) {
+    fprintf(stderr, "peer: the reader of %s is gone\n", name);
+    return 4;
+  }
+  r.rd = sem_open(r.readable, O_CREAT, 0600, 0);
+  r.wr = sem_open(r.writable, O_CREAT, 0600, 0);
+  if (r.rd == SEM_FAILED || r.wr == SEM_FAILED) die("sem_open", name);
+  uint32_t lane = r.lanes;
+  for (uint32_t i = 0; i < r.lanes && lane == r.lanes; i++) {
+    if (ofd(r.fd, F_OFD_SETLK, F_WRLCK, 1 + i) != 0) continue;
+    if (atomic_load(lane_field(&r, i, L_STATE)) != 0) {
+      ofd(r.fd, F_OFD_SETLK, F_UNLCK, 1 + i);
+      continue;
+    }
+    lane = i;
+  }
+  if (lane == r.lanes) {
+    fprintf(stderr, "peer: no free lane in %s\n", name);
+    return 3;
+  }
+  atomic_store(lane_field(&r, lane, L_PID), (uint32_t)getpid());
+  atomic_store(lane_field(&r, lane, L_PENDING), 0);
+  atomic_fetch_add(lane_field(&r, lane, L_GENERATION), 1);
+  atomic_store(lane_field(&r, lane, L_STATE), 1);
+  atomic_store(field(&r, R_WRITERS_EVER), 1);
+  printf("writing\n");
+  fflush(stdout);
+  uint8_t *base = lane_bytes(&r, lane);
+  uint32_t tail = atomic_load(lane_field(&r, lane, L_TAIL));
+  uint32_t piece = (r.slots / 2 ? r.slots / 2 : 1) * r.slot_size - REC;
+  uint8_t *msg = NULL;
+  size_t cap = 0;
+  for (int k = 0; k < count; k++) {
+    uint32_t size = sizes[k % nsizes];
+    msg = grow_buffer(msg, &cap, size);
+    ring_message(msg, id, (uint32_t)k, size);
+    for (uint32_t off = 0; off < size || (size == 0 && off == 0);) {
+      uint32_t len = size - off < piece ? size - off : piece;
+      uint32_t need = (REC + len + r.slot_size - 1) / r.slot_size;
+      for (int sleeping = 0;;) { /* room for the record (and a pad before it) */
+        uint32_t head = atomic_load(lane_field(&r, lane, L_HEAD));
+        uint32_t free_slots = r.slots - used_slots(tail, head, r.slots);
+        uint32_t slot = tail % r.slots, pad = slot + need > r.slots ? r.slots - slot : 0;
+        if (pad + need <= free_slots) {
+          if (pad) {
+            uint8_t *at = base + (size_t)slot * r.slot_size;
+            uint32_t z = 0, f = F_PAD;
+            memcpy(at, &z, 4), memcpy(at + 4, &f, 4);
+            tail = (tail + pad) % (2 * r.slots);
+            slot = 0;
+          }
+          uint8_t *at = base + (size_t)slot * r.slot_size;
+          uint32_t flags = (off == 0 ? F_FIRST : 0) | (off + len == size ? F_LAST : 0);
+          uint64_t total = size;
+          memcpy(at, &len, 4), memcpy(at + 4, &flags, 4), memcpy(at + 8, &total, 8);
+          memcpy(at + REC, msg + off, len);
+          tail = (tail + need) % (2 * r.slots);
+          atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
+          wake_reader(&r);
+          break;
+        }
+        if (pad && pad <= free_slots) { /* publish the pad alone, then wait for the rest */
+          uint8_t *at = base + (size_t)slot * r.slot_size;
+          uint32_t z = 0, f = F_PAD;
+          memcpy(at, &z, 4), memcpy(at + 4, &f, 4);
+          tail = (tail + pad) % (2 * r.slots);
+          atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
+          wake_reader(&r);
+          continue;
+        }
+        if (!sleeping) atomic_fetch_add(field(&r, R_WRITERS_SLEEPING), 1), sleeping = 1;
+        nap(r.wr);
+        if (ofd(r.fd, F_OFD_GETLK, F_WRLCK, 0) != 1) {
+          fprintf(stderr, "peer: the reader of %s died\n", name);
+          return 4;
+        }
+        atomic_fetch_sub(field(&r, R_WRITERS_SLEEPING), 1), sleeping = 0;
+      }
+      off += len;
+      if (size == 0) break;
+    }
+  }
+  atomic_store(lane_field(&r, lane, L_STATE), 2); /* closed: the reader drains, then frees */
+  wake_reader(&r);
+  printf("done\n");
+  free(msg);
+  return 0;
+}
+
+/* peer ring-read NAME SLOTS SLOT_SIZE WRITERS: as tests/_ring_peer.ts's reader. */
+static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, uint32_t lanes) {
+  ring_t r;
+  ring_names(&r, name);
+  r.lanes = lanes, r.slots = slots, r.slot_size = slot_size;
+  r.size = R_DATA + (size_t)lanes * slots * slot_size;
+  r.rd = sem_open(r.readable, O_CREAT, 0600, 0);
+  r.wr = sem_open(r.writable, O_CREAT, 0600, 0);
+  if (r.rd == SEM_FAILED || r.wr == SEM_FAILED) die("sem_open", name);
+  char temp[320];
+  snprintf(temp, sizeof temp, "%s.new.%d.00000000", name, getpid());
+  r.fd = shm_open(temp, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (r.fd < 0) die("shm_open", temp);
+  if (ofd(r.fd, F_OFD_SETLK, F_WRLCK, 0) != 0) die("fcntl", temp);
+  if (ftruncate(r.fd, (off_t)r.size) != 0) die("ftruncate", temp);
+  r.p = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+  if (r.p == MAP_FAILED) die("mmap", temp);
+  atomic_store(field(&r, 4), R_VERSION);
+  atomic_store(field(&r, R_LANES), lanes);
+  atomic_store(field(&r, R_SLOTS), slots);
+  atomic_store(field(&r, R_SLOT_SIZE), slot_size);
+  atomic_store(field(&r, R_READER_PID), (uint32_t)getpid());
+  atomic_store(field(&r, 0), R_MAGIC);
+  char from[340], to[320];
+  snprintf(from, sizeof from, "/dev/shm%s", temp);
+  snprintf(to, sizeof to, "/dev/shm%s", name);
+  if (link(from, to) != 0) die("link", to); /* seen whole, or not at all */
+  shm_unlink(temp);
+  printf("ready\n");
+  fflush(stdout);
+  uint32_t heads[256] = {0}, gens[256] = {0}, next[256] = {0}, dead[256] = {0};
+  uint8_t *assembly[256] = {0};
+  uint64_t filled[256] = {0}, totals[256] = {0};
+  int errors = 0, dropped = 0;
+  uint64_t last_check = now_ns();
+  for (;;) {
+    int got = 0, busy = 0;
+    for (uint32_t i = 0; i < lanes; i++) {
+      uint32_t state = atomic_load(lane_field(&r, i, L_STATE));
+      if (state == 0) continue;
+      busy = 1;
+      uint32_t gen = atomic_load(lane_field(&r, i, L_GENERATION));
+      if (gen != gens[i]) gens[i] = gen, heads[i] = atomic_load(lane_field(&r, i, L_HEAD)), free(assembly[i]), assembly[i] = NULL;
+      uint8_t *base = lane_bytes(&r, i);
+      for (;;) {
+        uint32_t tail = atomic_load_explicit(lane_field(&r, i, L_TAIL), memory_order_acquire);
+        uint32_t avail = used_slots(tail, heads[i], slots);
+        if (avail == 0) {
+          if (state == 2 || dead[i]) {
+            if (assembly[i] || atomic_load(lane_field(&r, i, L_PENDING))) dropped++;
+            free(assembly[i]), assembly[i] = NULL, dead[i] = 0;
+            atomic_store(lane_field(&r, i, L_PENDING), 0);
+            atomic_store(lane_field(&r, i, L_STATE), 0);
+          }
+          break;
+        }
+        uint32_t slot = heads[i] % slots, len, flags;
+        uint64_t total;
+        uint8_t *at = base + (size_t)slot * slot_size;
+        memcpy(&len, at, 4), memcpy(&flags, at + 4, 4), memcpy(&total, at + 8, 8);
+        uint32_t need = flags & F_PAD ? slots - slot : (REC + len + slot_size - 1) / slot_size;
+        if (need > avail || slot + need > slots || (!(flags & F_PAD) && len > slots * slot_size - REC)) {
+          fprintf(stderr, "peer: lane %u: a record that cannot be\n", i);
+          return 5;
+        }
+        if (flags & F_RESTART && assembly[i]) free(assembly[i]), assembly[i] = NULL, dropped++;
+        if (!(flags & F_PAD)) {
+          if (flags & F_FIRST) {
+            assembly[i] = malloc(total ? total : 1), filled[i] = 0, totals[i] = total;
+            if (!assembly[i]) die("malloc", name);
+          }
+          if (!assembly[i] || filled[i] + len > totals[i]) {
+            fprintf(stderr, "peer: lane %u: a piece of no message\n", i);
+            return 5;
+          }
+          memcpy(assembly[i] + filled[i], at + REC, len);
+          filled[i] += len;
+        }
+        heads[i] = (heads[i] + need) % (2 * slots);
+        atomic_store_explicit(lane_field(&r, i, L_HEAD), heads[i], memory_order_release);
+        wake_writers(&r);
+        if (!(flags & F_PAD) && (flags & F_LAST)) {
+          uint8_t *m = assembly[i];
+          uint32_t id, k, size;
+          memcpy(&id, m, 4), memcpy(&k, m + 4, 4), memcpy(&size, m + 8, 4);
+          int ok = filled[i] >= 12 && size == filled[i] && id < 256 && k == next[id];
+          for (uint32_t b = 12; ok && b < size; b++) ok = m[b] == (uint8_t)((b * 31 + id * 7 + k * 13) & 0xff);
+          if (!ok) errors++;
+          else next[id]++;
+          free(m), assembly[i] = NULL, got = 1;
+        }
+      }
+    }
+    if (got) continue;
+    uint64_t t = now_ns();
+    if (t - last_check > 100000000) { /* writers that died: their lanes are drained, then freed */
+      last_check = t;
+      for (uint32_t i = 0; i < lanes; i++)
+        if (atomic_load(lane_field(&r, i, L_STATE)) == 1 && ofd(r.fd, F_OFD_GETLK, F_WRLCK, 1 + i) == 0) dead[i] = 1;
+    }
+    if (!busy && atomic_load(field(&r, R_WRITERS_EVER))) break; /* the end of the stream */
+    atomic_store(field(&r, R_READER_SLEEPING), 1);
+    nap(r.rd);
+  }
+  printf("{\"got\":{");
+  for (int id = 0, first = 1; id < 256; id++)
+    if (next[id]) printf("%s\"%d\":%u", first ? "" : ",", id, next[id]), first = 0;
+  printf("},\"dropped\":%d,\"errors\":%d}\n", dropped, errors);
+  munmap(r.p, r.size);
+  close(r.fd);
+  shm_unlink(name);
+  sem_unlink(r.readable);
+  sem_unlink(r.writable);
+  return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "server") == 0)
     return run_server(argv[2], atoi(argv[3]), argv[4], argv[5]);
@@ -395,6 +698,10 @@ int main(int argc, char **argv) {
     return run_bench_server(argv[2], strcmp(argv[3], "copy") == 0);
   if (argc >= 4 && strcmp(argv[1], "bench-client") == 0)
     return run_bench_client(argv[2], strcmp(argv[3], "copy") == 0);
+  if (argc >= 6 && strcmp(argv[1], "ring-write") == 0)
+    return run_ring_write(argv[2], (uint32_t)atoi(argv[3]), atoi(argv[4]), argv[5]);
+  if (argc >= 6 && strcmp(argv[1], "ring-read") == 0)
+    return run_ring_read(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]), (uint32_t)atoi(argv[5]));
   fprintf(stderr, "usage: see the comment at the top of tests/peer.c\n");
   return 2;
 }

@@ -1,0 +1,1072 @@
+/**
+ * `Ring`: a stream of messages from many writing processes to one reading process, through a
+ * circular buffer in shared memory. The lecture's circular buffer (a `free` and a `used`
+ * semaphore over a ring of slots), grown up: every writer has a lane of its own, so messages
+ * never interleave and a dead writer costs the others nothing; a message may be any size (it
+ * spans slots, or streams through the ring in pieces while the reader copies them out); writers
+ * may fill and readers read in place (zero copy); the end of the stream, and the death of either
+ * side, are known from locks the kernel drops. The layout is in `ring_layout.ts`.
+ *
+ * @module
+ */
+
+import { currentUid, monotonicMs } from "./_libc.ts";
+import { isLocked, tryLock, unlock } from "./_lock.ts";
+import { checkName } from "./_names.ts";
+import { ResizeWatch } from "./_resize_watch.ts";
+import { checkTimeout, sleep } from "./_util.ts";
+import { DamagedObjectError, PosixError } from "./errors.ts";
+import { NamedSemaphore, spinTake } from "./named_semaphore.ts";
+import {
+  advance,
+  Flag,
+  LANE,
+  laneField,
+  laneOffset,
+  LaneState,
+  maxRecord,
+  READER_LOCK_BYTE,
+  readHeader,
+  readRecord,
+  RECORD_HEADER,
+  RING,
+  type RingShape,
+  RingState,
+  shapeError,
+  slotsFor,
+  used,
+  writeHeader,
+  WRITER_LOCK_BASE,
+  writeRecord,
+} from "./ring_layout.ts";
+import { Segment } from "./segment.ts";
+
+/** Why a ring cannot go on: see {@link RingError}. */
+export type RingErrorCode =
+  /** A live reader already holds the ring's name. */
+  | "BUSY"
+  /** The ring's reader died (its lock is free), or there is no ring of that name. */
+  | "READER_GONE"
+  /** The reader closed the ring: writers stop. */
+  | "CLOSED"
+  /** Every lane has a writer: no room for one more. */
+  | "NO_LANE"
+  /** The ring's memory does not hold what its header says (truncated, overwritten, hostile). */
+  | "DAMAGED"
+  /** One of the ring's objects belongs to another user. */
+  | "FOREIGN_OBJECT";
+
+/** A ring that cannot go on. `code` says why; the message, what happened to which ring. */
+export class RingError extends Error {
+  /** Why. */
+  readonly code: RingErrorCode;
+  /**
+   * Builds the error.
+   *
+   * @param code Why.
+   * @param message What happened, to which ring.
+   */
+  constructor(code: RingErrorCode, message: string) {
+    super(message);
+    this.name = "RingError";
+    this.code = code;
+  }
+}
+
+/** Options of {@link Ring.create}. */
+export interface RingCreateOptions {
+  /** Slots per writer's lane. @default {64} */
+  slots?: number;
+  /** Bytes per slot, a multiple of 64. @default {65536} */
+  slotSize?: number;
+  /**
+   * How many writers at most (each has a lane of `slots × slotSize` bytes, reserved at once).
+   * @default {4}
+   */
+  writers?: number;
+  /** Mode of the objects, exactly. @default {0o600} */
+  mode?: number;
+}
+
+/** Options of a wait: {@link Ring.read}, {@link RingWriter.write}... */
+export interface RingWaitOptions {
+  /** Give up after this long: the call returns `null` or `false`. @default {Infinity} */
+  timeoutMs?: number;
+  /** Cancel: rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Microseconds to spin (polling the ring, no system call) before blocking on a semaphore
+   * without holding the event loop. @default {100} (0 on one CPU)
+   */
+  spinMicros?: number;
+}
+
+/** How often a blocked end checks on the other (its lock) and on the ring's size. */
+const CHECK_MS = 100;
+/** How many messages an end handles between two checks of the ring's size while it runs. */
+const CHECK_EVERY = 64;
+const DEFAULT_SPIN_US = navigator.hardwareConcurrency > 1 ? 100 : 0;
+
+/** The names of ring `name`'s objects. */
+function ringNames(name: string): { segment: string; readable: string; writable: string } {
+  checkName(name, "shm");
+  const names = { segment: name, readable: `${name}.readable`, writable: `${name}.writable` };
+  checkName(names.writable, "sem"); // the longest of the three
+  return names;
+}
+
+/** What every end of a ring holds: the mapped segment and its views, and the semaphores. */
+class RingMemory {
+  readonly view: DataView;
+  readonly words: Int32Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly lanes: DataView[];
+  readonly laneBytes: Uint8Array<ArrayBuffer>[];
+  readonly resized: ResizeWatch;
+  #sinceCheck = 0;
+
+  constructor(
+    readonly name: string,
+    readonly segment: Segment,
+    readonly shape: RingShape,
+    readonly readable: NamedSemaphore,
+    readonly writable: NamedSemaphore,
+  ) {
+    this.bytes = segment.bytes;
+    const buffer = this.bytes.buffer;
+    this.view = new DataView(buffer);
+    this.words = new Int32Array(buffer, 0, RING.DATA_OFFSET / 4);
+    this.lanes = [];
+    this.laneBytes = [];
+    const laneSize = shape.slots * shape.slotSize;
+    for (let i = 0; i < shape.lanes; i++) {
+      this.lanes.push(new DataView(buffer, laneOffset(shape, i), laneSize));
+      this.laneBytes.push(new Uint8Array(buffer, laneOffset(shape, i), laneSize));
+    }
+    this.resized = new ResizeWatch([segment.fd]);
+    this.resized.drain();
+  }
+
+  /** A u32 field of the header or the lane table, read or written atomically. */
+  load(offset: number): number {
+    return Atomics.load(this.words, offset >> 2);
+  }
+  store(offset: number, value: number): void {
+    Atomics.store(this.words, offset >> 2, value);
+  }
+
+  /**
+   * Checks that the segment still has the size it had (one system call, see
+   * `_resize_watch.ts`): `DAMAGED` if anything resized it, which nothing of a ring does.
+   */
+  checkSize(): void {
+    this.#sinceCheck = 0;
+    if (this.resized.quiet()) return;
+    this.resized.drain();
+    const size = this.segment.size; // remaps: the views above are detached if it changed
+    if (size !== this.bytes.length || this.bytes.byteLength === 0) {
+      throw new RingError(
+        "DAMAGED",
+        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ` +
+          `${this.bytes.length}): it cannot be trusted`,
+      );
+    }
+  }
+
+  /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */
+  checkNow(): void {
+    if (++this.#sinceCheck >= CHECK_EVERY) this.checkSize();
+  }
+
+  close(): void {
+    this.resized.close();
+    this.readable.close();
+    this.writable.close();
+    this.segment.close();
+  }
+}
+
+/** Opens or creates a ring's semaphore, refusing another user's. */
+function ringSemaphore(name: string, mode: number): NamedSemaphore {
+  let sem: NamedSemaphore;
+  try {
+    sem = NamedSemaphore.openOrCreate(name, 0, { mode });
+  } catch (error) {
+    if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+    throw error;
+  }
+  const { uid } = sem.info();
+  if (uid !== currentUid()) {
+    sem.close();
+    throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+  }
+  return sem;
+}
+
+/** A message being put together from the records of a lane. */
+interface Assembly {
+  data: Uint8Array;
+  filled: number;
+}
+
+/**
+ * The reading end of a ring, which creates and owns it; see the module's notes. Writers join
+ * with {@link Ring.open}.
+ *
+ * @example Process A reads, process B writes (here both in one process)
+ * ```ts
+ * import { Ring } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const name = `/doc_ring_${crypto.randomUUID().slice(0, 8)}`;
+ * using ring = Ring.create(name, { slots: 8, slotSize: 256 }); // process A
+ * const received: number[] = [];
+ * const reading = (async () => { // A reads until the stream ends
+ *   for await (const message of ring) received.push(message.length);
+ * })();
+ * using w = Ring.open(name); // process B
+ * assert.equal(w.tryWrite(new TextEncoder().encode("hello")), true);
+ * assert.equal(await w.write(new Uint8Array(5000).fill(7)), true); // larger than a lane: streamed
+ * w.close(); // B is done: the stream ends once A has read everything
+ * await reading;
+ * assert.deepEqual(received, [5, 5000]);
+ * assert.equal(ring.ended, true);
+ * ```
+ */
+export class Ring implements Disposable, AsyncIterable<Uint8Array> {
+  /** The ring's name, for example `"/frames"`. */
+  readonly name: string;
+  /** Its shape: writers (lanes), slots per lane, bytes per slot. */
+  readonly shape: Readonly<RingShape>;
+  readonly #m: RingMemory;
+  /** Where the reader is in each lane (also published as HEAD). */
+  readonly #heads: number[];
+  readonly #generations: number[];
+  readonly #assemblies: (Assembly | null)[];
+  /** Lanes whose writer died: drained, then freed. */
+  readonly #dead = new Set<number>();
+  #next = 0;
+  #dropped = 0;
+  /** The message `peek()` returned, until `release()`: its lane and its records' slots. */
+  #peeked: { lane: number; slots: number; data: Uint8Array } | null = null;
+  #closed = false;
+  #readable?: ReadableStream<Uint8Array>;
+
+  private constructor(name: string, m: RingMemory) {
+    this.name = name;
+    this.#m = m;
+    this.shape = m.shape;
+    this.#heads = new Array(m.shape.lanes).fill(0);
+    this.#generations = new Array(m.shape.lanes).fill(0);
+    this.#assemblies = new Array(m.shape.lanes).fill(null);
+  }
+
+  /**
+   * Creates a ring and holds it as its reader (a lock the kernel drops when this process dies).
+   * A ring of the same name whose reader died is replaced; one whose reader lives is refused.
+   *
+   * @param name `/` and a name, for example `"/frames"`.
+   * @param options `slots` (64), `slotSize` (64 KiB), `writers` (4), `mode` (0o600).
+   * @returns The reading end; this process owns the ring ({@link close} removes it).
+   * @throws {TypeError | RangeError} For a bad name or shape.
+   * @throws {RingError} `BUSY`, `FOREIGN_OBJECT`.
+   * @throws {PosixError} `ENOSPC` (/dev/shm cannot hold it)...
+   */
+  static create(name: string, options: RingCreateOptions = {}): Ring {
+    const names = ringNames(name);
+    const { slots = 64, slotSize = 64 * 1024, writers = 4, mode = 0o600 } = options;
+    const shape = { lanes: writers, slots, slotSize };
+    const bad = shapeError(shape);
+    if (bad) throw new RangeError(`Invalid ring shape: ${bad}`);
+    const made: (Segment | NamedSemaphore)[] = [];
+    try {
+      const readable = ringSemaphore(names.readable, mode);
+      made.push(readable);
+      const writable = ringSemaphore(names.writable, mode);
+      made.push(writable);
+      const tag = `${Deno.pid}.${crypto.getRandomValues(new Uint32Array(1))[0].toString(16)}`;
+      const segment = Segment.create(`${name}.new.${tag}`, RING.DATA_OFFSET, { mode });
+      made.push(segment);
+      if (!tryLock(segment.fd, READER_LOCK_BYTE, true, segment.name)) {
+        throw new Error(`Cannot lock the new ring "${segment.name}"`); // nobody else can see it
+      }
+      segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
+      writeHeader(new DataView(segment.bytes.buffer), shape, Deno.pid);
+      take(segment, name);
+      // Counts a crashed run left: the semaphores only wake sleepers, so start them at zero.
+      while (readable.tryWait());
+      while (writable.tryWait());
+      return new Ring(name, new RingMemory(name, segment, shape, readable, writable));
+    } catch (error) {
+      for (const object of made) {
+        if (object.created || object instanceof Segment) object.unlink();
+        object[Symbol.dispose]();
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Opens ring `name` to write to it: claims a free lane (a lock the kernel drops when this
+   * process dies).
+   *
+   * @param name The ring's name.
+   * @returns The writing end.
+   * @throws {RingError} `READER_GONE` (no ring, or its reader died), `NO_LANE`, `DAMAGED`,
+   * `FOREIGN_OBJECT`.
+   */
+  static open(name: string): RingWriter {
+    return RingWriter.open(name);
+  }
+
+  /**
+   * {@link open}, waiting for the ring to exist (the writer may start first).
+   *
+   * @returns The writing end, or `null` if `timeoutMs` ran out first.
+   */
+  static async openWhenReady(
+    name: string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<RingWriter | null> {
+    const { timeoutMs = Infinity, signal } = options;
+    checkTimeout(timeoutMs);
+    const deadline = monotonicMs() + timeoutMs;
+    for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
+      signal?.throwIfAborted();
+      try {
+        return RingWriter.open(name);
+      } catch (error) {
+        if (!(error instanceof RingError && error.code === "READER_GONE")) throw error;
+      }
+      const left = deadline - monotonicMs();
+      if (left <= 0) return null;
+      await sleep(Math.min(pause, left), signal);
+    }
+  }
+
+  /** Messages lost with writers that died while sending them, so far. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** How many writers have a lane now. */
+  get writers(): number {
+    let n = 0;
+    for (let i = 0; i < this.shape.lanes; i++) {
+      if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) n++;
+    }
+    return n;
+  }
+
+  /**
+   * `true` when the stream has ended: a writer has joined, every writer has closed or died, and
+   * everything they wrote has been read. (A writer that joins later starts it again.)
+   */
+  get ended(): boolean {
+    if (this.#m.load(RING.WRITERS_EVER) === 0) return false;
+    for (let i = 0; i < this.shape.lanes; i++) {
+      if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The next message if there is one now, as a copy of its own; `null` if there is none.
+   *
+   * @throws {RingError} `DAMAGED` for a record that cannot be.
+   */
+  tryRead(): Uint8Array | null {
+    this.#checkOpen();
+    this.#m.checkNow();
+    const found = this.#next_();
+    if (!found) return null;
+    const data = found.inPlace ? found.data.slice() : found.data;
+    this.#release(found.lane, found.slots);
+    return data;
+  }
+
+  /**
+   * Waits for the next message: spins briefly, then blocks without holding the event loop.
+   *
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
+   * @returns A copy of the message; `null` when the time ran out, or when the stream has ended
+   * (see {@link ended}).
+   * @throws {RingError} `DAMAGED`; the signal's reason when it aborts.
+   */
+  async read(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+    const got = await this.#wait(options);
+    if (!got) return null;
+    const data = got.inPlace ? got.data.slice() : got.data;
+    this.#release(got.lane, got.slots);
+    return data;
+  }
+
+  /**
+   * The next message in place (zero copy), waiting for it as {@link read} does; then call
+   * {@link release}. A message that fits in one record (up to `slots × slotSize − 16` bytes) is
+   * a view of the ring itself; a larger one, which streamed through in pieces, is the copy they
+   * were put together into.
+   *
+   * @returns The message, valid until {@link release}; `null` as for {@link read}.
+   */
+  async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+    if (this.#peeked) return this.#peeked.data;
+    const got = await this.#wait(options);
+    if (!got) return null;
+    this.#peeked = { lane: got.lane, slots: got.slots, data: got.data };
+    return got.data;
+  }
+
+  /** Gives back the message {@link peek} returned: its slots are the writers' again. */
+  release(): void {
+    const peeked = this.#peeked;
+    if (!peeked) return;
+    this.#peeked = null;
+    this.#release(peeked.lane, peeked.slots);
+  }
+
+  /** The messages, until the stream ends: `for await (const message of ring)`. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const message = await this.read();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /**
+   * The messages as a `ReadableStream`, which closes when the stream ends. Backpressure is the
+   * ring's own: what is not read stays in the ring, and writers wait for room.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const message = await this.read();
+        if (message === null) controller.close();
+        else controller.enqueue(message);
+      },
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  /**
+   * Closes the ring: writers that write next get a `CLOSED` error, the objects are removed (each
+   * only while its name still refers to this ring's), and the lock goes. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const m = this.#m;
+    try {
+      if (m.segment.size === m.bytes.length) {
+        m.store(RING.STATE, RingState.CLOSED);
+        // Wake every writer that sleeps, so that it sees it.
+        for (let i = m.load(RING.WRITERS_SLEEPING); i > 0; i--) m.writable.post();
+      }
+    } catch {
+      // A ring that was cut short: nothing to tell through it.
+    }
+    for (const object of [m.readable, m.writable, m.segment]) {
+      try {
+        object.unlink();
+      } catch {
+        // not ours to remove after all
+      }
+    }
+    m.close();
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Deno.errors.BadResource(`Ring "${this.name}" is closed`);
+  }
+
+  /** Waits for the next message; `null` at the deadline or the end of the stream. */
+  async #wait(options: RingWaitOptions): Promise<Found | null> {
+    const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
+    this.#checkOpen();
+    checkTimeout(timeoutMs);
+    signal?.throwIfAborted();
+    const m = this.#m;
+    m.checkNow();
+    let found = this.#next_();
+    if (found) return found;
+    // Spin: poll the lanes (memory only) for a while.
+    const start = monotonicMs();
+    const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
+    while (monotonicMs() < spinEnd) {
+      for (let i = 0; i < 16; i++) if ((found = this.#next_())) return found;
+    }
+    const deadline = start + timeoutMs;
+    let checked = monotonicMs();
+    for (;;) {
+      // Say we sleep, then look once more: a writer that published before it saw the flag is
+      // seen here; one after, posts.
+      m.store(RING.READER_SLEEPING, 1);
+      if ((found = this.#next_())) {
+        m.store(RING.READER_SLEEPING, 0);
+        return found;
+      }
+      if (this.ended) {
+        m.store(RING.READER_SLEEPING, 0);
+        return null;
+      }
+      const now = monotonicMs();
+      if (now >= deadline) {
+        m.store(RING.READER_SLEEPING, 0);
+        return null;
+      }
+      await m.readable.wait({
+        timeoutMs: Math.min(deadline - now, CHECK_MS),
+        signal,
+        spinMicros: 0,
+      });
+      m.checkSize(); // after every wait, before the ring is read
+      if (monotonicMs() - checked >= CHECK_MS) {
+        this.#checkWriters();
+        checked = monotonicMs();
+      }
+      if ((found = this.#next_())) {
+        m.store(RING.READER_SLEEPING, 0);
+        return found;
+      }
+    }
+  }
+
+  /** Notices writers that died: their lanes are drained, then freed, and their partial lost. */
+  #checkWriters(): void {
+    const m = this.#m;
+    for (let i = 0; i < this.shape.lanes; i++) {
+      if (this.#dead.has(i)) continue;
+      if (m.load(laneField(i, LANE.STATE)) !== LaneState.CLAIMED) continue;
+      if (!isLocked(m.segment.fd, WRITER_LOCK_BASE + i, this.name)) this.#dead.add(i);
+    }
+  }
+
+  /**
+   * The next whole message from the lanes, taken in turn; `null` if none has one now. Frees the
+   * lanes of writers that have closed or died once they are drained.
+   */
+  #next_(): Found | null {
+    const lanes = this.shape.lanes;
+    for (let k = 0; k < lanes; k++) {
+      const lane = (this.#next + k) % lanes;
+      const found = this.#fromLane(lane);
+      if (found) {
+        this.#next = (lane + 1) % lanes;
+        return found;
+      }
+    }
+    return null;
+  }
+
+  #fromLane(lane: number): Found | null {
+    const m = this.#m;
+    const { slots, slotSize } = this.shape;
+    const state = m.load(laneField(lane, LANE.STATE));
+    if (state === LaneState.FREE) return null;
+    const generation = m.load(laneField(lane, LANE.GENERATION));
+    if (generation !== this.#generations[lane]) {
+      // A new writer on this lane: start from its beginning, with nothing half put together.
+      this.#generations[lane] = generation;
+      this.#heads[lane] = m.load(laneField(lane, LANE.HEAD));
+      this.#assemblies[lane] = null;
+    }
+    for (;;) {
+      const head = this.#heads[lane];
+      const tail = m.load(laneField(lane, LANE.TAIL));
+      const available = used(tail, head, slots);
+      if (available > slots) {
+        throw this.#damaged(lane, `its tail (${tail}) is not within 2 × ${slots} of its head`);
+      }
+      if (available === 0) {
+        if (state === LaneState.CLOSED || this.#dead.has(lane)) this.#free(lane);
+        return null;
+      }
+      const slot = head % slots;
+      const record = readRecord(m.lanes[lane], slot, available, this.shape);
+      if (!record.ok) throw this.#damaged(lane, record.error);
+      const at = slot * slotSize + RECORD_HEADER;
+      const payload = m.laneBytes[lane].subarray(at, at + record.length);
+      const { flags } = record;
+      if (flags & Flag.PAD) {
+        this.#advance(lane, record.slots);
+        continue;
+      }
+      if (flags & Flag.RESTART && this.#assemblies[lane]) {
+        // Its writer gave up on the message before (a timeout): drop what came of it.
+        this.#assemblies[lane] = null;
+        this.#dropped++;
+      }
+      if ((flags & Flag.FIRST) && (flags & Flag.LAST)) {
+        if (this.#assemblies[lane]) throw this.#damaged(lane, "a new message inside another");
+        return { lane, slots: record.slots, data: payload, inPlace: true };
+      }
+      // A message in pieces: copy each into its own buffer as it comes.
+      let assembly = this.#assemblies[lane];
+      if (flags & Flag.FIRST) {
+        if (assembly) throw this.#damaged(lane, "a new message inside another");
+        let data: Uint8Array;
+        try {
+          data = new Uint8Array(record.total);
+        } catch {
+          throw this.#damaged(lane, `a message of ${record.total} bytes`);
+        }
+        assembly = this.#assemblies[lane] = { data, filled: 0 };
+      } else if (!assembly) {
+        throw this.#damaged(lane, "the rest of a message that never began");
+      }
+      if (assembly.filled + record.length > assembly.data.length) {
+        throw this.#damaged(lane, `more than the ${assembly.data.length} bytes it announced`);
+      }
+      assembly.data.set(payload, assembly.filled);
+      assembly.filled += record.length;
+      this.#advance(lane, record.slots);
+      if (flags & Flag.LAST) {
+        this.#assemblies[lane] = null;
+        if (assembly.filled !== assembly.data.length) {
+          throw this.#damaged(lane, `${assembly.filled} of the ${assembly.data.length} bytes`);
+        }
+        return { lane, slots: 0, data: assembly.data, inPlace: false };
+      }
+    }
+  }
+
+  /** Hands slots back to a lane's writer, and wakes writers that wait for room. */
+  #release(lane: number, slots: number): void {
+    if (slots > 0) this.#advance(lane, slots);
+  }
+
+  #advance(lane: number, slots: number): void {
+    const m = this.#m;
+    const head = advance(this.#heads[lane], slots, this.shape.slots);
+    this.#heads[lane] = head;
+    m.store(laneField(lane, LANE.HEAD), head);
+    if (m.load(RING.WRITERS_SLEEPING) > 0) {
+      for (let i = m.load(RING.WRITERS_SLEEPING); i > 0; i--) m.writable.post();
+    }
+  }
+
+  /** Frees a drained lane whose writer closed or died, counting what it left half sent. */
+  #free(lane: number): void {
+    const m = this.#m;
+    if (this.#assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.#dropped++;
+    this.#assemblies[lane] = null;
+    this.#dead.delete(lane);
+    m.store(laneField(lane, LANE.PENDING), 0);
+    m.store(laneField(lane, LANE.STATE), LaneState.FREE);
+  }
+
+  #damaged(lane: number, what: string): RingError {
+    const pid = this.#m.load(laneField(lane, LANE.WRITER_PID));
+    return new RingError(
+      "DAMAGED",
+      `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
+    );
+  }
+}
+
+/** A message found in a lane. */
+interface Found {
+  lane: number;
+  /** Slots to hand back once it has been used (0: already handed back, it was copied). */
+  slots: number;
+  data: Uint8Array;
+  /** Whether `data` is a view of the ring (to be copied before the slots are handed back). */
+  inPlace: boolean;
+}
+
+/**
+ * Gives the locked, filled ring `segment` the name `name`: at once if there is none; if there is
+ * one, only if its reader is dead (its lock is free), replacing it in one step.
+ */
+function take(segment: Segment, name: string): void {
+  for (;;) {
+    try {
+      segment.rename(name);
+      return;
+    } catch (error) {
+      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
+    }
+    let old: Segment;
+    try {
+      old = Segment.open(name);
+    } catch (error) {
+      if (error instanceof PosixError && error.code === "ENOENT") continue;
+      if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+      throw error;
+    }
+    try {
+      const { uid } = old.info();
+      if (uid !== currentUid()) {
+        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+      }
+      if (!tryLock(old.fd, READER_LOCK_BYTE, true, name)) {
+        throw new RingError("BUSY", `A live reader holds ring "${name}": one reader per ring`);
+      }
+      if (!old.linked()) continue;
+      segment.rename(name, { replace: true });
+      return;
+    } finally {
+      old.close();
+    }
+  }
+}
+
+/**
+ * The writing end of a ring: one lane of it, claimed with {@link Ring.open}. `tryWrite` and
+ * `write` copy a message in; `reserve` + `commit` fill it in place.
+ */
+export class RingWriter implements Disposable {
+  /** The ring's name. */
+  readonly name: string;
+  /** The lane this writer has. */
+  readonly lane: number;
+  readonly #m: RingMemory;
+  readonly #shape: RingShape;
+  readonly #lane: DataView;
+  readonly #laneBytes: Uint8Array<ArrayBuffer>;
+  /** Where this writer is (also published as TAIL). */
+  #tail: number;
+  /** Whether the last message streamed was cut short: the next one says so (RESTART). */
+  #cut = false;
+  /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
+  #reserved: { slot: number; pad: number; slots: number; length: number } | null = null;
+  #closed = false;
+  #writable?: WritableStream<Uint8Array>;
+
+  private constructor(name: string, m: RingMemory, lane: number) {
+    this.name = name;
+    this.#m = m;
+    this.#shape = m.shape;
+    this.lane = lane;
+    this.#lane = m.lanes[lane];
+    this.#laneBytes = m.laneBytes[lane];
+    this.#tail = m.load(laneField(lane, LANE.TAIL));
+  }
+
+  /** See {@link Ring.open}. */
+  static open(name: string): RingWriter {
+    const names = ringNames(name);
+    let segment: Segment;
+    try {
+      segment = Segment.open(name);
+    } catch (error) {
+      if (error instanceof PosixError && error.code === "ENOENT") {
+        throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`);
+      }
+      if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+      throw error;
+    }
+    const opened: (Segment | NamedSemaphore)[] = [segment];
+    try {
+      const { uid } = segment.info();
+      if (uid !== currentUid()) {
+        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+      }
+      const bytes = segment.bytes;
+      const header = readHeader(new DataView(bytes.buffer), bytes.length);
+      if (!header.ok) throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`);
+      if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
+        throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`);
+      }
+      const readable = ringSemaphore(names.readable, 0o600);
+      opened.push(readable);
+      const writable = ringSemaphore(names.writable, 0o600);
+      opened.push(writable);
+      const m = new RingMemory(name, segment, header.shape, readable, writable);
+      if (m.load(RING.STATE) !== RingState.OPEN) {
+        m.resized.close();
+        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`);
+      }
+      // Claim a lane: its lock, and then a lane the reader has freed.
+      for (let lane = 0; lane < header.shape.lanes; lane++) {
+        if (!tryLock(segment.fd, WRITER_LOCK_BASE + lane, true, name)) continue;
+        if (m.load(laneField(lane, LANE.STATE)) !== LaneState.FREE) {
+          unlock(segment.fd, WRITER_LOCK_BASE + lane, name); // the reader has not freed it yet
+          continue;
+        }
+        m.store(laneField(lane, LANE.WRITER_PID), Deno.pid);
+        m.store(laneField(lane, LANE.PENDING), 0);
+        m.store(laneField(lane, LANE.GENERATION), m.load(laneField(lane, LANE.GENERATION)) + 1);
+        m.store(laneField(lane, LANE.STATE), LaneState.CLAIMED);
+        m.store(RING.WRITERS_EVER, 1);
+        opened.length = 0;
+        return new RingWriter(name, m, lane);
+      }
+      m.resized.close();
+      throw new RingError(
+        "NO_LANE",
+        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+      );
+    } finally {
+      for (const object of opened) object.close();
+    }
+  }
+
+  /** The largest message {@link reserve} can hold, and the largest one record carries. */
+  get maxReserve(): number {
+    return maxRecord(this.#shape);
+  }
+
+  /** The size of the pieces a larger message streams through in: half a lane. */
+  get #piece(): number {
+    const { slots, slotSize } = this.#shape;
+    return Math.max(1, Math.floor(slots / 2)) * slotSize - RECORD_HEADER;
+  }
+
+  /**
+   * Writes `message` if there is room for it now, whole.
+   *
+   * @returns `true` if written; `false` if it does not fit now (or ever: one larger than
+   * {@link maxReserve} only goes through {@link write}, which streams it).
+   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`.
+   */
+  tryWrite(message: Uint8Array): boolean {
+    this.#checkOpen();
+    this.#m.checkNow();
+    if (message.length > this.maxReserve) return false;
+    const place = this.#room(message.length);
+    if (!place) {
+      this.#checkReader();
+      return false;
+    }
+    this.#put(place, message, Flag.FIRST | Flag.LAST, message.length);
+    return true;
+  }
+
+  /**
+   * Writes `message`, waiting for room: spins briefly, then blocks without holding the event
+   * loop. A message larger than {@link maxReserve} streams through the ring in pieces while the
+   * reader copies them out.
+   *
+   * @returns `true` once written; `false` if the time ran out (a message that was streaming is
+   * then cut short: the reader drops it, and counts it).
+   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`; the signal's reason when it aborts.
+   */
+  async write(message: Uint8Array, options: RingWaitOptions = {}): Promise<boolean> {
+    this.#checkOpen();
+    const { timeoutMs = Infinity } = options;
+    checkTimeout(timeoutMs);
+    if (message.length <= this.maxReserve && this.tryWrite(message)) return true;
+    const deadline = monotonicMs() + timeoutMs;
+    // Pieces of half a lane, so that the reader copies one out while the writer copies the next
+    // in, on two cores.
+    const piece = this.#piece;
+    const total = message.length;
+    for (let offset = 0; offset < total || total === 0;) {
+      const length = Math.min(piece, total - offset);
+      const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
+      if (!place) {
+        if (offset > 0) this.#cut = true;
+        return false;
+      }
+      const flags = (offset === 0 ? Flag.FIRST : 0) | (offset + length === total ? Flag.LAST : 0);
+      this.#put(place, message.subarray(offset, offset + length), flags, total);
+      offset += length;
+      if (total === 0) break;
+    }
+    return true;
+  }
+
+  /**
+   * Reserves room for a message of `length` bytes in the ring and returns it, to be filled in
+   * place (zero copy) and then {@link commit}ted; waits for room as {@link write} does.
+   *
+   * @param length At most {@link maxReserve} bytes.
+   * @returns The room, a view of the ring; `null` if the time ran out.
+   * @throws {RangeError} For more than {@link maxReserve} bytes.
+   */
+  async reserve(length: number, options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+    this.#checkOpen();
+    if (this.#reserved) throw new Error("A reserved message is not committed yet");
+    if (!Number.isSafeInteger(length) || length < 0 || length > this.maxReserve) {
+      throw new RangeError(
+        `Cannot reserve ${length} bytes: one message in place is at most ${this.maxReserve}`,
+      );
+    }
+    const { timeoutMs = Infinity } = options;
+    checkTimeout(timeoutMs);
+    const place = this.#room(length) ??
+      await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
+    if (!place) return null;
+    this.#reserved = { ...place, length };
+    this.#m.store(laneField(this.lane, LANE.PENDING), 1);
+    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
+    return this.#laneBytes.subarray(at, at + length);
+  }
+
+  /**
+   * Publishes the message {@link reserve}d, as long as `length` bytes of it (default: all).
+   *
+   * @throws {Error} If nothing is reserved; {@link RangeError} for a longer `length`.
+   */
+  commit(length?: number): void {
+    this.#checkOpen();
+    const reserved = this.#reserved;
+    if (!reserved) throw new Error("Nothing is reserved: call reserve() first");
+    const n = length ?? reserved.length;
+    if (!Number.isSafeInteger(n) || n < 0 || n > reserved.length) {
+      throw new RangeError(`Cannot commit ${n} bytes of the ${reserved.length} reserved`);
+    }
+    this.#reserved = null;
+    this.#publish(reserved, n, Flag.FIRST | Flag.LAST, n);
+    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+  }
+
+  /** A `WritableStream` of messages: each chunk written is one message. */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.close(),
+      abort: () => this.close(),
+    }, { highWaterMark: 1 });
+    return this.#writable;
+  }
+
+  /**
+   * Says this writer is done: the reader reads what it wrote, then frees its lane (and ends
+   * the stream if it was the last writer). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const m = this.#m;
+    try {
+      if (m.segment.size === m.bytes.length) {
+        if (this.#cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
+        m.store(laneField(this.lane, LANE.STATE), LaneState.CLOSED);
+        this.#wakeReader();
+      }
+    } catch {
+      // A ring that was cut short: nothing to tell through it.
+    }
+    m.close(); // and with it, this writer's lock
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
+    if (this.#m.load(RING.STATE) !== RingState.OPEN) {
+      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`);
+    }
+  }
+
+  /** `READER_GONE` if the reader's lock is free (a system call: for the slow paths). */
+  #checkReader(): void {
+    if (!isLocked(this.#m.segment.fd, READER_LOCK_BYTE, this.name)) {
+      throw new RingError(
+        "READER_GONE",
+        `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,
+      );
+    }
+  }
+
+  /**
+   * Where a record of `length` bytes can go now: its slot, and the slots of padding before it
+   * (to the lane's end, when it would not fit there); `null` if the lane has no room for both.
+   */
+  #room(length: number): { slot: number; pad: number; slots: number } | null {
+    const { slots, slotSize } = this.#shape;
+    const need = slotsFor(length, slotSize);
+    const slot = this.#tail % slots;
+    const head = this.#m.load(laneField(this.lane, LANE.HEAD));
+    const free = slots - used(this.#tail, head, slots);
+    if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
+    // It would cross the lane's end: it goes at the start, after a pad to the end.
+    const pad = slots - slot;
+    if (pad + need <= free) return { slot: 0, pad, slots: need };
+    if (pad <= free) {
+      // Room for the pad but not for both (a record of nearly the whole lane): publish the pad
+      // alone, and the record once the reader has passed it.
+      writeRecord(this.#lane, slot, slotSize, 0, Flag.PAD, 0);
+      this.#tail = advance(this.#tail, pad, slots);
+      this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
+      this.#wakeReader();
+    }
+    return null;
+  }
+
+  /** Blocks until there is room (or the deadline), checking on the reader every 100 ms. */
+  async #waitForRoom(
+    length: number,
+    deadline: number,
+    options: RingWaitOptions,
+  ): Promise<{ slot: number; pad: number; slots: number } | null> {
+    const { signal, spinMicros = DEFAULT_SPIN_US } = options;
+    const m = this.#m;
+    const spun = spinTake(m.writable, 0); // a token left for this writer, if any
+    let place = this.#room(length);
+    const spinEnd = monotonicMs() + spinMicros / 1000;
+    while (!place && spun < 0 && monotonicMs() < Math.min(spinEnd, deadline)) {
+      for (let i = 0; i < 16 && !place; i++) place = this.#room(length);
+    }
+    if (place) return place;
+    Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+    try {
+      for (;;) {
+        if ((place = this.#room(length))) return place;
+        const left = deadline - monotonicMs();
+        if (left <= 0) return null;
+        const woken = await m.writable.wait({
+          timeoutMs: Math.min(left, CHECK_MS),
+          signal,
+          spinMicros: 0,
+        });
+        m.checkSize();
+        this.#checkOpen();
+        if (!woken) this.#checkReader();
+      }
+    } finally {
+      Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+    }
+  }
+
+  /** Copies `payload` into the record at `place` and publishes it. */
+  #put(
+    place: { slot: number; pad: number; slots: number },
+    payload: Uint8Array,
+    flags: number,
+    total: number,
+  ): void {
+    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
+    this.#laneBytes.set(payload, at);
+    this.#publish(place, payload.length, flags, total);
+  }
+
+  /** Writes the record's header (and a pad before it), then the new tail: the reader sees it. */
+  #publish(
+    place: { slot: number; pad: number; slots: number },
+    length: number,
+    flags: number,
+    total: number,
+  ): void {
+    const { slots, slotSize } = this.#shape;
+    if (place.pad) writeRecord(this.#lane, this.#tail % slots, slotSize, 0, Flag.PAD, 0);
+    if (flags & Flag.FIRST && this.#cut) {
+      flags |= Flag.RESTART;
+      this.#cut = false;
+    }
+    writeRecord(this.#lane, place.slot, slotSize, length, flags, total);
+    this.#tail = advance(this.#tail, place.pad + slotsFor(length, slotSize), slots);
+    this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
+    this.#wakeReader();
+  }
+
+  /** Posts "readable" if the reader sleeps (and only once for all writers: the flag is taken). */
+  #wakeReader(): void {
+    if (Atomics.compareExchange(this.#m.words, RING.READER_SLEEPING >> 2, 1, 0) === 1) {
+      this.#m.readable.post();
+    }
+  }
+}

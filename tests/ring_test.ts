@@ -1,0 +1,278 @@
+/**
+ * The ring with real processes: order and integrity at every size (within a slot, spanning
+ * slots, larger than the ring), many writers, the end of the stream, a writer killed in the
+ * middle of a message, the reader's death, hostile and cut rings, Web Streams, zero copy.
+ */
+
+import assert from "node:assert/strict";
+import { NamedSemaphore, Ring, RingError, Segment } from "../lib/mod.ts";
+import { LANE, laneField, laneOffset, RING } from "../lib/ring_layout.ts";
+import { check, message } from "./_ring_peer.ts";
+import {
+  buildPeer,
+  denoArgv,
+  EMULATOR,
+  shmEntries,
+  spawnPeer,
+  watch,
+  type Watched,
+  withId,
+} from "./_util.ts";
+
+const PEER = new URL("./_ring_peer.ts", import.meta.url).pathname;
+
+function peer(...args: string[]): Watched {
+  return watch(denoArgv("run", "--allow-ffi", PEER, ...args));
+}
+
+async function stop(...children: Watched[]): Promise<void> {
+  for (const child of children) {
+    try {
+      child.process.kill("SIGKILL");
+    } catch {
+      // exited already
+    }
+    await child.done;
+  }
+}
+
+/** What the reading peer reported. */
+async function report(reader: Watched) {
+  const out = await reader.done;
+  assert.equal(out.code, 0, out.stderr + out.stdout);
+  return JSON.parse(out.stdout.trim().split("\n").at(-1)!) as {
+    got: Record<string, number>;
+    dropped: number;
+    errors: string[];
+  };
+}
+
+Deno.test("one writer process: every message arrives whole, in order, at every size (in a slot, over slots, over the whole ring)", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    // 16 slots of 256 bytes: a lane of 4 KiB; 20,000 bytes streams through it in pieces.
+    const reader = peer("read", name, "16", "256", "2");
+    await reader.waitFor("ready");
+    const writer = peer("write", name, "1", "300", "12,100,240,241,1000,4000,4080,20000,65536");
+    const got = await report(reader);
+    assert.equal((await writer.done).code, 0);
+    assert.deepEqual(got, { got: { 1: 300 }, dropped: 0, errors: [] });
+  }));
+
+Deno.test("four writer processes at once: each one's messages arrive in its order, none interleaved", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    const reader = peer("read", name, "8", "128", "4");
+    await reader.waitFor("ready");
+    const writers = [1, 2, 3, 4].map((w) => peer("write", name, String(w), "500", "20,200,1500"));
+    const got = await report(reader);
+    for (const w of writers) assert.equal((await w.done).code, 0);
+    assert.deepEqual(got, { got: { 1: 500, 2: 500, 3: 500, 4: 500 }, dropped: 0, errors: [] });
+  }));
+
+Deno.test("a writer killed in the middle of a long message costs the others nothing: its message is dropped and counted", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    const reader = peer("read", name, "4", "256", "2");
+    await reader.waitFor("ready");
+    // A message of 50 MB through a ring of 1 KiB lanes, in some 100,000 pieces: it is killed
+    // mid-way.
+    const doomed = peer("write", name, "1", "1", "50000000");
+    await doomed.waitFor("writing"); // it has lane 0
+    const other = peer("write", name, "2", "200", "100", "5");
+    try {
+      // Kill it once it has published a few pieces of its message (lane 0 is the first claimed).
+      using seg = Segment.open(name);
+      const tail = () => new DataView(seg.bytes.buffer).getUint32(laneField(0, LANE.TAIL), true);
+      for (let seen = tail(), moves = 0; moves < 3;) {
+        await new Promise((r) => setTimeout(r, 1));
+        if (tail() !== seen) seen = tail(), moves++;
+      }
+      doomed.process.kill("SIGKILL");
+      await doomed.done;
+      const got = await report(reader);
+      assert.equal((await other.done).code, 0);
+      assert.deepEqual(got, { got: { 2: 200 }, dropped: 1, errors: [] });
+    } finally {
+      await stop(doomed, other, reader);
+    }
+  }));
+
+Deno.test("the reader's death: a writer waiting for room fails with READER_GONE, at once", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    const reader = spawnPeer(
+      `import { Ring } from "MOD";
+       const ring = Ring.create(Deno.args[0], { slots: 2, slotSize: 64 });
+       console.log("ready");
+       setInterval(() => {}, 1000);`,
+      [name],
+    );
+    await reader.waitFor("ready");
+    using w = Ring.open(name);
+    assert.equal(w.tryWrite(new Uint8Array(40)), true);
+    assert.equal(w.tryWrite(new Uint8Array(40)), true);
+    const waiting = w.write(new Uint8Array(40)); // the ring is full
+    reader.process.kill("SIGKILL");
+    await reader.done;
+    await assert.rejects(waiting, (e: unknown) => {
+      assert.ok(e instanceof RingError);
+      assert.equal(e.code, "READER_GONE");
+      return true;
+    });
+    w.close();
+    Segment.unlink(name);
+    NamedSemaphore.unlink(`${name}.readable`);
+    NamedSemaphore.unlink(`${name}.writable`);
+  }));
+
+Deno.test("the stream ends when every writer has closed; Web Streams carry it end to end", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    using ring = Ring.create(name, { slots: 8, slotSize: 128 });
+    const writer = spawnPeer(
+      `import { Ring } from "MOD";
+       const w = await Ring.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
+       const chunks = ["alpha", "beta", "x".repeat(3000)].map((s) => new TextEncoder().encode(s));
+       await ReadableStream.from(chunks).pipeTo(w.writable); // closes the writer at the end
+       console.log("piped");`,
+      [name],
+    );
+    const texts: string[] = [];
+    await ring.readable.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (t) => void texts.push(t) }),
+    );
+    assert.deepEqual(texts, ["alpha", "beta", "x".repeat(3000)]);
+    assert.equal(ring.ended, true);
+    assert.equal((await writer.done).code, 0);
+    ring.close();
+  }));
+
+Deno.test("zero copy: a writer fills a message in place and commits it; the reader reads it in place and releases it", async () => {
+  const name = `/r_zero_${crypto.randomUUID().slice(0, 8)}`;
+  using ring = Ring.create(name, { slots: 4, slotSize: 1024 });
+  using w = Ring.open(name);
+  const room = await w.reserve(3000, { timeoutMs: 1000 });
+  room!.fill(5);
+  w.commit(2500); // less than was reserved
+  const seen = await ring.peek({ timeoutMs: 1000 });
+  assert.equal(seen!.length, 2500);
+  assert.ok(seen!.every((b) => b === 5));
+  assert.equal(seen!.buffer, (await ring.peek())!.buffer, "the same message until release()");
+  ring.release();
+  assert.equal(ring.tryRead(), null);
+  await assert.rejects(w.reserve(w.maxReserve + 1), RangeError);
+  w.close();
+  ring.close();
+});
+
+Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED to its writers", () =>
+  withId((id) => {
+    const name = `/r_${id}`;
+    using ring = Ring.create(name, { slots: 2, slotSize: 64, writers: 1 });
+    assert.throws(
+      () => Ring.create(name),
+      (e: unknown) => e instanceof RingError && e.code === "BUSY",
+    );
+    using w = Ring.open(name);
+    assert.throws(
+      () => Ring.open(name),
+      (e: unknown) => e instanceof RingError && e.code === "NO_LANE",
+    );
+    ring.close();
+    assert.throws(
+      () => w.tryWrite(new Uint8Array(1)),
+      (e: unknown) => e instanceof RingError && e.code === "CLOSED",
+    );
+    assert.throws(
+      () => Ring.open(name),
+      (e: unknown) => e instanceof RingError && e.code === "READER_GONE",
+    );
+    assert.deepEqual(shmEntries(id), []);
+  }));
+
+Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by lane and writer: never a SIGBUS, never a message", () =>
+  withId((id) => {
+    const name = `/r_${id}`;
+    using ring = Ring.create(name, { slots: 4, slotSize: 256 });
+    using w = Ring.open(name);
+    assert.equal(w.tryWrite(message(1, 0, 100)), true);
+    // A hostile writer rewrites the record's length: 1 MiB, in a lane of 1 KiB.
+    using seg = Segment.open(name);
+    const view = new DataView(seg.bytes.buffer);
+    view.setUint32(laneOffset(ring.shape, w.lane), 1 << 20, true);
+    assert.throws(() => ring.tryRead(), (e: unknown) => {
+      assert.ok(e instanceof RingError);
+      assert.equal(e.code, "DAMAGED");
+      assert.match(
+        e.message,
+        new RegExp(
+          `lane ${w.lane} \\(writer pid ${Deno.pid}\\): record at slot 0: length = 1048576 runs past the lane's end`,
+        ),
+      );
+      return true;
+    });
+    assert.equal(view.getUint32(laneField(w.lane, LANE.STATE), true), 1);
+    w.close();
+    ring.close();
+  }));
+
+Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    const reader = spawnPeer(
+      `import { Ring } from "MOD";
+       using ring = Ring.create(Deno.args[0], { slots: 4, slotSize: 256 });
+       console.log("ready");
+       try {
+         await ring.read({ timeoutMs: 20_000 });
+       } catch (error) {
+         console.log(error.code + ": " + error.message);
+       }`,
+      [name],
+    );
+    await reader.waitFor("ready");
+    await new Deno.Command("truncate", {
+      args: ["-s", String(RING.DATA_OFFSET), `/dev/shm${name}`],
+    }).output();
+    // Wake it: a writer would.
+    using readable = NamedSemaphore.open(`${name}.readable`);
+    readable.post();
+    const out = await reader.done;
+    assert.equal(out.signal, null);
+    assert.match(
+      out.stdout,
+      /DAMAGED: Ring "\/r_\w+" was resized to 4096 bytes by another process/,
+    );
+  }));
+
+Deno.test("messages from the test's own helpers check out, and a wrong byte shows", () => {
+  const m = message(3, 7, 100);
+  assert.deepEqual(check(m), [3, 7]);
+  m[50] ^= 1;
+  assert.match(check(m) as string, /byte 50 is wrong/);
+});
+
+for (const [writerSide, readerSide] of [["C", "Deno"], ["Deno", "C"]] as const) {
+  Deno.test(`a ${writerSide} writer and a ${readerSide} reader: every message byte for byte, at every size`, () =>
+    withId(async (id) => {
+      const exe = await buildPeer();
+      const name = `/r_${id}`;
+      const sizes = "12,100,241,1000,4080,20000,65536";
+      const reader = readerSide === "C"
+        ? watch([...EMULATOR, exe, "ring-read", name, "16", "256", "2"])
+        : peer("read", name, "16", "256", "2");
+      await reader.waitFor("ready");
+      const writer = writerSide === "C"
+        ? watch([...EMULATOR, exe, "ring-write", name, "5", "200", sizes])
+        : peer("write", name, "5", "200", sizes);
+      const out = await reader.done;
+      const w = await writer.done;
+      assert.equal(w.code, 0, w.stderr);
+      assert.equal(out.code, 0, out.stderr + out.stdout);
+      const got = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
+      assert.deepEqual(got.got, { 5: 200 });
+      assert.equal(got.dropped, 0);
+      assert.equal(Array.isArray(got.errors) ? got.errors.length : got.errors, 0);
+    }));
+}
