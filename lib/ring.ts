@@ -101,6 +101,12 @@ export interface RingWaitOptions {
   spinMicros?: number;
 }
 
+/** 32-bit word indexes of a lane entry's fields. */
+const STATE_WORD = LANE.STATE >> 2;
+const TAIL_WORD = LANE.TAIL >> 2;
+const HEAD_WORD = LANE.HEAD >> 2;
+const WAITING_WORD = LANE.WAITING >> 2;
+
 /** How often a blocked end checks on the other (its lock) and on the ring's size. */
 const CHECK_MS = 100;
 /** How many messages an end handles between two checks of the ring's size while it runs. */
@@ -241,8 +247,14 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   readonly #m: RingMemory;
   /** Where the reader is in each lane (also published as HEAD). */
   readonly #heads: number[];
-  readonly #generations: number[];
+  /** Each lane entry's first 32-bit word in the header. */
+  readonly #entries: number[];
+  /** Lanes the reader knows a writer has claimed (until it frees them). */
+  readonly #active: boolean[];
   readonly #assemblies: (Assembly | null)[];
+  /** Where the message last found was: its lane, and the slots to hand back after it is used. */
+  #foundLane = 0;
+  #foundSlots = 0;
   /** Lanes whose writer died: drained, then freed. */
   readonly #dead = new Set<number>();
   #next = 0;
@@ -257,7 +269,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     this.#m = m;
     this.shape = m.shape;
     this.#heads = new Array(m.shape.lanes).fill(0);
-    this.#generations = new Array(m.shape.lanes).fill(0);
+    this.#entries = Array.from({ length: m.shape.lanes }, (_, i) => laneField(i, 0) >> 2);
+    this.#active = new Array(m.shape.lanes).fill(false);
     this.#assemblies = new Array(m.shape.lanes).fill(null);
   }
 
@@ -378,10 +391,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   tryRead(): Uint8Array | null {
     this.#checkOpen();
     this.#m.checkNow();
-    const found = this.#next_();
-    if (!found) return null;
-    const data = found.inPlace ? found.data.slice() : found.data;
-    this.#release(found.lane, found.slots);
+    const data = this.#next_(true);
+    if (data) this.#advance(this.#foundLane, this.#foundSlots);
     return data;
   }
 
@@ -394,10 +405,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {RingError} `DAMAGED`; the signal's reason when it aborts.
    */
   async read(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
-    const got = await this.#wait(options);
-    if (!got) return null;
-    const data = got.inPlace ? got.data.slice() : got.data;
-    this.#release(got.lane, got.slots);
+    this.#checkOpen();
+    this.#m.checkNow();
+    const data = this.#next_(true) ?? await this.#wait(options, true);
+    if (data) this.#advance(this.#foundLane, this.#foundSlots);
     return data;
   }
 
@@ -411,10 +422,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    */
   async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
     if (this.#peeked) return this.#peeked.data;
-    const got = await this.#wait(options);
-    if (!got) return null;
-    this.#peeked = { lane: got.lane, slots: got.slots, data: got.data };
-    return got.data;
+    const data = await this.#wait(options, false);
+    if (!data) return null;
+    this.#peeked = { lane: this.#foundLane, slots: this.#foundSlots, data };
+    return data;
   }
 
   /** Gives back the message {@link peek} returned: its slots are the writers' again. */
@@ -422,7 +433,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const peeked = this.#peeked;
     if (!peeked) return;
     this.#peeked = null;
-    this.#release(peeked.lane, peeked.slots);
+    this.#advance(peeked.lane, peeked.slots);
   }
 
   /** The messages, until the stream ends: `for await (const message of ring)`. */
@@ -485,29 +496,33 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#closed) throw new Deno.errors.BadResource(`Ring "${this.name}" is closed`);
   }
 
-  /** Waits for the next message; `null` at the deadline or the end of the stream. */
-  async #wait(options: RingWaitOptions): Promise<Found | null> {
+  /**
+   * Waits for the next message (a copy, or in place): spins, then blocks; `null` at the deadline
+   * or the end of the stream. Where it was is left in #foundLane and #foundSlots.
+   */
+  async #wait(options: RingWaitOptions, copy: boolean): Promise<Uint8Array | null> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);
     signal?.throwIfAborted();
     const m = this.#m;
     m.checkNow();
-    let found = this.#next_();
+    let found = this.#next_(copy);
     if (found) return found;
     // Spin: poll the lanes (memory only) for a while.
     const start = monotonicMs();
     const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
     while (monotonicMs() < spinEnd) {
-      for (let i = 0; i < 16; i++) if ((found = this.#next_())) return found;
+      for (let i = 0; i < 16; i++) if ((found = this.#next_(copy))) return found;
     }
     const deadline = start + timeoutMs;
     let checked = monotonicMs();
+    this.#checkWriters();
     for (;;) {
       // Say we sleep, then look once more: a writer that published before it saw the flag is
       // seen here; one after, posts.
       m.store(RING.READER_SLEEPING, 1);
-      if ((found = this.#next_())) {
+      if ((found = this.#next_(copy))) {
         m.store(RING.READER_SLEEPING, 0);
         return found;
       }
@@ -530,10 +545,6 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
         this.#checkWriters();
         checked = monotonicMs();
       }
-      if ((found = this.#next_())) {
-        m.store(RING.READER_SLEEPING, 0);
-        return found;
-      }
     }
   }
 
@@ -548,14 +559,16 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /**
-   * The next whole message from the lanes, taken in turn; `null` if none has one now. Frees the
-   * lanes of writers that have closed or died once they are drained.
+   * The next whole message from the lanes, taken in turn (a copy, or in place); `null` if none
+   * has one now. Where it was is left in #foundLane and #foundSlots (0 slots: already handed
+   * back, it was put together from pieces). Frees the lanes of writers that have closed or died
+   * once they are drained.
    */
-  #next_(): Found | null {
+  #next_(copy: boolean): Uint8Array | null {
     const lanes = this.shape.lanes;
     for (let k = 0; k < lanes; k++) {
       const lane = (this.#next + k) % lanes;
-      const found = this.#fromLane(lane);
+      const found = this.#fromLane(lane, copy);
       if (found) {
         this.#next = (lane + 1) % lanes;
         return found;
@@ -564,34 +577,49 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     return null;
   }
 
-  #fromLane(lane: number): Found | null {
+  #fromLane(lane: number, copy: boolean): Uint8Array | null {
     const m = this.#m;
+    const words = m.words;
+    const entry = this.#entries[lane];
     const { slots, slotSize } = this.shape;
-    const state = m.load(laneField(lane, LANE.STATE));
-    if (state === LaneState.FREE) return null;
-    const generation = m.load(laneField(lane, LANE.GENERATION));
-    if (generation !== this.#generations[lane]) {
-      // A new writer on this lane: start from its beginning, with nothing half put together.
-      this.#generations[lane] = generation;
-      this.#heads[lane] = m.load(laneField(lane, LANE.HEAD));
+    if (!this.#active[lane]) {
+      // A lane nobody wrote in since it was freed: has a writer claimed it? Start from there.
+      if (Atomics.load(words, entry + STATE_WORD) === LaneState.FREE) return null;
+      this.#active[lane] = true;
+      this.#heads[lane] = Atomics.load(words, entry + HEAD_WORD);
       this.#assemblies[lane] = null;
     }
     for (;;) {
       const head = this.#heads[lane];
-      const tail = m.load(laneField(lane, LANE.TAIL));
+      const tail = Atomics.load(words, entry + TAIL_WORD);
+      if (tail === head) {
+        const state = Atomics.load(words, entry + STATE_WORD);
+        if (state === LaneState.CLOSED || this.#dead.has(lane)) this.#free(lane);
+        return null;
+      }
       const available = used(tail, head, slots);
       if (available > slots) {
         throw this.#damaged(lane, `its tail (${tail}) is not within 2 × ${slots} of its head`);
       }
-      if (available === 0) {
-        if (state === LaneState.CLOSED || this.#dead.has(lane)) this.#free(lane);
-        return null;
+      const slot = head < slots ? head : head - slots;
+      const lv = m.lanes[lane];
+      const at = slot * slotSize;
+      const length = lv.getUint32(at, true);
+      // The common case, checked in a few operations: a whole message in one record.
+      if (lv.getUint32(at + 4, true) === (Flag.FIRST | Flag.LAST) && !this.#assemblies[lane]) {
+        const need = Math.ceil((RECORD_HEADER + length) / slotSize);
+        if (slot + need <= slots && need <= available) {
+          this.#foundLane = lane;
+          this.#foundSlots = need;
+          const from = at + RECORD_HEADER;
+          const bytes = m.laneBytes[lane];
+          return copy ? bytes.slice(from, from + length) : bytes.subarray(from, from + length);
+        }
       }
-      const slot = head % slots;
-      const record = readRecord(m.lanes[lane], slot, available, this.shape);
+      const record = readRecord(lv, slot, available, this.shape);
       if (!record.ok) throw this.#damaged(lane, record.error);
-      const at = slot * slotSize + RECORD_HEADER;
-      const payload = m.laneBytes[lane].subarray(at, at + record.length);
+      const from = at + RECORD_HEADER;
+      const payload = m.laneBytes[lane].subarray(from, from + record.length);
       const { flags } = record;
       if (flags & Flag.PAD) {
         this.#advance(lane, record.slots);
@@ -604,7 +632,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       }
       if ((flags & Flag.FIRST) && (flags & Flag.LAST)) {
         if (this.#assemblies[lane]) throw this.#damaged(lane, "a new message inside another");
-        return { lane, slots: record.slots, data: payload, inPlace: true };
+        this.#foundLane = lane;
+        this.#foundSlots = record.slots;
+        return copy ? payload.slice() : payload;
       }
       // A message in pieces: copy each into its own buffer as it comes.
       let assembly = this.#assemblies[lane];
@@ -631,29 +661,35 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
         if (assembly.filled !== assembly.data.length) {
           throw this.#damaged(lane, `${assembly.filled} of the ${assembly.data.length} bytes`);
         }
-        return { lane, slots: 0, data: assembly.data, inPlace: false };
+        this.#foundLane = lane;
+        this.#foundSlots = 0;
+        return assembly.data;
       }
     }
   }
 
-  /** Hands slots back to a lane's writer, and wakes writers that wait for room. */
-  #release(lane: number, slots: number): void {
-    if (slots > 0) this.#advance(lane, slots);
-  }
-
+  /** Hands `slots` slots back to a lane's writer, and wakes it if it waits for room. */
   #advance(lane: number, slots: number): void {
+    if (slots === 0) return;
     const m = this.#m;
+    const words = m.words;
+    const entry = this.#entries[lane];
     const head = advance(this.#heads[lane], slots, this.shape.slots);
     this.#heads[lane] = head;
-    m.store(laneField(lane, LANE.HEAD), head);
-    if (m.load(RING.WRITERS_SLEEPING) > 0) {
-      for (let i = m.load(RING.WRITERS_SLEEPING); i > 0; i--) m.writable.post();
+    Atomics.store(words, entry + HEAD_WORD, head);
+    // The lane's writer sleeps for room: take the flag back and wake it (once).
+    if (
+      Atomics.load(words, entry + WAITING_WORD) === 1 &&
+      Atomics.compareExchange(words, entry + WAITING_WORD, 1, 0) === 1
+    ) {
+      m.writable.post();
     }
   }
 
   /** Frees a drained lane whose writer closed or died, counting what it left half sent. */
   #free(lane: number): void {
     const m = this.#m;
+    this.#active[lane] = false;
     if (this.#assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.#dropped++;
     this.#assemblies[lane] = null;
     this.#dead.delete(lane);
@@ -668,16 +704,6 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
     );
   }
-}
-
-/** A message found in a lane. */
-interface Found {
-  lane: number;
-  /** Slots to hand back once it has been used (0: already handed back, it was copied). */
-  slots: number;
-  data: Uint8Array;
-  /** Whether `data` is a view of the ring (to be copied before the slots are handed back). */
-  inPlace: boolean;
 }
 
 /**
@@ -732,6 +758,8 @@ export class RingWriter implements Disposable {
   readonly #laneBytes: Uint8Array<ArrayBuffer>;
   /** Where this writer is (also published as TAIL). */
   #tail: number;
+  /** Its lane entry's first 32-bit word in the header. */
+  readonly #entry: number;
   /** Whether the last message streamed was cut short: the next one says so (RESTART). */
   #cut = false;
   /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
@@ -746,6 +774,7 @@ export class RingWriter implements Disposable {
     this.lane = lane;
     this.#lane = m.lanes[lane];
     this.#laneBytes = m.laneBytes[lane];
+    this.#entry = laneField(lane, 0) >> 2;
     this.#tail = m.load(laneField(lane, LANE.TAIL));
   }
 
@@ -828,14 +857,33 @@ export class RingWriter implements Disposable {
    */
   tryWrite(message: Uint8Array): boolean {
     this.#checkOpen();
-    this.#m.checkNow();
-    if (message.length > this.maxReserve) return false;
-    const place = this.#room(message.length);
+    const m = this.#m;
+    m.checkNow();
+    const length = message.length;
+    // The common case, in a few operations: one record that fits before the lane's end.
+    const { slots, slotSize } = this.#shape;
+    const need = Math.ceil((RECORD_HEADER + length) / slotSize);
+    const tail = this.#tail;
+    const slot = tail < slots ? tail : tail - slots;
+    if (slot + need <= slots) {
+      const head = Atomics.load(m.words, this.#entry + HEAD_WORD);
+      if (slots - used(tail, head, slots) >= need) {
+        const at = slot * slotSize;
+        writeRecord(this.#lane, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
+        this.#laneBytes.set(message, at + RECORD_HEADER);
+        this.#tail = advance(tail, need, slots);
+        Atomics.store(m.words, this.#entry + TAIL_WORD, this.#tail);
+        this.#wakeReader();
+        return true;
+      }
+    }
+    if (length > this.maxReserve) return false;
+    const place = this.#room(length);
     if (!place) {
       this.#checkReader();
       return false;
     }
-    this.#put(place, message, Flag.FIRST | Flag.LAST, message.length);
+    this.#put(place, message, Flag.FIRST | Flag.LAST, length);
     return true;
   }
 
@@ -997,7 +1045,10 @@ export class RingWriter implements Disposable {
     return null;
   }
 
-  /** Blocks until there is room (or the deadline), checking on the reader every 100 ms. */
+  /**
+   * Spins for room, then blocks until there is room (or the deadline), checking on the reader
+   * every 100 ms.
+   */
   async #waitForRoom(
     length: number,
     deadline: number,
@@ -1005,16 +1056,19 @@ export class RingWriter implements Disposable {
   ): Promise<{ slot: number; pad: number; slots: number } | null> {
     const { signal, spinMicros = DEFAULT_SPIN_US } = options;
     const m = this.#m;
-    const spun = spinTake(m.writable, 0); // a token left for this writer, if any
     let place = this.#room(length);
-    const spinEnd = monotonicMs() + spinMicros / 1000;
-    while (!place && spun < 0 && monotonicMs() < Math.min(spinEnd, deadline)) {
+    const spinEnd = Math.min(monotonicMs() + spinMicros / 1000, deadline);
+    while (!place && monotonicMs() < spinEnd) {
       for (let i = 0; i < 16 && !place; i++) place = this.#room(length);
     }
     if (place) return place;
+    const waiting = laneField(this.lane, LANE.WAITING);
     Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1);
     try {
       for (;;) {
+        // Say it sleeps, then look once more: room freed before the reader saw the flag is seen
+        // here; room freed after, the reader posts for.
+        m.store(waiting, 1);
         if ((place = this.#room(length))) return place;
         const left = deadline - monotonicMs();
         if (left <= 0) return null;
@@ -1026,8 +1080,12 @@ export class RingWriter implements Disposable {
         m.checkSize();
         this.#checkOpen();
         if (!woken) this.#checkReader();
+        else if (m.load(waiting) === 1 && !this.#room(length)) {
+          m.writable.post(); // the reader posted for another lane's writer: pass it on
+        }
       }
     } finally {
+      m.store(waiting, 0);
       Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
     }
   }
@@ -1065,8 +1123,12 @@ export class RingWriter implements Disposable {
 
   /** Posts "readable" if the reader sleeps (and only once for all writers: the flag is taken). */
   #wakeReader(): void {
-    if (Atomics.compareExchange(this.#m.words, RING.READER_SLEEPING >> 2, 1, 0) === 1) {
-      this.#m.readable.post();
+    const m = this.#m;
+    if (
+      m.load(RING.READER_SLEEPING) === 1 &&
+      Atomics.compareExchange(m.words, RING.READER_SLEEPING >> 2, 1, 0) === 1
+    ) {
+      m.readable.post();
     }
   }
 }

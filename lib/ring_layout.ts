@@ -25,8 +25,8 @@
  *   24 STATE             0 open, 1 closed by the reader (writers stop)
  *   28 READER_SLEEPING   1 while the reader blocks on /R.readable: a writer that publishes takes
  *                        it back to 0 (compare-and-swap) and posts
- *   32 WRITERS_SLEEPING  how many writers block on /R.writable: the reader that frees room posts
- *                        as many times
+ *   32 WRITERS_SLEEPING  how many writers block on /R.writable (the reader that closes the ring
+ *                        posts as many times, to wake them all)
  *   36 WRITERS_EVER      1 once a writer has joined (the stream can end only after that)
  *  256 the lane table: LANES entries of 128 bytes (two cache lines)
  *        +0  STATE       0 free, 1 claimed by a writer, 2 closed by it (the reader drains it)
@@ -34,6 +34,9 @@
  *        +8  GENERATION  bumped at every claim
  *        +12 PENDING     1 while the writer has reserved a record it has not committed
  *        +16 TAIL        the writer's position (below), published after the record is written
+ *        +20 WAITING     1 while the writer blocks on /R.writable for room in this lane: the
+ *                        reader that frees room here takes it back to 0 (compare-and-swap) and
+ *                        posts; a writer woken by a post meant for another lane passes it on
  *        +64 HEAD        the reader's position, published after the record is read
  * lanes: lane i starts at DATA_OFFSET + i × SLOTS × SLOT_SIZE
  * ```
@@ -93,6 +96,7 @@ export const LANE = {
   GENERATION: 8,
   PENDING: 12,
   TAIL: 16,
+  WAITING: 20,
   HEAD: 64,
 } as const;
 

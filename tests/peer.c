@@ -398,7 +398,7 @@ static int run_bench_client(const char *channel, int copy) {
 enum { R_MAGIC = 0x4e524853, R_VERSION = 1, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
        R_READER_PID = 20, R_STATE = 24, R_READER_SLEEPING = 28, R_WRITERS_SLEEPING = 32,
        R_WRITERS_EVER = 36, R_LANE_TABLE = 256, R_LANE_ENTRY = 128, R_DATA = 4096 };
-enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_HEAD = 64 };
+enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_WAITING = 20, L_HEAD = 64 };
 enum { F_FIRST = 1, F_LAST = 2, F_PAD = 4, F_RESTART = 8, REC = 16 };
 
 typedef struct {
@@ -439,8 +439,9 @@ static void wake_reader(ring_t *r) {
   if (atomic_compare_exchange_strong(field(r, R_READER_SLEEPING), &one, 0)) sem_post(r->rd);
 }
 
-static void wake_writers(ring_t *r) {
-  for (uint32_t n = atomic_load(field(r, R_WRITERS_SLEEPING)); n > 0; n--) sem_post(r->wr);
+static void wake_writer(ring_t *r, uint32_t lane) {
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(lane_field(r, lane, L_WAITING), &one, 0)) sem_post(r->wr);
 }
 
 /* Blocks on `s` for at most 100 ms. */
@@ -556,11 +557,18 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
           continue;
         }
         if (!sleeping) atomic_fetch_add(field(&r, R_WRITERS_SLEEPING), 1), sleeping = 1;
+        atomic_store(lane_field(&r, lane, L_WAITING), 1);
+        head = atomic_load(lane_field(&r, lane, L_HEAD)); /* look once more after saying so */
+        if (used_slots(tail, head, r.slots) < r.slots - need - pad) {
+          atomic_store(lane_field(&r, lane, L_WAITING), 0);
+          continue;
+        }
         nap(r.wr);
         if (ofd(r.fd, F_OFD_GETLK, F_WRLCK, 0) != 1) {
           fprintf(stderr, "peer: the reader of %s died\n", name);
           return 4;
         }
+        atomic_store(lane_field(&r, lane, L_WAITING), 0);
         atomic_fetch_sub(field(&r, R_WRITERS_SLEEPING), 1), sleeping = 0;
       }
       off += len;
@@ -654,7 +662,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
         }
         heads[i] = (heads[i] + need) % (2 * slots);
         atomic_store_explicit(lane_field(&r, i, L_HEAD), heads[i], memory_order_release);
-        wake_writers(&r);
+        wake_writer(&r, i);
         if (!(flags & F_PAD) && (flags & F_LAST)) {
           uint8_t *m = assembly[i];
           uint32_t id, k, size;
