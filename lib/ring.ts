@@ -16,7 +16,7 @@ import { checkName } from "./_names.ts";
 import { ResizeWatch } from "./_resize_watch.ts";
 import { checkTimeout, sleep } from "./_util.ts";
 import { DamagedObjectError, PosixError } from "./errors.ts";
-import { NamedSemaphore, spinTake } from "./named_semaphore.ts";
+import { NamedSemaphore } from "./named_semaphore.ts";
 import {
   advance,
   Flag,
@@ -109,6 +109,12 @@ const WAITING_WORD = LANE.WAITING >> 2;
 
 /** How often a blocked end checks on the other (its lock) and on the ring's size. */
 const CHECK_MS = 100;
+/** How long a reader or writer that never waits may hold the event loop (see `turnDue`). */
+const TURN_MS = 10;
+/** Calls between looks at the clock for {@link TURN_MS} (a look costs about 40 ns). */
+const TURN_EVERY = 8;
+/** Gives the event loop a turn (a macrotask: timers, I/O, signal listeners run). */
+const giveTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 /** How many messages an end handles between two checks of the ring's size while it runs. */
 const CHECK_EVERY = 64;
 const DEFAULT_SPIN_US = navigator.hardwareConcurrency > 1 ? 100 : 0;
@@ -130,6 +136,8 @@ class RingMemory {
   readonly laneBytes: Uint8Array<ArrayBuffer>[];
   readonly resized: ResizeWatch;
   #sinceCheck = 0;
+  #sinceTurn = 0;
+  #turnAt = 0;
 
   constructor(
     readonly name: string,
@@ -177,6 +185,21 @@ class RingMemory {
           `${this.bytes.length}): it cannot be trusted`,
       );
     }
+  }
+
+  /**
+   * `true` once in a while (checked every {@link TURN_EVERY} calls) when the event loop has not
+   * had a turn for {@link TURN_MS}: a reader or writer that never has to wait (the ring never
+   * empty, or never full) would otherwise hold it, and timers, I/O and signal listeners (Ctrl-C)
+   * would not run until the stream ends.
+   */
+  turnDue(): boolean {
+    if (++this.#sinceTurn < TURN_EVERY) return false;
+    this.#sinceTurn = 0;
+    const now = monotonicMs();
+    if (now < this.#turnAt) return false;
+    this.#turnAt = now + TURN_MS;
+    return true;
   }
 
   /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */
@@ -259,6 +282,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   readonly #dead = new Set<number>();
   #next = 0;
   #dropped = 0;
+  #died = 0;
   /** The message `peek()` returned, until `release()`: its lane and its records' slots. */
   #peeked: { lane: number; slots: number; data: Uint8Array } | null = null;
   #closed = false;
@@ -362,6 +386,11 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     return this.#dropped;
   }
 
+  /** Writers that died (their lock went free) without closing, so far. */
+  get died(): number {
+    return this.#died;
+  }
+
   /** How many writers have a lane now. */
   get writers(): number {
     let n = 0;
@@ -406,6 +435,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    */
   async read(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
     this.#checkOpen();
+    if (this.#m.turnDue()) await giveTurn();
     this.#m.checkNow();
     const data = this.#next_(true) ?? await this.#wait(options, true);
     if (data) this.#advance(this.#foundLane, this.#foundSlots);
@@ -422,6 +452,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    */
   async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
     if (this.#peeked) return this.#peeked.data;
+    if (this.#m.turnDue()) await giveTurn();
     const data = await this.#wait(options, false);
     if (!data) return null;
     this.#peeked = { lane: this.#foundLane, slots: this.#foundSlots, data };
@@ -691,6 +722,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const m = this.#m;
     this.#active[lane] = false;
     if (this.#assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.#dropped++;
+    if (m.load(laneField(lane, LANE.STATE)) !== LaneState.CLOSED) this.#died++;
     this.#assemblies[lane] = null;
     this.#dead.delete(lane);
     m.store(laneField(lane, LANE.PENDING), 0);
@@ -900,6 +932,8 @@ export class RingWriter implements Disposable {
     this.#checkOpen();
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
+    if (this.#m.turnDue()) await giveTurn();
+    options.signal?.throwIfAborted();
     if (message.length <= this.maxReserve && this.tryWrite(message)) return true;
     const deadline = monotonicMs() + timeoutMs;
     // Pieces of half a lane, so that the reader copies one out while the writer copies the next
@@ -908,6 +942,7 @@ export class RingWriter implements Disposable {
     const total = message.length;
     for (let offset = 0; offset < total || total === 0;) {
       const length = Math.min(piece, total - offset);
+      if (offset > 0 && this.#m.turnDue()) await giveTurn();
       const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
       if (!place) {
         if (offset > 0) this.#cut = true;
@@ -939,6 +974,8 @@ export class RingWriter implements Disposable {
     }
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
+    if (this.#m.turnDue()) await giveTurn();
+    options.signal?.throwIfAborted();
     const place = this.#room(length) ??
       await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
     if (!place) return null;

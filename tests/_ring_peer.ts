@@ -77,6 +77,13 @@ if (import.meta.main) {
       }
       next.set(id, k + 1);
     }
-    console.log(JSON.stringify({ got: Object.fromEntries(next), dropped: ring.dropped, errors }));
+    console.log(
+      JSON.stringify({
+        got: Object.fromEntries(next),
+        dropped: ring.dropped,
+        died: ring.died,
+        errors,
+      }),
+    );
   }
 }

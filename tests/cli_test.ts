@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { denoArgv, ROOT, taskArgs } from "./_util.ts";
 
-const TASKS = ["server", "client", "clean", "bench", "soak", "demo"];
+const TASKS = ["server", "client", "clean", "bench", "soak", "demo", "stream"];
 
 async function task(name: string, args: string[]) {
   // The task's own command line (as `deno task` runs it), so that it runs under emulation too.

@@ -43,6 +43,7 @@ async function report(reader: Watched) {
   return JSON.parse(out.stdout.trim().split("\n").at(-1)!) as {
     got: Record<string, number>;
     dropped: number;
+    died: number;
     errors: string[];
   };
 }
@@ -56,7 +57,7 @@ Deno.test("one writer process: every message arrives whole, in order, at every s
     const writer = peer("write", name, "1", "300", "12,100,240,241,1000,4000,4080,20000,65536");
     const got = await report(reader);
     assert.equal((await writer.done).code, 0);
-    assert.deepEqual(got, { got: { 1: 300 }, dropped: 0, errors: [] });
+    assert.deepEqual(got, { got: { 1: 300 }, dropped: 0, died: 0, errors: [] });
   }));
 
 Deno.test("four writer processes at once: each one's messages arrive in its order, none interleaved", () =>
@@ -67,7 +68,12 @@ Deno.test("four writer processes at once: each one's messages arrive in its orde
     const writers = [1, 2, 3, 4].map((w) => peer("write", name, String(w), "500", "20,200,1500"));
     const got = await report(reader);
     for (const w of writers) assert.equal((await w.done).code, 0);
-    assert.deepEqual(got, { got: { 1: 500, 2: 500, 3: 500, 4: 500 }, dropped: 0, errors: [] });
+    assert.deepEqual(got, {
+      got: { 1: 500, 2: 500, 3: 500, 4: 500 },
+      dropped: 0,
+      died: 0,
+      errors: [],
+    });
   }));
 
 Deno.test("a writer killed in the middle of a long message costs the others nothing: its message is dropped and counted", () =>
@@ -92,7 +98,7 @@ Deno.test("a writer killed in the middle of a long message costs the others noth
       await doomed.done;
       const got = await report(reader);
       assert.equal((await other.done).code, 0);
-      assert.deepEqual(got, { got: { 2: 200 }, dropped: 1, errors: [] });
+      assert.deepEqual(got, { got: { 2: 200 }, dropped: 1, died: 1, errors: [] });
     } finally {
       await stop(doomed, other, reader);
     }
