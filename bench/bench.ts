@@ -1,9 +1,11 @@
 /**
  * `deno task bench`: this project's channel against a Deno Unix domain socket, a pair of C
  * processes over the same protocol (tests/peer.c, built with `cc` if there is one), and a plain
- * in-process copy, in one run on one machine.
+ * in-process copy; then its ring against a Unix socket stream (bench/_stream.ts); in one run on
+ * one machine.
  *
  *   deno task bench [--json] [--svg out/bench.svg] [--readme] [--quick] [--blocks N]
+ *                   [--only channel|stream]
  *
  * Every figure is the time of one whole exchange seen by the asking side: from writing the
  * request to having used the answer. Modes (see bench/_peer.ts): `copy` (answer copied from the
@@ -18,8 +20,9 @@
  * then. The first 10% of each block (at least one round: the peer may have gone to sleep while the
  * others ran) is dropped. Every side, Deno or C, times with `CLOCK_MONOTONIC`.
  *
- * `--readme` writes the table and the chart of this run into README.md (between the
- * `bench:start`/`bench:end` markers) and bench/chart.svg, so both always come from one run.
+ * `--readme` writes the tables and the charts of this run into README.md (between the
+ * `bench:start`/`bench:end` markers), bench/chart.svg and bench/stream.svg, so that all of them
+ * always come from one run.
  *
  * @module
  */
@@ -31,17 +34,30 @@ import { ChannelClient } from "../lib/channel_client.ts";
 import { ChannelServer } from "../lib/channel_server.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
 import { readFull, writeFull } from "./_io.ts";
+import {
+  idleReader,
+  memcpyStream,
+  ringStream,
+  socketStream,
+  type StreamCase,
+  type StreamRow,
+  streamSink,
+} from "./_stream.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
 Measures this project's channel against a Deno Unix socket, a pair of C processes over the same
-protocol (tests/peer.c, if cc is there) and memcpy, in one run (about two minutes).
+protocol (tests/peer.c, if cc is there) and memcpy; then its ring against a Unix socket stream and
+memcpy; in one run (about three minutes).
 
   --json          print the results as JSON on stdout (the progress goes to stderr)
-  --svg FILE      write the chart there (default out/bench.svg)
-  --readme        write the table into README.md and the chart into bench/chart.svg
+  --svg FILE      write the channel's chart there (default out/bench.svg; the ring's goes next
+                  to it, as stream.svg)
+  --readme        write the tables into README.md and the charts into bench/chart.svg and
+                  bench/stream.svg (a full run only)
   --quick         a smoke run: fewer rounds, 2 blocks
   --blocks N      blocks a series (default 20)
+  --only WHAT     only the channel, or only the streams (channel, stream)
   -h, --help      this text`;
 
 const opts = parseOptions({
@@ -50,9 +66,22 @@ const opts = parseOptions({
   readme: { type: "boolean" },
   quick: { type: "boolean" },
   blocks: { type: "string" },
+  only: { type: "string" },
 }, USAGE);
+if (opts.only !== undefined && !["channel", "stream"].includes(opts.only)) {
+  console.error(`Invalid --only "${opts.only}": expected channel or stream`);
+  Deno.exit(2);
+}
+if (opts.readme && (opts.only || opts.quick)) {
+  console.error("--readme takes a full run: without --only and --quick");
+  Deno.exit(2);
+}
+const runChannel = opts.only !== "stream";
+const runStreams = opts.only !== "channel";
 
 const SMALL = 64;
+/** A 3840×2160 RGBA frame. */
+const FRAME = 33_177_600;
 /** Answer sizes: 64 KiB, 640×960×3, 1920×1080×4, 3840×2160×4. */
 const SIZES = [65_536, 1_843_200, 8_294_400, 33_177_600];
 const scale = opts.quick ? 0.1 : 1;
@@ -364,11 +393,25 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
+function fmtRate(perSecond: number): string {
+  return perSecond >= 1e6
+    ? `${(perSecond / 1e6).toFixed(2)} M/s`
+    : perSecond >= 1e3
+    ? `${(perSecond / 1e3).toFixed(1)} k/s`
+    : `${perSecond.toFixed(1)}/s`;
+}
+function fmtGBs(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+}
+function streamLabel(c: { bytes: number; writers: number; mode: string }): string {
+  return `${fmtBytes(c.bytes)} ${c.mode}` + (c.writers > 1 ? `, ${c.writers} writers` : "");
+}
 function fmtUs(us: number): string {
   return us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0);
 }
 function fmtBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
+  if (bytes % 1048576 === 0) return `${bytes / 1048576} MiB`;
   if (bytes < 1e6) return `${bytes / 1024} KiB`;
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
@@ -389,42 +432,84 @@ log(
     `Linux ${machine.kernel}; ${blocks} blocks a series${opts.quick ? " (--quick)" : ""}`,
 );
 
-const built = await buildPeer();
-if (!built) log("(no C compiler: the C pair is skipped)");
+const built = runChannel ? await buildPeer() : null;
+if (runChannel && !built) log("(no C compiler: the C pair is skipped)");
 const peers: Peer[] = [];
-try {
-  log("Starting and warming up the answering processes...");
-  for (const mode of ["copy", "zero", "handoff"]) peers.push(await channelPeer(mode));
-  for (const mode of ["copy", "zero"]) peers.push(await socketPeer(mode));
-  if (built) { for (const mode of ["copy", "zero"]) peers.push(cPeer(built.exe, mode)); }
-  await benchPingPong();
-  const series: [Peer[], number][] = [
-    [peers.filter((p) => p.mode === "copy"), SMALL],
-    ...SIZES.map((bytes): [Peer[], number] => [peers, bytes]),
-  ];
-  for (const [group, bytes] of series) {
-    const started = monotonicMs();
-    for (let b = 0; b < blocks; b++) {
-      for (const peer of group) {
-        add(peer.transport, peer.mode, bytes, await peer.block(bytes, roundsFor(bytes)));
+if (runChannel) {
+  try {
+    log("Starting and warming up the answering processes...");
+    for (const mode of ["copy", "zero", "handoff"]) peers.push(await channelPeer(mode));
+    for (const mode of ["copy", "zero"]) peers.push(await socketPeer(mode));
+    if (built) { for (const mode of ["copy", "zero"]) peers.push(cPeer(built.exe, mode)); }
+    await benchPingPong();
+    const series: [Peer[], number][] = [
+      [peers.filter((p) => p.mode === "copy"), SMALL],
+      ...SIZES.map((bytes): [Peer[], number] => [peers, bytes]),
+    ];
+    for (const [group, bytes] of series) {
+      const started = monotonicMs();
+      for (let b = 0; b < blocks; b++) {
+        for (const peer of group) {
+          add(peer.transport, peer.mode, bytes, await peer.block(bytes, roundsFor(bytes)));
+        }
+        if (bytes > SMALL) benchMemcpy(bytes, roundsFor(bytes));
       }
-      if (bytes > SMALL) benchMemcpy(bytes, roundsFor(bytes));
+      log(`  ${fmtBytes(bytes).padStart(8)}: ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
     }
-    log(`  ${fmtBytes(bytes).padStart(8)}: ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    for (const peer of peers) await peer.close();
+    if (built) await Deno.remove(built.dir, { recursive: true });
   }
-} finally {
-  for (const peer of peers) await peer.close();
-  if (built) await Deno.remove(built.dir, { recursive: true });
 }
-const idle = await benchIdleWait();
+const idle = runChannel ? await benchIdleWait() : undefined;
 const rows = summarize();
+
+// ---- the streams ----------------------------------------------------------------------------
+
+/** The streams measured: 64-byte messages (one writer, four), 1 MiB, and 33 MB frames. */
+const STREAMS: StreamCase[] = [
+  { bytes: SMALL, writers: 1, count: 4_000_000, mode: "copy", slots: 4096, slotSize: 128 },
+  { bytes: SMALL, writers: 4, count: 1_000_000, mode: "copy", slots: 4096, slotSize: 128 },
+  { bytes: 1 << 20, writers: 1, count: 4000, mode: "copy", slots: 1024, slotSize: 65536 },
+  { bytes: FRAME, writers: 1, count: 120, mode: "copy", slots: 64, slotSize: 1 << 20 },
+  { bytes: FRAME, writers: 1, count: 120, mode: "zero", slots: 64, slotSize: 1 << 20 },
+];
+/** The socket moves fewer: its rate is lower, and each case should take about a second. */
+const socketCount = (c: StreamCase) => c.bytes === SMALL ? c.count / 10 : c.count;
+/** Each case is run this many times, ring and socket taking turns; the median run counts. */
+const streamRuns = opts.quick ? 1 : 3;
+const streams: StreamRow[] = [];
+let idleRing: { cpuMs: number; wallMs: number } | undefined;
+if (runStreams) {
+  log("Streams (ring against a Unix socket stream):");
+  // Untimed, so that V8 has optimized the reading loops before the first figure.
+  await ringStream(id, { ...STREAMS[0], count: Math.round(500_000 * scale) });
+  await socketStream({ ...STREAMS[0], count: Math.round(50_000 * scale) });
+  for (const c of STREAMS) {
+    const started = monotonicMs();
+    const scaled = (n: number) => Math.max(10, Math.round(n * scale));
+    const runs: Record<"ring" | "socket", StreamRow[]> = { ring: [], socket: [] };
+    for (let i = 0; i < streamRuns; i++) {
+      runs.ring.push(await ringStream(id, { ...c, count: scaled(c.count) }));
+      runs.socket.push(await socketStream({ ...c, count: scaled(socketCount(c)) }));
+    }
+    for (const list of Object.values(runs)) {
+      streams.push(list.toSorted((a, b) => a.rate - b.rate)[list.length >> 1]);
+    }
+    if (c.mode === "copy" && c.writers === 1) {
+      streams.push(memcpyStream(c, Math.max(10, Math.round(scaled(c.count) / 4))));
+    }
+    log(`  ${streamLabel(c)}: ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
+  }
+  idleRing = await idleReader(id);
+}
 
 const find = (t: string, m: string, b: number) =>
   rows.find((r) => r.transport === t && r.mode === m && r.bytes === b);
 
 // ---- the table ------------------------------------------------------------------------------
 
-log("\nMedian / p99 / max of each exchange, µs:");
+if (rows.length) log("\nMedian / p99 / max of each exchange, µs:");
 for (const r of rows) {
   log(
     `  ${r.transport.padEnd(8)} ${r.mode.padEnd(8)} ${fmtBytes(r.bytes).padStart(8)}  ` +
@@ -432,11 +517,29 @@ for (const r of rows) {
       `max ${fmtUs(r.maxUs).padStart(6)}  (${r.rounds} rounds)`,
   );
 }
-const idlePercent = 100 * idle.cpuMs / idle.wallMs;
-log(
-  `\nA channel's server waiting 1 s for a late answer: CPU ${idle.cpuMs.toFixed(1)} ms in ` +
-    `${idle.wallMs.toFixed(0)} ms = ${idlePercent.toFixed(2)}% of a core`,
-);
+const idlePercent = idle ? 100 * idle.cpuMs / idle.wallMs : undefined;
+if (idle) {
+  log(
+    `\nA channel's server waiting 1 s for a late answer: CPU ${idle.cpuMs.toFixed(1)} ms in ` +
+      `${idle.wallMs.toFixed(0)} ms = ${idlePercent!.toFixed(2)}% of a core`,
+  );
+}
+if (streams.length) log("\nStreams, messages/s and bytes/s (the median of the runs):");
+for (const r of streams) {
+  log(
+    `  ${r.transport.padEnd(8)} ${streamLabel(r).padEnd(24)} ${fmtRate(r.rate).padStart(12)}  ` +
+      `${fmtGBs(r.bytesPerSecond).padStart(10)}  (${r.messages} messages in ${
+        r.seconds.toFixed(2)
+      } s)`,
+  );
+}
+const idleRingPercent = idleRing ? 100 * idleRing.cpuMs / idleRing.wallMs : undefined;
+if (idleRing) {
+  log(
+    `A ring's reader waiting 1 s for a message: CPU ${idleRing.cpuMs.toFixed(1)} ms in ` +
+      `${idleRing.wallMs.toFixed(0)} ms = ${idleRingPercent!.toFixed(2)}% of a core`,
+  );
+}
 
 // ---- the targets (issue 5), from this run ----------------------------------------------------
 
@@ -491,8 +594,33 @@ for (const b of SIZES.filter((b) => b >= 1_843_200)) {
   );
 }
 target("1 s wait, CPU", idlePercent, "% of a core", "≤", 2);
+const stream = (t: string, c: StreamCase) =>
+  streams.find((r) =>
+    r.transport === t && r.bytes === c.bytes && r.writers === c.writers && r.mode === c.mode
+  )?.rate;
+const [small1, small4, mib, frameCopy, frameZero] = STREAMS;
+const small1Rate = stream("ring", small1);
+target(
+  "ring 64 B, 1 writer",
+  small1Rate === undefined ? undefined : small1Rate / 1e6,
+  " M msgs/s",
+  "≥",
+  5,
+);
+target("ring 64 B: ring / socket", ratio(small1Rate, stream("socket", small1)), "×", "≥", 20);
+for (const c of [mib, frameCopy, frameZero]) {
+  target(
+    `ring ${streamLabel(c)}: ring / socket`,
+    ratio(stream("ring", c), stream("socket", c)),
+    "×",
+    "≥",
+    c.mode === "zero" ? 3 : 1.5,
+  );
+}
+target("ring 64 B: 4 writers / 1", ratio(stream("ring", small4), small1Rate), "×", "≥", 0.5);
+target("ring reader waiting 1 s, CPU", idleRingPercent, "% of a core", "≤", 1);
 
-log("\nTargets (> 1× means the channel is faster):");
+log("\nTargets (> 1× means ours is faster):");
 for (const t of targets) {
   const value = t.unit === "×"
     ? t.value.toFixed(2)
@@ -506,16 +634,32 @@ for (const t of targets) {
   );
 }
 
-const result = { machine, command, blocks, rows, idleWait: idle, targets, sink: sink & 1 };
+const result = {
+  machine,
+  command,
+  blocks,
+  rows,
+  idleWait: idle,
+  streams,
+  idleRing,
+  targets,
+  sink: (sink + streamSink()) & 1,
+};
 if (opts.json) console.log(JSON.stringify(result, null, 2));
-const svg = chart(rows, machine);
+const svg = rows.length ? chart(rows, machine) : undefined;
+const streamSvg = streams.length ? streamChart(streams, machine) : undefined;
 if (opts.svg) {
-  await Deno.mkdir(opts.svg.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  await Deno.writeTextFile(opts.svg, svg);
-  log(`\nChart: ${opts.svg}`);
+  const dir = opts.svg.replace(/\/[^/]*$/, "") || ".";
+  await Deno.mkdir(dir, { recursive: true });
+  if (svg) await Deno.writeTextFile(opts.svg, svg);
+  if (streamSvg) await Deno.writeTextFile(`${dir}/stream.svg`, streamSvg);
+  log(
+    `\nCharts: ${[svg && opts.svg, streamSvg && `${dir}/stream.svg`].filter(Boolean).join(", ")}`,
+  );
 }
-if (opts.readme) {
+if (opts.readme && svg && streamSvg) {
   await Deno.writeTextFile(`${root}bench/chart.svg`, svg);
+  await Deno.writeTextFile(`${root}bench/stream.svg`, streamSvg);
   const readme = await Deno.readTextFile(`${root}README.md`);
   const [start, end] = ["<!-- bench:start -->", "<!-- bench:end -->"];
   const [before, rest] = readme.split(start);
@@ -529,7 +673,7 @@ if (opts.readme) {
   // The table as deno fmt lays it out, so that `deno fmt --check` stays clean.
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", `${root}README.md`] })
     .output();
-  log("README.md and bench/chart.svg: written from this run");
+  log("README.md, bench/chart.svg and bench/stream.svg: written from this run");
 }
 
 /** The README's table: one row per exchange, one column per transport. */
@@ -567,12 +711,27 @@ function markdown(): string {
     ]),
     [
       "CPU of a server waiting 1 s for a late answer",
-      `${idlePercent.toFixed(2)}% of a core`,
+      `${idlePercent?.toFixed(2)}% of a core`,
       "",
       "",
       "",
     ],
   ];
+  const s = (t: string, c: StreamCase) =>
+    streams.find((r) =>
+      r.transport === t && r.bytes === c.bytes && r.writers === c.writers && r.mode === c.mode
+    );
+  const cell = (r?: StreamRow) => r ? `${fmtRate(r.rate)}, ${fmtGBs(r.bytesPerSecond)}` : "";
+  const streamLines = STREAMS.map((c) => {
+    const [ring, socket] = [s("ring", c), s("socket", c)];
+    return [
+      streamLabel(c),
+      cell(ring),
+      cell(socket),
+      c.mode === "copy" && c.writers === 1 ? cell(s("memcpy", c)) : "",
+      ring && socket ? `${(ring.rate / socket.rate).toFixed(1)}×` : "",
+    ];
+  });
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const targetLines = targets.map((t) =>
     row([
@@ -592,7 +751,22 @@ function markdown(): string {
     row(["---", "---:", "---:", "---:", "---:"]),
     ...lines.map(row),
     "",
-    "Against the targets, from the same run (ratios above 1× mean the channel is faster):",
+    `Streams, from the same run (messages/s and bytes/s, the median of ${streamRuns} runs; ` +
+    `the ring read with \`tryPeek() ?? await peek()\`, copied out or used in place, then ` +
+    "released):",
+    "",
+    row(["stream", "ring", "Unix socket", "memcpy", "ring / socket"]),
+    row(["---", "---:", "---:", "---:", "---:"]),
+    ...streamLines.map(row),
+    row([
+      "CPU of a ring's reader waiting 1 s",
+      `${idleRingPercent?.toFixed(2)}% of a core`,
+      "",
+      "",
+      "",
+    ]),
+    "",
+    "Against the targets, from the same run (ratios above 1× mean ours is faster):",
     "",
     row(["figure", "this run", "target", ""]),
     row(["---", "---:", "---", "---"]),
@@ -655,4 +829,37 @@ function chart(all: Row[], m: typeof machine): string {
   });
   return svg +
     `<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">answer size</text></svg>\n`;
+}
+
+/**
+ * The streams side by side: a group of bars per stream (ring, Unix socket, and memcpy where it
+ * applies), each as long as its rate against the fastest of its group, labelled with the rate.
+ */
+function streamChart(all: StreamRow[], m: typeof machine): string {
+  const W = 760, L = 190, R = 150, T = 40, BAR = 16, GAP = 14;
+  const colours: Record<string, string> = { ring: "#1f77b4", socket: "#d62728", memcpy: "#7f7f7f" };
+  const groups = STREAMS.map((c) => ({
+    label: streamLabel(c),
+    bars: all.filter((r) => r.bytes === c.bytes && r.writers === c.writers && r.mode === c.mode),
+  })).filter((g) => g.bars.length);
+  const height = T + groups.reduce((h, g) => h + g.bars.length * BAR + GAP, 0) + 30;
+  let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" ` +
+    `font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>` +
+    `<text x="10" y="22" font-size="14">Streams: messages/s and bytes/s, longer is faster ` +
+    `(each group against its fastest): ${m.date}, ${m.cores} cores, Deno ${m.deno}</text>`;
+  let y = T;
+  for (const g of groups) {
+    const top = Math.max(...g.bars.map((b) => b.rate));
+    svg += `<text x="${L - 8}" y="${y + (g.bars.length * BAR) / 2 + 4}" text-anchor="end">` +
+      `${g.label}</text>`;
+    for (const b of g.bars) {
+      const w = Math.max(1, ((W - L - R) * b.rate) / top);
+      svg += `<rect x="${L}" y="${y + 1}" width="${w}" height="${BAR - 2}" ` +
+        `fill="${colours[b.transport]}"/><text x="${L + w + 6}" y="${y + BAR - 4}">` +
+        `${b.transport}: ${b.bytes > 4096 ? fmtGBs(b.bytesPerSecond) : fmtRate(b.rate)}</text>`;
+      y += BAR;
+    }
+    y += GAP;
+  }
+  return svg + `</svg>\n`;
 }

@@ -3,6 +3,10 @@
  *
  * - {@link Segment}: a shared memory object, mapped once, with zero-copy views.
  * - {@link NamedSemaphore}: a named semaphore whose waits keep the event loop running.
+ * - {@link ChannelServer} and {@link ChannelClient}: a request/response exchange that never takes
+ *   a wrong answer for a right one.
+ * - {@link Ring} and {@link RingWriter}: a stream of messages from many writing processes to one
+ *   reader, through a circular buffer; Web Streams, zero copy.
  * - {@link PosixError}: what a failed libc call throws.
  *
  * @example
@@ -70,6 +74,8 @@ export {
   type RingCreateOptions,
   RingError,
   type RingErrorCode,
+  type RingReadOptions,
   type RingWaitOptions,
   RingWriter,
 } from "./ring.ts";
+export { type RingShape } from "./ring_layout.ts";

@@ -88,6 +88,16 @@ export interface RingCreateOptions {
   mode?: number;
 }
 
+/** Options of {@link Ring.read} and {@link Ring.tryRead}. */
+export interface RingReadOptions extends RingWaitOptions {
+  /**
+   * A buffer of yours to copy the message into, when it fits (no allocation: for a stream of
+   * large messages); the message is then a view of its start. A larger message gets a buffer of
+   * its own.
+   */
+  into?: Uint8Array;
+}
+
 /** Options of a wait: {@link Ring.read}, {@link RingWriter.write}... */
 export interface RingWaitOptions {
   /** Give up after this long: the call returns `null` or `false`. @default {Infinity} */
@@ -106,9 +116,18 @@ const STATE_WORD = LANE.STATE >> 2;
 const TAIL_WORD = LANE.TAIL >> 2;
 const HEAD_WORD = LANE.HEAD >> 2;
 const WAITING_WORD = LANE.WAITING >> 2;
+const CLAIMS_WORD = RING.CLAIMS >> 2;
 
 /** How often a blocked end checks on the other (its lock) and on the ring's size. */
 const CHECK_MS = 100;
+/** Messages up to this many bytes are copied out into a pool (see `#copyOut`). */
+const POOLED_MAX = 1024;
+/** Up to this many bytes, a message is copied out word by word (see `#copyOut`). */
+const WORD_COPY_MAX = 256;
+/** The size of a pool. */
+const POOL_SIZE = 64 * 1024;
+/** A spinning reader's pause between two looks at the ring (see `#wait`). */
+const POLL_GAP_MS = 0.001;
 /** How long a reader or writer that never waits may hold the event loop (see `turnDue`). */
 const TURN_MS = 10;
 /** Calls between looks at the clock for {@link TURN_MS} (a look costs about 40 ns). */
@@ -134,6 +153,8 @@ class RingMemory {
   readonly bytes: Uint8Array<ArrayBuffer>;
   readonly lanes: DataView[];
   readonly laneBytes: Uint8Array<ArrayBuffer>[];
+  /** The lanes as 32-bit words (records start at slot boundaries, multiples of 64). */
+  readonly laneWords: Int32Array[];
   readonly resized: ResizeWatch;
   #sinceCheck = 0;
   #sinceTurn = 0;
@@ -152,10 +173,12 @@ class RingMemory {
     this.words = new Int32Array(buffer, 0, RING.DATA_OFFSET / 4);
     this.lanes = [];
     this.laneBytes = [];
+    this.laneWords = [];
     const laneSize = shape.slots * shape.slotSize;
     for (let i = 0; i < shape.lanes; i++) {
       this.lanes.push(new DataView(buffer, laneOffset(shape, i), laneSize));
       this.laneBytes.push(new Uint8Array(buffer, laneOffset(shape, i), laneSize));
+      this.laneWords.push(new Int32Array(buffer, laneOffset(shape, i), laneSize / 4));
     }
     this.resized = new ResizeWatch([segment.fd]);
     this.resized.drain();
@@ -274,6 +297,15 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   readonly #entries: number[];
   /** Lanes the reader knows a writer has claimed (until it frees them). */
   readonly #active: boolean[];
+  /** The same lanes, as a list: the ones a read looks at. */
+  #activeList: number[] = [];
+  /** The ring's CLAIMS when the reader last looked for lanes newly claimed. */
+  #claimsSeen = 0;
+  /** Each lane's TAIL as last loaded: what is below it is there to read without loading it. */
+  readonly #tailsSeen: number[];
+  /** Slots read in each lane since its HEAD was last published. */
+  readonly #unpublished: number[];
+  readonly #publishEvery: number;
   readonly #assemblies: (Assembly | null)[];
   /** Where the message last found was: its lane, and the slots to hand back after it is used. */
   #foundLane = 0;
@@ -282,9 +314,18 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   readonly #dead = new Set<number>();
   #next = 0;
   #dropped = 0;
+  /** The caller's buffer to read into, during a read. */
+  #into: Uint8Array | null = null;
+  /** Whether a message is being put together in #into. */
+  #borrowed = false;
+  #pool = new Uint8Array(0);
+  #poolWords = new Int32Array(0);
+  #poolAt = 0;
   #died = 0;
   /** The message `peek()` returned, until `release()`: its lane and its records' slots. */
-  #peeked: { lane: number; slots: number; data: Uint8Array } | null = null;
+  #peeked: Uint8Array | null = null;
+  #peekedLane = 0;
+  #peekedSlots = 0;
   #closed = false;
   #readable?: ReadableStream<Uint8Array>;
 
@@ -293,6 +334,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     this.#m = m;
     this.shape = m.shape;
     this.#heads = new Array(m.shape.lanes).fill(0);
+    this.#tailsSeen = new Array(m.shape.lanes).fill(0);
+    this.#unpublished = new Array(m.shape.lanes).fill(0);
+    this.#publishEvery = Math.max(1, m.shape.slots >> 4);
     this.#entries = Array.from({ length: m.shape.lanes }, (_, i) => laneField(i, 0) >> 2);
     this.#active = new Array(m.shape.lanes).fill(false);
     this.#assemblies = new Array(m.shape.lanes).fill(null);
@@ -405,7 +449,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * everything they wrote has been read. (A writer that joins later starts it again.)
    */
   get ended(): boolean {
-    if (this.#m.load(RING.WRITERS_EVER) === 0) return false;
+    if (this.#m.load(RING.CLAIMS) === 0) return false;
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) return false;
     }
@@ -415,31 +459,76 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   /**
    * The next message if there is one now, as a copy of its own; `null` if there is none.
    *
+   * @param options `into`, a buffer of yours to copy the message into when it fits.
    * @throws {RingError} `DAMAGED` for a record that cannot be.
    */
-  tryRead(): Uint8Array | null {
-    this.#checkOpen();
+  tryRead(options?: RingReadOptions): Uint8Array | null {
+    if (this.#closed || this.#peeked) this.#refuseRead();
     this.#m.checkNow();
+    if (options?.into) {
+      this.#into = options.into;
+      try {
+        const data = this.#next_(true);
+        if (data) this.#advance(this.#foundLane, this.#foundSlots);
+        return data;
+      } finally {
+        this.#unborrow();
+      }
+    }
     const data = this.#next_(true);
-    if (data) this.#advance(this.#foundLane, this.#foundSlots);
+    if (data !== null) this.#advance(this.#foundLane, this.#foundSlots);
     return data;
+  }
+
+  #refuseRead(): never {
+    this.#checkOpen();
+    this.#checkNotPeeked();
+    throw new Error("unreachable");
   }
 
   /**
    * Waits for the next message: spins briefly, then blocks without holding the event loop.
    *
-   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
-   * @returns A copy of the message; `null` when the time ran out, or when the stream has ended
-   * (see {@link ended}).
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`; `into`, a buffer
+   * of yours to copy the message into when it fits.
+   * @returns A copy of the message (in `into` if it fits); `null` when the time ran out, or when
+   * the stream has ended (see {@link ended}).
    * @throws {RingError} `DAMAGED`; the signal's reason when it aborts.
    */
-  async read(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+  async read(options: RingReadOptions = {}): Promise<Uint8Array | null> {
     this.#checkOpen();
+    this.#checkNotPeeked();
     if (this.#m.turnDue()) await giveTurn();
     this.#m.checkNow();
-    const data = this.#next_(true) ?? await this.#wait(options, true);
-    if (data) this.#advance(this.#foundLane, this.#foundSlots);
-    return data;
+    this.#into = options.into ?? null;
+    try {
+      const data = this.#next_(true) ?? await this.#wait(options, true);
+      if (data) this.#advance(this.#foundLane, this.#foundSlots);
+      return data;
+    } finally {
+      this.#unborrow();
+    }
+  }
+
+  /**
+   * A message being put together in the caller's `into` buffer that is not whole when the read
+   * returns (another writer's message came first, or the time ran out) moves to a buffer of its
+   * own: `into` is the caller's again.
+   */
+  #unborrow(): void {
+    const into = this.#into;
+    this.#into = null;
+    if (!into || !this.#borrowed) return;
+    this.#borrowed = false;
+    for (let lane = 0; lane < this.shape.lanes; lane++) {
+      const assembly = this.#assemblies[lane];
+      if (assembly?.data.buffer !== into.buffer || assembly.filled === assembly.data.length) {
+        continue;
+      }
+      const owned = new Uint8Array(assembly.data.length);
+      owned.set(assembly.data.subarray(0, assembly.filled));
+      assembly.data = owned;
+    }
   }
 
   /**
@@ -451,20 +540,41 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * @returns The message, valid until {@link release}; `null` as for {@link read}.
    */
   async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
-    if (this.#peeked) return this.#peeked.data;
+    if (this.#peeked) return this.#peeked;
     if (this.#m.turnDue()) await giveTurn();
-    const data = await this.#wait(options, false);
+    const data = this.tryPeek() ?? await this.#wait(options, false);
     if (!data) return null;
-    this.#peeked = { lane: this.#foundLane, slots: this.#foundSlots, data };
+    if (!this.#peeked) this.#setPeeked(data);
+    return data;
+  }
+
+  /**
+   * The next message in place if there is one now, as {@link peek} without waiting; then call
+   * {@link release}.
+   *
+   * @returns The message, valid until {@link release}; `null` if there is none now.
+   * @throws {RingError} `DAMAGED` for a record that cannot be.
+   */
+  tryPeek(): Uint8Array | null {
+    if (this.#peeked) return this.#peeked;
+    this.#checkOpen();
+    this.#m.checkNow();
+    const data = this.#next_(false);
+    if (data) this.#setPeeked(data);
     return data;
   }
 
   /** Gives back the message {@link peek} returned: its slots are the writers' again. */
   release(): void {
-    const peeked = this.#peeked;
-    if (!peeked) return;
+    if (!this.#peeked) return;
     this.#peeked = null;
-    this.#advance(peeked.lane, peeked.slots);
+    this.#advance(this.#peekedLane, this.#peekedSlots);
+  }
+
+  #setPeeked(data: Uint8Array): void {
+    this.#peeked = data;
+    this.#peekedLane = this.#foundLane;
+    this.#peekedSlots = this.#foundSlots;
   }
 
   /** The messages, until the stream ends: `for await (const message of ring)`. */
@@ -527,6 +637,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#closed) throw new Deno.errors.BadResource(`Ring "${this.name}" is closed`);
   }
 
+  #checkNotPeeked(): void {
+    if (this.#peeked) throw new Error("release() the message peek() gave before reading on");
+  }
+
   /**
    * Waits for the next message (a copy, or in place): spins, then blocks; `null` at the deadline
    * or the end of the stream. Where it was is left in #foundLane and #foundSlots.
@@ -543,8 +657,14 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     // Spin: poll the lanes (memory only) for a while.
     const start = monotonicMs();
     const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
-    while (monotonicMs() < spinEnd) {
-      for (let i = 0; i < 16; i++) if ((found = this.#next_(copy))) return found;
+    // A poll every POLL_GAP_MS, the clock in between: a reader that polled without a pause
+    // would pull the writer's TAIL line to its core at every message the writer publishes, and
+    // both would slow to a message per cache-line round trip (seen: 2.5 million messages/s
+    // instead of 9). With the pause, messages come in batches.
+    for (let now = monotonicMs(), poll = now + POLL_GAP_MS; now < spinEnd; now = monotonicMs()) {
+      if (now < poll) continue;
+      if ((found = this.#next_(copy))) return found;
+      poll = now + POLL_GAP_MS;
     }
     const deadline = start + timeoutMs;
     let checked = monotonicMs();
@@ -596,16 +716,51 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * once they are drained.
    */
   #next_(copy: boolean): Uint8Array | null {
-    const lanes = this.shape.lanes;
-    for (let k = 0; k < lanes; k++) {
-      const lane = (this.#next + k) % lanes;
-      const found = this.#fromLane(lane, copy);
+    const claims = Atomics.load(this.#m.words, CLAIMS_WORD);
+    if (claims !== this.#claimsSeen) {
+      // A writer has claimed a lane since: which? (A writer marks its lane, then bumps CLAIMS.)
+      this.#claimsSeen = claims;
+      for (let lane = 0; lane < this.shape.lanes; lane++) {
+        if (!this.#active[lane]) this.#activate(lane);
+      }
+    }
+    const list = this.#activeList;
+    const n = list.length;
+    let at = this.#next < n ? this.#next : 0; // round robin, from the lane after the last
+    for (let k = 0; k < n; k++, at = at + 1 < n ? at + 1 : 0) {
+      const found = this.#fromLane(list[at], copy);
       if (found) {
-        this.#next = (lane + 1) % lanes;
+        this.#next = at + 1;
         return found;
       }
     }
+    // Nothing to read: free the lanes whose writer has closed or died, once drained. The TAIL
+    // is loaded again after the STATE: a writer publishes its last record, then says CLOSED.
+    const words = this.#m.words;
+    for (let k = 0; k < n; k++) {
+      const lane = list[k];
+      const entry = this.#entries[lane];
+      const state = Atomics.load(words, entry + STATE_WORD);
+      if (state !== LaneState.CLOSED && !this.#dead.has(lane)) continue;
+      if (Atomics.load(words, entry + TAIL_WORD) === this.#heads[lane]) this.#free(lane);
+    }
     return null;
+  }
+
+  /** Starts reading lane `lane` if a writer has claimed it, from where it is. */
+  #activate(lane: number): void {
+    const words = this.#m.words;
+    const entry = this.#entries[lane];
+    if (Atomics.load(words, entry + STATE_WORD) === LaneState.FREE) return;
+    this.#active[lane] = true;
+    this.#activeList = this.#activeList.concat(lane);
+    const head = Atomics.load(words, entry + HEAD_WORD);
+    if (head >>> 0 >= 2 * this.shape.slots) {
+      throw this.#damaged(lane, `its head (${head >>> 0}) is past 2 × ${this.shape.slots}`);
+    }
+    this.#heads[lane] = this.#tailsSeen[lane] = head;
+    this.#unpublished[lane] = 0;
+    this.#assemblies[lane] = null;
   }
 
   #fromLane(lane: number, copy: boolean): Uint8Array | null {
@@ -613,24 +768,21 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const words = m.words;
     const entry = this.#entries[lane];
     const { slots, slotSize } = this.shape;
-    if (!this.#active[lane]) {
-      // A lane nobody wrote in since it was freed: has a writer claimed it? Start from there.
-      if (Atomics.load(words, entry + STATE_WORD) === LaneState.FREE) return null;
-      this.#active[lane] = true;
-      this.#heads[lane] = Atomics.load(words, entry + HEAD_WORD);
-      this.#assemblies[lane] = null;
-    }
     for (;;) {
       const head = this.#heads[lane];
-      const tail = Atomics.load(words, entry + TAIL_WORD);
+      let tail = this.#tailsSeen[lane];
+      if (tail === head) tail = this.#tailsSeen[lane] = Atomics.load(words, entry + TAIL_WORD);
       if (tail === head) {
-        const state = Atomics.load(words, entry + STATE_WORD);
-        if (state === LaneState.CLOSED || this.#dead.has(lane)) this.#free(lane);
+        // Empty: all of it is the writer's again. (#next_ frees it if its writer is gone.)
+        if (this.#unpublished[lane] !== 0) this.#publish(lane);
         return null;
       }
       const available = used(tail, head, slots);
-      if (available > slots) {
-        throw this.#damaged(lane, `its tail (${tail}) is not within 2 × ${slots} of its head`);
+      if (available > slots || tail >>> 0 >= 2 * slots) {
+        throw this.#damaged(
+          lane,
+          `its tail (${tail >>> 0}) is not within 2 × ${slots} of its head`,
+        );
       }
       const slot = head < slots ? head : head - slots;
       const lv = m.lanes[lane];
@@ -638,13 +790,14 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       const length = lv.getUint32(at, true);
       // The common case, checked in a few operations: a whole message in one record.
       if (lv.getUint32(at + 4, true) === (Flag.FIRST | Flag.LAST) && !this.#assemblies[lane]) {
-        const need = Math.ceil((RECORD_HEADER + length) / slotSize);
+        const need = slotsFor(length, slotSize);
         if (slot + need <= slots && need <= available) {
           this.#foundLane = lane;
           this.#foundSlots = need;
           const from = at + RECORD_HEADER;
-          const bytes = m.laneBytes[lane];
-          return copy ? bytes.slice(from, from + length) : bytes.subarray(from, from + length);
+          return copy
+            ? this.#copyOut(lane, from, length)
+            : m.laneBytes[lane].subarray(from, from + length);
         }
       }
       const record = readRecord(lv, slot, available, this.shape);
@@ -665,7 +818,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
         if (this.#assemblies[lane]) throw this.#damaged(lane, "a new message inside another");
         this.#foundLane = lane;
         this.#foundSlots = record.slots;
-        return copy ? payload.slice() : payload;
+        return copy ? this.#copyOut(lane, from, record.length) : payload;
       }
       // A message in pieces: copy each into its own buffer as it comes.
       let assembly = this.#assemblies[lane];
@@ -673,7 +826,13 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
         if (assembly) throw this.#damaged(lane, "a new message inside another");
         let data: Uint8Array;
         try {
-          data = new Uint8Array(record.total);
+          const into = this.#into;
+          if (into !== null && !this.#borrowed && record.total <= into.length) {
+            this.#borrowed = true; // (one message at a time in it)
+            data = into.subarray(0, record.total);
+          } else {
+            data = new Uint8Array(record.total);
+          }
         } catch {
           throw this.#damaged(lane, `a message of ${record.total} bytes`);
         }
@@ -700,6 +859,41 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   /** Hands `slots` slots back to a lane's writer, and wakes it if it waits for room. */
+  /**
+   * A copy of `bytes[from, from + length)` of the caller's own. A small one is a view of a pool
+   * shared with the next small ones (as Node's `Buffer.allocUnsafe` does): a buffer of its own
+   * costs an allocation of about 300 ns in Deno, more than the rest of a read.
+   */
+  #copyOut(lane: number, from: number, length: number): Uint8Array {
+    const bytes = this.#m.laneBytes[lane];
+    const into = this.#into;
+    // (Not while another writer's message is being put together in it.)
+    if (into && length <= into.length && !this.#borrowed) {
+      into.set(bytes.subarray(from, from + length));
+      return into.subarray(0, length);
+    }
+    if (length > POOLED_MAX) return bytes.slice(from, from + length);
+    let at = this.#poolAt;
+    if (at + length > this.#pool.length) {
+      this.#pool = new Uint8Array(POOL_SIZE);
+      this.#poolWords = new Int32Array(this.#pool.buffer);
+      at = 0;
+    }
+    this.#poolAt = (at + length + 7) & ~7; // the next one 8-aligned
+    const pool = this.#pool;
+    if (length <= WORD_COPY_MAX) {
+      // Word by word: no view to make (each costs about 25 ns), for the smallest messages.
+      const words = this.#m.laneWords[lane];
+      const into = this.#poolWords;
+      const n = length >> 2, src = from >> 2, dst = at >> 2;
+      for (let i = 0; i < n; i++) into[dst + i] = words[src + i];
+      for (let i = n << 2; i < length; i++) pool[at + i] = bytes[from + i];
+    } else {
+      pool.set(bytes.subarray(from, from + length), at);
+    }
+    return pool.subarray(at, at + length);
+  }
+
   #advance(lane: number, slots: number): void {
     if (slots === 0) return;
     const m = this.#m;
@@ -707,20 +901,37 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const entry = this.#entries[lane];
     const head = advance(this.#heads[lane], slots, this.shape.slots);
     this.#heads[lane] = head;
-    Atomics.store(words, entry + HEAD_WORD, head);
-    // The lane's writer sleeps for room: take the flag back and wake it (once).
-    if (
-      Atomics.load(words, entry + WAITING_WORD) === 1 &&
-      Atomics.compareExchange(words, entry + WAITING_WORD, 1, 0) === 1
-    ) {
-      m.writable.post();
+    // HEAD is published every sixteenth of the lane, when the lane is empty, and when its writer
+    // waits: a store for every message would be a full barrier each (xchg) on the reader's path.
+    this.#unpublished[lane] += slots;
+    if (this.#unpublished[lane] >= this.#publishEvery) this.#publish(lane);
+    // The lane's writer sleeps until this many slots are free: once they are, take the word
+    // back and wake it. The semaphore is every writer's: post once for each that sleeps, so
+    // that this lane's writer is among those woken (each looks at its own lane, and sleeps on
+    // if it was not for it) without a chain of wake-ups passed from writer to writer.
+    const want = Atomics.load(words, entry + WAITING_WORD);
+    if (want !== 0) {
+      this.#publish(lane);
+      const all = this.shape.slots;
+      const free = all - used(Atomics.load(words, entry + TAIL_WORD), head, all);
+      if (free >= want && Atomics.compareExchange(words, entry + WAITING_WORD, want, 0) === want) {
+        for (let i = Math.max(1, m.load(RING.WRITERS_SLEEPING)); i > 0; i--) m.writable.post();
+      }
     }
+  }
+
+  /** Publishes the lane's HEAD (see #advance). */
+  #publish(lane: number): void {
+    this.#unpublished[lane] = 0;
+    Atomics.store(this.#m.words, this.#entries[lane] + HEAD_WORD, this.#heads[lane]);
   }
 
   /** Frees a drained lane whose writer closed or died, counting what it left half sent. */
   #free(lane: number): void {
     const m = this.#m;
+    this.#publish(lane);
     this.#active[lane] = false;
+    this.#activeList = this.#activeList.filter((l) => l !== lane);
     if (this.#assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.#dropped++;
     if (m.load(laneField(lane, LANE.STATE)) !== LaneState.CLOSED) this.#died++;
     this.#assemblies[lane] = null;
@@ -790,6 +1001,8 @@ export class RingWriter implements Disposable {
   readonly #laneBytes: Uint8Array<ArrayBuffer>;
   /** Where this writer is (also published as TAIL). */
   #tail: number;
+  /** The reader's HEAD in this lane as last loaded (it only moves on: room is at least that). */
+  #headSeen: number;
   /** Its lane entry's first 32-bit word in the header. */
   readonly #entry: number;
   /** Whether the last message streamed was cut short: the next one says so (RESTART). */
@@ -808,6 +1021,7 @@ export class RingWriter implements Disposable {
     this.#laneBytes = m.laneBytes[lane];
     this.#entry = laneField(lane, 0) >> 2;
     this.#tail = m.load(laneField(lane, LANE.TAIL));
+    this.#headSeen = m.load(laneField(lane, LANE.HEAD));
   }
 
   /** See {@link Ring.open}. */
@@ -855,7 +1069,8 @@ export class RingWriter implements Disposable {
         m.store(laneField(lane, LANE.PENDING), 0);
         m.store(laneField(lane, LANE.GENERATION), m.load(laneField(lane, LANE.GENERATION)) + 1);
         m.store(laneField(lane, LANE.STATE), LaneState.CLAIMED);
-        m.store(RING.WRITERS_EVER, 1);
+        // Then say so (CLAIMS never comes back to 0: "no writer yet").
+        if (Atomics.add(m.words, CLAIMS_WORD, 1) === -1) Atomics.add(m.words, CLAIMS_WORD, 1);
         opened.length = 0;
         return new RingWriter(name, m, lane);
       }
@@ -898,7 +1113,12 @@ export class RingWriter implements Disposable {
     const tail = this.#tail;
     const slot = tail < slots ? tail : tail - slots;
     if (slot + need <= slots) {
-      const head = Atomics.load(m.words, this.#entry + HEAD_WORD);
+      // The reader's HEAD as last loaded is enough while it says there is room (HEAD only moves
+      // on); loading it each time would pull its cache line from the reader's core.
+      let head = this.#headSeen;
+      if (slots - used(tail, head, slots) < need) {
+        head = this.#headSeen = Atomics.load(m.words, this.#entry + HEAD_WORD);
+      }
       if (slots - used(tail, head, slots) >= need) {
         const at = slot * slotSize;
         writeRecord(this.#lane, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
@@ -965,6 +1185,31 @@ export class RingWriter implements Disposable {
    * @throws {RangeError} For more than {@link maxReserve} bytes.
    */
   async reserve(length: number, options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+    this.#checkReserve(length);
+    const { timeoutMs = Infinity } = options;
+    checkTimeout(timeoutMs);
+    if (this.#m.turnDue()) await giveTurn();
+    options.signal?.throwIfAborted();
+    const place = this.#room(length) ??
+      await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
+    return place ? this.#reserve(place, length) : null;
+  }
+
+  /**
+   * Reserves room as {@link reserve} does if there is room now, without waiting.
+   *
+   * @returns The room, a view of the ring; `null` if there is not enough room now.
+   * @throws {RangeError} For more than {@link maxReserve} bytes.
+   */
+  tryReserve(length: number): Uint8Array | null {
+    this.#checkReserve(length);
+    this.#m.checkNow();
+    const place = this.#room(length);
+    if (!place) this.#checkReader();
+    return place ? this.#reserve(place, length) : null;
+  }
+
+  #checkReserve(length: number): void {
     this.#checkOpen();
     if (this.#reserved) throw new Error("A reserved message is not committed yet");
     if (!Number.isSafeInteger(length) || length < 0 || length > this.maxReserve) {
@@ -972,13 +1217,9 @@ export class RingWriter implements Disposable {
         `Cannot reserve ${length} bytes: one message in place is at most ${this.maxReserve}`,
       );
     }
-    const { timeoutMs = Infinity } = options;
-    checkTimeout(timeoutMs);
-    if (this.#m.turnDue()) await giveTurn();
-    options.signal?.throwIfAborted();
-    const place = this.#room(length) ??
-      await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
-    if (!place) return null;
+  }
+
+  #reserve(place: { slot: number; pad: number; slots: number }, length: number): Uint8Array {
     this.#reserved = { ...place, length };
     this.#m.store(laneField(this.lane, LANE.PENDING), 1);
     const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
@@ -1065,7 +1306,7 @@ export class RingWriter implements Disposable {
     const { slots, slotSize } = this.#shape;
     const need = slotsFor(length, slotSize);
     const slot = this.#tail % slots;
-    const head = this.#m.load(laneField(this.lane, LANE.HEAD));
+    const head = this.#headSeen = this.#m.load(laneField(this.lane, LANE.HEAD));
     const free = slots - used(this.#tail, head, slots);
     if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
     // It would cross the lane's end: it goes at the start, after a pad to the end.
@@ -1100,12 +1341,17 @@ export class RingWriter implements Disposable {
     }
     if (place) return place;
     const waiting = laneField(this.lane, LANE.WAITING);
+    // Woken when half the lane is free (or what the record needs, if more), not at the first
+    // free slot: a writer woken for every message would sleep again at once, and pay a wake-up
+    // a message.
+    const { slots, slotSize } = this.#shape;
+    const want = Math.min(slots, Math.max(slotsFor(length, slotSize), slots >> 1));
     Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1);
     try {
       for (;;) {
         // Say it sleeps, then look once more: room freed before the reader saw the flag is seen
         // here; room freed after, the reader posts for.
-        m.store(waiting, 1);
+        m.store(waiting, want);
         if ((place = this.#room(length))) return place;
         const left = deadline - monotonicMs();
         if (left <= 0) return null;
@@ -1116,10 +1362,9 @@ export class RingWriter implements Disposable {
         });
         m.checkSize();
         this.#checkOpen();
+        // Woken (a post is for every sleeping writer: each looks at its own lane), or a slice
+        // is over: is the reader still there?
         if (!woken) this.#checkReader();
-        else if (m.load(waiting) === 1 && !this.#room(length)) {
-          m.writable.post(); // the reader posted for another lane's writer: pass it on
-        }
       }
     } finally {
       m.store(waiting, 0);

@@ -27,17 +27,24 @@
  *                        it back to 0 (compare-and-swap) and posts
  *   32 WRITERS_SLEEPING  how many writers block on /R.writable (the reader that closes the ring
  *                        posts as many times, to wake them all)
- *   36 WRITERS_EVER      1 once a writer has joined (the stream can end only after that)
+ *   36 CLAIMS            lanes claimed so far (wrapping, skipping 0): a writer that claims a
+ *                        lane sets its STATE, then adds 1 here; 0 until a writer has joined
+ *                        (the stream can end only after that)
  *  256 the lane table: LANES entries of 128 bytes (two cache lines)
  *        +0  STATE       0 free, 1 claimed by a writer, 2 closed by it (the reader drains it)
  *        +4  WRITER_PID
  *        +8  GENERATION  bumped at every claim
  *        +12 PENDING     1 while the writer has reserved a record it has not committed
  *        +16 TAIL        the writer's position (below), published after the record is written
- *        +20 WAITING     1 while the writer blocks on /R.writable for room in this lane: the
- *                        reader that frees room here takes it back to 0 (compare-and-swap) and
- *                        posts; a writer woken by a post meant for another lane passes it on
  *        +64 HEAD        the reader's position, published after the record is read
+ *        +68 WAITING     while the writer blocks on /R.writable for room in this lane, how
+ *                        many slots it waits to see free (0 when it does not wait): the reader
+ *                        that frees that many here takes it back to 0 (compare-and-swap) and
+ *                        posts /R.writable once for each writer that sleeps (WRITERS_SLEEPING,
+ *                        at least once): every writer woken looks at its own lane, and sleeps
+ *                        on if there is no room in it.
+ *                        (On the reader's cache line: the reader looks at it after every
+ *                        message, the writer writes it only when it goes to sleep.)
  * lanes: lane i starts at DATA_OFFSET + i × SLOTS × SLOT_SIZE
  * ```
  *
@@ -82,7 +89,7 @@ export const RING = {
   STATE: 24,
   READER_SLEEPING: 28,
   WRITERS_SLEEPING: 32,
-  WRITERS_EVER: 36,
+  CLAIMS: 36,
   LANE_TABLE: 256,
   LANE_ENTRY: 128,
   /** Where lane 0 starts. */
@@ -96,8 +103,8 @@ export const LANE = {
   GENERATION: 8,
   PENDING: 12,
   TAIL: 16,
-  WAITING: 20,
   HEAD: 64,
+  WAITING: 68,
 } as const;
 
 /** Lane `STATE` values. */
@@ -119,8 +126,11 @@ export const MAX_LANES = (RING.DATA_OFFSET - RING.LANE_TABLE) / RING.LANE_ENTRY;
 
 /** The shape of a ring: what {@link ringSize} and the codec need. */
 export interface RingShape {
+  /** Lanes: how many writers at once. */
   lanes: number;
+  /** Slots per lane. */
   slots: number;
+  /** Bytes per slot, a multiple of 64. */
   slotSize: number;
 }
 
@@ -162,7 +172,8 @@ export function laneField(lane: number, field: number): number {
 
 /** Slots a record of `length` payload bytes takes. */
 export function slotsFor(length: number, slotSize: number): number {
-  return Math.ceil((RECORD_HEADER + length) / slotSize);
+  const bytes = RECORD_HEADER + length;
+  return bytes <= slotSize ? 1 : Math.ceil(bytes / slotSize); // (no division for the common one)
 }
 
 /** The largest payload of one record: a whole lane less the record's header. */
@@ -172,12 +183,16 @@ export function maxRecord(shape: RingShape): number {
 
 /** Slots in use in a lane: (tail − head) mod 2 × slots. */
 export function used(tail: number, head: number, slots: number): number {
-  return (tail - head + 2 * slots) % (2 * slots);
+  // (tail − head) mod 2 × slots, for positions below 2 × slots, without a division.
+  const d = tail - head;
+  return d >= 0 ? d : d + 2 * slots;
 }
 
 /** The position `n` slots after `position`. */
 export function advance(position: number, n: number, slots: number): number {
-  return (position + n) % (2 * slots);
+  // (position + n) mod 2 × slots, for a position below 2 × slots and n up to slots.
+  const p = position + n;
+  return p < 2 * slots ? p : p - 2 * slots;
 }
 
 /** What a ring's header says, or why it is not a ring this code can use. */

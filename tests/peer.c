@@ -397,8 +397,8 @@ static int run_bench_client(const char *channel, int copy) {
 
 enum { R_MAGIC = 0x4e524853, R_VERSION = 1, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
        R_READER_PID = 20, R_STATE = 24, R_READER_SLEEPING = 28, R_WRITERS_SLEEPING = 32,
-       R_WRITERS_EVER = 36, R_LANE_TABLE = 256, R_LANE_ENTRY = 128, R_DATA = 4096 };
-enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_WAITING = 20, L_HEAD = 64 };
+       R_CLAIMS = 36, R_LANE_TABLE = 256, R_LANE_ENTRY = 128, R_DATA = 4096 };
+enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_HEAD = 64, L_WAITING = 68 };
 enum { F_FIRST = 1, F_LAST = 2, F_PAD = 4, F_RESTART = 8, REC = 16 };
 
 typedef struct {
@@ -439,9 +439,13 @@ static void wake_reader(ring_t *r) {
   if (atomic_compare_exchange_strong(field(r, R_READER_SLEEPING), &one, 0)) sem_post(r->rd);
 }
 
+/* The lane's writer sleeps until WAITING slots are free: once they are, take it back and wake it. */
 static void wake_writer(ring_t *r, uint32_t lane) {
-  uint32_t one = 1;
-  if (atomic_compare_exchange_strong(lane_field(r, lane, L_WAITING), &one, 0)) sem_post(r->wr);
+  uint32_t want = atomic_load(lane_field(r, lane, L_WAITING));
+  if (want == 0) return;
+  uint32_t tail = atomic_load(lane_field(r, lane, L_TAIL)), head = atomic_load(lane_field(r, lane, L_HEAD));
+  if (r->slots - used_slots(tail, head, r->slots) < want) return;
+  if (atomic_compare_exchange_strong(lane_field(r, lane, L_WAITING), &want, 0)) sem_post(r->wr);
 }
 
 /* Blocks on `s` for at most 100 ms. */
@@ -510,7 +514,8 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
   atomic_store(lane_field(&r, lane, L_PENDING), 0);
   atomic_fetch_add(lane_field(&r, lane, L_GENERATION), 1);
   atomic_store(lane_field(&r, lane, L_STATE), 1);
-  atomic_store(field(&r, R_WRITERS_EVER), 1);
+  /* then say so: CLAIMS counts claims, wrapping, never back to 0 ("no writer yet") */
+  if (atomic_fetch_add(field(&r, R_CLAIMS), 1) == UINT32_MAX) atomic_fetch_add(field(&r, R_CLAIMS), 1);
   printf("writing\n");
   fflush(stdout);
   uint8_t *base = lane_bytes(&r, lane);
@@ -682,7 +687,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
       for (uint32_t i = 0; i < lanes; i++)
         if (atomic_load(lane_field(&r, i, L_STATE)) == 1 && ofd(r.fd, F_OFD_GETLK, F_WRLCK, 1 + i) == 0) dead[i] = 1;
     }
-    if (!busy && atomic_load(field(&r, R_WRITERS_EVER))) break; /* the end of the stream */
+    if (!busy && atomic_load(field(&r, R_CLAIMS))) break; /* the end of the stream */
     atomic_store(field(&r, R_READER_SLEEPING), 1);
     nap(r.rd);
   }

@@ -172,6 +172,81 @@ Deno.test("zero copy: a writer fills a message in place and commits it; the read
   ring.close();
 });
 
+Deno.test("without waiting: tryReserve and tryPeek; reading on before release() is refused", () =>
+  withId((id) => {
+    const name = `/r_${id}`;
+    using ring = Ring.create(name, { slots: 2, slotSize: 64 });
+    using w = Ring.open(name);
+    const room = w.tryReserve(40)!;
+    room.fill(3);
+    w.commit();
+    assert.equal(w.tryReserve(100), null, "no room for two slots now");
+    const seen = ring.tryPeek()!;
+    assert.deepEqual([...seen.subarray(0, 3)], [3, 3, 3]);
+    assert.equal(ring.tryPeek(), seen, "the same message until release()");
+    assert.throws(() => ring.tryRead(), /release\(\)/);
+    ring.release();
+    assert.equal(ring.tryPeek(), null);
+    w.close();
+    ring.close();
+  }));
+
+Deno.test("read({ into }): a message lands in the caller's buffer; one half put together there when another writer's comes first moves to a buffer of its own", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    // A lane of 4 × 256 bytes: 3000 bytes stream through in pieces.
+    using ring = Ring.create(name, { slots: 4, slotSize: 256, writers: 2 });
+    using a = Ring.open(name);
+    using b = Ring.open(name);
+    const into = new Uint8Array(4096);
+    assert.equal(a.tryWrite(new Uint8Array(100).fill(1)), true);
+    const small = ring.tryRead({ into })!;
+    assert.equal(small.buffer, into.buffer);
+    assert.equal(small.length, 100);
+    // Writer a streams 3000 bytes; its first pieces go into `into` as they come, then writer
+    // b's message is read first: what came of a's must not stay in `into`.
+    const big = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    const writing = a.write(big);
+    const first = await ring.read({ into, timeoutMs: 1000 }); // a's first pieces, not whole
+    assert.equal(first?.length, 3000, "a's whole message (the reader takes its pieces in turn)");
+    await writing;
+    assert.deepEqual(first, big);
+    // Now interleave. Reading b's message first makes the reader look at a's lane next.
+    assert.equal(b.tryWrite(new Uint8Array(1)), true);
+    assert.equal(ring.tryRead()?.length, 1);
+    const writingAgain = a.write(big);
+    await new Promise((r) => setTimeout(r, 20)); // a has filled the lane and waits for room
+    assert.equal(b.tryWrite(new Uint8Array(10).fill(9)), true);
+    // This read takes a's pieces into `into` (not whole yet), then returns b's message.
+    const fromB = (await ring.read({ into, timeoutMs: 1000 }))!;
+    assert.deepEqual(fromB, new Uint8Array(10).fill(9));
+    into.fill(0xee); // the caller reuses its buffer at once
+    const fromA = (await ring.read({ timeoutMs: 1000 }))!;
+    await writingAgain;
+    assert.deepEqual(fromA, big, "a's message, whole, though `into` was overwritten meanwhile");
+    a.close();
+    b.close();
+    assert.equal(await ring.read({ timeoutMs: 1000 }), null);
+    ring.close();
+  }));
+
+Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a message", () =>
+  withId(async (id) => {
+    const name = `/r_${id}`;
+    using ring = Ring.create(name, { slots: 4, slotSize: 64, writers: 1 });
+    using w = Ring.open(name);
+    assert.equal(w.tryWrite(new Uint8Array(8)), true);
+    using seg = Segment.open(name);
+    const words = new DataView(seg.bytes.buffer);
+    words.setUint32(laneField(0, LANE.TAIL), 0xfffffff0, true); // a tail no lane has
+    assert.throws(
+      () => ring.tryRead(),
+      (e: unknown) => e instanceof RingError && e.code === "DAMAGED" && /lane 0/.test(e.message),
+    );
+    ring.close();
+    await Promise.resolve();
+  }));
+
 Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED to its writers", () =>
   withId((id) => {
     const name = `/r_${id}`;

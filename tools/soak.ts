@@ -7,6 +7,14 @@
  * processes' resident memory, mappings (/proc/PID/maps) and open file descriptors; they must stay
  * flat. Exit 0 when every payload checked out and nothing grew; 1 otherwise.
  *
+ * `deno task soak --ring [--writers 200]`: the same for a ring. This process reads; writer
+ * processes come and go (up to four at once, --writers in all), each writing a random number of
+ * messages of random sizes (log-uniform, up to --max-bytes, the ring's lanes being 256 KiB: many
+ * span slots or stream through in pieces), some in place, with random pauses; one in eight is
+ * killed (SIGKILL) while it writes. Every message carries its writer, its sequence number and the
+ * seed of its payload: each writer's messages must arrive whole and in order (a killed one's: a
+ * prefix of them), and at most one message lost per killed writer.
+ *
  * @module
  */
 
@@ -14,18 +22,27 @@ import { ChannelServer } from "../lib/channel_server.ts";
 import { numberOption, parseOptions } from "../lib/_cli.ts";
 
 const USAGE = `Usage: deno task soak [--rounds 10000] [--max-bytes 33554432]
+       deno task soak --ring [--writers 200] [--max-bytes 4194304]
 
 Runs many checked exchanges of random sizes between this process and a client process, and
 fails if a payload is wrong or memory, mappings or file descriptors grow (several minutes).
+With --ring, streams through a ring from writer processes that come and go (some killed while
+they write), and checks every message's writer, order and payload.
 
   --rounds N       exchanges (default 10000)
-  --max-bytes N    the largest payload (default 33554432); sizes are log-uniform from 1 byte
+  --max-bytes N    the largest payload (default 33554432; with --ring 4194304); sizes are
+                   log-uniform from 1 byte
+  --ring           soak a ring instead of the channel
+  --writers N      with --ring: writer processes in all (default 200)
   -h, --help       this text`;
 
 const values = parseOptions({
   rounds: { type: "string", default: "10000" },
-  "max-bytes": { type: "string", default: String(32 * 1024 * 1024) },
+  "max-bytes": { type: "string" },
+  ring: { type: "boolean" },
+  writers: { type: "string", default: "200" },
   peer: { type: "string" },
+  "ring-writer": { type: "string" },
 }, USAGE);
 
 /** xorshift32 from `seed`, into `bytes` (the same stream on both sides). */
@@ -69,8 +86,39 @@ if (values.peer) {
   Deno.exit(0);
 }
 
+/** A size from 1 to `max` bytes, log-uniform. */
+const randomSize = (max: number) =>
+  Math.max(1, Math.floor(Math.exp(Math.random() * Math.log(max))));
+
+if (values["ring-writer"]) {
+  // A ring's writer process: "NAME:WRITER:MESSAGES:MAX" messages, each [writer, seq, size, seed]
+  // and then `size` bytes from `seed`.
+  const { Ring } = await import("../lib/ring.ts");
+  const [name, writer, messages, max] = values["ring-writer"].split(":");
+  const w = await Ring.openWhenReady(name, { timeoutMs: 10_000 });
+  if (!w) Deno.exit(3);
+  const scratch = new Uint8Array(16 + Number(max));
+  for (let seq = 0; seq < Number(messages); seq++) {
+    const size = randomSize(Number(max));
+    const seed = (Math.random() * 2 ** 31) | 0;
+    const inPlace = 16 + size <= w.maxReserve && Math.random() < 0.5;
+    const message = inPlace ? (await w.reserve(16 + size))! : scratch.subarray(0, 16 + size);
+    const head = new DataView(message.buffer, message.byteOffset, 16);
+    [Number(writer), seq, size, seed].forEach((v, i) => head.setUint32(4 * i, v, true));
+    fill(message.subarray(16), seed);
+    if (inPlace) w.commit();
+    else await w.write(message);
+    await pause();
+  }
+  w.close();
+  Deno.exit(0);
+}
+
 const rounds = numberOption(values.rounds, "rounds", 10_000, { min: 1, integer: true });
-const maxBytes = numberOption(values["max-bytes"], "max-bytes", 2 ** 25, { min: 1, integer: true });
+const maxBytes = numberOption(values["max-bytes"], "max-bytes", values.ring ? 2 ** 22 : 2 ** 25, {
+  min: 1,
+  integer: true,
+});
 const channel = `soak_${crypto.randomUUID().slice(0, 8)}`;
 
 async function sample(pid: number) {
@@ -83,6 +131,11 @@ async function sample(pid: number) {
     maps: await sh(`wc -l < /proc/${pid}/maps`),
     fds: await sh(`ls /proc/${pid}/fd | wc -l`),
   };
+}
+
+if (values.ring) {
+  const writers = numberOption(values.writers, "writers", 200, { min: 1, integer: true });
+  Deno.exit(await soakRing(writers, maxBytes));
 }
 
 const server = ChannelServer.create(channel);
@@ -152,3 +205,93 @@ console.log(
     }`,
 );
 Deno.exit(bad || grew.length ? 1 : 0);
+
+/** `--ring`: see the module's notes. @returns The exit code. */
+async function soakRing(writers: number, maxBytes: number): Promise<number> {
+  const { Ring } = await import("../lib/ring.ts");
+  const name = `/soak_${crypto.randomUUID().slice(0, 8)}`;
+  using ring = Ring.create(name, { slots: 64, slotSize: 4096, writers: 4 });
+  const self = new URL(import.meta.url).pathname;
+  const expected = new Uint8Array(maxBytes);
+  /** Per writer: the next sequence number expected, and whether it was killed. */
+  const next = new Map<number, number>();
+  const killed = new Set<number>();
+  const running = new Map<number, Deno.ChildProcess>();
+  let started = 0, messages = 0, bytes = 0, bad = 0;
+  const startWriter = () => {
+    const id = started++;
+    const count = 1 + Math.floor(Math.random() * 300);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-ffi", self, "--ring-writer", `${name}:${id}:${count}:${maxBytes}`],
+    }).spawn();
+    running.set(id, child);
+    next.set(id, 0);
+    child.status.then(() => running.delete(id));
+    if (Math.random() < 1 / 8) {
+      killed.add(id);
+      setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // it had finished
+        }
+      }, 50 + Math.random() * 1500);
+    }
+  };
+  const begin = performance.now();
+  // The baseline is taken once a fifth of the writers have come and gone (warmed up).
+  let first: Awaited<ReturnType<typeof sample>> | undefined;
+  console.log(
+    `ring ${name}: ${writers} writer processes, up to 4 at once, messages up to ${maxBytes} B`,
+  );
+  while (started < writers || running.size > 0 || !ring.ended) {
+    while (running.size < 4 && started < writers) startWriter();
+    if (!first && started >= writers / 5) first = await sample(Deno.pid);
+    const message = await ring.read({ timeoutMs: 100 });
+    if (message === null) continue;
+    const head = new DataView(message.buffer, message.byteOffset, Math.min(16, message.length));
+    const [writer, seq, size, seed] = [0, 4, 8, 12].map((o) =>
+      message.length >= 16 ? head.getUint32(o, true) : -1
+    );
+    const want = expected.subarray(0, Math.max(0, size));
+    if (message.length === 16 + size) fill(want, seed);
+    if (
+      message.length !== 16 + size || seq !== next.get(writer) ||
+      hash(message.subarray(16)) !== hash(want)
+    ) {
+      bad++;
+      console.error(
+        `message ${messages}: writer ${writer}, sequence ${seq} (expected ${next.get(writer)}), ` +
+          `${message.length} bytes for ${size}: wrong`,
+      );
+    }
+    next.set(writer, seq + 1);
+    messages++;
+    bytes += message.length;
+    if (messages % 5000 === 0) {
+      console.log(
+        `${messages} messages, ${(bytes / 1e9).toFixed(2)} GB, ${started} writers started, ` +
+          `${killed.size} killed, ${ring.dropped} dropped`,
+      );
+    }
+  }
+  const last = await sample(Deno.pid);
+  first ??= last;
+  const seconds = (performance.now() - begin) / 1000;
+  const grew = last.fds > first.fds || last.maps > first.maps + 16 ||
+    last.rssMB > first.rssMB + 64;
+  const lostTooMany = ring.dropped > killed.size;
+  console.log(
+    `\n${messages} messages, ${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(0)} s from ` +
+      `${writers} writers (${killed.size} killed, ${ring.died} died, ${ring.dropped} messages ` +
+      `lost with them): ${bad} bad; ` +
+      (grew
+        ? `grew: RSS ${first.rssMB.toFixed(0)} → ${
+          last.rssMB.toFixed(0)
+        } MB, maps ${first.maps} → ` +
+          `${last.maps}, fds ${first.fds} → ${last.fds}`
+        : "memory, maps and fds flat"),
+  );
+  if (lostTooMany) console.error(`More messages lost (${ring.dropped}) than writers killed`);
+  return bad || grew || lostTooMany ? 1 : 0;
+}
