@@ -19,6 +19,7 @@ import {
   denoArgv,
   runDeno,
   shmEntries,
+  SLOW,
   spawnPeer,
   startTask,
   taskArgs,
@@ -64,15 +65,18 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
     const late = spawnPeer(
       `import { ChannelClient } from "MOD";
        const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
+       console.log("joined");
        const request = await client.next({ timeoutMs: 20_000 });
        console.log("took " + (request?.kind === "image" && request.name));
-       await new Promise((r) => setTimeout(r, 1000));
+       await new Promise((r) => setTimeout(r, 1000 * Number(Deno.args[1])));
        console.log("sent " + client.respond({ width: 4, height: 1, channels: 3, data: new Uint8Array(12).fill(0xee) }));
        setInterval(() => {}, 1000);`,
-      [channel],
+      [channel, `${SLOW}`],
     );
     try {
-      const red = server.request("red", { timeoutMs: 1000 });
+      await late.waitFor("joined");
+      const red = server.request("red", { timeoutMs: 1000 * SLOW });
+      red.catch(() => {}); // (its rejection is asserted below, after the client took it)
       await late.waitFor("took red");
       await assert.rejects(red, { code: "TIMEOUT" });
       // The honest client: it fills its answer, then waits before it sends, so that the late one
@@ -82,13 +86,13 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
          const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 20_000 });
          const request = await client.next({ timeoutMs: 20_000 });
          client.reserve(12).fill(0x11);
-         await new Promise((r) => setTimeout(r, 1500));
+         await new Promise((r) => setTimeout(r, 1500 * Number(Deno.args[1])));
          console.log("sent " + client.send(4, 1, 3));
          setInterval(() => {}, 1000);`,
-        [channel],
+        [channel, `${SLOW}`],
       );
       try {
-        const answer = await server.request("blue", { timeoutMs: 10_000 });
+        const answer = await server.request("blue", { timeoutMs: 10_000 * SLOW });
         assert.ok(answer.ok);
         assert.deepEqual(
           [...answer.image.data],

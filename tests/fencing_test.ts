@@ -323,7 +323,7 @@ Deno.test("a FIFO in the images folder or at the output path blocks nobody: each
       "--images",
       images,
       "--timeout",
-      "2",
+      `${2 * SLOW}`,
     ]);
     const server = await startTask("server", [
       "--channel",
@@ -335,7 +335,7 @@ Deno.test("a FIFO in the images folder or at the output path blocks nobody: each
       "--out",
       out,
       "--timeout",
-      "2",
+      `${2 * SLOW}`,
     ]);
     const [s, c] = await Promise.all([server.done, client.done]);
     assert.equal(s.code, 1, s.stderr + s.stdout);
@@ -369,6 +369,8 @@ Deno.test("two clients: an idle one dying changes nothing, and a dying one is na
       "400",
       "--out",
       out,
+      "--timeout",
+      `${10 * SLOW}`, // (decoding apple under emulation takes seconds)
     ]);
     try {
       await idle.waitFor("joined");

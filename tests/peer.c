@@ -122,8 +122,10 @@ static sem_t *sem_get(const char *name) {
   return s;
 }
 
-/* Spins up to 100 us, then blocks: for ever, or for `seconds` (then exit 3). */
+/* Spins up to 100 us, then blocks: for ever, or for `seconds` (× 10 under emulation; then exit 3). */
 static void sem_take(sem_t *s, const char *what, int seconds) {
+  const char *emulated = getenv("SHMEMAPHORE_EMULATOR"); /* under qemu: everything is slower */
+  if (emulated && *emulated) seconds *= 10;
   uint64_t start = now_ns();
   for (int i = 0;; i++) {
     if (sem_trywait(s) == 0) return;

@@ -17,6 +17,7 @@ import {
   denoArgv,
   runDeno,
   shmEntries,
+  SLOW,
   spawnPeer,
   startTask,
   taskArgs,
@@ -57,7 +58,9 @@ async function serverRun(channel: string, out: string, extra: string[] = []) {
     out,
     "--rounds",
     "1",
-    ...extra,
+    "--timeout",
+    `${10 * SLOW}`,
+    ...extra, // (a --timeout here wins)
   ]);
 }
 
