@@ -752,8 +752,8 @@ function markdown(): string {
     ...lines.map(row),
     "",
     `Streams, from the same run (messages/s and bytes/s, the median of ${streamRuns} runs; ` +
-    `the ring read with \`tryPeek() ?? await peek()\`, copied out or used in place, then ` +
-    "released):",
+    "copy: each message copied in by the writer and out by the reader; zero: produced and used " +
+    "in place):",
     "",
     row(["stream", "ring", "Unix socket", "memcpy", "ring / socket"]),
     row(["---", "---:", "---:", "---:", "---:"]),
