@@ -131,6 +131,7 @@ Deno.test("either side alone gives up after --timeout with exit 3 and a hint", (
     const server = await stream("server", ["--ring", ring, "--timeout", "0.3"]);
     const s = await server.done;
     assert.equal(s.code, 3, s.stderr);
+    assert.match(s.stdout, /no frame came/);
     const client = await stream("client", ["--ring", ring, "--timeout", "0.3"]);
     const c = await client.done;
     assert.equal(c.code, 3, c.stderr);

@@ -169,11 +169,12 @@ if (role === "server") {
   }
   if (ring.ended) exitCode = await signalled(shutdown) ?? exitCode;
   bar?.end();
+  // From the first frame to the last (the wait for the client is not counted).
   const seconds = (performance.now() - started) / 1000;
   console.log(
-    `stream server: ${count} frames, ${bad} bad, ${(bytes / 1e9).toFixed(2)} GB in ` +
-      `${seconds.toFixed(2)} s: ${(count / seconds).toFixed(0)} frames/s, ` +
-      `${(bytes / seconds / 1e9).toFixed(2)} GB/s`,
+    count === 0 ? "stream server: no frame came" : `stream server: ${count} frames, ${bad} bad, ` +
+      `${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(2)} s: ` +
+      `${(count / seconds).toFixed(0)} frames/s, ${(bytes / seconds / 1e9).toFixed(2)} GB/s`,
   );
   if (ring.died > 0) {
     console.error(
