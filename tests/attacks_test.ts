@@ -121,7 +121,7 @@ for (const side of ["server", "client"] as const) {
             "--names",
             "dot",
             "--timeout",
-            "2",
+            `${2 * SLOW}`,
             "--out",
             await tempDir("out"),
           ])
@@ -141,7 +141,7 @@ for (const side of ["server", "client"] as const) {
              setInterval(() => {}, 1000);`,
             [channel],
           )
-          : await startTask("client", ["--channel", channel, "--timeout", "2"]);
+          : await startTask("client", ["--channel", channel, "--timeout", `${2 * SLOW}`]);
         await client.waitFor(side === "server" ? "took image" : "serving server pid");
         // Posts as fast as it can, for ever, on the semaphore the other side waits on.
         const flood = spawnPeer(
