@@ -87,6 +87,8 @@ Deno.test("a writer killed in the middle of a long message costs the others noth
     await doomed.waitFor("writing"); // it has lane 0
     const other = peer("write", name, "2", "200", "100", "5");
     try {
+      // (Before the doomed one dies: with every writer gone, the stream would end there.)
+      await other.waitFor("writing");
       // Kill it once it has published a few pieces of its message (lane 0 is the first claimed).
       using seg = Segment.open(name);
       const tail = () => new DataView(seg.bytes.buffer).getUint32(laneField(0, LANE.TAIL), true);

@@ -19,6 +19,9 @@ import {
   withId,
 } from "./_util.ts";
 
+/** How long a server waits for its client's first frame (decoding images is slow emulated). */
+const WAIT = ["--timeout", `${10 * SLOW}`];
+
 /** Starts `deno task stream ROLE ARGS...` (its script, as the task runs it). */
 async function stream(role: "server" | "client", args: string[]): Promise<Watched> {
   return watch(denoArgv(...await taskArgs("stream"), role, ...args), { cwd: ROOT.pathname });
@@ -30,6 +33,7 @@ Deno.test("every frame arrives whole and in order, also frames larger than the r
     const ring = `/st_${id}`;
     // A lane of 16 × 64 KiB = 1 MiB: the 3840×2160 image (24 MB) streams through it in pieces.
     const server = await stream("server", [
+      ...WAIT,
       "--ring",
       ring,
       "--out",
@@ -61,7 +65,7 @@ Deno.test("a client killed mid-stream: the server says its writer died, exits 4 
     const ring = `/st_${id}`;
     const out = await tempDir("stream");
     const client = await stream("client", ["--ring", ring, "--frames", "1000000"]);
-    const server = await stream("server", ["--ring", ring, "--out", out]);
+    const server = await stream("server", [...WAIT, "--ring", ring, "--out", out]);
     await client.waitFor("writing");
     await server.waitFor("is ready");
     // Frames are flowing: kill the writer wherever it is.
@@ -78,7 +82,7 @@ Deno.test("the server killed mid-stream: the client fails at once with exit 4, s
   withId(async (id) => {
     const ring = `/st_${id}`;
     const out = await tempDir("stream");
-    const server = await stream("server", ["--ring", ring, "--out", out]);
+    const server = await stream("server", [...WAIT, "--ring", ring, "--out", out]);
     await server.waitFor("is ready");
     const client = await stream("client", ["--ring", ring, "--frames", "1000000"]);
     await client.waitFor("writing");
@@ -100,7 +104,7 @@ Deno.test("Ctrl-C reaches server and client: both stop with 130, clean up, and t
     const ring = `/st_${id}`;
     const out = await tempDir("stream");
     const [server, client] = [
-      denoArgv(...await taskArgs("stream"), "server", "--ring", ring, "--out", out),
+      denoArgv(...await taskArgs("stream"), "server", ...WAIT, "--ring", ring, "--out", out),
       denoArgv(...await taskArgs("stream"), "client", "--ring", ring, "--frames", "1000000"),
     ];
     const q = (argv: string[]) => argv.map((a) => `'${a}'`).join(" ");
@@ -135,5 +139,8 @@ Deno.test("either side alone gives up after --timeout with exit 3 and a hint", (
     const client = await stream("client", ["--ring", ring, "--timeout", "0.3"]);
     const c = await client.done;
     assert.equal(c.code, 3, c.stderr);
-    assert.match(c.stderr, /no ring .* in 0.3 s: start a server \(deno task stream server/);
+    assert.match(
+      c.stderr,
+      /no ring .* in 0.3 s: start a server \((npx --yes deno@[\d.]+|deno) task stream server/,
+    );
   }));
