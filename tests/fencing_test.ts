@@ -502,6 +502,8 @@ Deno.test("a semaphore left at its largest count is replaced at once, not draine
       "2",
       "--out",
       await tempDir("out"),
+      "--timeout",
+      `${10 * SLOW}`,
     ]);
     await server.waitFor("rounds", 5_000 * SLOW); // a hang bound: draining 2^31 tokens took ~15 s
     const fresh = lstat(`/dev/shm/sem.${names.requestReady.slice(1)}`)!.ino;
