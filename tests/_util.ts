@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
+import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
 
 const LIB_DIR = new URL("../lib/", import.meta.url);
 export const MOD_URL: string = new URL("mod.ts", LIB_DIR).href;
@@ -250,6 +250,25 @@ export async function startTaskGroup(
     ? denoArgv(...await taskArgs(name), ...args)
     : [Deno.execPath(), "task", name, ...args];
   return watch(["setsid", ...argv], { cwd: ROOT.pathname });
+}
+
+/** Kills the children that still run (stopped ones too), and waits for them. */
+export async function stop(...children: Watched[]): Promise<void> {
+  for (const child of children) {
+    for (const sig of ["SIGCONT", "SIGKILL"] as const) {
+      try {
+        child.process.kill(sig);
+      } catch {
+        // exited already
+      }
+    }
+    await child.done;
+  }
+}
+
+/** Removes whatever is left of channel `channel` (for tests whose processes were killed). */
+export function removeChannel(channel: string): void {
+  for (const object of channelObjects(channel)) removeObject(object);
 }
 
 /** A fresh temporary folder, removed when the tests end. */

@@ -6,49 +6,22 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  channelObjects,
-  ChannelServer,
-  NamedSemaphore,
-  removeObject,
-  Segment,
-} from "../lib/mod.ts";
+import { ChannelServer, NamedSemaphore, Segment } from "../lib/mod.ts";
 import { channelNames, HEADER, State } from "../lib/protocol.ts";
 import {
   assertClean,
   denoArgv,
+  removeChannel,
   runDeno,
   shmEntries,
   SLOW,
   spawnPeer,
   startTask,
+  stop,
   taskArgs,
   tempDir,
-  type Watched,
   withId,
 } from "./_util.ts";
-
-/** Sends `sig` to `child` if it still runs. */
-function signal(child: Watched, sig: Deno.Signal): void {
-  try {
-    child.process.kill(sig);
-  } catch {
-    // exited already
-  }
-}
-
-/** Kills what still runs, and waits for it. */
-async function stop(...children: Watched[]): Promise<void> {
-  for (const child of children) {
-    signal(child, "SIGCONT");
-    signal(child, "SIGKILL");
-    await child.done;
-  }
-}
-
-function removeChannel(channel: string): void {
-  for (const object of channelObjects(channel)) removeObject(object);
-}
 
 async function truncate(name: string, size: number): Promise<void> {
   const out = await new Deno.Command("truncate", { args: ["-s", String(size), `/dev/shm${name}`] })

@@ -5,15 +5,8 @@
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
 import { pack } from "../lib/images.ts";
-import { readPng, shmEntries, startTask, tempDir, withId } from "./_util.ts";
-
-/** The pixels of a PNG server.ts saved, read without imagescript, packed as the client packs. */
-async function savedPixels(path: string) {
-  const { width, height, rgba } = await readPng(path);
-  const image = new Image(width, height);
-  image.bitmap.set(rgba);
-  return pack(image);
-}
+import { shmEntries, startTask, tempDir, withId } from "./_util.ts";
+import { savedPixels } from "./_pixels.ts";
 
 /** Writes three real images (opaque colour, alpha, grey) and returns the folder. */
 async function makeImages(seed: number): Promise<string> {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { channelObjects, NamedSemaphore, removeObject, Segment } from "../lib/mod.ts";
+import { NamedSemaphore, Segment } from "../lib/mod.ts";
 import { lstat } from "../lib/_libc.ts";
 import { pack } from "../lib/images.ts";
 import {
@@ -20,7 +20,7 @@ import {
 import {
   assertClean,
   denoArgv,
-  readPng,
+  removeChannel,
   ROOT,
   runDeno,
   shmEntries,
@@ -28,47 +28,18 @@ import {
   spawnPeer,
   startTask,
   startTaskGroup,
+  stop,
   tempDir,
   type Watched,
   withId,
 } from "./_util.ts";
+import { savedPixels } from "./_pixels.ts";
 
 const IMAGES = `${ROOT.pathname}images`;
-
-/** Removes whatever is left of channel `channel` (for tests whose processes were killed). */
-function removeChannel(channel: string): void {
-  for (const object of channelObjects(channel)) removeObject(object);
-}
-
-/** The pixels a saved PNG holds, packed as the client packs them. */
-async function savedPixels(path: string) {
-  const { width, height, rgba } = await readPng(path);
-  const image = new Image(width, height);
-  image.bitmap.set(rgba);
-  return pack(image);
-}
 
 async function imagePixels(name: string) {
   const { decode } = await import("imagescript");
   return pack((await decode(await Deno.readFile(`${IMAGES}/${name}.png`))) as Image);
-}
-
-/** Sends `signal` to `child` if it still runs. */
-function signal(child: Watched, sig: Deno.Signal): void {
-  try {
-    child.process.kill(sig);
-  } catch {
-    // exited already
-  }
-}
-
-/** Kills what is still running, and waits for it. */
-async function stop(...children: Watched[]): Promise<void> {
-  for (const child of children) {
-    signal(child, "SIGCONT");
-    signal(child, "SIGKILL");
-    await child.done;
-  }
 }
 
 Deno.test("a stray post on either semaphore is ignored: the server never reads its own request as pixels", () =>

@@ -5,14 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { decode, Image } from "imagescript";
+import { decode, type Image } from "imagescript";
 import { pack } from "../lib/images.ts";
 import { channelNames } from "../lib/protocol.ts";
 import { lstat } from "../lib/_libc.ts";
 import {
   buildPeer,
   EMULATOR,
-  readPng,
   ROOT,
   startTask,
   tempDir,
@@ -21,14 +20,7 @@ import {
   type Watched,
   withId,
 } from "./_util.ts";
-
-/** The pixels of a PNG server.ts saved, read without imagescript, packed as the client packs. */
-async function savedPixels(path: string) {
-  const { width, height, rgba } = await readPng(path);
-  const image = new Image(width, height);
-  image.bitmap.set(rgba);
-  return pack(image);
-}
+import { savedPixels } from "./_pixels.ts";
 
 /** Runs the C peer; a C client answers until it is killed, as the original does. */
 async function runPeer(args: string[]): Promise<Watched> {

@@ -14,6 +14,7 @@ import {
   EMULATOR,
   shmEntries,
   spawnPeer,
+  stop,
   watch,
   type Watched,
   withId,
@@ -23,17 +24,6 @@ const PEER = new URL("./_ring_peer.ts", import.meta.url).pathname;
 
 function peer(...args: string[]): Watched {
   return watch(denoArgv("run", "--allow-ffi", PEER, ...args));
-}
-
-async function stop(...children: Watched[]): Promise<void> {
-  for (const child of children) {
-    try {
-      child.process.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
-    await child.done;
-  }
 }
 
 /** What the reading peer reported. */
