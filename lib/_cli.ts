@@ -11,6 +11,18 @@ import { parseArgs } from "node:util";
 import { ChannelError, type ChannelErrorCode } from "./errors.ts";
 import { channelNames } from "./protocol.ts";
 
+/**
+ * `deno run` and the permissions the scripts need, for a script that starts another as a
+ * process of its own (the same as the `server` and `client` tasks in deno.json).
+ */
+export const SCRIPT_FLAGS: readonly string[] = [
+  "run",
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env=IMAGESCRIPT_WASM_SIMD,PATH",
+];
+
 /** Exit codes of the scripts. */
 export const Exit = {
   /** Done, as asked. */

@@ -7,7 +7,7 @@
  */
 
 import { channelObjects, removeObject } from "../lib/inventory.ts";
-import { parseOptions } from "../lib/_cli.ts";
+import { parseOptions, SCRIPT_FLAGS } from "../lib/_cli.ts";
 
 parseOptions(
   {},
@@ -20,17 +20,10 @@ images, the client answers, the received images are left in out/.`,
 const channel = `demo_${crypto.randomUUID().slice(0, 8)}`;
 const root = new URL("../", import.meta.url);
 const script = (name: string) => new URL(name, root).pathname;
-const flags = [
-  "run",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env=IMAGESCRIPT_WASM_SIMD,PATH",
-];
 
 function start(name: "client" | "server", args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...flags, script(`${name}.ts`), "--channel", channel, ...args],
+    args: [...SCRIPT_FLAGS, script(`${name}.ts`), "--channel", channel, ...args],
     cwd: root.pathname,
     stdin: "null",
     stdout: "piped",

@@ -20,6 +20,7 @@
 
 import { ChannelServer } from "../lib/channel_server.ts";
 import { numberOption, parseOptions } from "../lib/_cli.ts";
+import { fnv1a } from "./_fnv.ts";
 
 const USAGE = `Usage: deno task soak [--rounds 10000] [--max-bytes 33554432]
        deno task soak --ring [--writers 200] [--max-bytes 4194304]
@@ -56,15 +57,6 @@ function fill(bytes: Uint8Array, seed: number): void {
     words[i] = x >>> 0;
   }
   for (let i = words.length * 4; i < bytes.length; i++) bytes[i] = (seed + i) & 0xff;
-}
-
-/** FNV-1a over 32-bit words (and the tail bytes). */
-function hash(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  for (let i = words.length * 4; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
 }
 
 const pause = () =>
@@ -163,7 +155,7 @@ try {
     } else {
       const want = expected.subarray(0, size);
       fill(want, seed);
-      if (hash(answer.image.data) !== hash(want)) {
+      if (fnv1a(answer.image.data) !== fnv1a(want)) {
         bad++;
         console.error(`round ${round}: checksum mismatch for ${size} bytes, seed ${seed}`);
       }
@@ -257,7 +249,7 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
     if (message.length === 16 + size) fill(want, seed);
     if (
       message.length !== 16 + size || seq !== next.get(writer) ||
-      hash(message.subarray(16)) !== hash(want)
+      fnv1a(message.subarray(16)) !== fnv1a(want)
     ) {
       bad++;
       console.error(

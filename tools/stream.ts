@@ -12,8 +12,7 @@
  * @module
  */
 
-import { Ring } from "../lib/ring.ts";
-import { RingError } from "../lib/ring.ts";
+import { Ring, RingError } from "../lib/ring.ts";
 import { encode, ImageFolder } from "../lib/images.ts";
 import type { Pixels } from "../lib/protocol.ts";
 import { ProgressBar } from "../lib/_progress.ts";
@@ -22,9 +21,11 @@ import {
   fail,
   numberOption,
   parseOptions,
+  SCRIPT_FLAGS,
   shutdownOnSignals,
   taskCommand,
 } from "../lib/_cli.ts";
+import { fnv1a } from "./_fnv.ts";
 
 const USAGE = `Usage: deno task stream [server | client] [options]
 
@@ -61,15 +62,6 @@ const opts = parseOptions({
 const frames = numberOption(opts.frames, "frames", 3000, { min: 1, integer: true });
 const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
 
-/** FNV-1a over 32-bit words, then the tail bytes. */
-function checksum(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  for (let i = words.length * 4; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
-}
-
 /**
  * The exit code of a signal received, waiting a moment for one first: when the other side has
  * just stopped, it may have been Ctrl-C to both (a terminal signals the whole process group),
@@ -83,15 +75,9 @@ async function signalled(shutdown: { exitCode(): number | undefined }) {
 if (role === "both") {
   // Two processes: the client first (it waits for the ring), then the server.
   const self = new URL(import.meta.url).pathname;
-  const flags = [
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env=IMAGESCRIPT_WASM_SIMD,PATH",
-  ];
   const start = (who: string) =>
-    new Deno.Command(Deno.execPath(), { args: [...flags, self, who, ...Deno.args] }).spawn();
+    new Deno.Command(Deno.execPath(), { args: [...SCRIPT_FLAGS, self, who, ...Deno.args] })
+      .spawn();
   const client = start("client");
   const server = start("server");
   // Ctrl-C reaches both (they are in this process group): wait for them to clean up.
@@ -143,7 +129,7 @@ if (role === "server") {
       const pixels = frame.subarray(FRAME_HEADER);
       if (
         !ok || seq !== expected || pixels.length !== width * height * channels ||
-        checksum(pixels) !== sum
+        fnv1a(pixels) !== sum
       ) {
         bad++;
         console.error(
@@ -203,7 +189,7 @@ if (role === "client") {
     const found = await folder.pixels(name);
     if (!found.ok) continue;
     images.push(found.image);
-    sums.push(checksum(found.image.data));
+    sums.push(fnv1a(found.image.data));
   }
   if (images.length === 0) fail(`No image to stream in ${opts.images}`, Exit.USAGE);
   let writer: Awaited<ReturnType<typeof Ring.openWhenReady>> = null;
