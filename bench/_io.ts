@@ -1,8 +1,18 @@
 /**
- * Reading and writing whole buffers on a socket, for the benchmark's Unix socket transport.
+ * Reading and writing whole buffers on a socket, for the benchmark's Unix socket transport; the
+ * flags its second processes run with.
  *
  * @module
  */
+
+/** `deno run` and the permissions of the benchmark's second processes. */
+export const PEER_FLAGS: readonly string[] = [
+  "run",
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+];
 
 /** Reads exactly `buf.length` bytes; `false` at end of stream. */
 export async function readFull(conn: Deno.Conn, buf: Uint8Array): Promise<boolean> {

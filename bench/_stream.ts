@@ -16,6 +16,7 @@
 
 import { monotonicMs } from "../lib/_libc.ts";
 import { Ring } from "../lib/ring.ts";
+import { PEER_FLAGS } from "./_io.ts";
 
 /** One measured stream. */
 export interface StreamRow {
@@ -42,13 +43,15 @@ export interface StreamCase {
 }
 
 const root = new URL("../", import.meta.url).pathname;
-const flags = ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-net"];
 // The reader's own buffer, 64 bytes into a page (see `mine` in bench.ts).
 const mine = new Uint8Array(40 * 1024 * 1024 + 64).subarray(64);
 let sink = 0;
 
-/** Uses a message in place: reads a byte of every cache line (a small integer sum). */
-function use(message: Uint8Array): number {
+/**
+ * Uses a message in place: reads a byte of every cache line (a small integer sum, kept a small
+ * integer: a sum that grew past 2^30 would become a heap number and slow the loop down).
+ */
+export function touch(message: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < message.length; i += 64) sum = (sum + message[i]) | 0;
   return sum;
@@ -57,7 +60,7 @@ function use(message: Uint8Array): number {
 function writer(transport: string, where: string, c: StreamCase): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
-      ...flags,
+      ...PEER_FLAGS,
       `${root}bench/_stream_peer.ts`,
       transport,
       where,
@@ -109,7 +112,7 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
         const message = ring.tryPeek() ?? await ring.peek({ timeoutMs: 30_000 });
         if (message === null) break;
         if (got++ === 0) start = monotonicMs();
-        sink ^= use(message);
+        sink ^= touch(message);
         ring.release();
       }
     }
@@ -176,7 +179,7 @@ async function drain(conn: Deno.Conn, c: StreamCase, counted: (n: number) => voi
       // Whole in the buffer: one copy out, as the ring's copy mode does.
       const message = buffer.subarray(start + 4, start + 4 + length);
       if (c.mode === "copy") mine.set(message);
-      else sink ^= use(message);
+      else sink ^= touch(message);
       start += 4 + length;
       counted(1);
       continue;
@@ -200,7 +203,7 @@ async function drain(conn: Deno.Conn, c: StreamCase, counted: (n: number) => voi
       if (n === null) throw new Error("The socket closed inside a message");
       filled += n;
     }
-    if (c.mode === "zero") sink ^= use(target);
+    if (c.mode === "zero") sink ^= touch(target);
     start = end = 0;
     counted(1);
   }

@@ -33,7 +33,7 @@ import { parseOptions } from "../lib/_cli.ts";
 import { ChannelClient } from "../lib/channel_client.ts";
 import { ChannelServer } from "../lib/channel_server.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
-import { readFull, writeFull } from "./_io.ts";
+import { PEER_FLAGS, readFull, writeFull } from "./_io.ts";
 import {
   idleReader,
   memcpyStream,
@@ -42,6 +42,7 @@ import {
   type StreamCase,
   type StreamRow,
   streamSink,
+  touch,
 } from "./_stream.ts";
 
 const USAGE = `Usage: deno task bench [options]
@@ -103,7 +104,6 @@ const roundsFor = (bytes: number) => {
 const WARMUP = 20_000;
 
 const root = new URL("../", import.meta.url).pathname;
-const peerFlags = ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-net"];
 const log = (s: string) => opts.json ? console.error(s) : console.log(s);
 
 /** One measured series, all blocks pooled. */
@@ -147,11 +147,7 @@ let sink = 0;
 /** What the asking side does with an answer in each mode. */
 function use(mode: string, data: Uint8Array): void {
   if (mode === "copy") mine.set(data);
-  else if (mode === "zero") {
-    let sum = 0;
-    for (let i = 0; i < data.length; i += 64) sum += data[i];
-    sink += sum;
-  }
+  else if (mode === "zero") sink ^= touch(data);
 }
 
 // The asking side's own buffer starts 64 bytes into a page, as malloc's buffers do (tests/peer.c):
@@ -187,7 +183,7 @@ async function channelPeer(mode: string): Promise<Peer> {
   const channel = `bench_${id}_${mode}`;
   const server = ChannelServer.create(channel);
   const process = new Deno.Command(Deno.execPath(), {
-    args: [...peerFlags, `${root}bench/_peer.ts`, "channel", channel, mode],
+    args: [...PEER_FLAGS, `${root}bench/_peer.ts`, "channel", channel, mode],
   }).spawn();
   const options = { timeoutMs: 30_000 };
   const names = new Map<number, string>();
@@ -231,7 +227,7 @@ async function socketPeer(mode: string): Promise<Peer> {
   const dir = await Deno.makeTempDir({ prefix: "shmemaphore_bench_" });
   const listener = Deno.listen({ transport: "unix", path: `${dir}/sock` });
   const process = new Deno.Command(Deno.execPath(), {
-    args: [...peerFlags, `${root}bench/_peer.ts`, "socket", `${dir}/sock`, mode],
+    args: [...PEER_FLAGS, `${root}bench/_peer.ts`, "socket", `${dir}/sock`, mode],
   }).spawn();
   const conn = await listener.accept();
   const head = new Uint8Array(8);

@@ -225,6 +225,16 @@ class RingMemory {
     return true;
   }
 
+  /**
+   * Posts /R.writable once for every writer that sleeps (WRITERS_SLEEPING), and at least
+   * `atLeast` times: each wakes and looks at its own lane.
+   */
+  wakeWriters(atLeast = 0): void {
+    for (let i = Math.max(atLeast, this.load(RING.WRITERS_SLEEPING)); i > 0; i--) {
+      this.writable.post();
+    }
+  }
+
   /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */
   checkNow(): void {
     if (++this.#sinceCheck >= CHECK_EVERY) this.checkSize();
@@ -463,7 +473,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {RingError} `DAMAGED` for a record that cannot be.
    */
   tryRead(options?: RingReadOptions): Uint8Array | null {
-    if (this.#closed || this.#peeked) this.#refuseRead();
+    if (this.#closed || this.#peeked) { // (one test on the fast path; then which, and why)
+      this.#checkOpen();
+      this.#checkNotPeeked();
+    }
     this.#m.checkNow();
     if (options?.into) {
       this.#into = options.into;
@@ -478,12 +491,6 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const data = this.#next_(true);
     if (data !== null) this.#advance(this.#foundLane, this.#foundSlots);
     return data;
-  }
-
-  #refuseRead(): never {
-    this.#checkOpen();
-    this.#checkNotPeeked();
-    throw new Error("unreachable");
   }
 
   /**
@@ -613,7 +620,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       if (m.segment.size === m.bytes.length) {
         m.store(RING.STATE, RingState.CLOSED);
         // Wake every writer that sleeps, so that it sees it.
-        for (let i = m.load(RING.WRITERS_SLEEPING); i > 0; i--) m.writable.post();
+        m.wakeWriters();
       }
     } catch {
       // A ring that was cut short: nothing to tell through it.
@@ -915,7 +922,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       const all = this.shape.slots;
       const free = all - used(Atomics.load(words, entry + TAIL_WORD), head, all);
       if (free >= want && Atomics.compareExchange(words, entry + WAITING_WORD, want, 0) === want) {
-        for (let i = Math.max(1, m.load(RING.WRITERS_SLEEPING)); i > 0; i--) m.writable.post();
+        m.wakeWriters(1);
       }
     }
   }
