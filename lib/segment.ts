@@ -148,6 +148,7 @@ export class Segment implements Disposable {
    * @returns The mapped segment; this process owns it.
    * @throws {TypeError | RangeError} For a bad name, size or mode, before any call.
    * @throws {PosixError} `EEXIST` if it exists (and `replace` is not set), `EACCES`, `ENOSPC`...
+   * @throws {DamagedObjectError} If something that is not a regular file has the name.
    *
    * @example
    * ```ts
@@ -173,7 +174,7 @@ export class Segment implements Disposable {
       Segment.unlink(name);
     }
     const fd = libc.shm_open(cString(name), O_RDWR | O_CREAT | O_EXCL, mode);
-    if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot create shared memory");
+    if (fd < 0) throw openError(name, "Cannot create shared memory");
     try {
       // shm_open applied the umask; set exactly what was asked.
       if (libc.fchmod(fd, mode) !== 0) {
@@ -216,7 +217,7 @@ export class Segment implements Disposable {
     const { minSize = 0 } = options;
     checkSize(minSize);
     const fd = libc.shm_open(cString(name), O_RDWR, 0);
-    if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot open shared memory");
+    if (fd < 0) throw openError(name, "Cannot open shared memory");
     const segment = new Segment(name, fd, false);
     try {
       // Opening O_RDWR never blocks, even on a FIFO; mapping one would fail, and a directory
@@ -601,4 +602,22 @@ export class Segment implements Disposable {
     this.#bytes = new Uint8Array(0);
     this.#mapped = 0;
   }
+}
+
+/**
+ * Why `shm_open` failed on `name`, read right after the call: a name that is not a regular file
+ * (glibc reports a directory as EINVAL, a symbolic link as ELOOP) is a
+ * {@link DamagedObjectError} saying what is there, as `open` says of a FIFO; else the errno.
+ */
+function openError(name: string, message: string): Error {
+  const error = new PosixError("shm_open", errno(), name, message);
+  const st = lstat(devShmPath(name, "shm"));
+  if (st && !isRegular(st.mode)) {
+    return new DamagedObjectError(
+      name,
+      devShmPath(name, "shm"),
+      `is ${fileKind(st.mode)}, not shared memory`,
+    );
+  }
+  return error;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PosixError, Segment } from "./mod.ts";
+import { DamagedObjectError, PosixError, Segment } from "./mod.ts";
 import { assertClean, runDeno, withId } from "../tests/_util.ts";
 
 Deno.test("Segment.create() makes a zero-filled object of the size asked, and open() maps it", () =>
@@ -45,6 +45,25 @@ Deno.test("Segment.open() fails with ENOENT, naming the object, when it does not
       assert.match(e.message, new RegExp(`"/seg_${id}": ENOENT \\(it does not exist`));
       return true;
     });
+  }));
+
+Deno.test("a directory or a FIFO where a segment should be is a DamagedObjectError naming it, on create and open", () =>
+  withId(async (id) => {
+    for (const [kind, make] of [["directory", "mkdir"], ["FIFO", "mkfifo"]] as const) {
+      const name = `/seg_${kind}_${id}`;
+      await new Deno.Command(make, { args: [`/dev/shm${name}`] }).output();
+      try {
+        for (const attempt of [() => Segment.open(name), () => Segment.create(name, 64)]) {
+          assert.throws(attempt, (e: unknown) => {
+            assert.ok(e instanceof DamagedObjectError, String(e));
+            assert.match(e.message, new RegExp(`"${name}" .* is a ${kind}, not shared memory`));
+            return true;
+          });
+        }
+      } finally {
+        await Deno.remove(`/dev/shm${name}`);
+      }
+    }
   }));
 
 Deno.test("Segment.open() refuses an object smaller than minSize", () =>
