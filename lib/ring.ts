@@ -151,6 +151,8 @@ class RingMemory {
   readonly view: DataView;
   readonly words: Int32Array;
   readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The segment's size when it was mapped: the size it must keep. */
+  readonly mappedSize: number;
   readonly lanes: DataView[];
   readonly laneBytes: Uint8Array<ArrayBuffer>[];
   /** The lanes as 32-bit words (records start at slot boundaries, multiples of 64). */
@@ -168,6 +170,7 @@ class RingMemory {
     readonly writable: NamedSemaphore,
   ) {
     this.bytes = segment.bytes;
+    this.mappedSize = this.bytes.length;
     const buffer = this.bytes.buffer;
     this.view = new DataView(buffer);
     this.words = new Int32Array(buffer, 0, RING.DATA_OFFSET / 4);
@@ -200,12 +203,13 @@ class RingMemory {
     this.#sinceCheck = 0;
     if (this.resized.quiet()) return;
     this.resized.drain();
+    const was = this.mappedSize;
     const size = this.segment.size; // remaps: the views above are detached if it changed
-    if (size !== this.bytes.length || this.bytes.byteLength === 0) {
+    if (size !== was || this.bytes.byteLength === 0) {
       throw new RingError(
         "DAMAGED",
-        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ` +
-          `${this.bytes.length}): it cannot be trusted`,
+        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
+          "it cannot be trusted",
       );
     }
   }
@@ -1374,8 +1378,11 @@ export class RingWriter implements Disposable {
         if (!woken) this.#checkReader();
       }
     } finally {
-      m.store(waiting, 0);
-      Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+      // (Not on a mapping a resize detached: its DAMAGED error is what the caller must see.)
+      if (m.words.length !== 0) {
+        m.store(waiting, 0);
+        Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+      }
     }
   }
 

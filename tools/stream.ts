@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Ring, RingError } from "../lib/ring.ts";
+import { Ring, RingError, type RingErrorCode } from "../lib/ring.ts";
 import { encode, ImageFolder } from "../lib/images.ts";
 import type { Pixels } from "../lib/protocol.ts";
 import { ProgressBar } from "../lib/_progress.ts";
@@ -44,7 +44,19 @@ images of --images as frames, in turn. Either may start first.
   -h, --help         this text
 
 Exit codes: 0 every frame arrived whole and in order; 1 some did not; 2 bad usage; 3 the other
-side did not come in time; 4 the other side died or closed the ring; 130/143 interrupted.`;
+side did not come in time; 4 the other side died or closed the ring; 6 another user holds the
+ring's name; 7 the ring has its reader (or all its writers) already; 8 the ring is damaged;
+130/143 interrupted.`;
+
+/** The exit code for each way a ring cannot go on. */
+const EXIT_OF: Record<RingErrorCode, number> = {
+  READER_GONE: Exit.PEER_GONE,
+  CLOSED: Exit.PEER_GONE,
+  BUSY: Exit.BUSY,
+  NO_LANE: Exit.BUSY,
+  FOREIGN_OBJECT: Exit.FOREIGN,
+  DAMAGED: Exit.DAMAGED,
+};
 
 const FRAME_MAGIC = 0x52464853; // "SHFR"
 const FRAME_HEADER = 24;
@@ -96,7 +108,14 @@ if (role === "server") {
       writers: 2,
     });
   } catch (error) {
-    fail(`stream server: ${(error as Error).message}`, error instanceof RangeError ? 2 : 7);
+    fail(
+      `stream server: ${(error as Error).message}`,
+      error instanceof RingError
+        ? EXIT_OF[error.code]
+        : error instanceof RangeError
+        ? Exit.USAGE
+        : Exit.SOME_FAILED,
+    );
   }
   console.log(
     `stream server: ring ${opts.ring} is ready; start a client: ` +
@@ -148,7 +167,7 @@ if (role === "server") {
     }
   } catch (error) {
     exitCode = shutdown.exitCode() ??
-      (error instanceof RingError ? Exit.PROTOCOL : Exit.SOME_FAILED);
+      (error instanceof RingError ? EXIT_OF[error.code] : Exit.SOME_FAILED);
     if (shutdown.exitCode() === undefined) {
       console.error(`stream server: ${(error as Error).message}`);
     }
@@ -225,7 +244,7 @@ if (role === "client") {
     console.log(`stream client: wrote ${frames} frames`);
   } catch (error) {
     exitCode = await signalled(shutdown) ??
-      (error instanceof RingError ? Exit.PEER_GONE : Exit.SOME_FAILED);
+      (error instanceof RingError ? EXIT_OF[error.code] : Exit.SOME_FAILED);
     if (shutdown.exitCode() === undefined) {
       console.error(`stream client: ${(error as Error).message}`);
     }
