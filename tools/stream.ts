@@ -206,7 +206,10 @@ if (role === "client") {
   const sums: number[] = [];
   for (const name of names) {
     const found = await folder.pixels(name);
-    if (!found.ok) continue;
+    if (!found.ok) {
+      console.error(`stream client: skipping ${name}: ${found.error}`);
+      continue;
+    }
     images.push(found.image);
     sums.push(fnv1a(found.image.data));
   }
