@@ -86,6 +86,8 @@ let bytes = 0;
 let images = 0;
 let failed = 0;
 let exitCode: number = Exit.OK;
+/** The kind of client that answered last, said when it changes. */
+let peer: typeof server.peer = null;
 console.log(`server: channel "${channel}" (${server.names.head}), ${rounds} rounds`);
 if (server.clients.length === 0) console.log(`server: waiting for a client on "${channel}"`);
 try {
@@ -100,6 +102,16 @@ try {
     });
     const ms = performance.now() - start;
     const tag = `round ${String(round).padStart(String(rounds).length)}/${rounds}`;
+    if (server.peer !== peer) {
+      peer = server.peer;
+      print(
+        peer === "plain"
+          ? `server: serving a plain-protocol client (as the C++ original: it resizes the ` +
+            `header to 8 and 32 bytes; its answers cannot be fenced)`
+          : `server: serving a client of this project (fenced answers)`,
+        round,
+      );
+    }
     if (!answer.ok) {
       failed++;
       print(`${tag}  ${name}  error: ${answer.error}`, round);

@@ -30,11 +30,13 @@ import {
   channelNames,
   CLIENT_LOCK_BASE,
   HEADER,
+  headerCut,
   initHeader,
   INITIAL_DATA_SIZE,
   isExtended,
   type Pending,
   type Pixels,
+  ProtocolViolation,
   readResponse,
   RequestKind,
   RESPONSE_MAGIC,
@@ -73,6 +75,14 @@ export interface RequestOptions {
   onRetry?: (pid: number) => void;
 }
 
+/**
+ * The kind of client that answered a request: `"extended"`, a client of this project (its answers
+ * are fenced: only the answer to this request counts); `"plain"`, one that speaks only the plain
+ * protocol, as the C++ original does (it resizes the header, and its answers cannot be fenced:
+ * see the README's protocol section).
+ */
+export type PeerKind = "extended" | "plain";
+
 /** What {@link ChannelServer.request} resolves to. */
 export type Answer =
   /** The pixels; `data` is a zero-copy view of the data segment, valid until the next request. */
@@ -101,6 +111,11 @@ const DRAIN_MAX = 1000;
  *   changed the header). Any other token is counted ({@link strays}) and ignored.
  * - **Sizes are checked after every wait** (one `lseek` per segment): a segment truncated under
  *   it is a `DAMAGED` or `PROTOCOL` error, never a SIGBUS.
+ * - **A plain client's resizing is the protocol.** A client that speaks only the plain protocol
+ *   (the C++ original) truncates the header to 8 bytes to read a request and to 32 to answer,
+ *   and the data segment to the name: the server reads that answer by the plain rules, says so
+ *   ({@link peer}), and makes the header whole again before its next request. Any other cut is
+ *   `DAMAGED`.
  *
  * @example Process A asks, process B answers (here both in one process)
  * ```ts
@@ -137,8 +152,15 @@ export class ChannelServer implements Disposable {
   #checkedAt = 0;
   /** The last request was given up on: its answer may still come. */
   #abandoned = false;
-  /** A plain-protocol client has answered: it holds the data segment for good (see request). */
+  /**
+   * A plain-protocol client has answered or resized the header: it holds the data segment for
+   * good (see request), and no request of this server can be fenced against it.
+   */
   #plainSeen = false;
+  /** Who answered the last request (see {@link peer}). */
+  #peer: PeerKind | null = null;
+  /** The inode of the data segment this server made, as the header names it. */
+  #dataId: number;
   /** When "request ready" was last posted again for an unclaimed request (monotonic ms). */
   #posted = 0;
   #state: number = State.LIVE;
@@ -159,6 +181,7 @@ export class ChannelServer implements Disposable {
     this.#requestReady = requestReady;
     this.#responseReady = responseReady;
     this.#header = new HeaderView(head);
+    this.#dataId = data.info().inode;
     this.#resized = new ResizeWatch([head.fd, data.fd]);
     this.#checkSizes(monotonicMs());
   }
@@ -262,6 +285,7 @@ export class ChannelServer implements Disposable {
    */
   get clientPid(): number {
     const view = this.#header.view;
+    if (view.byteLength < HEADER.EXT_SIZE) return 0; // cut by a plain client, which claims nothing
     return view.getUint32(HEADER.CLAIM_SEQ, true) === this.#sequence % 0x1_0000_0000
       ? view.getUint32(HEADER.CLAIM_PID, true)
       : 0;
@@ -275,6 +299,14 @@ export class ChannelServer implements Disposable {
     this.#checkOpen();
     return lockedBytes(this.#head.fd, CLIENT_LOCK_BASE, PID_LIMIT, this.names.head)
       .map((byte) => byte - CLIENT_LOCK_BASE);
+  }
+
+  /**
+   * The kind of client that answered the last request (`null` before the first answer): a
+   * client of this project, or a plain-protocol one such as the C++ original's.
+   */
+  get peer(): PeerKind | null {
+    return this.#peer;
   }
 
   /** Tokens on "response ready" that answered nothing (stray posts, late answers), so far. */
@@ -293,7 +325,8 @@ export class ChannelServer implements Disposable {
    * @returns The pixels (a zero-copy view, valid until the next request), or the client's error.
    * @throws {RangeError} For an empty name.
    * @throws {ChannelError} `TIMEOUT`; `PEER_GONE` (the client that took the request died:
-   * noticed within 100 ms, from its lock); `PROTOCOL` (the answer does not add up: the field and
+   * noticed within 100 ms, from its lock; or a plain-protocol client removed the channel's
+   * objects, as the C++ original's does when it exits); `PROTOCOL` (the answer does not add up: the field and
    * value are named); `DAMAGED` (the header was truncated or overwritten).
    */
   async request(name: string, options: RequestOptions = {}): Promise<Answer> {
@@ -301,12 +334,13 @@ export class ChannelServer implements Disposable {
     this.#checkOpen();
     if (name === "") throw new RangeError("Invalid image name: it must not be empty");
     signal?.throwIfAborted();
-    // A request given up on (a timeout, an abort) may still be answered, late, into the data
-    // segment: the next request gets a new data segment, out of that client's reach.
-    if (this.#abandoned && !this.#plainSeen) this.#replaceData();
     // Written through the mappings as measured after the last wait, unless that was long ago.
     const now = monotonicMs();
     if (now - this.#checkedAt > FRESH_MS) this.#checkSizes(now);
+    // A request given up on (a timeout, an abort) may still be answered, late, into the data
+    // segment: the next request gets a new data segment, out of that client's reach. (Not with
+    // a plain client: it holds the data segment it opened for good.)
+    if (this.#abandoned && !this.#plainSeen) this.#replaceData();
     const spin = this.#spin.micros(timeoutMs, spinMicros);
     const deadline = now + timeoutMs;
     this.#abandoned = true; // until its answer is read
@@ -343,7 +377,7 @@ export class ChannelServer implements Disposable {
       nameLength = bytes.length;
     }
     const seq = ++this.#sequence;
-    writeRequest(this.#header.view, nameLength, seq, RequestKind.IMAGE);
+    writeRequest(this.#wholeHeader(), nameLength, seq, RequestKind.IMAGE);
     this.#posted = 0;
     this.#requestReady.post();
     return { session: this.session, seq, nameLength };
@@ -399,12 +433,12 @@ export class ChannelServer implements Disposable {
     const answer = readResponse(view, pending, bytes.length);
     switch (answer.kind) {
       case "pixels": {
-        this.#notePlain(view);
+        this.#notePeer(view);
         const { width, height, channels, length } = answer;
         return { ok: true, image: { width, height, channels, data: bytes.subarray(0, length) } };
       }
       case "error":
-        this.#notePlain(view);
+        this.#notePeer(view);
         return { ok: false, error: answer.message };
       case "violation":
         throw new ChannelError("PROTOCOL", answer.violation.message);
@@ -414,9 +448,26 @@ export class ChannelServer implements Disposable {
     }
   }
 
-  /** Remembers that a plain-protocol client answered (no marks): see {@link request}. */
-  #notePlain(view: DataView): void {
-    if (view.getUint32(HEADER.RESPONSE_MAGIC, true) !== RESPONSE_MAGIC) this.#plainSeen = true;
+  /** Notes who answered: a plain-protocol client leaves no marks (see {@link request}). */
+  #notePeer(view: DataView): void {
+    const fenced = isExtended(view) &&
+      view.getUint32(HEADER.RESPONSE_MAGIC, true) === RESPONSE_MAGIC;
+    this.#peer = fenced ? "extended" : "plain";
+    if (!fenced) this.#plainSeen = true;
+  }
+
+  /**
+   * The header, whole, for the next request: one a plain client cut to 8 or 32 bytes is grown
+   * back to a page and given this server's marks again (its session, its data segment), as when
+   * it was made; a truncation zeroed everything it cut.
+   */
+  #wholeHeader(): DataView {
+    const view = this.#header.view;
+    if (view.byteLength >= HEADER.SEGMENT_SIZE) return view;
+    this.#head.grow(HEADER.SEGMENT_SIZE);
+    const whole = this.#header.view;
+    initHeader(whole, { session: this.session, serverPid: Deno.pid, dataId: this.#dataId });
+    return whole;
   }
 
   /**
@@ -437,7 +488,9 @@ export class ChannelServer implements Disposable {
       data.close();
       throw error;
     }
-    setU64(this.#header.view, HEADER.DATA_ID, data.info().inode);
+    this.#dataId = data.info().inode;
+    const view = this.#header.view;
+    if (view.byteLength >= HEADER.EXT_SIZE) setU64(view, HEADER.DATA_ID, this.#dataId);
     this.#resized.close();
     old.close();
     this.#data = data;
@@ -448,18 +501,22 @@ export class ChannelServer implements Disposable {
   /**
    * Tells the clients of this project that the server has finished: the header says so (every
    * client sees it within 100 ms) and one token wakes a waiting client at once. Does not wait.
-   * A plain-protocol client cannot be told; it sees the channel removed by {@link close}.
+   * A plain-protocol client cannot be told; it sees the channel removed by {@link close}. (A
+   * header it cut is left as it is, with no token: the token would be taken for a request.)
    */
   finish(): void {
     this.#checkOpen();
     this.#state = State.FINISHED;
+    let view: DataView;
     try {
-      setState(this.#checkSizes(monotonicMs()), State.FINISHED, ++this.#sequence);
+      view = this.#checkSizes(monotonicMs());
     } catch (error) {
       // A damaged header tells nobody anything: the clients see the channel go at close().
       if (error instanceof ChannelError && error.code === "DAMAGED") return;
       throw error;
     }
+    if (!isExtended(view)) return;
+    setState(view, State.FINISHED, ++this.#sequence);
     this.#requestReady.post();
   }
 
@@ -499,8 +556,9 @@ export class ChannelServer implements Disposable {
   /**
    * Both segments' sizes, checked: one system call when neither was resized since they were
    * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
-   * changed). Then the header: `DAMAGED` if it shrank or lost its marks. `now` is the time of
-   * the check as last read (no later than the truth).
+   * changed). Then the header: cut to 8 or 32 bytes, a plain client's (noted: see
+   * {@link request}); `DAMAGED` if it was cut to any other size, or is whole without its marks.
+   * `now` is the time of the check as last read (no later than the truth).
    */
   #checkSizes(now: number): DataView {
     if (!this.#resized.quiet()) {
@@ -509,14 +567,19 @@ export class ChannelServer implements Disposable {
       this.#data.size;
     }
     this.#checkedAt = now;
-    const bytes = this.#head.mapped;
-    if (bytes.length < HEADER.SEGMENT_SIZE) {
+    const view = this.#header.view;
+    const cut = headerCut(view.byteLength);
+    if (cut instanceof ProtocolViolation) {
       throw damaged(
         this.names.head,
-        `was truncated to ${bytes.length} bytes (this server made it ${HEADER.SEGMENT_SIZE})`,
+        `was truncated to ${view.byteLength} bytes (this server made it ${HEADER.SEGMENT_SIZE}; ` +
+          `a plain client makes it 8 or 32)`,
       );
     }
-    const view = this.#header.view;
+    if (cut === "plain") {
+      this.#plainSeen = true;
+      return view;
+    }
     if (!isExtended(view)) throw damaged(this.names.head, "was overwritten (its marks are gone)");
     return view;
   }
@@ -544,6 +607,13 @@ export class ChannelServer implements Disposable {
           "PEER_GONE",
           `The client (pid ${pid}) exited while answering ${what}`,
           pid,
+        );
+      }
+      if (this.#plainSeen && clients.length === 0 && !this.#head.linked()) {
+        throw new ChannelError(
+          "PEER_GONE",
+          `The channel's objects were removed while the server waited for ${what}: a ` +
+            `plain-protocol client (the C++ original's) removes them when it exits`,
         );
       }
       const now = monotonicMs();

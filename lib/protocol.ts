@@ -21,10 +21,16 @@
  * the name's length, and the data segment's first `n` bytes are the name (UTF-8, no NUL). A
  * response: words 0..3 are length, width, height, channels, and the data segment holds the
  * pixels (row-major, channels interleaved, 8 bits each), `length = width × height × channels`;
- * four zero words are an error ("no such image"). A plain peer grows a segment only to what a
- * message needs: the C++ server's header is 1 byte before its first request and 8 bytes with it,
- * its data segment exactly as long as the name; the client grows the header to 32 bytes to
- * answer.
+ * four zero words are an error ("no such image").
+ *
+ * A plain peer sizes the segments as the C++ original does, and that may shrink them. Each process
+ * keeps its own idea of a segment's size (1 byte at first) and, to read or write `length` bytes,
+ * truncates the segment to `length` whenever `length` is at least what it keeps (then keeps
+ * `length`), and maps what it keeps. So a plain client of a server of this project (header one
+ * page) truncates the header to 8 bytes when it reads its first request, the data segment to the
+ * name's length, and the header to 32 bytes with every answer; the data segment grows to the
+ * pixels. A plain server's header is 1 byte before its first request, 8 with it, then 32.
+ * {@link headerCut} says which sizes are such a peer's and which are damage.
  *
  * ## This project's extensions (used only when the header is long enough and marked)
  *
@@ -266,6 +272,29 @@ function exact(view: DataView, offset: number): bigint {
   return view.getBigUint64(offset, true);
 }
 
+/**
+ * What the size of a header that a server of this project made one page
+ * ({@link HEADER.SEGMENT_SIZE}) says, now that it may be smaller:
+ * - `"whole"`: the page (or more) is there, so the extension fields are;
+ * - `"plain"`: a plain client resized it as the C++ original does: 8 bytes (it has read a
+ *   request), or 32 bytes (it has answered). The extension fields are gone (a truncation zeroes
+ *   what it cuts): the server serves that client by the plain rules, and makes the header whole
+ *   again before its next request;
+ * - a violation: any other size is no plain peer's; the header was damaged.
+ *
+ * @param size The header's size now, in bytes.
+ */
+export function headerCut(size: number): "whole" | "plain" | ProtocolViolation {
+  if (size >= HEADER.SEGMENT_SIZE) return "whole";
+  if (size === HEADER.REQUEST_SIZE || size === HEADER.PLAIN_SIZE) return "plain";
+  return new ProtocolViolation(
+    "header",
+    "size",
+    size,
+    `expected ${HEADER.SEGMENT_SIZE} (as made), or 8 or 32 (as a plain client resizes it)`,
+  );
+}
+
 /** Whether `view` is an extended header of this version: long enough and marked. */
 export function isExtended(view: DataView): boolean {
   return view.byteLength >= HEADER.EXT_SIZE && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC;
@@ -344,6 +373,9 @@ export type DecodedResponse =
  * - Otherwise it is a plain answer, unless the header is still exactly the request (word 0 the
  *   name's length, words 1..3 zero): `none`. What a plain client cannot be fenced against: a
  *   token that comes while it is halfway through writing its answer is taken for the answer.
+ * - A header of exactly 8 bytes is a plain client that has read the request and not answered
+ *   yet (it makes the header 32 bytes before it answers): `none`. Any other size under 32 is a
+ *   violation.
  *
  * Every answer taken is checked to add up: 1 ≤ channels ≤ 4, width and height ≥ 1, length =
  * width × height × channels exactly (no overflow), and `dataSize` ≥ length.
@@ -353,6 +385,9 @@ export type DecodedResponse =
  * @param dataSize The data segment's size, checked after the same wait.
  */
 export function readResponse(view: DataView, pending: Pending, dataSize: number): DecodedResponse {
+  if (view.byteLength === HEADER.REQUEST_SIZE) {
+    return { kind: "none", why: "a plain client has read the request and not answered yet" };
+  }
   if (view.byteLength < HEADER.PLAIN_SIZE) {
     return violation("response", "header size", view.byteLength, `expected at least 32 bytes`);
   }
@@ -480,7 +515,9 @@ export type DecodedRequest =
 /**
  * Decodes what is in the header after a token on "request ready".
  *
- * Extended (a header this client joined as extended, `session` its SESSION): STATE first (not
+ * Extended (a header this client joined as extended, `session` its SESSION): a header cut to 8
+ * or 32 bytes is a plain client on the same channel answering (`none`: the server makes the
+ * header whole again before its next request); then STATE (not
  * live: `finish`, `retired`, `closed`), then REQUEST_SEQ must be new: 0, or equal to CLAIM_SEQ
  * (already taken, by this client or another), is `none`. The caller then claims it with
  * {@link claim}, which only one client wins.
@@ -501,6 +538,9 @@ export function readRequest(
 ): DecodedRequest {
   let seq = 0;
   if (session !== null) {
+    if (headerCut(view.byteLength) === "plain") {
+      return { kind: "none", why: "a plain client on this channel cut the header to answer" };
+    }
     if (!isExtended(view)) {
       return violation("request", "header size", view.byteLength, `expected ${HEADER.EXT_SIZE}+`);
     }

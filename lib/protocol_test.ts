@@ -9,6 +9,7 @@ import {
   claim,
   EXT_MAGIC,
   HEADER,
+  headerCut,
   initHeader,
   isExtended,
   type LastAnswer,
@@ -231,13 +232,47 @@ for (const [what, words, dataSize, message] of LIES) {
   });
 }
 
-Deno.test("readResponse() refuses a header too short for an answer", () => {
-  const r = readResponse(
-    new DataView(new ArrayBuffer(8)),
-    { session: 0, seq: 1, nameLength: 1 },
-    0,
-  );
-  assert.equal(r.kind === "violation" && r.violation.field, "header size");
+Deno.test("readResponse() refuses a header too short for an answer, but for a plain reader's 8", () => {
+  const pending = { session: 0, seq: 1, nameLength: 1 };
+  for (const size of [0, 1, 7, 9, 16, 31]) {
+    const r = readResponse(new DataView(new ArrayBuffer(size)), pending, 0);
+    assert.equal(r.kind === "violation" && r.violation.field, "header size", `${size} bytes`);
+  }
+  // 8 bytes: a plain client cut the header to read the request, and has not answered yet.
+  const r = readResponse(new DataView(new ArrayBuffer(8)), pending, 0);
+  assert.equal(r.kind, "none");
+});
+
+Deno.test("headerCut() takes 8 and 32 bytes for a plain client's, and no other cut", () => {
+  assert.equal(headerCut(HEADER.SEGMENT_SIZE), "whole");
+  assert.equal(headerCut(HEADER.SEGMENT_SIZE * 2), "whole");
+  assert.equal(headerCut(8), "plain");
+  assert.equal(headerCut(32), "plain");
+  for (const size of [0, 1, 7, 9, 31, 33, HEADER.EXT_SIZE, HEADER.SEGMENT_SIZE - 1]) {
+    const cut = headerCut(size);
+    assert.ok(cut instanceof ProtocolViolation, `${size} bytes`);
+    assert.equal(cut.field, "size");
+    assert.equal(cut.value, size);
+  }
+});
+
+Deno.test("a plain answer in a header cut to 32 bytes is read by the plain rules", () => {
+  const view = new DataView(new ArrayBuffer(HEADER.PLAIN_SIZE));
+  const pending = { session: SESSION, seq: 9, nameLength: 5 };
+  // Word 0 still the name's length, words 1..3 zero: the client has not written its answer.
+  setWords(view, [5, 0, 0, 0]);
+  assert.equal(readResponse(view, pending, 5).kind, "none");
+  setWords(view, [24, 4, 2, 3]);
+  assert.deepEqual(readResponse(view, pending, 24), {
+    kind: "pixels",
+    width: 4,
+    height: 2,
+    channels: 3,
+    length: 24,
+  });
+  // The data segment cut below the answer's length is a violation, never pixels.
+  const r = readResponse(view, pending, 23);
+  assert.equal(r.kind === "violation" && r.violation.field, "length");
 });
 
 Deno.test("readRequest() returns a new request once, and only to one claimant", () => {
