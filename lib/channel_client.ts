@@ -31,11 +31,13 @@ import {
   EXT_VERSION,
   type Fence,
   HEADER,
+  headerCut,
   isExtended,
   type LastAnswer,
   MAX_CHANNELS,
   type Pixels,
   PLAIN_ECHO_BYTES,
+  ProtocolViolation,
   readRequest,
   SERVER_LOCK_BYTE,
   State,
@@ -259,7 +261,12 @@ export class ChannelClient implements Disposable {
       // After the wait, before a byte is read: both segments' real sizes.
       const view = this.#checkSizes(j, this.#clock);
       const data = j.data.mapped;
-      const request = readRequest(view, data, j.session, this.#last);
+      // A data segment the header names and this client could not follow yet (see #followData):
+      // the request is not in the one it holds, so it answers nothing from it.
+      const request = j.session !== null && view.byteLength >= HEADER.EXT_SIZE &&
+          u64(view, HEADER.DATA_ID) !== j.dataId
+        ? { kind: "none" as const, why: "the server is replacing its data segment" }
+        : readRequest(view, data, j.session, this.#last);
       switch (request.kind) {
         case "none":
           // A flood of stray tokens must not hold the event loop (signals) nor outlast the
@@ -525,7 +532,8 @@ export class ChannelClient implements Disposable {
       );
     }
     const view = this.#checkSizes(j, this.#clock = monotonicMs());
-    switch (view.getUint32(HEADER.STATE, true)) {
+    // A header a plain client on this channel cut holds no state: the lock says enough.
+    switch (view.byteLength >= HEADER.EXT_SIZE ? view.getUint32(HEADER.STATE, true) : State.LIVE) {
       case State.FINISHED:
         return { kind: "finish" };
       case State.RETIRED:
@@ -542,8 +550,11 @@ export class ChannelClient implements Disposable {
   /**
    * Both segments' sizes, checked: one system call when neither was resized since they were
    * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
-   * changed). Then the header: for a server of this project, `DAMAGED` if it was cut. `now` is
-   * the time of the check as last read (no later than the truth).
+   * changed). Then the header, for a server of this project: cut to 8 or 32 bytes, a plain
+   * client on the same channel (returned as it is: it holds no request for this client);
+   * `DAMAGED` if it was cut to any other size, or is whole without its marks. Where the header
+   * names another data segment, this client moves to it (`follow`). `now` is the time of the check
+   * as last read (no later than the truth).
    */
   #checkSizes(j: Joined, now: number, follow = true): DataView {
     if (!j.resized.quiet()) {
@@ -552,42 +563,48 @@ export class ChannelClient implements Disposable {
       j.data.size;
     }
     j.checkedAt = now;
-    const bytes = j.head.mapped;
-    if (j.session !== null && bytes.length < HEADER.SEGMENT_SIZE) {
+    const view = j.header.view;
+    if (j.session === null) return view;
+    const cut = headerCut(view.byteLength);
+    if (cut instanceof ProtocolViolation) {
       throw damaged(
         this.names.head,
-        `was truncated to ${bytes.length} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
+        `was truncated to ${view.byteLength} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
       );
     }
-    const view = j.header.view;
-    if (j.session !== null && !isExtended(view)) {
-      throw damaged(this.names.head, "was overwritten (its marks are gone)");
-    }
-    if (follow && j.session !== null && u64(view, HEADER.DATA_ID) !== j.dataId) {
-      this.#followData(j, view);
-    }
+    if (cut === "plain") return view;
+    if (!isExtended(view)) throw damaged(this.names.head, "was overwritten (its marks are gone)");
+    if (follow && u64(view, HEADER.DATA_ID) !== j.dataId) this.#followData(j, view);
     return view;
   }
 
   /**
    * Moves to the data segment the server has put in place of the old one (it does after giving
-   * up on a request, so that a late answer lands in the old one): published under the name
-   * before the header names it.
+   * up on a request, so that a late answer lands in the old one). The server publishes the new
+   * one under the name before the header names it, and may replace it again at any time after:
+   * a name that holds another segment than the header names is a reason to read the header again,
+   * not damage. Where the two do not agree after a few reads (the server is between the two
+   * steps, or was stopped there), the client stays where it is: its requests are not current
+   * (see `#current`), and the next token tries again.
    */
   #followData(j: Joined, view: DataView): void {
-    const id = u64(view, HEADER.DATA_ID);
-    const data = openSegment(this.names.data);
-    if (data === null || data.info().inode !== id) {
-      data?.close();
-      throw damaged(this.names.head, `names a data segment (inode ${id}) that is not there`);
+    for (let tries = 0; tries < FOLLOW_TRIES; tries++) {
+      const id = u64(view, HEADER.DATA_ID);
+      const data = openSegment(this.names.data);
+      if (data === null) continue; // between a replacement's steps: read again
+      if (data.info().inode !== id || u64(view, HEADER.DATA_ID) !== id) {
+        data.close();
+        continue;
+      }
+      j.resized.close();
+      j.data.close();
+      j.data = data;
+      j.dataId = id;
+      j.resized = new ResizeWatch([j.head.fd, data.fd]);
+      j.resized.drain();
+      data.size; // measured after the drain
+      return;
     }
-    j.resized.close();
-    j.data.close();
-    j.data = data;
-    j.dataId = id;
-    j.resized = new ResizeWatch([j.head.fd, data.fd]);
-    j.resized.drain();
-    data.size; // measured after the drain
   }
 
   /**
@@ -620,6 +637,7 @@ export class ChannelClient implements Disposable {
     // the header) when it gave one up; the claim is this client's (the compare-and-swap), and a
     // server that retired or closed reads nothing. Two reads.
     const view = j.header.view;
+    if (view.byteLength < HEADER.EXT_SIZE) return false; // a plain client cut it: not ours
     return view.getUint32(HEADER.REQUEST_SEQ, true) === fence.seq % 0x1_0000_0000 &&
       view.getUint32(HEADER.DATA_ID, true) === j.dataId % 0x1_0000_0000;
   }
@@ -680,6 +698,8 @@ export class ChannelClient implements Disposable {
 
 /** Sizes checked longer ago than this are checked again before an answer is written. */
 const FRESH_MS = 0.1;
+/** How many times the client reads the header and opens the data segment to agree on it. */
+const FOLLOW_TRIES = 8;
 
 function checkDimensions(width: number, height: number, channels: number): void {
   checkDimension("width", width);
