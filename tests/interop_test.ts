@@ -13,7 +13,9 @@ import {
   buildPeer,
   EMULATOR,
   ROOT,
+  SLOW,
   startTask,
+  stop,
   tempDir,
   until,
   watch,
@@ -140,3 +142,124 @@ for (const first of ["C server", "client.ts"]) {
       }
     }));
 }
+
+/** The sizes the C peer printed with `sizes` (what fstat said before each step), in order. */
+function stepSizes(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => /^(server|client)-\w+ \d+ \d+$/.test(line));
+}
+
+for (const first of ["C client", "server.ts"]) {
+  Deno.test(`a C client (as the original) cuts what server.ts made, step by step, and is served (${first} first)`, () =>
+    withId(async (id) => {
+      const channel = `c_${id}`;
+      const out = await tempDir("out");
+      const args = ["--channel", channel, "--names", "640x960x3", "--out", out, "--rounds", "3"];
+      let server: Watched, client: Watched;
+      if (first === "C client") {
+        client = await runPeer(["sizes", "client", channel, "3"]);
+        await new Promise((r) => setTimeout(r, 200));
+        server = await startTask("server", args);
+      } else {
+        server = await startTask("server", args);
+        await until(() => sizeOf(channelNames(channel).data) > 0, "the server's channel");
+        client = await runPeer(["sizes", "client", channel, "3"]);
+      }
+      const [s, c] = await Promise.all([server.done, client.done]);
+      assert.equal(s.code, 0, s.stderr + s.stdout);
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(s.stdout, /serving a plain-protocol client/);
+      assert.match(s.stdout, /3 rounds, 3 images, 0 errors/);
+      const pixels = String(640 * 960 * 3);
+      assert.deepEqual(stepSizes(c.stderr), [
+        // server.ts made the header one page and the data segment 64 KiB.
+        "client-request 4096 65536",
+        // Its first read cuts the header to 8 bytes, the data segment to the name (9 bytes).
+        "client-read 8 9",
+        // Its answer: the header cut to 32 bytes, the data segment grown to the pixels.
+        `client-answer 32 ${pixels}`,
+        // server.ts made the header whole again for its next request; the client, which keeps
+        // 32 and the pixels' size as its sizes, cuts nothing to read it...
+        `client-request 4096 ${pixels}`,
+        `client-read 4096 ${pixels}`,
+        // ...and cuts the header to 32 bytes again with every answer.
+        `client-answer 32 ${pixels}`,
+        `client-request 4096 ${pixels}`,
+        `client-read 4096 ${pixels}`,
+        `client-answer 32 ${pixels}`,
+      ]);
+      const saved = await savedPixels(`${out}/640x960x3.png`);
+      assert.deepEqual(saved.data, generated(640, 960, 3));
+    }));
+
+  Deno.test(`a C server (as the original) sizes the segments step by step, and client.ts answers (${first === "C client" ? "C server" : "client.ts"} first)`, () =>
+    withId(async (id) => {
+      const channel = `c_${id}`;
+      const raw = await tempDir("raw");
+      const peerArgs = ["sizes", "server", channel, "3", "dot,apple", raw];
+      let server: Watched, client: Watched;
+      if (first === "C client") {
+        server = await runPeer(peerArgs);
+        await until(() => sizeOf(channelNames(channel).head) === 8, "the C server's request");
+        client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
+      } else {
+        client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
+        await client.waitFor("waiting for a server");
+        server = await runPeer(peerArgs);
+      }
+      const [s, c] = await Promise.all([server.done, client.done]);
+      assert.equal(s.code, 0, s.stderr);
+      assert.equal(c.code, 4, c.stderr); // the plain server removed the channel, none came back
+      const dot = pack(
+        (await decode(await Deno.readFile(`${ROOT.pathname}images/dot.png`))) as Image,
+      );
+      const apple = pack(
+        (await decode(await Deno.readFile(`${ROOT.pathname}images/apple.png`))) as Image,
+      );
+      const [d, a] = [String(dot.data.length), String(apple.data.length)];
+      const most = String(Math.max(dot.data.length, apple.data.length));
+      assert.deepEqual(stepSizes(s.stderr), [
+        // The server made both 1 byte; its request grows the header to 8, the data to "dot".
+        "server-request 1 1",
+        // client.ts answered: the header grown to 32 bytes, the data segment to the pixels.
+        `server-answer 32 ${d}`,
+        `server-read 32 ${d}`,
+        // "apple": the server keeps 32 and dot's size, so it cuts nothing; client.ts grows the
+        // data segment to apple's pixels.
+        `server-request 32 ${d}`,
+        `server-answer 32 ${a}`,
+        `server-read 32 ${a}`,
+        `server-request 32 ${a}`,
+        // "dot" again: the data segment stays as large as apple's pixels.
+        `server-answer 32 ${most}`,
+        `server-read 32 ${most}`,
+      ]);
+      assert.deepEqual(await Deno.readFile(`${raw}/0_dot.raw`), dot.data);
+      assert.deepEqual(await Deno.readFile(`${raw}/1_apple.raw`), apple.data);
+      assert.deepEqual(await Deno.readFile(`${raw}/2_dot.raw`), dot.data);
+    }));
+}
+
+Deno.test("a C client (as the original) that exits removes the channel: server.ts says so at once (exit 4)", () =>
+  withId(async (id) => {
+    const channel = `c_${id}`;
+    const out = await tempDir("out");
+    const server = await startTask("server", [
+      ...["--channel", channel, "--names", "4x3x3", "--out", out, "--rounds", "5"],
+      ...["--timeout", String(20 * SLOW)],
+    ]);
+    try {
+      await until(() => sizeOf(channelNames(channel).data) > 0, "the server's channel");
+      const client = await runPeer(["client", channel, "2"]);
+      assert.equal((await client.done).code, 0);
+      const started = performance.now();
+      const s = await server.done;
+      assert.equal(s.code, 4, s.stderr + s.stdout);
+      assert.match(
+        s.stderr,
+        /objects were removed .*the C\+\+ original's\) removes them when it exits/,
+      );
+      assert.ok(performance.now() - started < 10_000 * SLOW, "long before the 20 s timeout");
+    } finally {
+      await stop(server);
+    }
+  }));

@@ -1,26 +1,40 @@
 /*
- * peer.c: a peer that behaves as the C++ program this project grew from does, size for size,
- * for the interoperability tests and the C pair of the benchmark. It speaks only the plain
- * protocol: the first 32 bytes of the header, nothing of the extensions.
+ * peer.c: a peer that behaves as the C++ program this project grew from does (github
+ * ahota/shmemaphore, src/shmem.h, src/sem.h, src/shmemaphore.h), size for size, for the
+ * interoperability tests and the C pair of the benchmark. It speaks only the plain protocol: the
+ * first 32 bytes of the header, nothing of the extensions.
  *
  * Channel C: semaphores /SEM_C_REQ (server posts: request ready) and /SEM_C_RES (client posts:
  * response ready), segments /SEG_C_HEAD (header) and /SEG_C_DATA (data). As the original:
  * - both sides open the semaphores with O_CREAT, mode 0777, value 0;
- * - the server opens both segments with O_CREAT (mode 0777) and makes each 1 byte;
- * - every segment grows (ftruncate) only to what the message at hand needs, never shrinks: the
- *   server's request makes the header 8 bytes and the data segment as long as the name; the
- *   client's answer makes the header 32 bytes and the data segment as long as the pixels;
- * - the client polls for the two segments, then answers requests until it is killed;
- * - the server removes all four objects when it is done.
+ * - the server removes each segment's name, then opens it with O_CREAT (mode 0777) and makes it
+ *   1 byte; the client polls until both names are there;
+ * - each process keeps its own idea of each segment's size, `size`, starting at 1 on both sides,
+ *   and never looks at the object's real size. To read or write `length` bytes it calls
+ *   seg_map(length), which is the original's SharedMemorySegment::map: if length >= size, then
+ *   size = length and ftruncate(fd, length) (so it SHRINKS a segment the other side grew);
+ *   then it maps `size` bytes. The calls, as the original makes them:
+ *     server, a request:  header seg_map(8) (word 0 = n), data seg_map(n) (the name), post REQ;
+ *     server, the answer: wait RES, header seg_map(32) (words 0..3), data seg_map(length);
+ *     client, a request:  wait REQ, header seg_map(8), data seg_map(n);
+ *     client, its answer: header seg_map(32) (ftruncate every time: 32 >= 32), data
+ *                         seg_map(length) (the pixels), post RES;
+ * - when it is done, each side closes and removes all four objects, the client too (the
+ *   original's destructors do).
  * Request: header word 0 = n, data[0, n) = the name. Response: words 0..3 = length, width,
  * height, channels; data = the pixels; length = width * height * channels. An error answer is
  * four zero words.
  *
  *   peer server CHANNEL ROUNDS NAME[,NAME...] OUTDIR   asks NAMES in turn; writes OUTDIR/I_NAME.raw
  *                                                      and prints "I NAME W H C LEN" or "I NAME error"
- *   peer client CHANNEL                                answers until killed: a name "WxHxC" gets
- *                                                      byte k = (k*7 + w + 3h + 11c) & 0xff; any other
- *                                                      name an error answer; prints "NAME LEN"
+ *   peer client CHANNEL [ROUNDS]          answers requests: a name "WxHxC" gets byte
+ *                                         k = (k*7 + w + 3h + 11c) & 0xff, any other name an error
+ *                                         answer; prints "NAME LEN". Until it is killed, or after
+ *                                         ROUNDS answers exits as the original does (removing the
+ *                                         channel's four objects)
+ *   peer sizes ...                        as server or client (the word after "sizes"), and before
+ *                                         each step prints what fstat says of both segments:
+ *                                         "STEP HEAD_SIZE DATA_SIZE", on stderr
  *   peer bench-server CHANNEL copy|zero   reads lines "BYTES ROUNDS" on stdin; for each, times
  *                                         ROUNDS exchanges of BYTES and prints each one's
  *                                         nanoseconds, a line each; at the end of its input, asks
@@ -32,9 +46,14 @@
  *   peer ring-read NAME SLOTS SLOT_SIZE WRITERS   makes ring NAME and reads it to its end, checking
  *                                         every message; prints what it got, as _ring_peer.ts
  *
- * The only departures from the original, for the tests' sake: a server gives up waiting for an
- * answer after 20 s (exit 3) instead of waiting for ever, and waits spin on sem_trywait for up to
- * 100 us before they block (the benchmark's C pair is timed like the Deno side).
+ * The only departures from the original, none of them about sizes, for the tests' sake: a server
+ * gives up waiting for an answer after 20 s (exit 3) instead of waiting for ever; waits spin on
+ * sem_trywait for up to 100 us before they block (the benchmark's C pair is timed like the Deno
+ * side); a mapping is kept while `size` stays the same and unmapped before another is made (the
+ * original maps again on every call and never unmaps what getData mapped); a server checks that an
+ * answer adds up (1 <= channels <= 4, width x height x channels = length) before it maps its
+ * length (the original would map any length it is told); the client's error answer (the original
+ * has none: it crashes on a name it cannot load).
  * Build: cc -O2 -Wall -Wextra -o peer tests/peer.c
  */
 #define _GNU_SOURCE
@@ -63,57 +82,61 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* A mapped segment that follows the object's size. */
+/* A segment as the original's SharedMemorySegment: `size` is this process's idea of its size
+ * (1 at first), never the object's; `p` maps `mapped` bytes (the `size` it was mapped at). */
 typedef struct {
   char name[300];
   int fd;
-  uint8_t *p;
   size_t size;
+  uint8_t *p;
+  size_t mapped;
 } seg_t;
 
-static void seg_sync(seg_t *s) {
-  struct stat st;
-  if (fstat(s->fd, &st) != 0) die("fstat", s->name);
-  if ((size_t)st.st_size == s->size) return;
-  if (s->p) munmap(s->p, s->size);
-  s->p = NULL;
-  s->size = (size_t)st.st_size;
-  if (s->size == 0) return;
+/* The original's map(length): grow or SHRINK the object to `length` when `length >= size` (and
+ * keep it as `size`), then map `size` bytes. */
+static uint8_t *seg_map(seg_t *s, size_t length) {
+  if (length >= s->size) {
+    s->size = length;
+    if (ftruncate(s->fd, (off_t)length) != 0) die("ftruncate", s->name);
+  }
+  if (s->p && s->mapped == s->size) return s->p;
+  if (s->p) munmap(s->p, s->mapped);
   s->p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
   if (s->p == MAP_FAILED) die("mmap", s->name);
+  s->mapped = s->size;
+  return s->p;
 }
 
-/* Grows the segment to `size` if it is smaller (never shrinks), as the original does. */
-static void seg_grow(seg_t *s, size_t size) {
-  seg_sync(s);
-  if (size <= s->size) return;
-  if (ftruncate(s->fd, (off_t)size) != 0) die("ftruncate", s->name);
-  seg_sync(s);
-}
-
-/* The original server: open or create, then make it 1 byte. */
+/* The original server: remove the name, open it with O_CREAT, make it 1 byte. */
 static void seg_create(seg_t *s, const char *name) {
   snprintf(s->name, sizeof s->name, "%s", name);
+  shm_unlink(name);
   s->fd = shm_open(name, O_RDWR | O_CREAT, 0777);
   if (s->fd < 0) die("shm_open", name);
   if (ftruncate(s->fd, 1) != 0) die("ftruncate", name);
+  s->size = 1;
   s->p = NULL;
-  s->size = 0;
-  seg_sync(s);
+  s->mapped = 0;
 }
 
-/* The original client: poll until the server has made it. */
+/* The original client: poll until the server has made it; `size` starts at 1 all the same. */
 static void seg_wait_open(seg_t *s, const char *name) {
   snprintf(s->name, sizeof s->name, "%s", name);
-  s->p = NULL;
-  s->size = 0;
   for (;;) {
-    s->fd = shm_open(name, O_RDWR, 0);
+    s->fd = shm_open(name, O_RDWR, 0777);
     if (s->fd >= 0) break;
     if (errno != ENOENT) die("shm_open", name);
     usleep(5000);
   }
-  seg_sync(s);
+  s->size = 1;
+  s->p = NULL;
+  s->mapped = 0;
+}
+
+static void seg_close(seg_t *s) {
+  if (s->p) munmap(s->p, s->mapped);
+  close(s->fd);
+  shm_unlink(s->name);
 }
 
 static sem_t *sem_get(const char *name) {
@@ -156,6 +179,16 @@ typedef struct {
   char names[4][300];
 } chan_t;
 
+/* With `peer sizes ...`: what fstat says of both segments before each step, on stderr. */
+static int show_sizes;
+
+static void sizes(chan_t *ch, const char *step) {
+  if (!show_sizes) return;
+  struct stat h, d;
+  if (fstat(ch->head.fd, &h) != 0 || fstat(ch->data.fd, &d) != 0) die("fstat", ch->c);
+  fprintf(stderr, "%s %lld %lld\n", step, (long long)h.st_size, (long long)d.st_size);
+}
+
 static void chan_names(chan_t *ch, const char *channel) {
   snprintf(ch->c, sizeof ch->c, "%s", channel);
   for (char *p = ch->c; *p; p++)
@@ -166,25 +199,13 @@ static void chan_names(chan_t *ch, const char *channel) {
   snprintf(ch->names[3], 300, "/SEG_%s_DATA", ch->c);
 }
 
+/* The original's Shmemaphore(name, owner): the semaphores, then the segments. */
 static void server_open(chan_t *ch, const char *channel) {
   chan_names(ch, channel);
   ch->req = sem_get(ch->names[0]);
   ch->res = sem_get(ch->names[1]);
   seg_create(&ch->head, ch->names[2]);
   seg_create(&ch->data, ch->names[3]);
-}
-
-static void server_close(chan_t *ch) {
-  sem_close(ch->req);
-  sem_close(ch->res);
-  sem_unlink(ch->names[0]);
-  sem_unlink(ch->names[1]);
-  if (ch->head.p) munmap(ch->head.p, ch->head.size);
-  if (ch->data.p) munmap(ch->data.p, ch->data.size);
-  close(ch->head.fd);
-  close(ch->data.fd);
-  shm_unlink(ch->names[2]);
-  shm_unlink(ch->names[3]);
 }
 
 static void client_open(chan_t *ch, const char *channel) {
@@ -195,24 +216,24 @@ static void client_open(chan_t *ch, const char *channel) {
   seg_wait_open(&ch->data, ch->names[3]);
 }
 
-static void client_close(chan_t *ch) {
-  sem_close(ch->req);
+/* The original's destructors, on either side: segments closed and removed, then semaphores. */
+static void chan_close(chan_t *ch) {
+  seg_close(&ch->data);
+  seg_close(&ch->head);
   sem_close(ch->res);
-  if (ch->head.p) munmap(ch->head.p, ch->head.size);
-  if (ch->data.p) munmap(ch->data.p, ch->data.size);
-  close(ch->head.fd);
-  close(ch->data.fd);
+  sem_close(ch->req);
+  sem_unlink(ch->names[1]);
+  sem_unlink(ch->names[0]);
 }
 
 static uint64_t *words(chan_t *ch) { return (uint64_t *)ch->head.p; }
 
-/* The server's request: the header grows to 8 bytes, the data segment to the name. */
+/* The server's request (sendString): header seg_map(8) with n, data seg_map(n) with the name. */
 static void post_request(chan_t *ch, const char *name) {
-  size_t n = strlen(name);
-  seg_grow(&ch->head, 8);
-  seg_grow(&ch->data, n);
-  memcpy(ch->data.p, name, n);
-  words(ch)[0] = n;
+  uint64_t n = strlen(name);
+  sizes(ch, "server-request");
+  memcpy(seg_map(&ch->head, sizeof n), &n, sizeof n);
+  memcpy(seg_map(&ch->data, n), name, n);
   sem_post(ch->req);
 }
 
@@ -221,47 +242,48 @@ static void request(chan_t *ch, const char *name) {
   sem_take(ch->res, ch->names[1], 20);
 }
 
-/* Checks a response; returns its length, or -1 (bad, printed) or -2 (an error answer). */
+/* The server reads the answer: header seg_map(32), then, if it adds up, data seg_map(length).
+ * Returns its length, or -1 (bad, printed) or -2 (an error answer). */
 static int64_t check_response(chan_t *ch) {
-  seg_sync(&ch->head);
-  seg_sync(&ch->data);
-  if (ch->head.size < 32) {
-    fprintf(stderr, "peer: bad response: the header is %zu bytes\n", ch->head.size);
-    return -1;
-  }
-  uint64_t *w = words(ch), len = w[0], wd = w[1], ht = w[2], c = w[3], prod;
+  sizes(ch, "server-answer");
+  uint64_t w[4], prod;
+  memcpy(w, seg_map(&ch->head, sizeof w), sizeof w);
+  uint64_t len = w[0], wd = w[1], ht = w[2], c = w[3];
   if (len == 0 && wd == 0 && ht == 0 && c == 0) return -2;
   if (c < 1 || c > 4 || wd < 1 || ht < 1 || __builtin_mul_overflow(wd, ht, &prod) ||
-      __builtin_mul_overflow(prod, c, &prod) || prod != len || len > ch->data.size) {
+      __builtin_mul_overflow(prod, c, &prod) || prod != len || len > (1ull << 32)) {
     fprintf(stderr, "peer: bad response: length %" PRIu64 ", %" PRIu64 " x %" PRIu64 " x %" PRIu64
-            ", data segment %zu\n", len, wd, ht, c, ch->data.size);
+            "\n", len, wd, ht, c);
     return -1;
   }
+  seg_map(&ch->data, (size_t)len);
+  sizes(ch, "server-read");
   return (int64_t)len;
 }
 
-/* The client's answer: the header grows to 32 bytes, the data segment to the pixels. */
-static void post_response(chan_t *ch, uint64_t len, uint64_t wd, uint64_t ht, uint64_t c) {
-  seg_grow(&ch->head, 32);
-  uint64_t *w = words(ch);
-  w[0] = len;
-  w[1] = wd;
-  w[2] = ht;
-  w[3] = c;
-  sem_post(ch->res);
+/* The client reads a request: header seg_map(8), data seg_map(n). Returns the name (up to
+ * `cap - 1` bytes; "" if it is longer). */
+static size_t read_request(chan_t *ch, char *name, size_t cap) {
+  sizes(ch, "client-request");
+  uint64_t n;
+  memcpy(&n, seg_map(&ch->head, sizeof n), sizeof n);
+  name[0] = 0;
+  if (n >= cap) return 0;
+  memcpy(name, seg_map(&ch->data, (size_t)n), (size_t)n);
+  name[n] = 0;
+  sizes(ch, "client-read");
+  return (size_t)n;
 }
 
-/* The request's name (up to `cap - 1` bytes), or "" if it does not fit the segments. */
-static size_t read_request(chan_t *ch, char *name, size_t cap) {
-  seg_sync(&ch->head);
-  seg_sync(&ch->data);
-  name[0] = 0;
-  if (ch->head.size < 8) return 0;
-  uint64_t n = words(ch)[0];
-  if (n >= cap || n > ch->data.size) return 0;
-  memcpy(name, ch->data.p, n);
-  name[n] = 0;
-  return n;
+/* An answer in the original's order: setHeader (header seg_map(32)), setData (data
+ * seg_map(len), filled by `fill`), post RES. */
+static void answer(chan_t *ch, uint64_t len, uint64_t wd, uint64_t ht, uint64_t c,
+                   void (*fill)(uint8_t *, uint64_t, void *), void *arg) {
+  uint64_t w[4] = {len, wd, ht, c};
+  memcpy(seg_map(&ch->head, sizeof w), w, sizeof w);
+  if (len) fill(seg_map(&ch->data, (size_t)len), len, arg);
+  sizes(ch, "client-answer");
+  sem_post(ch->res);
 }
 
 static int run_server(const char *channel, int rounds, char *list, const char *outdir) {
@@ -288,33 +310,39 @@ static int run_server(const char *channel, int rounds, char *list, const char *o
     printf("%d %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 "\n", i, name, w[1], w[2], w[3], len);
     fflush(stdout);
   }
-  server_close(&ch);
+  chan_close(&ch);
   return bad ? 4 : 0;
 }
 
-static _Noreturn void run_client(const char *channel) {
+/* byte k = (k*7 + w + 3h + 11c) & 0xff, for "WxHxC" (arg: the three numbers). */
+static void generate(uint8_t *p, uint64_t len, void *arg) {
+  const unsigned long long *d = arg;
+  for (uint64_t k = 0; k < len; k++) p[k] = (uint8_t)((k * 7 + d[0] + 3 * d[1] + 11 * d[2]) & 0xff);
+}
+
+static int run_client(const char *channel, int rounds) {
   chan_t ch;
   client_open(&ch, channel);
-  for (;;) {
+  for (int i = 0; rounds <= 0 || i < rounds; i++) {
     sem_take(ch.req, ch.names[0], 0);
     char name[256];
     read_request(&ch, name, sizeof name);
-    unsigned long long wd = 0, ht = 0, c = 0;
+    unsigned long long d[3] = {0, 0, 0};
     char extra;
-    int ok = sscanf(name, "%llux%llux%llu%c", &wd, &ht, &c, &extra) == 3 && wd >= 1 && ht >= 1 &&
-             c >= 1 && c <= 4 && wd * ht * c <= (1ull << 30);
+    int ok = sscanf(name, "%llux%llux%llu%c", &d[0], &d[1], &d[2], &extra) == 3 && d[0] >= 1 &&
+             d[1] >= 1 && d[2] >= 1 && d[2] <= 4 && d[0] * d[1] * d[2] <= (1ull << 30);
     if (!ok) {
-      post_response(&ch, 0, 0, 0, 0);
+      answer(&ch, 0, 0, 0, 0, generate, d);
       printf("%s error\n", name);
     } else {
-      uint64_t len = wd * ht * c;
-      seg_grow(&ch.data, len);
-      for (uint64_t k = 0; k < len; k++) ch.data.p[k] = (uint8_t)((k * 7 + wd + 3 * ht + 11 * c) & 0xff);
-      post_response(&ch, len, wd, ht, c);
+      uint64_t len = d[0] * d[1] * d[2];
+      answer(&ch, len, d[0], d[1], d[2], generate, d);
       printf("%s %" PRIu64 "\n", name, len);
     }
     fflush(stdout);
   }
+  chan_close(&ch);
+  return 0;
 }
 
 /* Where the zero-copy mode's reads end up. Without it, -O2 removed the whole read loop (its sum
@@ -359,11 +387,18 @@ static int run_bench_server(const char *channel, int copy) {
     fflush(stdout);
   }
   post_request(&ch, "0"); /* the client's cue to stop */
-  server_close(&ch);
+  chan_close(&ch);
   bench_sink = sink; /* a volatile store: the compiler must keep the reads that made it */
   free(mine);
   free(t);
   return 0;
+}
+
+/* The bench client's answer bytes: a copy of its own buffer (arg), or a fill in place (zero). */
+static void bench_fill(uint8_t *p, uint64_t len, void *arg) {
+  const uint8_t *own = *(const uint8_t **)arg;
+  if (own) memcpy(p, own, (size_t)len);
+  else memset(p, 0x5a, (size_t)len);
 }
 
 static int run_bench_client(const char *channel, int copy) {
@@ -371,29 +406,23 @@ static int run_bench_client(const char *channel, int copy) {
   client_open(&ch, channel);
   uint8_t *own = NULL;
   size_t own_size = 0;
-  for (unsigned round = 0;; round++) {
+  for (;;) {
     sem_take(ch.req, ch.names[0], 20);
     char name[32];
     read_request(&ch, name, sizeof name);
     size_t len = strtoull(name, NULL, 10);
     if (len == 0) break;
-    seg_grow(&ch.data, len);
-    if (copy) {
-      if (own_size < len) {
-        own = grow_buffer(own, &own_size, len);
-        memset(own, 0x5a, len);
-      }
-      memcpy(ch.data.p, own, len);
-    } else {
-      memset(ch.data.p, round & 0xff, len);
+    if (copy && own_size < len) {
+      own = grow_buffer(own, &own_size, len);
+      memset(own, 0x5a, len);
     }
-    post_response(&ch, len, len, 1, 1);
+    const uint8_t *source = copy ? own : NULL;
+    answer(&ch, len, len, 1, 1, bench_fill, &source);
   }
-  client_close(&ch);
+  /* Not chan_close: the bench server removes the channel (the original client would too). */
   free(own);
   return 0;
 }
-
 
 /* ---- The ring (lib/ring_layout.ts): a C reader and writer ---------------------------------- */
 
@@ -706,9 +735,15 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "sizes") == 0) {
+    show_sizes = 1;
+    argv++;
+    argc--;
+  }
   if (argc >= 6 && strcmp(argv[1], "server") == 0)
     return run_server(argv[2], atoi(argv[3]), argv[4], argv[5]);
-  if (argc >= 3 && strcmp(argv[1], "client") == 0) run_client(argv[2]);
+  if (argc >= 3 && strcmp(argv[1], "client") == 0)
+    return run_client(argv[2], argc >= 4 ? atoi(argv[3]) : 0);
   if (argc >= 4 && strcmp(argv[1], "bench-server") == 0)
     return run_bench_server(argv[2], strcmp(argv[3], "copy") == 0);
   if (argc >= 4 && strcmp(argv[1], "bench-client") == 0)
