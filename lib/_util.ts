@@ -18,6 +18,23 @@ export function checkTimeout(timeoutMs: number): void {
   }
 }
 
+/** The longest spin a wait takes: a second (a longer one would hide a dead peer that long). */
+export const MAX_SPIN_MICROS = 1_000_000;
+
+/**
+ * Checks a `spinMicros` option (`undefined`: the caller's default): finite, 0 or more, at most
+ * {@link MAX_SPIN_MICROS}. A spin holds the event loop, and a dead peer or the end of a stream is
+ * only noticed after it: `Infinity` would spin for ever.
+ */
+export function checkSpin(micros: number | undefined, max: number = MAX_SPIN_MICROS): void {
+  if (micros === undefined) return;
+  if (typeof micros !== "number" || !(micros >= 0 && micros <= max)) {
+    throw new RangeError(
+      `Invalid spinMicros ${micros}: expected 0 to ${max} (a spin holds the event loop)`,
+    );
+  }
+}
+
 /**
  * A timer that an AbortSignal can cut short (rejecting with its reason); a signal that has
  * already aborted rejects at once.

@@ -20,7 +20,7 @@ import { checkMode } from "./_names.ts";
 import { ResizeWatch } from "./_resize_watch.ts";
 import { Spin } from "./_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
-import { checkSize, checkTimeout, sleep } from "./_util.ts";
+import { checkSize, checkSpin, checkTimeout, sleep } from "./_util.ts";
 import { type NamedSemaphore, spinTake } from "./named_semaphore.ts";
 import {
   type ChannelNames,
@@ -232,6 +232,7 @@ export class ChannelClient implements Disposable {
     const { timeoutMs = Infinity, signal, spinMicros } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);
+    checkSpin(spinMicros);
     signal?.throwIfAborted();
     this.#fence = undefined;
     const spin = this.#spin.micros(timeoutMs, spinMicros);

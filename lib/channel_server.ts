@@ -19,7 +19,7 @@ import {
   refuseForeign,
 } from "./_channel.ts";
 import { checkMode, devShmPath } from "./_names.ts";
-import { sleep } from "./_util.ts";
+import { checkSpin, checkTimeout, sleep } from "./_util.ts";
 import { ResizeWatch } from "./_resize_watch.ts";
 import { Spin } from "./_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
@@ -333,6 +333,8 @@ export class ChannelServer implements Disposable {
     const { timeoutMs = 10_000, signal, spinMicros, onRetry } = options;
     this.#checkOpen();
     if (name === "") throw new RangeError("Invalid image name: it must not be empty");
+    checkTimeout(timeoutMs);
+    checkSpin(spinMicros);
     signal?.throwIfAborted();
     // Written through the mappings as measured after the last wait, unless that was long ago.
     const now = monotonicMs();
