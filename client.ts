@@ -40,7 +40,7 @@ Answers a server's requests over shared memory with the pixels of images from a 
 Exit codes: 0 the server said it has finished; 2 bad usage; 3 no server or no request in time;
 4 the server died or removed the channel, and none came back in time; 5 the server speaks
 another protocol; 6 another user holds the channel; 8 a channel object is damaged;
-130/143 interrupted (SIGINT/SIGTERM).`;
+129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM).`;
 
 const opts = parseOptions({
   channel: { type: "string", default: "ibis" },

@@ -39,7 +39,7 @@ Asks a client for images by name over shared memory and saves them.
 Exit codes: 0 every round got an image; 1 some rounds got an error answer or could not be
 saved; 2 bad usage; 3 no answer in time; 4 the client died; 5 the client broke the protocol;
 6 another user holds the channel; 7 a server already runs on the channel; 8 a channel object is
-damaged; 130/143 interrupted (SIGINT/SIGTERM).`;
+damaged; 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM).`;
 
 const opts = parseOptions({
   channel: { type: "string", default: "ibis" },

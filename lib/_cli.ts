@@ -1,5 +1,5 @@
 /**
- * What the scripts share: parsing arguments with a clear error, shutdown on SIGINT/SIGTERM that
+ * What the scripts share: parsing arguments with a clear error, shutdown on SIGINT/SIGTERM/SIGHUP that
  * always cleans up, the exit codes, and the words a person reads about what to do next (which
  * command to run), keyed on the library's error codes. The library itself never names a flag or
  * a task.
@@ -47,6 +47,8 @@ export const Exit = {
   SIGINT: 130,
   /** SIGTERM (128 + 15). */
   SIGTERM: 143,
+  /** SIGHUP (128 + 1): the terminal closed, the ssh session dropped. */
+  SIGHUP: 129,
 } as const;
 
 const EXIT_OF: Record<ChannelErrorCode, number> = {
@@ -204,8 +206,11 @@ export function channelOption(value: string): string {
   return value;
 }
 
+/** The signals a script cleans up on: Ctrl-C, `kill`, a closed terminal. */
+export const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 /**
- * Turns the first SIGINT or SIGTERM into an abort of the returned signal (the script then
+ * Turns the first SIGINT, SIGTERM or SIGHUP into an abort of the returned signal (the script then
  * unwinds and cleans up on its way out), and remembers which. A second or third one (Ctrl-C in a
  * terminal reaches every process of the group, and `deno task` passes it on too) hurries the
  * exit: it runs `cleanup` itself, at once, and exits. `cleanup` must be safe to run twice: it is
@@ -217,9 +222,9 @@ export function shutdownOnSignals(cleanup: () => void): {
   exitCode: () => number | undefined;
 } {
   const controller = new AbortController();
-  let received: Deno.Signal | undefined;
-  const code = () => received === "SIGTERM" ? Exit.SIGTERM : Exit.SIGINT;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  let received: typeof SHUTDOWN_SIGNALS[number] | undefined;
+  const code = () => Exit[received ?? "SIGINT"];
+  for (const sig of SHUTDOWN_SIGNALS) {
     Deno.addSignalListener(sig, () => {
       if (received) {
         console.error(`${sig} again: cleaning up and stopping now`);

@@ -14,7 +14,7 @@ import { currentUid, monotonicMs } from "./_libc.ts";
 import { isLocked, tryLock, unlock } from "./_lock.ts";
 import { checkName } from "./_names.ts";
 import { ResizeWatch } from "./_resize_watch.ts";
-import { checkTimeout, sleep } from "./_util.ts";
+import { checkSpin, checkTimeout, sleep } from "./_util.ts";
 import { DamagedObjectError, PosixError } from "./errors.ts";
 import { NamedSemaphore } from "./named_semaphore.ts";
 import {
@@ -43,7 +43,11 @@ import { Segment } from "./segment.ts";
 
 /** Why a ring cannot go on: see {@link RingError}. */
 export type RingErrorCode =
-  /** A live reader already holds the ring's name. */
+  /**
+   * A live reader already holds the ring's name; or a call on a reader or writer while another
+   * of its calls is in flight, or (on a writer) while a reserved message is open: one call at a
+   * time per end, refused at once.
+   */
   | "BUSY"
   /** The ring's reader died (its lock is free), or there is no ring of that name. */
   | "READER_GONE"
@@ -53,6 +57,8 @@ export type RingErrorCode =
   | "NO_LANE"
   /** The ring's memory does not hold what its header says (truncated, overwritten, hostile). */
   | "DAMAGED"
+  /** The stream ended, but a writer aborted its part of it (see {@link Ring.aborted}). */
+  | "ABORTED"
   /** One of the ring's objects belongs to another user. */
   | "FOREIGN_OBJECT";
 
@@ -138,6 +144,19 @@ const giveTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 const CHECK_EVERY = 64;
 const DEFAULT_SPIN_US = navigator.hardwareConcurrency > 1 ? 100 : 0;
 
+/**
+ * A `TypeError` if `message` no longer has the length it had when the call began (a resizable
+ * buffer shrunk or grown, a buffer transferred or detached).
+ */
+function checkUnchanged(message: Uint8Array, total: number): void {
+  if (message.length !== total) {
+    throw new TypeError(
+      `The message's buffer changed while it was being written (${total} bytes at the call, ` +
+        `${message.length} now): keep it as it is until write() settles; the part sent is dropped`,
+    );
+  }
+}
+
 /** The names of ring `name`'s objects. */
 function ringNames(name: string): { segment: string; readable: string; writable: string } {
   checkName(name, "shm");
@@ -201,7 +220,8 @@ class RingMemory {
    */
   checkSize(): void {
     this.#sinceCheck = 0;
-    if (this.resized.quiet()) return;
+    // (A mapping a resize already detached stays damaged, with no new event to say so.)
+    if (this.resized.quiet() && this.bytes.byteLength !== 0) return;
     this.resized.drain();
     const was = this.mappedSize;
     const size = this.segment.size; // remaps: the views above are detached if it changed
@@ -234,7 +254,9 @@ class RingMemory {
    * `atLeast` times: each wakes and looks at its own lane.
    */
   wakeWriters(atLeast = 0): void {
-    for (let i = Math.max(atLeast, this.load(RING.WRITERS_SLEEPING)); i > 0; i--) {
+    // (Capped by the lanes: a hostile count must not make this post for ever.)
+    const sleeping = Math.min(this.load(RING.WRITERS_SLEEPING) >>> 0, this.shape.lanes);
+    for (let i = Math.max(atLeast, sleeping); i > 0; i--) {
       this.writable.post();
     }
   }
@@ -252,13 +274,22 @@ class RingMemory {
   }
 }
 
-/** Opens or creates a ring's semaphore, refusing another user's. */
-function ringSemaphore(name: string, mode: number): NamedSemaphore {
+/**
+ * Opens a ring's semaphore, refusing another user's: the reader creates it if it is not there
+ * (`mode`); a writer only opens it (`null`), since the reader made it before the ring had its
+ * name: one that is gone means the reader is closing, and a writer must not make it again.
+ */
+function ringSemaphore(name: string, mode: number | null): NamedSemaphore {
   let sem: NamedSemaphore;
   try {
-    sem = NamedSemaphore.openOrCreate(name, 0, { mode });
+    sem = mode === null
+      ? NamedSemaphore.open(name)
+      : NamedSemaphore.openOrCreate(name, 0, { mode });
   } catch (error) {
     if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+    if (mode === null && error instanceof PosixError && error.code === "ENOENT") {
+      throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`);
+    }
     throw error;
   }
   const { uid } = sem.info();
@@ -299,7 +330,7 @@ interface Assembly {
  * assert.equal(ring.ended, true);
  * ```
  */
-export class Ring implements Disposable, AsyncIterable<Uint8Array> {
+export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** The ring's name, for example `"/frames"`. */
   readonly name: string;
   /** Its shape: writers (lanes), slots per lane, bytes per slot. */
@@ -336,12 +367,17 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   #poolWords = new Int32Array(0);
   #poolAt = 0;
   #died = 0;
+  #aborted = 0;
+  /** A message a cancelled `readable` took and gave back: the next read returns it first. */
+  #returned: Uint8Array<ArrayBuffer> | null = null;
+  /** A `read()` or `peek()` is in flight (it awaits): every other read is refused (`BUSY`). */
+  #busy = false;
   /** The message `peek()` returned, until `release()`: its lane and its records' slots. */
   #peeked: Uint8Array | null = null;
   #peekedLane = 0;
   #peekedSlots = 0;
   #closed = false;
-  #readable?: ReadableStream<Uint8Array>;
+  #readable?: ReadableStream<Uint8Array<ArrayBuffer>>;
 
   private constructor(name: string, m: RingMemory) {
     this.name = name;
@@ -449,8 +485,24 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     return this.#died;
   }
 
-  /** How many writers have a lane now. */
+  /**
+   * Writers that ended their stream with {@link RingWriter.abort} (a `writable` aborted or
+   * errored) instead of {@link RingWriter.close}, so far: what they sent is read, but their stream
+   * was cut short. A stream that ended with `aborted` (or {@link died}) above 0 is not complete;
+   * {@link readable} errors at its end then.
+   */
+  get aborted(): number {
+    return this.#aborted;
+  }
+
+  /**
+   * How many writers have a lane now.
+   *
+   * @throws {RingError} `DAMAGED` once the ring was resized under it; `BadResource` after
+   * {@link close}.
+   */
   get writers(): number {
+    this.#checkMapped();
     let n = 0;
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) n++;
@@ -461,8 +513,12 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   /**
    * `true` when the stream has ended: a writer has joined, every writer has closed or died, and
    * everything they wrote has been read. (A writer that joins later starts it again.)
+   *
+   * @throws {RingError} `DAMAGED` once the ring was resized under it; `BadResource` after
+   * {@link close}.
    */
   get ended(): boolean {
+    this.#checkMapped();
     if (this.#m.load(RING.CLAIMS) === 0) return false;
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) return false;
@@ -477,9 +533,11 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {RingError} `DAMAGED` for a record that cannot be.
    */
   tryRead(options?: RingReadOptions): Uint8Array | null {
-    if (this.#closed || this.#peeked) { // (one test on the fast path; then which, and why)
+    if (this.#closed || this.#peeked || this.#busy || this.#returned) { // (one test, then which)
       this.#checkOpen();
       this.#checkNotPeeked();
+      this.#checkIdle("tryRead()");
+      if (this.#returned) return this.#takeReturned();
     }
     this.#m.checkNow();
     if (options?.into) {
@@ -504,20 +562,26 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    * of yours to copy the message into when it fits.
    * @returns A copy of the message (in `into` if it fits); `null` when the time ran out, or when
    * the stream has ended (see {@link ended}).
-   * @throws {RingError} `DAMAGED`; the signal's reason when it aborts.
+   * One call at a time: until it settles, every other read of this ring is refused (`BUSY`).
+   *
+   * @throws {RingError} `DAMAGED`, `BUSY`; the signal's reason when it aborts.
    */
   async read(options: RingReadOptions = {}): Promise<Uint8Array | null> {
     this.#checkOpen();
     this.#checkNotPeeked();
-    if (this.#m.turnDue()) await giveTurn();
-    this.#m.checkNow();
-    this.#into = options.into ?? null;
+    this.#checkIdle("read()");
+    if (this.#returned) return this.#takeReturned();
+    this.#busy = true;
     try {
+      if (this.#m.turnDue()) await giveTurn();
+      this.#m.checkNow();
+      this.#into = options.into ?? null;
       const data = this.#next_(true) ?? await this.#wait(options, true);
       if (data) this.#advance(this.#foundLane, this.#foundSlots);
       return data;
     } finally {
       this.#unborrow();
+      this.#busy = false;
     }
   }
 
@@ -552,11 +616,24 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
    */
   async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
     if (this.#peeked) return this.#peeked;
-    if (this.#m.turnDue()) await giveTurn();
-    const data = this.tryPeek() ?? await this.#wait(options, false);
-    if (!data) return null;
-    if (!this.#peeked) this.#setPeeked(data);
-    return data;
+    this.#checkOpen();
+    this.#checkIdle("peek()");
+    if (this.#returned) return this.#peekReturned();
+    this.#busy = true;
+    try {
+      if (this.#m.turnDue()) await giveTurn();
+      this.#m.checkNow();
+      let data = this.#next_(false);
+      if (data) {
+        this.#setPeeked(data);
+        return data;
+      }
+      data = await this.#wait(options, false);
+      if (data) this.#setPeeked(data);
+      return data;
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /**
@@ -569,6 +646,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
   tryPeek(): Uint8Array | null {
     if (this.#peeked) return this.#peeked;
     this.#checkOpen();
+    this.#checkIdle("tryPeek()");
+    if (this.#returned) return this.#peekReturned();
     this.#m.checkNow();
     const data = this.#next_(false);
     if (data) this.#setPeeked(data);
@@ -582,32 +661,95 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     this.#advance(this.#peekedLane, this.#peekedSlots);
   }
 
+  /** The message a cancelled `readable` gave back (see {@link readable}), read now. */
+  #takeReturned(): Uint8Array<ArrayBuffer> {
+    const data = this.#returned!;
+    this.#returned = null;
+    return data;
+  }
+
+  /** The same, peeked: nothing of the ring's to hand back at `release()`. */
+  #peekReturned(): Uint8Array {
+    const data = this.#takeReturned();
+    this.#peeked = data;
+    this.#peekedSlots = 0;
+    return data;
+  }
+
   #setPeeked(data: Uint8Array): void {
     this.#peeked = data;
     this.#peekedLane = this.#foundLane;
     this.#peekedSlots = this.#foundSlots;
   }
 
-  /** The messages, until the stream ends: `for await (const message of ring)`. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  /**
+   * The messages, until the stream ends: `for await (const message of ring)`. (Check
+   * {@link aborted} and {@link died} after it to know whether the stream was complete.)
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (;;) {
-      const message = await this.read();
+      const message = await this.read() as Uint8Array<ArrayBuffer> | null;
       if (message === null) return;
       yield message;
     }
   }
 
   /**
-   * The messages as a `ReadableStream`, which closes when the stream ends. Backpressure is the
-   * ring's own: what is not read stays in the ring, and writers wait for room.
+   * The messages as a `ReadableStream`, which closes when the stream ends, or errors then
+   * (`ABORTED`) if a writer aborted its part of it. Backpressure is the ring's own: what is not
+   * read stays in the ring, and writers wait for room. Its `cancel()` cancels the read in flight:
+   * a message it had already taken is given back, and the next {@link read} returns it.
+   *
+   * @example Through a decompressor
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const name = `/doc_gz_${crypto.randomUUID().slice(0, 8)}`;
+   * using ring = Ring.create(name, { slots: 8, slotSize: 1024, writers: 1 });
+   * using w = Ring.open(name);
+   * const gz = new Uint8Array(
+   *   await new Response(new Blob(["hello, ring"]).stream().pipeThrough(new CompressionStream("gzip")))
+   *     .arrayBuffer(),
+   * );
+   * await w.write(gz);
+   * w.close();
+   * const text = await new Response(ring.readable.pipeThrough(new DecompressionStream("gzip")))
+   *   .text();
+   * assert.equal(text, "hello, ring");
+   * ```
    */
-  get readable(): ReadableStream<Uint8Array> {
-    this.#readable ??= new ReadableStream<Uint8Array>({
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    if (this.#readable) return this.#readable;
+    let reading: AbortController | null = null;
+    this.#readable = new ReadableStream<Uint8Array<ArrayBuffer>>({
       pull: async (controller) => {
-        const message = await this.read();
-        if (message === null) controller.close();
-        else controller.enqueue(message);
+        const cancel = reading = new AbortController();
+        let message: Uint8Array<ArrayBuffer> | null;
+        try {
+          message = await this.read({ signal: cancel.signal }) as Uint8Array<ArrayBuffer> | null;
+        } catch (error) {
+          if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
+          throw error;
+        } finally {
+          reading = null;
+        }
+        if (cancel.signal.aborted) {
+          if (message) this.#returned = message; // taken as it was cancelled: give it back
+          return;
+        }
+        if (message !== null) return controller.enqueue(message);
+        if (this.#aborted > 0) {
+          controller.error(
+            new RingError(
+              "ABORTED",
+              `The stream of ring "${this.name}" ended cut short: ${this.#aborted} writer(s) ` +
+                `aborted their part of it`,
+            ),
+          );
+        } else controller.close();
       },
+      cancel: (reason) => reading?.abort(reason),
     }, { highWaterMark: 0 });
     return this.#readable;
   }
@@ -648,6 +790,23 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#closed) throw new Deno.errors.BadResource(`Ring "${this.name}" is closed`);
   }
 
+  /** `BUSY` while a `read()` or `peek()` is in flight: one read at a time. */
+  #checkIdle(call: string): void {
+    if (this.#busy) {
+      throw new RingError(
+        "BUSY",
+        `${call} on ring "${this.name}" while another read() or peek() is in flight: await it ` +
+          `first (one read at a time; for await, readable and read() each take that turn)`,
+      );
+    }
+  }
+
+  /** `BadResource` after close; `DAMAGED` once a resize detached the mapping. */
+  #checkMapped(): void {
+    this.#checkOpen();
+    if (this.#m.words.length === 0) this.#m.checkSize();
+  }
+
   #checkNotPeeked(): void {
     if (this.#peeked) throw new Error("release() the message peek() gave before reading on");
   }
@@ -660,6 +819,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);
+    checkSpin(spinMicros);
     signal?.throwIfAborted();
     const m = this.#m;
     m.checkNow();
@@ -715,7 +875,11 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     const m = this.#m;
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#dead.has(i)) continue;
-      if (m.load(laneField(i, LANE.STATE)) !== LaneState.CLAIMED) continue;
+      const state = m.load(laneField(i, LANE.STATE));
+      if (state === LaneState.FREE) continue;
+      // A writer that died between claiming its lane and saying so (CLAIMS) is found here.
+      if (!this.#active[i]) this.#activate(i);
+      if (state !== LaneState.CLAIMED) continue;
       if (!isLocked(m.segment.fd, WRITER_LOCK_BASE + i, this.name)) this.#dead.add(i);
     }
   }
@@ -752,7 +916,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
       const lane = list[k];
       const entry = this.#entries[lane];
       const state = Atomics.load(words, entry + STATE_WORD);
-      if (state !== LaneState.CLOSED && !this.#dead.has(lane)) continue;
+      const ended = state === LaneState.CLOSED || state === LaneState.ABORTED;
+      if (!ended && !this.#dead.has(lane)) continue;
       if (Atomics.load(words, entry + TAIL_WORD) === this.#heads[lane]) this.#free(lane);
     }
     return null;
@@ -944,7 +1109,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array> {
     this.#active[lane] = false;
     this.#activeList = this.#activeList.filter((l) => l !== lane);
     if (this.#assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.#dropped++;
-    if (m.load(laneField(lane, LANE.STATE)) !== LaneState.CLOSED) this.#died++;
+    const state = m.load(laneField(lane, LANE.STATE));
+    if (state === LaneState.ABORTED) this.#aborted++;
+    else if (state !== LaneState.CLOSED) this.#died++;
     this.#assemblies[lane] = null;
     this.#dead.delete(lane);
     m.store(laneField(lane, LANE.PENDING), 0);
@@ -985,6 +1152,17 @@ function take(segment: Segment, name: string): void {
       if (uid !== currentUid()) {
         throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
       }
+      // Only a ring's name is a ring's to take: a live process's segment, a channel's object,
+      // any other bytes are left as they are.
+      const bytes = old.bytes;
+      const header = readHeader(new DataView(bytes.buffer), bytes.length);
+      if (!header.ok) {
+        throw new RingError(
+          "FOREIGN_OBJECT",
+          `Refusing "${name}": there is shared memory of that name that is not a ring (${header.error}); ` +
+            `remove it if it is yours, or choose another name`,
+        );
+      }
       if (!tryLock(old.fd, READER_LOCK_BYTE, true, name)) {
         throw new RingError("BUSY", `A live reader holds ring "${name}": one reader per ring`);
       }
@@ -1020,6 +1198,8 @@ export class RingWriter implements Disposable {
   #cut = false;
   /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
   #reserved: { slot: number; pad: number; slots: number; length: number } | null = null;
+  /** A `write()` or `reserve()` is in flight (it awaits): every other call is refused. */
+  #busy = false;
   #closed = false;
   #writable?: WritableStream<Uint8Array>;
 
@@ -1060,9 +1240,9 @@ export class RingWriter implements Disposable {
       if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
         throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`);
       }
-      const readable = ringSemaphore(names.readable, 0o600);
+      const readable = ringSemaphore(names.readable, null);
       opened.push(readable);
-      const writable = ringSemaphore(names.writable, 0o600);
+      const writable = ringSemaphore(names.writable, null);
       opened.push(writable);
       const m = new RingMemory(name, segment, header.shape, readable, writable);
       if (m.load(RING.STATE) !== RingState.OPEN) {
@@ -1075,6 +1255,19 @@ export class RingWriter implements Disposable {
         if (m.load(laneField(lane, LANE.STATE)) !== LaneState.FREE) {
           unlock(segment.fd, WRITER_LOCK_BASE + lane, name); // the reader has not freed it yet
           continue;
+        }
+        // Positions a hostile process wrote are refused before anything is written with them.
+        const tail = m.load(laneField(lane, LANE.TAIL)) >>> 0;
+        const head = m.load(laneField(lane, LANE.HEAD)) >>> 0;
+        const { slots } = header.shape;
+        if (tail >= 2 * slots || head >= 2 * slots || used(tail, head, slots) > slots) {
+          unlock(segment.fd, WRITER_LOCK_BASE + lane, name);
+          m.resized.close();
+          throw new RingError(
+            "DAMAGED",
+            `Ring "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
+              `be: the ring cannot be trusted`,
+          );
         }
         m.store(laneField(lane, LANE.WRITER_PID), Deno.pid);
         m.store(laneField(lane, LANE.PENDING), 0);
@@ -1115,15 +1308,23 @@ export class RingWriter implements Disposable {
    */
   tryWrite(message: Uint8Array): boolean {
     this.#checkOpen();
+    if (this.#busy || this.#reserved) this.#checkIdle("tryWrite()");
+    return this.#tryWrite(message);
+  }
+
+  /** {@link tryWrite}, once the writer is known idle. */
+  #tryWrite(message: Uint8Array): boolean {
     const m = this.#m;
     m.checkNow();
     const length = message.length;
-    // The common case, in a few operations: one record that fits before the lane's end.
+    // The common case, in a few operations: one record that fits before the lane's end, with no
+    // cut message to report first. Mirror of the slow path below (#room, then #put and #publish,
+    // which also marks a RESTART after a cut): keep the two alike.
     const { slots, slotSize } = this.#shape;
     const need = Math.ceil((RECORD_HEADER + length) / slotSize);
     const tail = this.#tail;
     const slot = tail < slots ? tail : tail - slots;
-    if (slot + need <= slots) {
+    if (slot + need <= slots && !this.#cut) {
       // The reader's HEAD as last loaded is enough while it says there is room (HEAD only moves
       // on); loading it each time would pull its cache line from the reader's core.
       let head = this.#headSeen;
@@ -1155,36 +1356,58 @@ export class RingWriter implements Disposable {
    * loop. A message larger than {@link maxReserve} streams through the ring in pieces while the
    * reader copies them out.
    *
-   * @returns `true` once written; `false` if the time ran out (a message that was streaming is
-   * then cut short: the reader drops it, and counts it).
-   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`; the signal's reason when it aborts.
+   * One call at a time: until it settles, every other call on this writer is refused (`BUSY`).
+   * The message's length is taken at the call: a buffer that changes while it streams (shrunk,
+   * transferred) is a `TypeError`, never a message reported sent that was not.
+   *
+   * @returns `true` once written whole; `false` if the time ran out. However a message ends
+   * early (the time ran out, the signal aborted, an error), a part of it already in the ring is
+   * a cut message: the reader drops it, counts it ({@link Ring.dropped}), and reads on.
+   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
+   * aborts.
+   * @throws {TypeError} If the message's buffer changed while it was being written.
    */
   async write(message: Uint8Array, options: RingWaitOptions = {}): Promise<boolean> {
+    const total = message.length; // as at the call
     this.#checkOpen();
+    this.#checkIdle("write()");
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
-    if (this.#m.turnDue()) await giveTurn();
-    options.signal?.throwIfAborted();
-    if (message.length <= this.maxReserve && this.tryWrite(message)) return true;
-    const deadline = monotonicMs() + timeoutMs;
-    // Pieces of half a lane, so that the reader copies one out while the writer copies the next
-    // in, on two cores.
-    const piece = this.#piece;
-    const total = message.length;
-    for (let offset = 0; offset < total || total === 0;) {
-      const length = Math.min(piece, total - offset);
-      if (offset > 0 && this.#m.turnDue()) await giveTurn();
-      const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
-      if (!place) {
-        if (offset > 0) this.#cut = true;
-        return false;
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    let offset = 0;
+    try {
+      if (this.#m.turnDue()) await giveTurn();
+      options.signal?.throwIfAborted();
+      checkUnchanged(message, total);
+      if (total <= this.maxReserve && this.#tryWrite(message)) return true;
+      const deadline = monotonicMs() + timeoutMs;
+      // Pieces of half a lane, so that the reader copies one out while the writer copies the
+      // next in, on two cores.
+      const piece = this.#piece;
+      for (; offset < total || total === 0;) {
+        const length = Math.min(piece, total - offset);
+        if (offset > 0 && this.#m.turnDue()) await giveTurn();
+        const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
+        if (!place) {
+          if (offset > 0) this.#cut = true;
+          return false;
+        }
+        checkUnchanged(message, total);
+        const flags = (offset === 0 ? Flag.FIRST : 0) |
+          (offset + length === total ? Flag.LAST : 0);
+        this.#put(place, message.subarray(offset, offset + length), flags, total);
+        offset += length;
+        if (total === 0) break;
       }
-      const flags = (offset === 0 ? Flag.FIRST : 0) | (offset + length === total ? Flag.LAST : 0);
-      this.#put(place, message.subarray(offset, offset + length), flags, total);
-      offset += length;
-      if (total === 0) break;
+      return true;
+    } catch (error) {
+      // An abort, a changed buffer, a closed ring: a part already sent is a cut message.
+      if (offset > 0 && offset < total) this.#cut = true;
+      throw error;
+    } finally {
+      this.#busy = false;
     }
-    return true;
   }
 
   /**
@@ -1199,11 +1422,17 @@ export class RingWriter implements Disposable {
     this.#checkReserve(length);
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
-    if (this.#m.turnDue()) await giveTurn();
-    options.signal?.throwIfAborted();
-    const place = this.#room(length) ??
-      await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
-    return place ? this.#reserve(place, length) : null;
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    try {
+      if (this.#m.turnDue()) await giveTurn();
+      options.signal?.throwIfAborted();
+      const place = this.#room(length) ??
+        await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
+      return place ? this.#reserve(place, length) : null;
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /**
@@ -1222,7 +1451,7 @@ export class RingWriter implements Disposable {
 
   #checkReserve(length: number): void {
     this.#checkOpen();
-    if (this.#reserved) throw new Error("A reserved message is not committed yet");
+    this.#checkIdle("reserve()");
     if (!Number.isSafeInteger(length) || length < 0 || length > this.maxReserve) {
       throw new RangeError(
         `Cannot reserve ${length} bytes: one message in place is at most ${this.maxReserve}`,
@@ -1255,30 +1484,61 @@ export class RingWriter implements Disposable {
     this.#m.store(laneField(this.lane, LANE.PENDING), 0);
   }
 
-  /** A `WritableStream` of messages: each chunk written is one message. */
+  /**
+   * Gives up the message {@link reserve}d: nothing of it is published, and the writer may write
+   * again. Does nothing if nothing is reserved.
+   */
+  abandon(): void {
+    this.#checkOpen();
+    if (!this.#reserved) return;
+    this.#reserved = null;
+    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+  }
+
+  /**
+   * A `WritableStream` of messages: each chunk written is one message. Closing it is
+   * {@link close}; aborting it (or a piped source that errors) is {@link abort}, and settles at
+   * once even while a write waits for room: the message in flight is cut.
+   */
   get writable(): WritableStream<Uint8Array> {
     this.#writable ??= new WritableStream<Uint8Array>({
-      write: async (chunk) => {
-        await this.write(chunk);
+      // The stream's own signal: an abort() settles at once, cutting the message in flight.
+      write: async (chunk, controller) => {
+        await this.write(chunk, { signal: controller.signal });
       },
       close: () => this.close(),
-      abort: () => this.close(),
+      abort: () => this.abort(),
     }, { highWaterMark: 1 });
     return this.#writable;
   }
 
   /**
    * Says this writer is done: the reader reads what it wrote, then frees its lane (and ends
-   * the stream if it was the last writer). Idempotent.
+   * the stream if it was the last writer). A message cut short or a reservation still open is
+   * dropped (and counted) by the reader. Idempotent; a no-op after {@link abort}.
    */
   close(): void {
+    this.#end(LaneState.CLOSED);
+  }
+
+  /**
+   * Ends this writer's stream as cut short (what `writable.abort()` and an error in a piped
+   * source do): the reader reads what was sent whole, drops a message cut short, and counts the
+   * stream in {@link Ring.aborted}, so that it can tell it from one that ended with
+   * {@link close}. Idempotent; a no-op after {@link close}.
+   */
+  abort(): void {
+    this.#end(LaneState.ABORTED);
+  }
+
+  #end(state: number): void {
     if (this.#closed) return;
     this.#closed = true;
     const m = this.#m;
     try {
       if (m.segment.size === m.bytes.length) {
         if (this.#cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
-        m.store(laneField(this.lane, LANE.STATE), LaneState.CLOSED);
+        m.store(laneField(this.lane, LANE.STATE), state);
         this.#wakeReader();
       }
     } catch {
@@ -1290,6 +1550,24 @@ export class RingWriter implements Disposable {
   /** Same as {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** `BUSY` while a call is in flight or a reservation is open: one call at a time. */
+  #checkIdle(call: string): void {
+    if (this.#busy) {
+      throw new RingError(
+        "BUSY",
+        `${call} on ring "${this.name}" while another write() or reserve() of this writer is ` +
+          `in flight: await it first (one call at a time per writer)`,
+      );
+    }
+    if (this.#reserved) {
+      throw new RingError(
+        "BUSY",
+        `${call} on ring "${this.name}" while a reserved message is open: commit() or ` +
+          `abandon() it first`,
+      );
+    }
   }
 
   #checkOpen(): void {
@@ -1319,6 +1597,13 @@ export class RingWriter implements Disposable {
     const slot = this.#tail % slots;
     const head = this.#headSeen = this.#m.load(laneField(this.lane, LANE.HEAD));
     const free = slots - used(this.#tail, head, slots);
+    if (head >>> 0 >= 2 * slots || free < 0) {
+      throw new RingError(
+        "DAMAGED",
+        `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
+          `(the writer is at ${this.#tail}): the ring cannot be trusted`,
+      );
+    }
     if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
     // It would cross the lane's end: it goes at the start, after a pad to the end.
     const pad = slots - slot;

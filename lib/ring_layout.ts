@@ -31,7 +31,9 @@
  *                        lane sets its STATE, then adds 1 here; 0 until a writer has joined
  *                        (the stream can end only after that)
  *  256 the lane table: LANES entries of 128 bytes (two cache lines)
- *        +0  STATE       0 free, 1 claimed by a writer, 2 closed by it (the reader drains it)
+ *        +0  STATE       0 free, 1 claimed by a writer, 2 closed by it (the reader drains it),
+ *                        3 aborted by it (drained as closed, but the reader counts the stream
+ *                        as cut short: its last message, if PENDING, is dropped)
  *        +4  WRITER_PID
  *        +8  GENERATION  bumped at every claim
  *        +12 PENDING     1 while the writer has reserved a record it has not committed
@@ -108,7 +110,7 @@ export const LANE = {
 } as const;
 
 /** Lane `STATE` values. */
-export const LaneState = { FREE: 0, CLAIMED: 1, CLOSED: 2 } as const;
+export const LaneState = { FREE: 0, CLAIMED: 1, CLOSED: 2, ABORTED: 3 } as const;
 /** Ring `STATE` values. */
 export const RingState = { OPEN: 0, CLOSED: 1 } as const;
 

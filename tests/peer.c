@@ -666,7 +666,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
         uint32_t tail = atomic_load_explicit(lane_field(&r, i, L_TAIL), memory_order_acquire);
         uint32_t avail = used_slots(tail, heads[i], slots);
         if (avail == 0) {
-          if (state == 2 || dead[i]) {
+          if (state == 2 || state == 3 || dead[i]) { /* closed, aborted, or dead */
             if (assembly[i] || atomic_load(lane_field(&r, i, L_PENDING))) dropped++;
             free(assembly[i]), assembly[i] = NULL, dead[i] = 0;
             atomic_store(lane_field(&r, i, L_PENDING), 0);

@@ -22,6 +22,7 @@ import {
   numberOption,
   parseOptions,
   SCRIPT_FLAGS,
+  SHUTDOWN_SIGNALS,
   shutdownOnSignals,
   taskCommand,
 } from "../lib/_cli.ts";
@@ -46,12 +47,13 @@ images of --images as frames, in turn. Either may start first.
 Exit codes: 0 every frame arrived whole and in order; 1 some did not; 2 bad usage; 3 the other
 side did not come in time; 4 the other side died or closed the ring; 6 another user holds the
 ring's name; 7 the ring has its reader (or all its writers) already; 8 the ring is damaged;
-130/143 interrupted.`;
+129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM).`;
 
 /** The exit code for each way a ring cannot go on. */
 const EXIT_OF: Record<RingErrorCode, number> = {
   READER_GONE: Exit.PEER_GONE,
   CLOSED: Exit.PEER_GONE,
+  ABORTED: Exit.PEER_GONE,
   BUSY: Exit.BUSY,
   NO_LANE: Exit.BUSY,
   FOREIGN_OBJECT: Exit.FOREIGN,
@@ -93,7 +95,7 @@ if (role === "both") {
   const client = start("client");
   const server = start("server");
   // Ctrl-C reaches both (they are in this process group): wait for them to clean up.
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => {});
+  for (const sig of SHUTDOWN_SIGNALS) Deno.addSignalListener(sig, () => {});
   const [s, c] = await Promise.all([server.status, client.status]);
   Deno.exit(s.code || c.code);
 }
@@ -112,7 +114,7 @@ if (role === "server") {
       `stream server: ${(error as Error).message}`,
       error instanceof RingError
         ? EXIT_OF[error.code]
-        : error instanceof RangeError
+        : error instanceof RangeError || error instanceof TypeError
         ? Exit.USAGE
         : Exit.SOME_FAILED,
     );
@@ -125,6 +127,7 @@ if (role === "server") {
   let count = 0, bad = 0, bytes = 0, expected = 0, started = 0;
   let last: Pixels | undefined;
   let exitCode: number = Exit.OK;
+  let failed = false;
   try {
     for (;;) {
       const frame = await ring.peek({
@@ -166,13 +169,15 @@ if (role === "server") {
       if (bar && count % 50 === 0) bar.draw(Math.min(count, frames));
     }
   } catch (error) {
+    failed = true;
     exitCode = shutdown.exitCode() ??
       (error instanceof RingError ? EXIT_OF[error.code] : Exit.SOME_FAILED);
     if (shutdown.exitCode() === undefined) {
       console.error(`stream server: ${(error as Error).message}`);
     }
   }
-  if (ring.ended) exitCode = await signalled(shutdown) ?? exitCode;
+  // (A ring that failed, damaged say, is not asked anything more: it is closed below.)
+  if (!failed && ring.ended) exitCode = await signalled(shutdown) ?? exitCode;
   bar?.end();
   // From the first frame to the last (the wait for the client is not counted).
   const seconds = (performance.now() - started) / 1000;
