@@ -1,0 +1,356 @@
+/**
+ * The ring against a model, in one process (a reader and up to two writers of one ring): random
+ * sequences of tryWrite, write (with timeouts, aborts, a buffer that shrinks, two at once),
+ * reserve/commit/abandon, tryRead, read, read into a buffer, peek/release, writers closed,
+ * aborted and opened again. The model is plain arrays: what each writer was told was sent, in
+ * order. After every read the real ring must have given exactly the next message the model holds
+ * for that writer; `null` only when the model holds none; a message never sent whole, never.
+ * fast-check shrinks a failure to the shortest sequence.
+ *
+ * Runs: `SHMEMAPHORE_MODEL_RUNS` (default 1000 sequences, about 20 s); a long run sets it
+ * higher.
+ */
+
+import fc from "fast-check";
+import assert from "node:assert/strict";
+import { Ring, RingError, type RingWriter } from "./ring.ts";
+
+/** 4 slots of 256 bytes a lane: one record holds up to 1008 bytes; larger ones stream. */
+const SHAPE = { slots: 4, slotSize: 256, writers: 2 };
+const RUNS = Number(Deno.env.get("SHMEMAPHORE_MODEL_RUNS") ?? 1000);
+
+/** Message `seq` of writer `id`: seq (u32), id (u8), then bytes that depend on both. */
+function message(id: number, seq: number, size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(Math.max(8, size));
+  new DataView(bytes.buffer).setUint32(0, seq, true);
+  bytes[4] = id;
+  for (let i = 5; i < bytes.length; i++) bytes[i] = (seq * 31 + i * 7 + id) & 0xff;
+  return bytes;
+}
+
+/** Which message `bytes` is, checked byte for byte: `[id, seq]`, or why it is none. */
+function identify(bytes: Uint8Array): [number, number] {
+  assert.ok(bytes.length >= 8, `a message of ${bytes.length} bytes`);
+  const seq = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  const id = bytes[4];
+  for (let i = 5; i < bytes.length; i++) {
+    assert.equal(
+      bytes[i],
+      (seq * 31 + i * 7 + id) & 0xff,
+      `writer ${id} message ${seq}, byte ${i}`,
+    );
+  }
+  return [id, seq];
+}
+
+/** One writer, as the model sees it. */
+interface ModelWriter {
+  id: number;
+  /** The messages it was told were sent, not yet read: seq and size. */
+  sent: { seq: number; size: number }[];
+  /** A reservation open: its message. */
+  reserved: { seq: number; size: number } | null;
+  closed: boolean;
+}
+
+interface Model {
+  writers: ModelWriter[];
+  nextSeq: number;
+  nextId: number;
+  /** Writes that did not report a whole message sent: each may be a message the reader drops. */
+  maybeCut: number;
+  /** Writers aborted. */
+  aborted: number;
+}
+
+interface Real {
+  ring: Ring;
+  writers: Map<number, RingWriter>;
+}
+
+type Cmd = fc.AsyncCommand<Model, Real>;
+
+/** The model's writer `k` (modulo how many there are), if any. */
+function pick(m: Model, k: number): ModelWriter | undefined {
+  return m.writers.length ? m.writers[k % m.writers.length] : undefined;
+}
+
+/** What a write that is not allowed now must throw; `null` if it is allowed. */
+function refusal(w: ModelWriter): "closed" | "busy" | null {
+  return w.closed ? "closed" : w.reserved ? "busy" : null;
+}
+
+async function expectRefused(w: ModelWriter, call: () => unknown): Promise<boolean> {
+  const why = refusal(w);
+  if (!why) return false;
+  await assert.rejects(
+    async () => await call(),
+    (e: unknown) =>
+      why === "closed"
+        ? e instanceof Deno.errors.BadResource
+        : e instanceof RingError && e.code === "BUSY",
+  );
+  return true;
+}
+
+class OpenWriter implements Cmd {
+  check = (m: Model) => m.writers.filter((w) => !w.closed).length < SHAPE.writers;
+  async run(m: Model, r: Real) {
+    let real: RingWriter;
+    try {
+      real = Ring.open(r.ring.name);
+    } catch (e) {
+      // A closed writer's lane is free once the reader has drained it and looked again.
+      assert.ok(e instanceof RingError && e.code === "NO_LANE", String(e));
+      assert.ok(m.writers.some((w) => w.closed), "NO_LANE with a lane never taken");
+      return;
+    }
+    const id = m.nextId++;
+    r.writers.set(id, real);
+    m.writers.push({ id, sent: [], reserved: null, closed: false });
+    await Promise.resolve();
+  }
+  toString = () => "open";
+}
+
+class TryWrite implements Cmd {
+  constructor(readonly k: number, readonly size: number) {}
+  check = (m: Model) => pick(m, this.k) !== undefined;
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const seq = m.nextSeq++;
+    const real = r.writers.get(w.id)!;
+    if (await expectRefused(w, () => real.tryWrite(message(w.id, seq, this.size)))) return;
+    if (real.tryWrite(message(w.id, seq, this.size))) w.sent.push({ seq, size: this.size });
+  }
+  toString = () => `tryWrite(w${this.k}, ${this.size})`;
+}
+
+/** write() with a timeout, an abort, or a buffer that shrinks while it waits. */
+class Write implements Cmd {
+  constructor(
+    readonly k: number,
+    readonly size: number,
+    readonly how: "timeout" | "abort" | "shrink",
+    readonly ms: number,
+  ) {}
+  check = (m: Model) => pick(m, this.k) !== undefined;
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const seq = m.nextSeq++;
+    const real = r.writers.get(w.id)!;
+    const bytes = message(w.id, seq, this.size);
+    if (await expectRefused(w, () => real.write(bytes, { timeoutMs: this.ms }))) return;
+    let data: Uint8Array = bytes;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (this.how === "shrink") {
+      const buffer = new ArrayBuffer(bytes.length, { maxByteLength: bytes.length });
+      data = new Uint8Array(buffer);
+      data.set(bytes);
+      timer = setTimeout(() => buffer.resize(4), this.ms / 2);
+    }
+    try {
+      const sent = await real.write(
+        data,
+        this.how === "abort" ? { signal: AbortSignal.timeout(this.ms) } : { timeoutMs: this.ms },
+      );
+      if (sent) w.sent.push({ seq, size: this.size });
+      else m.maybeCut++;
+    } catch (e) {
+      const expected = this.how === "abort"
+        ? e instanceof DOMException && e.name === "TimeoutError"
+        : this.how === "shrink" && e instanceof TypeError;
+      assert.ok(expected, `write(${this.how}) threw ${e}`);
+      m.maybeCut++;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  toString = () => `write(w${this.k}, ${this.size}, ${this.how} ${this.ms} ms)`;
+}
+
+/** Two write() calls at once on one writer: the second is refused if the first waits. */
+class TwoWrites implements Cmd {
+  constructor(readonly k: number, readonly a: number, readonly b: number) {}
+  check = (m: Model) => {
+    const w = pick(m, this.k);
+    return w !== undefined && refusal(w) === null;
+  };
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const real = r.writers.get(w.id)!;
+    const seqs = [m.nextSeq++, m.nextSeq++];
+    const sizes = [this.a, this.b];
+    const results = await Promise.allSettled(
+      seqs.map((seq, i) => real.write(message(w.id, seq, sizes[i]), { timeoutMs: 2 })),
+    );
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") {
+        if (result.value) w.sent.push({ seq: seqs[i], size: sizes[i] });
+        else m.maybeCut++;
+      } else {
+        assert.equal(i, 1, `the first write threw ${result.reason}`);
+        assert.ok(result.reason instanceof RingError && result.reason.code === "BUSY");
+        assert.equal(results[0].status, "fulfilled");
+      }
+    });
+  }
+  toString = () => `twoWrites(w${this.k}, ${this.a}, ${this.b})`;
+}
+
+class Reserve implements Cmd {
+  constructor(readonly k: number, readonly size: number) {}
+  check = (m: Model) => pick(m, this.k) !== undefined;
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const seq = m.nextSeq++;
+    const real = r.writers.get(w.id)!;
+    if (await expectRefused(w, () => real.tryReserve(this.size))) return;
+    const room = real.tryReserve(this.size);
+    if (!room) return;
+    assert.equal(room.length, this.size);
+    if (this.size < 8) {
+      real.abandon(); // too short to carry an id: not a message of this model
+      return;
+    }
+    room.set(message(w.id, seq, this.size));
+    w.reserved = { seq, size: this.size };
+  }
+  toString = () => `tryReserve(w${this.k}, ${this.size})`;
+}
+
+class Finish implements Cmd {
+  constructor(readonly k: number, readonly commit: boolean) {}
+  check = (m: Model) => pick(m, this.k)?.reserved != null;
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const real = r.writers.get(w.id)!;
+    if (this.commit) {
+      real.commit();
+      w.sent.push(w.reserved!);
+    } else real.abandon();
+    w.reserved = null;
+    await Promise.resolve();
+  }
+  toString = () => (this.commit ? `commit(w${this.k})` : `abandon(w${this.k})`);
+}
+
+class EndWriter implements Cmd {
+  constructor(readonly k: number, readonly abort: boolean) {}
+  check = (m: Model) => pick(m, this.k)?.closed === false;
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const real = r.writers.get(w.id)!;
+    if (this.abort) {
+      real.abort();
+      m.aborted++;
+    } else real.close();
+    if (w.reserved) m.maybeCut++; // a reservation left open is dropped
+    w.reserved = null;
+    w.closed = true;
+    await Promise.resolve();
+  }
+  toString = () => (this.abort ? `abort(w${this.k})` : `close(w${this.k})`);
+}
+
+/** One read, in one of its forms; then the model's next message of that writer must be it. */
+class Read implements Cmd {
+  constructor(readonly how: "tryRead" | "read" | "into" | "peek") {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const ring = r.ring;
+    let got: Uint8Array | null;
+    switch (this.how) {
+      case "tryRead":
+        got = ring.tryRead();
+        break;
+      case "read":
+        got = await ring.read({ timeoutMs: 0 });
+        break;
+      case "into":
+        got = await ring.read({ timeoutMs: 0, into: new Uint8Array(600) });
+        break;
+      case "peek":
+        got = ring.tryPeek();
+        got = got && got.slice();
+        ring.release();
+        break;
+    }
+    if (got === null) {
+      for (const w of m.writers) {
+        assert.deepEqual(w.sent, [], `nothing read, but writer ${w.id} sent these`);
+      }
+      // Lanes of closed writers, drained, are free now.
+      m.writers = m.writers.filter((w) => !w.closed || w.sent.length > 0);
+      return;
+    }
+    const [id, seq] = identify(got);
+    const w = m.writers.find((w) => w.id === id);
+    assert.ok(w, `a message of writer ${id}, which the model does not know`);
+    const next = w.sent.shift();
+    assert.ok(next, `writer ${id} message ${seq}: the model holds none for it`);
+    assert.equal(seq, next.seq, `writer ${id}: message ${seq}, expected ${next.seq}`);
+    assert.equal(got.length, Math.max(8, next.size));
+  }
+  toString = () => this.how;
+}
+
+const writerIndex = fc.nat({ max: 3 });
+const size = fc.oneof(
+  fc.integer({ min: 8, max: 64 }),
+  fc.integer({ min: 400, max: 1008 }),
+  fc.integer({ min: 1009, max: 3000 }), // streamed in pieces
+);
+const commands = [
+  fc.constant(new OpenWriter()),
+  fc.tuple(writerIndex, size).map(([k, s]) => new TryWrite(k, s)),
+  fc.tuple(
+    writerIndex,
+    size,
+    fc.constantFrom("timeout" as const, "abort" as const, "shrink" as const),
+    fc.constantFrom(0, 1, 3),
+  ).map(([k, s, how, ms]) => new Write(k, s, how, how === "timeout" ? ms : ms + 1)),
+  fc.tuple(writerIndex, size, size).map(([k, a, b]) => new TwoWrites(k, a, b)),
+  fc.tuple(writerIndex, fc.integer({ min: 0, max: 1008 })).map(([k, s]) => new Reserve(k, s)),
+  fc.tuple(writerIndex, fc.boolean()).map(([k, c]) => new Finish(k, c)),
+  fc.tuple(writerIndex, fc.boolean()).map(([k, a]) => new EndWriter(k, a)),
+  fc.constantFrom("tryRead" as const, "read" as const, "into" as const, "peek" as const)
+    .map((how) => new Read(how)),
+];
+
+Deno.test(`the ring matches a plain model over ${RUNS} random sequences of writes, reads, reservations, cuts and ends`, async () => {
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.commands(commands, { maxCommands: 60 }), async (cmds) => {
+      const name = `/model_${crypto.randomUUID().slice(0, 8)}_${n++}`;
+      const ring = Ring.create(name, SHAPE);
+      const real: Real = { ring, writers: new Map() };
+      const model: Model = { writers: [], nextSeq: 0, nextId: 0, maybeCut: 0, aborted: 0 };
+      try {
+        await fc.asyncModelRun(() => ({ model, real }), cmds);
+        // The end: every writer closed, everything read; the stream ends, nothing is missing.
+        for (const w of model.writers) {
+          if (!w.closed) {
+            real.writers.get(w.id)!.close();
+            if (w.reserved) model.maybeCut++;
+            w.closed = true;
+          }
+        }
+        for (let message; (message = ring.tryRead()) !== null;) {
+          const [id, seq] = identify(message);
+          const w = model.writers.find((w) => w.id === id)!;
+          assert.equal(seq, w.sent.shift()?.seq, `writer ${id} at the end`);
+        }
+        for (const w of model.writers) assert.deepEqual(w.sent, [], `writer ${w.id} at the end`);
+        if (model.nextId > 0) assert.equal(ring.ended, true, "the stream has ended");
+        assert.ok(ring.dropped <= model.maybeCut, `dropped ${ring.dropped} of ${model.maybeCut}`);
+        assert.equal(ring.died, 0);
+        assert.equal(ring.aborted, model.aborted);
+      } finally {
+        for (const w of real.writers.values()) w.close();
+        ring.close();
+      }
+    }),
+    { numRuns: RUNS },
+  );
+});
