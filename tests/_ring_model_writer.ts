@@ -1,0 +1,65 @@
+/**
+ * A writer process for the multi-process model test (ring_model_test.ts):
+ *
+ *   deno run --allow-ffi tests/_ring_model_writer.ts NAME ID OPS_JSON
+ *
+ * Joins ring NAME as writer ID and runs OPS (an array of `[kind, size, ms]`), printing
+ * "ok SEQ" for each message it was told was sent whole (after the call returned), and "done"
+ * at the end, when it closes (or aborts, if the last op says so).
+ *
+ * @module
+ */
+
+import { Ring } from "../lib/mod.ts";
+import { message } from "./_ring_peer.ts";
+
+/** One step: what to call, the message's size, and a time (a timeout, or an abort's delay). */
+export type Op = [
+  "tryWrite" | "write" | "abortWrite" | "reserve" | "abandon" | "pause",
+  number,
+  number,
+];
+
+const [name, idText, opsJson] = Deno.args;
+const id = Number(idText);
+const ops = JSON.parse(opsJson) as Op[];
+const w = await Ring.openWhenReady(name, { timeoutMs: 20_000 });
+if (!w) throw new Error(`No ring "${name}"`);
+console.log("joined");
+let seq = 0;
+const sent = (k: number) => console.log(`ok ${k}`);
+for (const [kind, size, ms] of ops) {
+  const k = seq++;
+  switch (kind) {
+    case "tryWrite":
+      if (w.tryWrite(message(id, k, size))) sent(k);
+      break;
+    case "write":
+      if (await w.write(message(id, k, size), { timeoutMs: ms })) sent(k);
+      break;
+    case "abortWrite":
+      try {
+        if (await w.write(message(id, k, size), { signal: AbortSignal.timeout(ms + 1) })) sent(k);
+      } catch (e) {
+        if (!(e instanceof DOMException)) throw e;
+      }
+      break;
+    case "reserve":
+    case "abandon": {
+      const room = await w.reserve(Math.min(size, w.maxReserve), { timeoutMs: ms });
+      if (!room) break;
+      room.set(message(id, k, room.length));
+      if (kind === "abandon") w.abandon();
+      else {
+        w.commit();
+        sent(k);
+      }
+      break;
+    }
+    case "pause":
+      await new Promise((r) => setTimeout(r, ms));
+      break;
+  }
+}
+console.log("done");
+w.close();

@@ -1,0 +1,109 @@
+/**
+ * The ring against a model with real processes: writer processes run random sequences of
+ * tryWrite, write with timeouts and aborts, reserve/commit/abandon and pauses, and some are
+ * killed (SIGKILL) at a random moment; the reader (this process) reads to the end of the stream.
+ * What must hold, for every writer: each message arrives whole and checked, at most once, in
+ * the writer's order; every message it said was sent ("ok") arrives; a killed writer's one
+ * message in flight may arrive too, nothing else; the stream ends; `died` counts the killed.
+ *
+ * Runs: `SHMEMAPHORE_MODEL_PROCESS_RUNS` (default 20 scenarios, a few seconds).
+ */
+
+import fc from "fast-check";
+import assert from "node:assert/strict";
+import { Ring } from "../lib/mod.ts";
+import { check } from "./_ring_peer.ts";
+import type { Op } from "./_ring_model_writer.ts";
+import { denoArgv, stop, watch, type Watched, withId } from "./_util.ts";
+
+const RUNS = Number(Deno.env.get("SHMEMAPHORE_MODEL_PROCESS_RUNS") ?? 20);
+const WRITER = new URL("./_ring_model_writer.ts", import.meta.url).pathname;
+
+const op: fc.Arbitrary<Op> = fc.tuple(
+  fc.constantFrom(
+    "tryWrite" as const,
+    "write" as const,
+    "abortWrite" as const,
+    "reserve" as const,
+    "abandon" as const,
+    "pause" as const,
+  ),
+  fc.oneof(fc.integer({ min: 12, max: 200 }), fc.integer({ min: 900, max: 5000 })),
+  fc.constantFrom(0, 1, 5, 20),
+);
+
+const scenario = fc.array(
+  fc.record({
+    ops: fc.array(op, { minLength: 1, maxLength: 80 }),
+    killAfterMs: fc.option(fc.integer({ min: 0, max: 150 }), { nil: undefined }),
+  }),
+  { minLength: 1, maxLength: 3 },
+);
+
+Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message whole, in order, once; every one sent arrives`, async () => {
+  await fc.assert(
+    fc.asyncProperty(scenario, (writers) =>
+      withId(async (id) => {
+        const ring = Ring.create(`/rm_${id}`, { slots: 8, slotSize: 256, writers: 3 });
+        const children: Watched[] = writers.map((w, i) =>
+          watch(denoArgv("run", "--allow-ffi", WRITER, ring.name, String(i), JSON.stringify(w.ops)))
+        );
+        try {
+          // The reader reads from the start, while the writers write and some are killed.
+          const got: number[][] = writers.map(() => []);
+          const errors: string[] = [];
+          // (A stream that ends while a writer has not joined yet starts again when it does:
+          // read until every writer has exited and the stream has ended.)
+          let exited = false;
+          const all = Promise.all(children.map((c) => c.done)).then((o) => (exited = true, o));
+          const reading = (async () => {
+            for (;;) {
+              const message = await ring.read({ timeoutMs: 50 });
+              if (message === null) {
+                if (exited && ring.ended) return;
+                continue;
+              }
+              const r = check(message);
+              if (typeof r === "string") errors.push(r);
+              else got[r[0]].push(r[1]);
+            }
+          })();
+          const killed = new Set<number>();
+          await Promise.all(writers.map(async (w, i) => {
+            if (w.killAfterMs === undefined) return;
+            await children[i].waitFor("joined");
+            await new Promise((r) => setTimeout(r, w.killAfterMs));
+            if (!children[i].seen().includes("done")) {
+              children[i].process.kill("SIGKILL");
+              killed.add(i);
+            }
+          }));
+          const outcomes = await all;
+          await reading;
+          assert.deepEqual(errors, []);
+          outcomes.forEach((out, i) => {
+            if (!killed.has(i)) assert.equal(out.code, 0, out.stderr);
+            const ok = [...out.stdout.matchAll(/^ok (\d+)$/gm)].map((m) => Number(m[1]));
+            const delivered = got[i];
+            for (let k = 1; k < delivered.length; k++) {
+              assert.ok(delivered[k] > delivered[k - 1], `writer ${i}: ${delivered} not in order`);
+            }
+            const extra = delivered.filter((k) => !ok.includes(k));
+            assert.deepEqual(ok.filter((k) => !delivered.includes(k)), [], `writer ${i} lost`);
+            if (killed.has(i)) {
+              // The message in flight when it was killed may have been published whole.
+              assert.ok(extra.length <= 1, `writer ${i}: ${extra} never said sent`);
+              if (extra.length) assert.ok(extra[0] > Math.max(-1, ...ok));
+            } else assert.deepEqual(extra, [], `writer ${i}: ${extra} never said sent`);
+          });
+          assert.equal(ring.ended, true);
+          assert.ok(ring.died <= killed.size, `died ${ring.died}, killed ${killed.size}`);
+          assert.equal(ring.aborted, 0);
+        } finally {
+          await stop(...children);
+          ring.close();
+        }
+      })),
+    { numRuns: RUNS },
+  );
+});
