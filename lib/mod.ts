@@ -79,3 +79,4 @@ export {
   RingWriter,
 } from "./ring.ts";
 export { type RingShape } from "./ring_layout.ts";
+export { MessageBatch } from "./ring_batch.ts";

@@ -40,6 +40,14 @@ import {
   writeRecord,
 } from "./ring_layout.ts";
 import { Segment } from "./segment.ts";
+import {
+  appendPacked,
+  type MessageBatch,
+  packedEndWithin,
+  packedLargest,
+  packedSize,
+  packedStart,
+} from "./ring_batch.ts";
 
 /** Why a ring cannot go on: see {@link RingError}. */
 export type RingErrorCode =
@@ -352,6 +360,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   readonly #unpublished: number[];
   readonly #publishEvery: number;
   readonly #assemblies: (Assembly | null)[];
+  /** In each lane, how far into a BATCH record single reads have got (bytes of its payload). */
+  readonly #batchAt: number[];
   /** Where the message last found was: its lane, and the slots to hand back after it is used. */
   #foundLane = 0;
   #foundSlots = 0;
@@ -390,6 +400,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     this.#entries = Array.from({ length: m.shape.lanes }, (_, i) => laneField(i, 0) >> 2);
     this.#active = new Array(m.shape.lanes).fill(false);
     this.#assemblies = new Array(m.shape.lanes).fill(null);
+    this.#batchAt = new Array(m.shape.lanes).fill(0);
   }
 
   /**
@@ -556,6 +567,68 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   }
 
   /**
+   * The batch path's read: fills `batch` (emptied first) with as many whole messages as are
+   * there now and it holds, lane by lane in turn, without waiting. A batch a writer sent with
+   * {@link RingWriter.writeMany} comes in with one copy; other messages one at a time.
+   * Mirror of {@link tryRead} for many messages: the same lanes, order, cuts and checks.
+   *
+   * @param batch Where the messages go (see {@link MessageBatch}).
+   * @returns How many messages it holds now: 0 if none was there.
+   * @throws {RingError} `DAMAGED`, `BUSY` (a read in flight).
+   * @throws {RangeError} If the next message is larger than the whole batch (it stays in the
+   * ring: read it with {@link read}).
+   *
+   * @example Many small messages a call
+   * ```ts
+   * import { MessageBatch, Ring } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const name = `/doc_batch_${crypto.randomUUID().slice(0, 8)}`;
+   * using ring = Ring.create(name, { slots: 64, slotSize: 128, writers: 1 });
+   * using w = Ring.open(name);
+   * const out = new MessageBatch(64 * 1024);
+   * for (let i = 0; i < 100; i++) out.bytes.fill(i, out.push(64)); // 100 messages of 64 bytes
+   * assert.equal(w.tryWriteMany(out), 100); // all of them, in two records
+   * const into = new MessageBatch(64 * 1024);
+   * assert.equal(ring.tryReadMany(into), 100);
+   * assert.equal(into.length(99), 64);
+   * assert.equal(into.bytes[into.offset(99)], 99);
+   * ```
+   */
+  tryReadMany(batch: MessageBatch): number {
+    this.#checkOpen();
+    this.#checkNotPeeked();
+    this.#checkIdle("tryReadMany()");
+    if (this.#returned) {
+      batch.clear();
+      batch.add(this.#takeReturned());
+      return 1;
+    }
+    this.#m.checkNow();
+    return this.#fillBatch(batch);
+  }
+
+  /**
+   * {@link tryReadMany}, waiting for at least one message as {@link read} does.
+   *
+   * @returns How many messages `batch` holds; 0 when the time ran out or the stream has ended
+   * (see {@link ended}).
+   * @throws {RingError} `DAMAGED`, `BUSY`; the signal's reason when it aborts.
+   */
+  async readMany(batch: MessageBatch, options: RingWaitOptions = {}): Promise<number> {
+    // (As read() does: a loop of reads that never wait must still give timers and I/O a turn.)
+    if (this.#m.turnDue()) await giveTurn();
+    const got = this.tryReadMany(batch);
+    if (got > 0) return got;
+    this.#busy = true;
+    try {
+      return await this.#wait(options, () => this.#fillBatch(batch) || null) ?? 0;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
    * Waits for the next message: spins briefly, then blocks without holding the event loop.
    *
    * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`; `into`, a buffer
@@ -576,7 +649,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       if (this.#m.turnDue()) await giveTurn();
       this.#m.checkNow();
       this.#into = options.into ?? null;
-      const data = this.#next_(true) ?? await this.#wait(options, true);
+      const data = this.#next_(true) ?? await this.#wait(options, () => this.#next_(true));
       if (data) this.#advance(this.#foundLane, this.#foundSlots);
       return data;
     } finally {
@@ -628,7 +701,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
         this.#setPeeked(data);
         return data;
       }
-      data = await this.#wait(options, false);
+      data = await this.#wait(options, () => this.#next_(false));
       if (data) this.#setPeeked(data);
       return data;
     } finally {
@@ -812,10 +885,11 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   }
 
   /**
-   * Waits for the next message (a copy, or in place): spins, then blocks; `null` at the deadline
-   * or the end of the stream. Where it was is left in #foundLane and #foundSlots.
+   * Waits until `look` finds something (a message, a copy or in place; or a batch of them):
+   * spins, then blocks; `null` at the deadline or the end of the stream. Where a message was is
+   * left in #foundLane and #foundSlots.
    */
-  async #wait(options: RingWaitOptions, copy: boolean): Promise<Uint8Array | null> {
+  async #wait<T>(options: RingWaitOptions, look: () => T | null): Promise<T | null> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);
@@ -823,7 +897,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     signal?.throwIfAborted();
     const m = this.#m;
     m.checkNow();
-    let found = this.#next_(copy);
+    let found = look();
     if (found) return found;
     // Spin: poll the lanes (memory only) for a while.
     const start = monotonicMs();
@@ -834,7 +908,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     // instead of 9). With the pause, messages come in batches.
     for (let now = monotonicMs(), poll = now + POLL_GAP_MS; now < spinEnd; now = monotonicMs()) {
       if (now < poll) continue;
-      if ((found = this.#next_(copy))) return found;
+      if ((found = look())) return found;
       poll = now + POLL_GAP_MS;
     }
     const deadline = start + timeoutMs;
@@ -844,7 +918,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       // Say we sleep, then look once more: a writer that published before it saw the flag is
       // seen here; one after, posts.
       m.store(RING.READER_SLEEPING, 1);
-      if ((found = this.#next_(copy))) {
+      if ((found = look())) {
         m.store(RING.READER_SLEEPING, 0);
         return found;
       }
@@ -891,14 +965,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    * once they are drained.
    */
   #next_(copy: boolean): Uint8Array | null {
-    const claims = Atomics.load(this.#m.words, CLAIMS_WORD);
-    if (claims !== this.#claimsSeen) {
-      // A writer has claimed a lane since: which? (A writer marks its lane, then bumps CLAIMS.)
-      this.#claimsSeen = claims;
-      for (let lane = 0; lane < this.shape.lanes; lane++) {
-        if (!this.#active[lane]) this.#activate(lane);
-      }
-    }
+    this.#claimLanes();
     const list = this.#activeList;
     const n = list.length;
     let at = this.#next < n ? this.#next : 0; // round robin, from the lane after the last
@@ -909,10 +976,30 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
         return found;
       }
     }
-    // Nothing to read: free the lanes whose writer has closed or died, once drained. The TAIL
-    // is loaded again after the STATE: a writer publishes its last record, then says CLOSED.
+    this.#freeDrained();
+    return null;
+  }
+
+  /** Starts reading the lanes writers have claimed since the reader last looked (CLAIMS). */
+  #claimLanes(): void {
+    const claims = Atomics.load(this.#m.words, CLAIMS_WORD);
+    if (claims === this.#claimsSeen) return;
+    // A writer has claimed a lane since: which? (A writer marks its lane, then bumps CLAIMS.)
+    this.#claimsSeen = claims;
+    for (let lane = 0; lane < this.shape.lanes; lane++) {
+      if (!this.#active[lane]) this.#activate(lane);
+    }
+  }
+
+  /**
+   * With nothing to read: frees the lanes whose writer has closed, aborted or died, once
+   * drained. The TAIL is loaded again after the STATE: a writer publishes its last record, then
+   * says CLOSED.
+   */
+  #freeDrained(): void {
     const words = this.#m.words;
-    for (let k = 0; k < n; k++) {
+    const list = this.#activeList;
+    for (let k = 0; k < list.length; k++) {
       const lane = list[k];
       const entry = this.#entries[lane];
       const state = Atomics.load(words, entry + STATE_WORD);
@@ -920,7 +1007,6 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       if (!ended && !this.#dead.has(lane)) continue;
       if (Atomics.load(words, entry + TAIL_WORD) === this.#heads[lane]) this.#free(lane);
     }
-    return null;
   }
 
   /** Starts reading lane `lane` if a writer has claimed it, from where it is. */
@@ -937,6 +1023,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     this.#heads[lane] = this.#tailsSeen[lane] = head;
     this.#unpublished[lane] = 0;
     this.#assemblies[lane] = null;
+    this.#batchAt[lane] = 0;
   }
 
   #fromLane(lane: number, copy: boolean): Uint8Array | null {
@@ -992,6 +1079,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       }
       if ((flags & Flag.FIRST) && (flags & Flag.LAST)) {
         if (this.#assemblies[lane]) throw this.#damaged(lane, "a new message inside another");
+        if (flags & Flag.BATCH) {
+          return this.#fromBatch(lane, from, record.length, record.slots, copy);
+        }
         this.#foundLane = lane;
         this.#foundSlots = record.slots;
         return copy ? this.#copyOut(lane, from, record.length) : payload;
@@ -1032,6 +1122,138 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
         return assembly.data;
       }
     }
+  }
+
+  /**
+   * The next message of the BATCH record at `from` (its payload, `length` bytes, in `slots`
+   * slots) for a single read: one message in turn; the record is handed back with its last.
+   */
+  #fromBatch(
+    lane: number,
+    from: number,
+    length: number,
+    slots: number,
+    copy: boolean,
+  ): Uint8Array | null {
+    const at = this.#batchAt[lane];
+    const n = this.#m.laneWords[lane][(from + at) >> 2] >>> 0;
+    const next = at + packedSize(n);
+    if (length - at < 4 || next > length) {
+      throw this.#damaged(lane, `a packed message of ${n} bytes runs past its batch's ${length}`);
+    }
+    const last = next === length;
+    this.#batchAt[lane] = last ? 0 : next;
+    this.#foundLane = lane;
+    this.#foundSlots = last ? slots : 0;
+    const start = from + at + 4;
+    return copy
+      ? this.#copyOut(lane, start, n)
+      : this.#m.laneBytes[lane].subarray(start, start + n);
+  }
+
+  /**
+   * Fills `batch` (emptied first) with whole messages that are there now, lane by lane in
+   * turn, as many as it holds. A BATCH record goes in whole, with one copy; any other message
+   * one at a time, and only if it fits: a message that does not fit is left for the next call
+   * (`RangeError` if even an empty batch cannot hold it, so that it is never lost).
+   */
+  #fillBatch(batch: MessageBatch): number {
+    batch.clear();
+    const m = this.#m;
+    const words = m.words;
+    this.#claimLanes();
+    const list = this.#activeList;
+    const { slots, slotSize } = this.shape;
+    let got = 0;
+    lanes: for (let k = 0, at = this.#next < list.length ? this.#next : 0; k < list.length; k++) {
+      const lane = list[at];
+      at = at + 1 < list.length ? at + 1 : 0;
+      for (;;) {
+        const head = this.#heads[lane];
+        let tail = this.#tailsSeen[lane];
+        if (tail === head) {
+          tail = this.#tailsSeen[lane] = Atomics.load(words, this.#entries[lane] + TAIL_WORD);
+        }
+        if (tail === head) {
+          if (this.#unpublished[lane] !== 0) this.#publish(lane); // all of it the writer's again
+          break;
+        }
+        const available = used(tail, head, slots);
+        if (available > slots || tail >>> 0 >= 2 * slots) {
+          throw this.#damaged(
+            lane,
+            `its tail (${tail >>> 0}) is not within 2 × ${slots} of its head`,
+          );
+        }
+        const slot = head < slots ? head : head - slots;
+        const record = readRecord(m.lanes[lane], slot, available, this.shape);
+        if (!record.ok) throw this.#damaged(lane, record.error);
+        const from = slot * slotSize + RECORD_HEADER;
+        if (record.flags & Flag.PAD) {
+          this.#advance(lane, record.slots);
+          continue;
+        }
+        if (record.flags & Flag.BATCH && !this.#assemblies[lane]) {
+          // The batch path: the record (what single reads left of it) in one copy.
+          const at = this.#batchAt[lane];
+          const n = appendPacked(
+            batch,
+            m.laneBytes[lane],
+            m.laneWords[lane],
+            from + at,
+            record.length - at,
+          );
+          if (typeof n === "string") throw this.#damaged(lane, n);
+          if (n >= 0) {
+            got += n;
+            this.#batchAt[lane] = 0;
+            this.#advance(lane, record.slots);
+            continue;
+          }
+          // It does not fit: the next call takes it whole, into an emptied batch; only a record
+          // larger than the whole batch goes one message at a time, below.
+          if (batch.size > 0) break lanes;
+        }
+        // Anything else, a message at a time, through the single read (its twin).
+        const length = this.#nextLength(lane, record, from);
+        if (length < 0) break; // a message still streaming in: not whole yet
+        if (batch.size + packedSize(length) > batch.capacity) {
+          if (got === 0 && batch.size === 0) {
+            throw new RangeError(
+              `A message of ${length} bytes is larger than the batch (${batch.capacity} bytes): ` +
+                `read it with read()`,
+            );
+          }
+          break lanes;
+        }
+        const message = this.#fromLane(lane, true);
+        if (message === null) break;
+        batch.add(message);
+        got++;
+        this.#advance(this.#foundLane, this.#foundSlots);
+      }
+    }
+    if (got === 0) this.#freeDrained(); // as a read that finds nothing does
+    return got;
+  }
+
+  /**
+   * The length of the next message of a lane whose record at its head is `record` (payload at
+   * `from`), without taking it; `-1` if that message is not whole in the ring yet.
+   */
+  #nextLength(
+    lane: number,
+    record: { length: number; flags: number; total: number },
+    from: number,
+  ): number {
+    if (record.flags & Flag.BATCH) {
+      return this.#m.laneWords[lane][(from + this.#batchAt[lane]) >> 2] >>> 0;
+    }
+    if (record.flags & Flag.FIRST && record.flags & Flag.LAST) return record.length;
+    const assembly = this.#assemblies[lane];
+    const total = record.flags & Flag.FIRST ? record.total : assembly?.data.length ?? 0;
+    // Whole only once its LAST record is published: let the single read assemble what is here.
+    return total;
   }
 
   /** Hands `slots` slots back to a lane's writer, and wakes it if it waits for room. */
@@ -1349,6 +1571,120 @@ export class RingWriter implements Disposable {
     }
     this.#put(place, message, Flag.FIRST | Flag.LAST, length);
     return true;
+  }
+
+  /**
+   * The batch path's write: writes the messages of `batch` from number `from` on that there is
+   * room for now, in records of whole messages (each up to half a lane: one copy a record).
+   * Messages are never split or cut: each is in the ring whole, or not at all.
+   *
+   * @param batch The messages (see {@link MessageBatch}).
+   * @param from The first message to write. @default {0}
+   * @returns The number of the first message not written: `batch.count` when all were.
+   * @throws {RangeError} For a message of the batch larger than {@link maxReserve} − 4 (write
+   * it with {@link write}), or a bad `from`.
+   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`,
+   * `BUSY`.
+   */
+  tryWriteMany(batch: MessageBatch, from = 0): number {
+    this.#checkOpen();
+    this.#checkIdle("tryWriteMany()");
+    this.#checkFrom(batch, from);
+    this.#m.checkNow();
+    const done = this.#writeMany(batch, from);
+    if (done === from && from < batch.count) this.#checkReader();
+    return done;
+  }
+
+  /**
+   * {@link tryWriteMany} for all of the batch, waiting for room as {@link write} does.
+   *
+   * @returns How many messages were written: `batch.count - from`, or fewer if the time ran
+   * out (each of those written is whole; the rest were not written at all).
+   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
+   * aborts.
+   */
+  async writeMany(
+    batch: MessageBatch,
+    options: RingWaitOptions & { from?: number } = {},
+  ): Promise<number> {
+    const { from = 0, timeoutMs = Infinity } = options;
+    this.#checkOpen();
+    this.#checkIdle("writeMany()");
+    this.#checkFrom(batch, from);
+    checkTimeout(timeoutMs);
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    try {
+      const deadline = monotonicMs() + timeoutMs;
+      let done = from;
+      while (done < batch.count) {
+        if (this.#m.turnDue()) await giveTurn();
+        options.signal?.throwIfAborted();
+        const next = this.#writeMany(batch, done);
+        if (next > done) {
+          done = next;
+          continue;
+        }
+        const bytes = packedStart(batch, this.#chunkEnd(batch, done)) - packedStart(batch, done);
+        if (!await this.#waitForRoom(bytes, deadline, options)) break;
+      }
+      return done - from;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** A bad `from`, or a message one record cannot carry: `RangeError`, before any is written. */
+  #checkFrom(batch: MessageBatch, from: number): void {
+    if (!Number.isSafeInteger(from) || from < 0 || from > batch.count) {
+      throw new RangeError(`Invalid from ${from}: the batch holds ${batch.count} messages`);
+    }
+    const most = this.maxReserve;
+    if (packedLargest(batch) <= most) return; // (one look for the usual batch)
+    for (let i = from, at = packedStart(batch, i); i < batch.count; i++) {
+      const next = packedStart(batch, i + 1);
+      if (next - at > most) {
+        throw new RangeError(
+          `Message ${i} of the batch (${batch.length(i)} bytes) is larger than one record holds ` +
+            `(${most - 4}): write it with write()`,
+        );
+      }
+      at = next;
+    }
+  }
+
+  /**
+   * Writes records of whole messages of `batch` from `from` on while there is room; returns
+   * the number of the first message not written. Mirror of #tryWrite's slow path (#room, then
+   * #publish, which marks a RESTART after a cut), with a BATCH record for a message.
+   */
+  #writeMany(batch: MessageBatch, from: number): number {
+    const count = batch.count;
+    const slotSize = this.#shape.slotSize;
+    let i = from;
+    while (i < count) {
+      const end = this.#chunkEnd(batch, i);
+      const start = packedStart(batch, i);
+      const bytes = packedStart(batch, end) - start;
+      const place = this.#room(bytes);
+      if (!place) break;
+      const at = place.slot * slotSize + RECORD_HEADER;
+      this.#laneBytes.set(batch.bytes.subarray(start, start + bytes), at);
+      this.#publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
+      i = end;
+    }
+    return i;
+  }
+
+  /**
+   * The end of the run of messages from `i` on that one record carries: as many as fit in half
+   * a lane (so that the reader copies one record out while the writer copies the next in), and
+   * at least one.
+   */
+  #chunkEnd(batch: MessageBatch, i: number): number {
+    // (One at least: #checkFrom made sure that one record carries it.)
+    return packedEndWithin(batch, i, packedStart(batch, i) + this.#piece);
   }
 
   /**

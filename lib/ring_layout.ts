@@ -59,7 +59,10 @@
  *    0 u32 LENGTH   bytes of payload in this record
  *    4 u32 FLAGS    1 FIRST (a message starts), 2 LAST (it ends), 4 PAD (skip to the lane's
  *                   start), 8 RESTART (on a FIRST: the message before it was cut short by its
- *                   writer; drop what came of it)
+ *                   writer; drop what came of it), 16 BATCH (with FIRST | LAST only: the payload
+ *                   is many whole messages, each a u32 length, its bytes, and padding to a
+ *                   multiple of 4; see ring_batch.ts. A reader that does not know BATCH must
+ *                   refuse the record)
  *    8 u64 TOTAL    the whole message's length (on its FIRST record)
  * ```
  *
@@ -117,7 +120,7 @@ export const RingState = { OPEN: 0, CLOSED: 1 } as const;
 /** A record's header size. */
 export const RECORD_HEADER = 16;
 /** Record `FLAGS`. */
-export const Flag = { FIRST: 1, LAST: 2, PAD: 4, RESTART: 8 } as const;
+export const Flag = { FIRST: 1, LAST: 2, PAD: 4, RESTART: 8, BATCH: 16 } as const;
 
 /** The byte the reader locks; the writer of lane i locks {@link WRITER_LOCK_BASE} + i. */
 export const READER_LOCK_BYTE = 0;
@@ -263,7 +266,10 @@ export function readRecord(
   const high = lane.getUint32(at + 12, true);
   const total = high < 0x20_0000 ? high * 0x1_0000_0000 + lane.getUint32(at + 8, true) : Infinity;
   const where = `record at slot ${slot}`;
-  if ((flags & ~15) !== 0) return { ok: false, error: `${where}: flags = ${flags}` };
+  if ((flags & ~31) !== 0) return { ok: false, error: `${where}: flags = ${flags}` };
+  if (flags & Flag.BATCH && (flags & (Flag.FIRST | Flag.LAST | Flag.PAD)) !== 3) {
+    return { ok: false, error: `${where}: flags = ${flags} (a batch is one whole record)` };
+  }
   if (flags & Flag.PAD) {
     const pad = shape.slots - slot;
     if (pad > available) return { ok: false, error: `${where}: a pad past what was published` };
@@ -279,6 +285,9 @@ export function readRecord(
   }
   if (slots > available) {
     return { ok: false, error: `${where}: ${slots} slots, but ${available} were published` };
+  }
+  if (flags & Flag.BATCH && (length === 0 || length % 4 !== 0)) {
+    return { ok: false, error: `${where}: a batch of ${length} bytes (not packed messages)` };
   }
   if ((flags & Flag.FIRST) && total < length) {
     return { ok: false, error: `${where}: total = ${total} is less than its length ${length}` };

@@ -10,12 +10,12 @@
  * @module
  */
 
-import { Ring } from "../lib/mod.ts";
+import { MessageBatch, Ring } from "../lib/mod.ts";
 import { message } from "./_ring_peer.ts";
 
 /** One step: what to call, the message's size, and a time (a timeout, or an abort's delay). */
 export type Op = [
-  "tryWrite" | "write" | "abortWrite" | "reserve" | "abandon" | "pause",
+  "tryWrite" | "write" | "abortWrite" | "reserve" | "abandon" | "pause" | "writeMany",
   number,
   number,
 ];
@@ -54,6 +54,17 @@ for (const [kind, size, ms] of ops) {
         w.commit();
         sent(k);
       }
+      break;
+    }
+    case "writeMany": {
+      // 1 to 20 small messages in one call, numbered on from this one.
+      const batch = new MessageBatch(64 * 1024);
+      const count = 1 + (size % 20);
+      for (let j = 0; j < count; j++) {
+        batch.add(message(id, j === 0 ? k : seq++, 12 + (size % 100)));
+      }
+      const written = await w.writeMany(batch, { timeoutMs: ms });
+      for (let j = 0; j < written; j++) sent(k + j);
       break;
     }
     case "pause":
