@@ -9,19 +9,24 @@
  *   the reader copies it out into its own (`tryRead({ into })`, else `read({ into })`); the
  *   socket: a buffered reader, the kernel copying in and out;
  * - `zero`: the writer produces each message in place (`reserve()`, a fill, `commit()`) and the
- *   reader uses it in place (reads a byte every 64); the socket still copies in and out.
+ *   reader uses it in place (reads a byte every 64); the socket still copies in and out;
+ * - `batch`: the batch path, many messages a call: `writeMany()` of 16 KiB batches, and
+ *   `readMany()` into a {@link MessageBatch} of 1 MiB (copied out, as in `copy`). Its socket is
+ *   the `copy` one: a socket has no other way. Beside it, a plain C SPSC ring between two
+ *   processes (tests/peer.c `spsc`): the limit.
  *
  * @module
  */
 
 import { monotonicMs } from "../lib/_libc.ts";
 import { Ring } from "../lib/ring.ts";
+import { MessageBatch } from "../lib/ring_batch.ts";
 import { PEER_FLAGS } from "./_io.ts";
 
 /** One measured stream. */
 export interface StreamRow {
-  transport: "ring" | "socket" | "memcpy";
-  mode: "copy" | "zero";
+  transport: "ring" | "socket" | "memcpy" | "C ring";
+  mode: "copy" | "zero" | "batch";
   bytes: number;
   writers: number;
   messages: number;
@@ -37,7 +42,7 @@ export interface StreamCase {
   bytes: number;
   writers: number;
   count: number;
-  mode: "copy" | "zero";
+  mode: "copy" | "zero" | "batch";
   slots: number;
   slotSize: number;
 }
@@ -97,8 +102,21 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
   const writers = Array.from({ length: c.writers }, () => writer("ring", name, c));
   let got = 0;
   let start = 0;
+  /** Messages in before the clock started (the first). */
+  let before = 1;
   try {
-    if (c.mode === "copy") {
+    if (c.mode === "batch") {
+      const batch = new MessageBatch(1 << 20);
+      for (;;) {
+        const n = ring.tryReadMany(batch) || await ring.readMany(batch, { timeoutMs: 30_000 });
+        if (n === 0) break;
+        if (got === 0) {
+          start = monotonicMs();
+          before = n; // the clock starts once the first batch is in: it does not count
+        }
+        got += n;
+      }
+    } else if (c.mode === "copy") {
       // Copied out into our own buffer (no allocation), as the socket's reader reads into its.
       // Small messages each their own copy (pooled), larger ones into our own buffer.
       const options = { timeoutMs: 30_000, into: c.bytes > 1024 ? mine : undefined };
@@ -123,7 +141,7 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
   if (got !== c.writers * c.count) {
     throw new Error(`The ring gave ${got} messages of ${c.writers * c.count}`);
   }
-  return row("ring", c, got - 1, ms);
+  return row("ring", c, got - before, ms);
 }
 
 /**
@@ -207,6 +225,24 @@ async function drain(conn: Deno.Conn, c: StreamCase, counted: (n: number) => voi
     start = end = 0;
     counted(1);
   }
+}
+
+/**
+ * A plain C SPSC ring between two processes (tests/peer.c `spsc`), for `c.bytes`: the limit,
+ * on the chart beside the batch path. `null` without the C peer.
+ */
+export async function cRingStream(
+  exe: string | undefined,
+  c: StreamCase,
+): Promise<StreamRow | null> {
+  if (!exe) return null;
+  const out = await new Deno.Command(exe, {
+    args: ["spsc", String(c.count), String(c.bytes)],
+    stdout: "piped",
+  }).output();
+  if (!out.success) throw new Error("The C SPSC ring failed");
+  const rate = Number(new TextDecoder().decode(out.stdout).trim());
+  return row("C ring", c, c.count - 1, (c.count - 1) / rate * 1000);
 }
 
 /** memcpy's rate for `c.bytes` (the limit of a copy out), from our buffer to another. */

@@ -9,12 +9,15 @@
  *   socket: a 4-byte length and the message in one `write` up to 64 KiB, else the length and
  *   then the message from the buffer itself);
  * - `zero`: produced in place, a fill whose byte changes each message (the ring: `reserve()`,
- *   fill, `commit()`; the socket: the fill into its own buffer, then written).
+ *   fill, `commit()`; the socket: the fill into its own buffer, then written);
+ * - `batch` (the ring only): the batch path, `writeMany()` of a {@link MessageBatch} of 16 KiB
+ *   that holds the messages, made once in this process's own buffer.
  *
  * @module
  */
 
 import { Ring } from "../lib/ring.ts";
+import { MessageBatch } from "../lib/ring_batch.ts";
 import { writeFull } from "./_io.ts";
 
 const [transport, where, bytesArg, countArg, mode] = Deno.args;
@@ -28,7 +31,19 @@ if (transport === "ring") {
   const writer = await Ring.openWhenReady(where, { timeoutMs: 10_000 });
   if (!writer) throw new Error(`No ring ${where}`);
   const message = own.subarray(0, bytes);
-  if (mode === "zero") {
+  if (mode === "batch") {
+    const batch = new MessageBatch(16 * 1024);
+    while (batch.add(message));
+    for (let sent = 0; sent < count;) {
+      let left = count - sent;
+      if (left < batch.count) { // the last one: only what is left
+        batch.clear();
+        while (left-- > 0) batch.add(message);
+      }
+      const done = writer.tryWriteMany(batch);
+      sent += done === batch.count ? done : done + await writer.writeMany(batch, { from: done });
+    }
+  } else if (mode === "zero") {
     for (let i = 0; i < count; i++) {
       const room = writer.tryReserve(bytes) ?? (await writer.reserve(bytes))!;
       room.fill(i & 0xff);

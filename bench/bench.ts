@@ -35,6 +35,7 @@ import { ChannelServer } from "../lib/channel_server.ts";
 import { NamedSemaphore } from "../lib/named_semaphore.ts";
 import { PEER_FLAGS, readFull, writeFull } from "./_io.ts";
 import {
+  cRingStream,
   idleReader,
   memcpyStream,
   ringStream,
@@ -428,7 +429,7 @@ log(
     `Linux ${machine.kernel}; ${blocks} blocks a series${opts.quick ? " (--quick)" : ""}`,
 );
 
-const built = runChannel ? await buildPeer() : null;
+const built = await buildPeer(); // (the C pair, and the C ring of the streams)
 if (runChannel && !built) log("(no C compiler: the C pair is skipped)");
 const peers: Peer[] = [];
 if (runChannel) {
@@ -454,17 +455,21 @@ if (runChannel) {
     }
   } finally {
     for (const peer of peers) await peer.close();
-    if (built) await Deno.remove(built.dir, { recursive: true });
   }
 }
+if (built && !runStreams) await Deno.remove(built.dir, { recursive: true });
 const idle = runChannel ? await benchIdleWait() : undefined;
 const rows = summarize();
 
 // ---- the streams ----------------------------------------------------------------------------
 
-/** The streams measured: 64-byte messages (one writer, four), 1 MiB, and 33 MB frames. */
+/**
+ * The streams measured: 64-byte messages (one writer, four; and through the batch path), 1 MiB,
+ * and 33 MB frames.
+ */
 const STREAMS: StreamCase[] = [
   { bytes: SMALL, writers: 1, count: 4_000_000, mode: "copy", slots: 4096, slotSize: 128 },
+  { bytes: SMALL, writers: 1, count: 30_000_000, mode: "batch", slots: 4096, slotSize: 128 },
   { bytes: SMALL, writers: 4, count: 1_000_000, mode: "copy", slots: 4096, slotSize: 128 },
   { bytes: 1 << 20, writers: 1, count: 4000, mode: "copy", slots: 1024, slotSize: 65536 },
   { bytes: FRAME, writers: 1, count: 120, mode: "copy", slots: 64, slotSize: 1 << 20 },
@@ -487,10 +492,17 @@ if (runStreams) {
     const runs: Record<"ring" | "socket", StreamRow[]> = { ring: [], socket: [] };
     for (let i = 0; i < streamRuns; i++) {
       runs.ring.push(await ringStream(id, { ...c, count: scaled(c.count) }));
-      runs.socket.push(await socketStream({ ...c, count: scaled(socketCount(c)) }));
+      // (The batch path's socket is the copy one: a socket has no batch path.)
+      if (c.mode !== "batch") {
+        runs.socket.push(await socketStream({ ...c, count: scaled(socketCount(c)) }));
+      }
     }
     for (const list of Object.values(runs)) {
-      streams.push(list.toSorted((a, b) => a.rate - b.rate)[list.length >> 1]);
+      if (list.length) streams.push(list.toSorted((a, b) => a.rate - b.rate)[list.length >> 1]);
+    }
+    if (c.mode === "batch") {
+      const cRing = await cRingStream(built?.exe, { ...c, count: scaled(c.count) * 4 });
+      if (cRing) streams.push(cRing);
     }
     if (c.mode === "copy" && c.writers === 1) {
       streams.push(memcpyStream(c, Math.max(10, Math.round(scaled(c.count) / 4))));
@@ -498,6 +510,7 @@ if (runStreams) {
     log(`  ${streamLabel(c)}: ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
   }
   idleRing = await idleReader(id);
+  if (built) await Deno.remove(built.dir, { recursive: true });
 }
 
 const find = (t: string, m: string, b: number) =>
@@ -594,7 +607,7 @@ const stream = (t: string, c: StreamCase) =>
   streams.find((r) =>
     r.transport === t && r.bytes === c.bytes && r.writers === c.writers && r.mode === c.mode
   )?.rate;
-const [small1, small4, mib, frameCopy, frameZero] = STREAMS;
+const [small1, smallBatch, small4, mib, frameCopy, frameZero] = STREAMS;
 const small1Rate = stream("ring", small1);
 target(
   "ring 64 B, 1 writer",
@@ -604,6 +617,15 @@ target(
   5,
 );
 target("ring 64 B: ring / socket", ratio(small1Rate, stream("socket", small1)), "×", "≥", 20);
+const batchRate = stream("ring", smallBatch);
+target(
+  "ring 64 B batch, 1 writer",
+  batchRate === undefined ? undefined : batchRate / 1e6,
+  " M msgs/s",
+  "≥",
+  25,
+);
+target("ring 64 B batch: ring / socket", ratio(batchRate, stream("socket", small1)), "×", "≥", 40);
 for (const c of [mib, frameCopy, frameZero]) {
   target(
     `ring ${streamLabel(c)}: ring / socket`,
@@ -719,12 +741,17 @@ function markdown(): string {
     );
   const cell = (r?: StreamRow) => r ? `${fmtRate(r.rate)}, ${fmtGBs(r.bytesPerSecond)}` : "";
   const streamLines = STREAMS.map((c) => {
-    const [ring, socket] = [s("ring", c), s("socket", c)];
+    // (The batch path against the copy socket: a socket has no batch path.)
+    const [ring, socket] = [s("ring", c), s("socket", c.mode === "batch" ? STREAMS[0] : c)];
     return [
       streamLabel(c),
       cell(ring),
       cell(socket),
-      c.mode === "copy" && c.writers === 1 ? cell(s("memcpy", c)) : "",
+      c.mode === "copy" && c.writers === 1
+        ? cell(s("memcpy", c))
+        : c.mode === "batch"
+        ? `C ring: ${cell(s("C ring", c))}`
+        : "",
       ring && socket ? `${(ring.rate / socket.rate).toFixed(1)}×` : "",
     ];
   });
@@ -749,9 +776,10 @@ function markdown(): string {
     "",
     `Streams, from the same run (messages/s and bytes/s, the median of ${streamRuns} runs; ` +
     "copy: each message copied in by the writer and out by the reader; zero: produced and used " +
-    "in place):",
+    "in place; batch: the batch path, writeMany/readMany, copied in and out, against the copy " +
+    "socket and a plain C SPSC ring between two processes, the limit):",
     "",
-    row(["stream", "ring", "Unix socket", "memcpy", "ring / socket"]),
+    row(["stream", "ring", "Unix socket", "memcpy (or the C ring)", "ring / socket"]),
     row(["---", "---:", "---:", "---:", "---:"]),
     ...streamLines.map(row),
     row([
@@ -833,7 +861,12 @@ function chart(all: Row[], m: typeof machine): string {
  */
 function streamChart(all: StreamRow[], m: typeof machine): string {
   const W = 760, L = 190, R = 150, T = 40, BAR = 16, GAP = 14;
-  const colours: Record<string, string> = { ring: "#1f77b4", socket: "#d62728", memcpy: "#7f7f7f" };
+  const colours: Record<string, string> = {
+    ring: "#1f77b4",
+    socket: "#d62728",
+    memcpy: "#7f7f7f",
+    "C ring": "#2ca02c",
+  };
   const groups = STREAMS.map((c) => ({
     label: streamLabel(c),
     bars: all.filter((r) => r.bytes === c.bytes && r.writers === c.writers && r.mode === c.mode),
