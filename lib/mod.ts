@@ -53,6 +53,7 @@ export {
   type Answer,
   ChannelServer,
   type ChannelServerOptions,
+  type PeerKind,
   type RequestOptions,
 } from "./channel_server.ts";
 export {

@@ -7,6 +7,38 @@
  * may fill and readers read in place (zero copy); the end of the stream, and the death of either
  * side, are known from locks the kernel drops. The layout is in `ring_layout.ts`.
  *
+ * ## The states, written down
+ *
+ * A writer (`RingWriter`), in this process: *idle*; *busy* (a `write`, `reserve` or `writeMany`
+ * awaits: `#busy`); *reserved* (a `reserve` returned room not yet committed: `#reserved`);
+ * *closed* (`close` or `abort`). Orthogonal to those, *cut* (`#cut`): a message it began was not
+ * finished; the next FIRST record carries RESTART, or, at the end, PENDING says so.
+ *
+ * | call                              | from         | returns / resolves      | times out / aborts / throws          |
+ * | --------------------------------- | ------------ | ----------------------- | ------------------------------------ |
+ * | `tryWrite`, `tryWriteMany`        | idle         | idle                    | (no wait)                            |
+ * | `write`                           | idle → busy  | idle (`true`)           | idle; *cut* if a piece was published |
+ * | `writeMany`                       | idle → busy  | idle (count)            | idle (each message whole, or none)   |
+ * | `reserve`, `tryReserve`           | idle → busy  | reserved, or idle       | idle                                 |
+ * | `commit`, `abandon`               | reserved     | idle                    | —                                    |
+ * | `close`, `abort`                  | any          | closed (PENDING if cut or reserved; lane STATE CLOSED or ABORTED) |
+ * | anything else while busy/reserved | —            | `BUSY`, state unchanged |                                      |
+ *
+ * A lane (shared): FREE → CLAIMED (a writer's lock, then STATE, then CLAIMS) → CLOSED or ABORTED
+ * (by its writer), or its lock free while CLAIMED (the writer died) → FREE again, by the reader,
+ * once drained. A message in a lane: whole in one record (FIRST | LAST, or a BATCH of many); or
+ * FIRST, pieces, LAST; or cut (a FIRST that never got its LAST: dropped at the next RESTART, or at
+ * the lane's end with PENDING).
+ *
+ * The reader (`Ring`): *idle*; *busy* (`read`, `peek` or `readMany` awaits); *peeked* (`peek`
+ * returned a message not yet released); *closed*. Per lane it keeps where it is (`#heads`), a
+ * message being put together (`#assemblies`), and how far single reads have got into a BATCH
+ * record (`#batchAt`). A message a cancelled `readable` took is kept (`#returned`) and read first.
+ * Every call that finds a message without waiting completes before the next begins; one that
+ * waits makes the reader busy, and any other read is `BUSY` until it settles. Every fast path
+ * (`#tryWrite`'s one record, `#fromLane`'s one record, `#fillBatch`'s whole BATCH record) sits
+ * next to its slow twin and says so; the model test (`ring_model_test.ts`) drives both.
+ *
  * @module
  */
 
