@@ -1041,6 +1041,29 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     }
   }
 
+  /**
+   * Slots a lane's writer has published that the reader has not read: from its TAIL as last
+   * loaded, loaded again only when that says the lane is empty (TAIL only moves on). An empty
+   * lane is all the writer's again (HEAD published). `DAMAGED` for a TAIL that cannot be.
+   */
+  #available(lane: number): number {
+    const head = this.#heads[lane];
+    let tail = this.#tailsSeen[lane];
+    if (tail === head) {
+      tail = this.#tailsSeen[lane] = Atomics.load(this.#m.words, this.#entries[lane] + TAIL_WORD);
+    }
+    if (tail === head) {
+      if (this.#unpublished[lane] !== 0) this.#publish(lane);
+      return 0;
+    }
+    const slots = this.shape.slots;
+    const available = used(tail, head, slots);
+    if (available > slots || tail >>> 0 >= 2 * slots) {
+      throw this.#damaged(lane, `its tail (${tail >>> 0}) is not within 2 × ${slots} of its head`);
+    }
+    return available;
+  }
+
   /** Starts reading lane `lane` if a writer has claimed it, from where it is. */
   #activate(lane: number): void {
     const words = this.#m.words;
@@ -1060,25 +1083,12 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
 
   #fromLane(lane: number, copy: boolean): Uint8Array | null {
     const m = this.#m;
-    const words = m.words;
-    const entry = this.#entries[lane];
     const { slots, slotSize } = this.shape;
     for (;;) {
       const head = this.#heads[lane];
-      let tail = this.#tailsSeen[lane];
-      if (tail === head) tail = this.#tailsSeen[lane] = Atomics.load(words, entry + TAIL_WORD);
-      if (tail === head) {
-        // Empty: all of it is the writer's again. (#next_ frees it if its writer is gone.)
-        if (this.#unpublished[lane] !== 0) this.#publish(lane);
-        return null;
-      }
-      const available = used(tail, head, slots);
-      if (available > slots || tail >>> 0 >= 2 * slots) {
-        throw this.#damaged(
-          lane,
-          `its tail (${tail >>> 0}) is not within 2 × ${slots} of its head`,
-        );
-      }
+      // (Empty: #next_ frees the lane if its writer is gone.)
+      const available = this.#available(lane);
+      if (available === 0) return null;
       const slot = head < slots ? head : head - slots;
       const lv = m.lanes[lane];
       const at = slot * slotSize;
@@ -1192,7 +1202,6 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   #fillBatch(batch: MessageBatch): number {
     batch.clear();
     const m = this.#m;
-    const words = m.words;
     this.#claimLanes();
     const list = this.#activeList;
     const { slots, slotSize } = this.shape;
@@ -1202,21 +1211,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       at = at + 1 < list.length ? at + 1 : 0;
       for (;;) {
         const head = this.#heads[lane];
-        let tail = this.#tailsSeen[lane];
-        if (tail === head) {
-          tail = this.#tailsSeen[lane] = Atomics.load(words, this.#entries[lane] + TAIL_WORD);
-        }
-        if (tail === head) {
-          if (this.#unpublished[lane] !== 0) this.#publish(lane); // all of it the writer's again
-          break;
-        }
-        const available = used(tail, head, slots);
-        if (available > slots || tail >>> 0 >= 2 * slots) {
-          throw this.#damaged(
-            lane,
-            `its tail (${tail >>> 0}) is not within 2 × ${slots} of its head`,
-          );
-        }
+        const available = this.#available(lane);
+        if (available === 0) break;
         const slot = head < slots ? head : head - slots;
         const record = readRecord(m.lanes[lane], slot, available, this.shape);
         if (!record.ok) throw this.#damaged(lane, record.error);

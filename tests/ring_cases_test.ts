@@ -425,15 +425,16 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
        setInterval(() => {}, 1000);`,
       [name],
     );
-    const writer = spawnPeer(
-      `import { Ring } from "MOD";
-       const w = Ring.open(Deno.args[0]);
-       await w.write(new TextEncoder().encode("one"));
-       w.close();`,
-      [name],
-    );
+    let writer: Watched | undefined;
     try {
-      await claimer.waitFor("claimed");
+      await claimer.waitFor("claimed"); // (first: a writer started with it could take lane 0)
+      writer = spawnPeer(
+        `import { Ring } from "MOD";
+         const w = Ring.open(Deno.args[0]);
+         await w.write(new TextEncoder().encode("one"));
+         w.close();`,
+        [name],
+      );
       const got: string[] = [];
       const reading = (async () => {
         for await (const m of ring) got.push(new TextDecoder().decode(m));
@@ -446,7 +447,7 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
       assert.equal(ring.ended, true);
       assert.equal(ring.died, 1);
     } finally {
-      await stop(claimer, writer);
+      await stop(claimer, ...(writer ? [writer] : []));
     }
   }));
 
