@@ -19,8 +19,7 @@
  */
 
 import { monotonicMs } from "../lib/_libc.ts";
-import { Ring } from "../lib/ring.ts";
-import { MessageBatch } from "../lib/ring_batch.ts";
+import { MessageBatch, Ring } from "../lib/mod.ts";
 import { PEER_FLAGS } from "./_io.ts";
 
 /** One measured stream. */
@@ -264,7 +263,7 @@ export async function idleReader(id: string): Promise<{ cpuMs: number; wallMs: n
       "eval",
       "--quiet",
       `import process from "node:process";
-       import { Ring } from "${new URL("../lib/ring.ts", import.meta.url).href}";
+       import { Ring } from "${new URL("../lib/mod.ts", import.meta.url).href}";
        const name = "/bench_${id}_idle";
        using ring = Ring.create(name, { slots: 64, slotSize: 128 });
        using w = Ring.open(name);

@@ -16,8 +16,7 @@
  * @module
  */
 
-import { Ring } from "../lib/ring.ts";
-import { MessageBatch } from "../lib/ring_batch.ts";
+import { MessageBatch, Ring } from "../lib/mod.ts";
 import { writeFull } from "./_io.ts";
 
 const [transport, where, bytesArg, countArg, mode] = Deno.args;

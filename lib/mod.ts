@@ -71,13 +71,13 @@ export {
   ProtocolViolation,
 } from "./protocol.ts";
 export {
+  MessageBatch,
   Ring,
   type RingCreateOptions,
   RingError,
   type RingErrorCode,
   type RingReadOptions,
+  type RingShape,
   type RingWaitOptions,
   RingWriter,
-} from "./ring.ts";
-export { type RingShape } from "./ring_layout.ts";
-export { MessageBatch } from "./ring_batch.ts";
+} from "./ring/mod.ts";

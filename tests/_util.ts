@@ -138,13 +138,19 @@ function nobodyDir(): Promise<string> {
       await Deno.copyFile(Deno.execPath(), `${dir}/deno`);
     }
     await Deno.chmod(`${dir}/deno`, 0o755);
-    await Deno.mkdir(`${dir}/lib`, { mode: 0o755 });
-    for await (const entry of Deno.readDir(LIB_DIR)) {
-      if (entry.isFile && entry.name.endsWith(".ts")) {
-        await Deno.copyFile(new URL(entry.name, LIB_DIR), `${dir}/lib/${entry.name}`);
-        await Deno.chmod(`${dir}/lib/${entry.name}`, 0o644);
+    // lib/ and its folders (lib/ring/), the TypeScript files of each.
+    const copy = async (from: URL, to: string) => {
+      await Deno.mkdir(to, { mode: 0o755 });
+      await Deno.chmod(to, 0o755);
+      for await (const entry of Deno.readDir(from)) {
+        if (entry.isDirectory) await copy(new URL(`${entry.name}/`, from), `${to}/${entry.name}`);
+        else if (entry.isFile && entry.name.endsWith(".ts")) {
+          await Deno.copyFile(new URL(entry.name, from), `${to}/${entry.name}`);
+          await Deno.chmod(`${to}/${entry.name}`, 0o644);
+        }
       }
-    }
+    };
+    await copy(LIB_DIR, `${dir}/lib`);
     await Deno.mkdir(`${dir}/deno_dir`, { mode: 0o777 });
     await Deno.chmod(`${dir}/deno_dir`, 0o777);
     return dir;

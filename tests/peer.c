@@ -41,7 +41,7 @@
  *                                         for 0 bytes (the client's cue to stop) and exits
  *   peer bench-client CHANNEL copy|zero   answers requests for BYTES (the name, in decimal) with
  *                                         BYTES bytes, until one asks for 0
- *   peer ring-write NAME ID COUNT SIZES   writes COUNT messages into ring NAME (lib/ring_layout.ts)
+ *   peer ring-write NAME ID COUNT SIZES   writes COUNT messages into ring NAME (lib/ring/layout.ts)
  *                                         as tests/_ring_peer.ts's writer does, then closes
  *   peer ring-read NAME SLOTS SLOT_SIZE WRITERS   makes ring NAME and reads it to its end, checking
  *                                         every message; prints what it got, as _ring_peer.ts
@@ -426,7 +426,7 @@ static int run_bench_client(const char *channel, int copy) {
   return 0;
 }
 
-/* ---- The ring (lib/ring_layout.ts): a C reader and writer ---------------------------------- */
+/* ---- The ring (lib/ring/layout.ts): a C reader and writer ---------------------------------- */
 
 enum { R_MAGIC = 0x4e524853, R_VERSION = 1, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
        R_READER_PID = 20, R_STATE = 24, R_READER_SLEEPING = 28, R_WRITERS_SLEEPING = 32,

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { NamedSemaphore, Ring, RingError, Segment } from "../lib/mod.ts";
-import { LANE, laneField, laneOffset, RING } from "../lib/ring_layout.ts";
+import { LANE, laneField, laneOffset, RING } from "../lib/ring/layout.ts";
 import { check, message } from "./_ring_peer.ts";
 import {
   buildPeer,

@@ -85,7 +85,7 @@ const randomSize = (max: number) =>
 if (values["ring-writer"]) {
   // A ring's writer process: "NAME:WRITER:MESSAGES:MAX" messages, each [writer, seq, size, seed]
   // and then `size` bytes from `seed`.
-  const { Ring } = await import("../lib/ring.ts");
+  const { Ring } = await import("../lib/mod.ts");
   const [name, writer, messages, max] = values["ring-writer"].split(":");
   const w = await Ring.openWhenReady(name, { timeoutMs: 10_000 });
   if (!w) Deno.exit(3);
@@ -200,7 +200,7 @@ Deno.exit(bad || grew.length ? 1 : 0);
 
 /** `--ring`: see the module's notes. @returns The exit code. */
 async function soakRing(writers: number, maxBytes: number): Promise<number> {
-  const { Ring } = await import("../lib/ring.ts");
+  const { Ring } = await import("../lib/mod.ts");
   const name = `/soak_${crypto.randomUUID().slice(0, 8)}`;
   using ring = Ring.create(name, { slots: 64, slotSize: 4096, writers: 4 });
   const self = new URL(import.meta.url).pathname;

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Ring, RingError, type RingErrorCode } from "../lib/ring.ts";
+import { Ring, RingError, type RingErrorCode } from "../lib/mod.ts";
 import { encode, ImageFolder } from "../lib/images.ts";
 import type { Pixels } from "../lib/protocol.ts";
 import { ProgressBar } from "../lib/_progress.ts";

@@ -18,7 +18,7 @@ import {
   used,
   writeHeader,
   writeRecord,
-} from "./ring_layout.ts";
+} from "./layout.ts";
 
 const SHAPE = { lanes: 2, slots: 4, slotSize: 64 };
 

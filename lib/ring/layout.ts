@@ -1,7 +1,7 @@
 /**
  * The layout of a {@link Ring} in shared memory, as a pure codec: offsets, the record format,
  * and the arithmetic of positions, over a `DataView` and an `Int32Array` of the ring's segment.
- * No FFI and no processes (`ring_layout_test.ts` tests it in-process); a C or Python process that
+ * No FFI and no processes (`layout_test.ts` tests it in-process); a C or Python process that
  * follows this file can take either side (tests/peer.c does).
  *
  * A ring `/R` is one shared memory object `/R` and two semaphores, `/R.readable` (a writer posts
@@ -61,7 +61,7 @@
  *                   start), 8 RESTART (on a FIRST: the message before it was cut short by its
  *                   writer; drop what came of it), 16 BATCH (with FIRST | LAST only: the payload
  *                   is many whole messages, each a u32 length, its bytes, and padding to a
- *                   multiple of 4; see ring_batch.ts. A reader that does not know BATCH must
+ *                   multiple of 4; see batch.ts. A reader that does not know BATCH must
  *                   refuse the record)
  *    8 u64 TOTAL    the whole message's length (on its FIRST record)
  * ```

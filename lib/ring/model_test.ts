@@ -13,8 +13,8 @@
 
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { Ring, RingError, type RingWriter } from "./ring.ts";
-import { MessageBatch, packedSize } from "./ring_batch.ts";
+import { Ring, RingError, type RingWriter } from "./mod.ts";
+import { MessageBatch, packedSize } from "./batch.ts";
 
 /** 4 slots of 256 bytes a lane: one record holds up to 1008 bytes; larger ones stream. */
 const SHAPE = { slots: 4, slotSize: 256, writers: 2 };

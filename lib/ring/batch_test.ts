@@ -1,7 +1,7 @@
 /** The batch format, in-process: packing, reading back, and payloads that cannot be. */
 
 import assert from "node:assert/strict";
-import { appendPacked, MessageBatch, packedSize, packedStart } from "./ring_batch.ts";
+import { appendPacked, MessageBatch, packedSize, packedStart } from "./batch.ts";
 
 Deno.test("MessageBatch packs each message as a length, its bytes and padding to 4", () => {
   const batch = new MessageBatch(64);

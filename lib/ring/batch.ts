@@ -4,7 +4,7 @@
  * `write()`/`read()` (tens of nanoseconds: checks, a view, a wake-up test); a batch pays that once
  * for as many messages as fit, and crosses the ring as one memory copy a record.
  *
- * The format is the ring's own (a `BATCH` record's payload, see `ring_layout.ts`): each message
+ * The format is the ring's own (a `BATCH` record's payload, see `layout.ts`): each message
  * is a u32 length (native byte order), its bytes, then 0 to 3 bytes of padding to a multiple of 4.
  *
  * ```text

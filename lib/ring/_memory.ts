@@ -1,0 +1,186 @@
+/**
+ * What every end of a ring holds and does alike: the mapped segment and its views, the size
+ * check, the event loop's turn, waking sleepers, the objects' names and semaphores, and the
+ * constants of the waiting protocol.
+ *
+ * @module
+ */
+
+import { currentUid, monotonicMs } from "../_libc.ts";
+import { checkName } from "../_names.ts";
+import { ResizeWatch } from "../_resize_watch.ts";
+import { DamagedObjectError, PosixError } from "../errors.ts";
+import { NamedSemaphore } from "../named_semaphore.ts";
+import type { Segment } from "../segment.ts";
+import { RingError } from "./error.ts";
+import { LANE, laneOffset, RING, type RingShape } from "./layout.ts";
+
+/** 32-bit word indexes of a lane entry's fields. */
+export const STATE_WORD = LANE.STATE >> 2;
+export const TAIL_WORD = LANE.TAIL >> 2;
+export const HEAD_WORD = LANE.HEAD >> 2;
+export const WAITING_WORD = LANE.WAITING >> 2;
+export const CLAIMS_WORD = RING.CLAIMS >> 2;
+
+/** How often a blocked end checks on the other (its lock) and on the ring's size. */
+export const CHECK_MS = 100;
+/** Messages up to this many bytes are copied out into a pool (see `#copyOut`). */
+export const POOLED_MAX = 1024;
+/** Up to this many bytes, a message is copied out word by word (see `#copyOut`). */
+export const WORD_COPY_MAX = 256;
+/** The size of a pool. */
+export const POOL_SIZE = 64 * 1024;
+/** A spinning reader's pause between two looks at the ring (see `#wait`). */
+export const POLL_GAP_MS = 0.001;
+/** How long a reader or writer that never waits may hold the event loop (see `turnDue`). */
+export const TURN_MS = 10;
+/** Calls between looks at the clock for {@link TURN_MS} (a look costs about 40 ns). */
+export const TURN_EVERY = 8;
+/** Gives the event loop a turn (a macrotask: timers, I/O, signal listeners run). */
+export const giveTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/** How many messages an end handles between two checks of the ring's size while it runs. */
+export const CHECK_EVERY = 64;
+export const DEFAULT_SPIN_US = navigator.hardwareConcurrency > 1 ? 100 : 0;
+
+/** The names of ring `name`'s objects. */
+export function ringNames(name: string): { segment: string; readable: string; writable: string } {
+  checkName(name, "shm");
+  const names = { segment: name, readable: `${name}.readable`, writable: `${name}.writable` };
+  checkName(names.writable, "sem"); // the longest of the three
+  return names;
+}
+
+/** What every end of a ring holds: the mapped segment and its views, and the semaphores. */
+export class RingMemory {
+  readonly view: DataView;
+  readonly words: Int32Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The segment's size when it was mapped: the size it must keep. */
+  readonly mappedSize: number;
+  readonly lanes: DataView[];
+  readonly laneBytes: Uint8Array<ArrayBuffer>[];
+  /** The lanes as 32-bit words (records start at slot boundaries, multiples of 64). */
+  readonly laneWords: Int32Array[];
+  readonly resized: ResizeWatch;
+  #sinceCheck = 0;
+  #sinceTurn = 0;
+  #turnAt = 0;
+
+  constructor(
+    readonly name: string,
+    readonly segment: Segment,
+    readonly shape: RingShape,
+    readonly readable: NamedSemaphore,
+    readonly writable: NamedSemaphore,
+  ) {
+    this.bytes = segment.bytes;
+    this.mappedSize = this.bytes.length;
+    const buffer = this.bytes.buffer;
+    this.view = new DataView(buffer);
+    this.words = new Int32Array(buffer, 0, RING.DATA_OFFSET / 4);
+    this.lanes = [];
+    this.laneBytes = [];
+    this.laneWords = [];
+    const laneSize = shape.slots * shape.slotSize;
+    for (let i = 0; i < shape.lanes; i++) {
+      this.lanes.push(new DataView(buffer, laneOffset(shape, i), laneSize));
+      this.laneBytes.push(new Uint8Array(buffer, laneOffset(shape, i), laneSize));
+      this.laneWords.push(new Int32Array(buffer, laneOffset(shape, i), laneSize / 4));
+    }
+    this.resized = new ResizeWatch([segment.fd]);
+    this.resized.drain();
+  }
+
+  /** A u32 field of the header or the lane table, read or written atomically. */
+  load(offset: number): number {
+    return Atomics.load(this.words, offset >> 2);
+  }
+  store(offset: number, value: number): void {
+    Atomics.store(this.words, offset >> 2, value);
+  }
+
+  /**
+   * Checks that the segment still has the size it had (one system call, see
+   * `_resize_watch.ts`): `DAMAGED` if anything resized it, which nothing of a ring does.
+   */
+  checkSize(): void {
+    this.#sinceCheck = 0;
+    // (A mapping a resize already detached stays damaged, with no new event to say so.)
+    if (this.resized.quiet() && this.bytes.byteLength !== 0) return;
+    this.resized.drain();
+    const was = this.mappedSize;
+    const size = this.segment.size; // remaps: the views above are detached if it changed
+    if (size !== was || this.bytes.byteLength === 0) {
+      throw new RingError(
+        "DAMAGED",
+        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
+          "it cannot be trusted",
+      );
+    }
+  }
+
+  /**
+   * `true` once in a while (checked every {@link TURN_EVERY} calls) when the event loop has not
+   * had a turn for {@link TURN_MS}: a reader or writer that never has to wait (the ring never
+   * empty, or never full) would otherwise hold it, and timers, I/O and signal listeners (Ctrl-C)
+   * would not run until the stream ends.
+   */
+  turnDue(): boolean {
+    if (++this.#sinceTurn < TURN_EVERY) return false;
+    this.#sinceTurn = 0;
+    const now = monotonicMs();
+    if (now < this.#turnAt) return false;
+    this.#turnAt = now + TURN_MS;
+    return true;
+  }
+
+  /**
+   * Posts /R.writable once for every writer that sleeps (WRITERS_SLEEPING), and at least
+   * `atLeast` times: each wakes and looks at its own lane.
+   */
+  wakeWriters(atLeast = 0): void {
+    // (Capped by the lanes: a hostile count must not make this post for ever.)
+    const sleeping = Math.min(this.load(RING.WRITERS_SLEEPING) >>> 0, this.shape.lanes);
+    for (let i = Math.max(atLeast, sleeping); i > 0; i--) {
+      this.writable.post();
+    }
+  }
+
+  /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */
+  checkNow(): void {
+    if (++this.#sinceCheck >= CHECK_EVERY) this.checkSize();
+  }
+
+  close(): void {
+    this.resized.close();
+    this.readable.close();
+    this.writable.close();
+    this.segment.close();
+  }
+}
+
+/**
+ * Opens a ring's semaphore, refusing another user's: the reader creates it if it is not there
+ * (`mode`); a writer only opens it (`null`), since the reader made it before the ring had its
+ * name: one that is gone means the reader is closing, and a writer must not make it again.
+ */
+export function ringSemaphore(name: string, mode: number | null): NamedSemaphore {
+  let sem: NamedSemaphore;
+  try {
+    sem = mode === null
+      ? NamedSemaphore.open(name)
+      : NamedSemaphore.openOrCreate(name, 0, { mode });
+  } catch (error) {
+    if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+    if (mode === null && error instanceof PosixError && error.code === "ENOENT") {
+      throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`);
+    }
+    throw error;
+  }
+  const { uid } = sem.info();
+  if (uid !== currentUid()) {
+    sem.close();
+    throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+  }
+  return sem;
+}

@@ -1,0 +1,43 @@
+/**
+ * The ring's error: {@link RingError} and its codes.
+ *
+ * @module
+ */
+
+/** Why a ring cannot go on: see {@link RingError}. */
+export type RingErrorCode =
+  /**
+   * A live reader already holds the ring's name; or a call on a reader or writer while another
+   * of its calls is in flight, or (on a writer) while a reserved message is open: one call at a
+   * time per end, refused at once.
+   */
+  | "BUSY"
+  /** The ring's reader died (its lock is free), or there is no ring of that name. */
+  | "READER_GONE"
+  /** The reader closed the ring: writers stop. */
+  | "CLOSED"
+  /** Every lane has a writer: no room for one more. */
+  | "NO_LANE"
+  /** The ring's memory does not hold what its header says (truncated, overwritten, hostile). */
+  | "DAMAGED"
+  /** The stream ended, but a writer aborted its part of it (see {@link Ring.aborted}). */
+  | "ABORTED"
+  /** One of the ring's objects belongs to another user. */
+  | "FOREIGN_OBJECT";
+
+/** A ring that cannot go on. `code` says why; the message, what happened to which ring. */
+export class RingError extends Error {
+  /** Why. */
+  readonly code: RingErrorCode;
+  /**
+   * Builds the error.
+   *
+   * @param code Why.
+   * @param message What happened, to which ring.
+   */
+  constructor(code: RingErrorCode, message: string) {
+    super(message);
+    this.name = "RingError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `Ring`: a stream of messages from many writing processes to one reading process, through a
+ * circular buffer in shared memory. The lecture's circular buffer (a `free` and a `used`
+ * semaphore over a ring of slots), grown up: every writer has a lane of its own, so messages
+ * never interleave and a dead writer costs the others nothing; a message may be any size (it
+ * spans slots, or streams through the ring in pieces while the reader copies them out); writers
+ * may fill and readers read in place (zero copy); the end of the stream, and the death of either
+ * side, are known from locks the kernel drops. The layout is in `layout.ts`; the files of this folder: `reader.ts` (`Ring`), `writer.ts`
+ * (`RingWriter`), `_memory.ts` (what both ends hold and the waiting protocol's constants),
+ * `batch.ts` (`MessageBatch`), `layout.ts` (the layout codec), `error.ts`, `options.ts`.
+ *
+ * ## The states, written down
+ *
+ * A writer (`RingWriter`), in this process: *idle*; *busy* (a `write`, `reserve` or `writeMany`
+ * awaits: `#busy`); *reserved* (a `reserve` returned room not yet committed: `#reserved`);
+ * *closed* (`close` or `abort`). Orthogonal to those, *cut* (`#cut`): a message it began was not
+ * finished; the next FIRST record carries RESTART, or, at the end, PENDING says so.
+ *
+ * | call                              | from         | returns / resolves      | times out / aborts / throws          |
+ * | --------------------------------- | ------------ | ----------------------- | ------------------------------------ |
+ * | `tryWrite`, `tryWriteMany`        | idle         | idle                    | (no wait)                            |
+ * | `write`                           | idle → busy  | idle (`true`)           | idle; *cut* if a piece was published |
+ * | `writeMany`                       | idle → busy  | idle (count)            | idle (each message whole, or none)   |
+ * | `reserve`, `tryReserve`           | idle → busy  | reserved, or idle       | idle                                 |
+ * | `commit`, `abandon`               | reserved     | idle                    | —                                    |
+ * | `close`, `abort`                  | any          | closed (PENDING if cut or reserved; lane STATE CLOSED or ABORTED) |
+ * | anything else while busy/reserved | —            | `BUSY`, state unchanged |                                      |
+ *
+ * A lane (shared): FREE → CLAIMED (a writer's lock, then STATE, then CLAIMS) → CLOSED or ABORTED
+ * (by its writer), or its lock free while CLAIMED (the writer died) → FREE again, by the reader,
+ * once drained. A message in a lane: whole in one record (FIRST | LAST, or a BATCH of many); or
+ * FIRST, pieces, LAST; or cut (a FIRST that never got its LAST: dropped at the next RESTART, or at
+ * the lane's end with PENDING).
+ *
+ * The reader (`Ring`): *idle*; *busy* (`read`, `peek` or `readMany` awaits); *peeked* (`peek`
+ * returned a message not yet released); *closed*. Per lane it keeps where it is (`#heads`), a
+ * message being put together (`#assemblies`), and how far single reads have got into a BATCH
+ * record (`#batchAt`). A message a cancelled `readable` took is kept (`#returned`) and read first.
+ * Every call that finds a message without waiting completes before the next begins; one that
+ * waits makes the reader busy, and any other read is `BUSY` until it settles. Every fast path
+ * (`#tryWrite`'s one record, `#fromLane`'s one record, `#fillBatch`'s whole BATCH record) sits
+ * next to its slow twin and says so; the model test (`ring_model_test.ts`) drives both.
+ *
+ * @module
+ */
+
+export { Ring } from "./reader.ts";
+export { RingWriter } from "./writer.ts";
+export { RingError, type RingErrorCode } from "./error.ts";
+export type { RingCreateOptions, RingReadOptions, RingWaitOptions } from "./options.ts";
+export { MessageBatch } from "./batch.ts";
+export type { RingShape } from "./layout.ts";

@@ -1,0 +1,710 @@
+/**
+ * `RingWriter`: the writing end of a ring, one lane of it (see `mod.ts` for the whole).
+ *
+ * @module
+ */
+
+import { currentUid, monotonicMs } from "../_libc.ts";
+import { isLocked, tryLock, unlock } from "../_lock.ts";
+import { checkSpin, checkTimeout } from "../_util.ts";
+import { DamagedObjectError, PosixError } from "../errors.ts";
+import type { NamedSemaphore } from "../named_semaphore.ts";
+import { Segment } from "../segment.ts";
+import {
+  CHECK_MS,
+  CLAIMS_WORD,
+  DEFAULT_SPIN_US,
+  giveTurn,
+  HEAD_WORD,
+  RingMemory,
+  ringNames,
+  ringSemaphore,
+  TAIL_WORD,
+} from "./_memory.ts";
+import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
+import { RingError } from "./error.ts";
+import {
+  advance,
+  Flag,
+  LANE,
+  laneField,
+  LaneState,
+  maxRecord,
+  READER_LOCK_BYTE,
+  readHeader,
+  RECORD_HEADER,
+  RING,
+  type RingShape,
+  RingState,
+  slotsFor,
+  used,
+  WRITER_LOCK_BASE,
+  writeRecord,
+} from "./layout.ts";
+import type { RingWaitOptions } from "./options.ts";
+
+/**
+ * A `TypeError` if `message` no longer has the length it had when the call began (a resizable
+ * buffer shrunk or grown, a buffer transferred or detached).
+ */
+function checkUnchanged(message: Uint8Array, total: number): void {
+  if (message.length !== total) {
+    throw new TypeError(
+      `The message's buffer changed while it was being written (${total} bytes at the call, ` +
+        `${message.length} now): keep it as it is until write() settles; the part sent is dropped`,
+    );
+  }
+}
+
+/**
+ * The writing end of a ring: one lane of it, claimed with {@link Ring.open}. `tryWrite` and
+ * `write` copy a message in; `reserve` + `commit` fill it in place.
+ */
+export class RingWriter implements Disposable {
+  /** The ring's name. */
+  readonly name: string;
+  /** The lane this writer has. */
+  readonly lane: number;
+  readonly #m: RingMemory;
+  readonly #shape: RingShape;
+  readonly #lane: DataView;
+  readonly #laneBytes: Uint8Array<ArrayBuffer>;
+  /** Where this writer is (also published as TAIL). */
+  #tail: number;
+  /** The reader's HEAD in this lane as last loaded (it only moves on: room is at least that). */
+  #headSeen: number;
+  /** Its lane entry's first 32-bit word in the header. */
+  readonly #entry: number;
+  /** Whether the last message streamed was cut short: the next one says so (RESTART). */
+  #cut = false;
+  /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
+  #reserved: { slot: number; pad: number; slots: number; length: number } | null = null;
+  /** A `write()` or `reserve()` is in flight (it awaits): every other call is refused. */
+  #busy = false;
+  #closed = false;
+  #writable?: WritableStream<Uint8Array>;
+
+  private constructor(name: string, m: RingMemory, lane: number) {
+    this.name = name;
+    this.#m = m;
+    this.#shape = m.shape;
+    this.lane = lane;
+    this.#lane = m.lanes[lane];
+    this.#laneBytes = m.laneBytes[lane];
+    this.#entry = laneField(lane, 0) >> 2;
+    this.#tail = m.load(laneField(lane, LANE.TAIL));
+    this.#headSeen = m.load(laneField(lane, LANE.HEAD));
+  }
+
+  /** See {@link Ring.open}. */
+  static open(name: string): RingWriter {
+    const names = ringNames(name);
+    let segment: Segment;
+    try {
+      segment = Segment.open(name);
+    } catch (error) {
+      if (error instanceof PosixError && error.code === "ENOENT") {
+        throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`);
+      }
+      if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+      throw error;
+    }
+    const opened: (Segment | NamedSemaphore)[] = [segment];
+    try {
+      const { uid } = segment.info();
+      if (uid !== currentUid()) {
+        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+      }
+      const bytes = segment.bytes;
+      const header = readHeader(new DataView(bytes.buffer), bytes.length);
+      if (!header.ok) throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`);
+      if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
+        throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`);
+      }
+      const readable = ringSemaphore(names.readable, null);
+      opened.push(readable);
+      const writable = ringSemaphore(names.writable, null);
+      opened.push(writable);
+      const m = new RingMemory(name, segment, header.shape, readable, writable);
+      if (m.load(RING.STATE) !== RingState.OPEN) {
+        m.resized.close();
+        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`);
+      }
+      // Claim a lane: its lock, and then a lane the reader has freed.
+      for (let lane = 0; lane < header.shape.lanes; lane++) {
+        if (!tryLock(segment.fd, WRITER_LOCK_BASE + lane, true, name)) continue;
+        if (m.load(laneField(lane, LANE.STATE)) !== LaneState.FREE) {
+          unlock(segment.fd, WRITER_LOCK_BASE + lane, name); // the reader has not freed it yet
+          continue;
+        }
+        // Positions a hostile process wrote are refused before anything is written with them.
+        const tail = m.load(laneField(lane, LANE.TAIL)) >>> 0;
+        const head = m.load(laneField(lane, LANE.HEAD)) >>> 0;
+        const { slots } = header.shape;
+        if (tail >= 2 * slots || head >= 2 * slots || used(tail, head, slots) > slots) {
+          unlock(segment.fd, WRITER_LOCK_BASE + lane, name);
+          m.resized.close();
+          throw new RingError(
+            "DAMAGED",
+            `Ring "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
+              `be: the ring cannot be trusted`,
+          );
+        }
+        m.store(laneField(lane, LANE.WRITER_PID), Deno.pid);
+        m.store(laneField(lane, LANE.PENDING), 0);
+        m.store(laneField(lane, LANE.GENERATION), m.load(laneField(lane, LANE.GENERATION)) + 1);
+        m.store(laneField(lane, LANE.STATE), LaneState.CLAIMED);
+        // Then say so (CLAIMS never comes back to 0: "no writer yet").
+        if (Atomics.add(m.words, CLAIMS_WORD, 1) === -1) Atomics.add(m.words, CLAIMS_WORD, 1);
+        opened.length = 0;
+        return new RingWriter(name, m, lane);
+      }
+      m.resized.close();
+      throw new RingError(
+        "NO_LANE",
+        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+      );
+    } finally {
+      for (const object of opened) object.close();
+    }
+  }
+
+  /** The largest message {@link reserve} can hold, and the largest one record carries. */
+  get maxReserve(): number {
+    return maxRecord(this.#shape);
+  }
+
+  /** The size of the pieces a larger message streams through in: half a lane. */
+  get #piece(): number {
+    const { slots, slotSize } = this.#shape;
+    return Math.max(1, Math.floor(slots / 2)) * slotSize - RECORD_HEADER;
+  }
+
+  /**
+   * Writes `message` if there is room for it now, whole.
+   *
+   * @returns `true` if written; `false` if it does not fit now (or ever: one larger than
+   * {@link maxReserve} only goes through {@link write}, which streams it).
+   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`.
+   */
+  tryWrite(message: Uint8Array): boolean {
+    this.#checkOpen();
+    if (this.#busy || this.#reserved) this.#checkIdle("tryWrite()");
+    return this.#tryWrite(message);
+  }
+
+  /** {@link tryWrite}, once the writer is known idle. */
+  #tryWrite(message: Uint8Array): boolean {
+    const m = this.#m;
+    m.checkNow();
+    const length = message.length;
+    // The common case, in a few operations: one record that fits before the lane's end, with no
+    // cut message to report first. Mirror of the slow path below (#room, then #put and #publish,
+    // which also marks a RESTART after a cut): keep the two alike.
+    const { slots, slotSize } = this.#shape;
+    const need = Math.ceil((RECORD_HEADER + length) / slotSize);
+    const tail = this.#tail;
+    const slot = tail < slots ? tail : tail - slots;
+    if (slot + need <= slots && !this.#cut) {
+      // The reader's HEAD as last loaded is enough while it says there is room (HEAD only moves
+      // on); loading it each time would pull its cache line from the reader's core.
+      let head = this.#headSeen;
+      if (slots - used(tail, head, slots) < need) {
+        head = this.#headSeen = Atomics.load(m.words, this.#entry + HEAD_WORD);
+      }
+      if (slots - used(tail, head, slots) >= need) {
+        const at = slot * slotSize;
+        writeRecord(this.#lane, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
+        this.#laneBytes.set(message, at + RECORD_HEADER);
+        this.#tail = advance(tail, need, slots);
+        Atomics.store(m.words, this.#entry + TAIL_WORD, this.#tail);
+        this.#wakeReader();
+        return true;
+      }
+    }
+    if (length > this.maxReserve) return false;
+    const place = this.#room(length);
+    if (!place) {
+      this.#checkReader();
+      return false;
+    }
+    this.#put(place, message, Flag.FIRST | Flag.LAST, length);
+    return true;
+  }
+
+  /**
+   * The batch path's write: writes the messages of `batch` from number `from` on that there is
+   * room for now, in records of whole messages (each up to half a lane: one copy a record).
+   * Messages are never split or cut: each is in the ring whole, or not at all.
+   *
+   * @param batch The messages (see {@link MessageBatch}).
+   * @param from The first message to write. @default {0}
+   * @returns The number of the first message not written: `batch.count` when all were.
+   * @throws {RangeError} For a message of the batch larger than {@link maxReserve} − 4 (write
+   * it with {@link write}), or a bad `from`.
+   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`,
+   * `BUSY`.
+   */
+  tryWriteMany(batch: MessageBatch, from = 0): number {
+    this.#checkOpen();
+    this.#checkIdle("tryWriteMany()");
+    this.#checkFrom(batch, from);
+    this.#m.checkNow();
+    const done = this.#writeMany(batch, from);
+    if (done === from && from < batch.count) this.#checkReader();
+    return done;
+  }
+
+  /**
+   * {@link tryWriteMany} for all of the batch, waiting for room as {@link write} does.
+   *
+   * @returns How many messages were written: `batch.count - from`, or fewer if the time ran
+   * out (each of those written is whole; the rest were not written at all).
+   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
+   * aborts.
+   */
+  async writeMany(
+    batch: MessageBatch,
+    options: RingWaitOptions & { from?: number } = {},
+  ): Promise<number> {
+    const { from = 0, timeoutMs = Infinity } = options;
+    this.#checkOpen();
+    this.#checkIdle("writeMany()");
+    this.#checkFrom(batch, from);
+    checkTimeout(timeoutMs);
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    try {
+      const deadline = monotonicMs() + timeoutMs;
+      let done = from;
+      while (done < batch.count) {
+        if (this.#m.turnDue()) await giveTurn();
+        options.signal?.throwIfAborted();
+        const next = this.#writeMany(batch, done);
+        if (next > done) {
+          done = next;
+          continue;
+        }
+        const bytes = packedStart(batch, this.#chunkEnd(batch, done)) - packedStart(batch, done);
+        if (!await this.#waitForRoom(bytes, deadline, options)) break;
+      }
+      return done - from;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** A bad `from`, or a message one record cannot carry: `RangeError`, before any is written. */
+  #checkFrom(batch: MessageBatch, from: number): void {
+    if (!Number.isSafeInteger(from) || from < 0 || from > batch.count) {
+      throw new RangeError(`Invalid from ${from}: the batch holds ${batch.count} messages`);
+    }
+    const most = this.maxReserve;
+    if (packedLargest(batch) <= most) return; // (one look for the usual batch)
+    for (let i = from, at = packedStart(batch, i); i < batch.count; i++) {
+      const next = packedStart(batch, i + 1);
+      if (next - at > most) {
+        throw new RangeError(
+          `Message ${i} of the batch (${batch.length(i)} bytes) is larger than one record holds ` +
+            `(${most - 4}): write it with write()`,
+        );
+      }
+      at = next;
+    }
+  }
+
+  /**
+   * Writes records of whole messages of `batch` from `from` on while there is room; returns
+   * the number of the first message not written. Mirror of #tryWrite's slow path (#room, then
+   * #publish, which marks a RESTART after a cut), with a BATCH record for a message.
+   */
+  #writeMany(batch: MessageBatch, from: number): number {
+    const count = batch.count;
+    const slotSize = this.#shape.slotSize;
+    let i = from;
+    while (i < count) {
+      const end = this.#chunkEnd(batch, i);
+      const start = packedStart(batch, i);
+      const bytes = packedStart(batch, end) - start;
+      const place = this.#room(bytes);
+      if (!place) break;
+      const at = place.slot * slotSize + RECORD_HEADER;
+      this.#laneBytes.set(batch.bytes.subarray(start, start + bytes), at);
+      this.#publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
+      i = end;
+    }
+    return i;
+  }
+
+  /**
+   * The end of the run of messages from `i` on that one record carries: as many as fit in half
+   * a lane (so that the reader copies one record out while the writer copies the next in), and
+   * at least one.
+   */
+  #chunkEnd(batch: MessageBatch, i: number): number {
+    // (One at least: #checkFrom made sure that one record carries it.)
+    return packedEndWithin(batch, i, packedStart(batch, i) + this.#piece);
+  }
+
+  /**
+   * Writes `message`, waiting for room: spins briefly, then blocks without holding the event
+   * loop. A message larger than {@link maxReserve} streams through the ring in pieces while the
+   * reader copies them out.
+   *
+   * One call at a time: until it settles, every other call on this writer is refused (`BUSY`).
+   * The message's length is taken at the call: a buffer that changes while it streams (shrunk,
+   * transferred) is a `TypeError`, never a message reported sent that was not.
+   *
+   * @returns `true` once written whole; `false` if the time ran out. However a message ends
+   * early (the time ran out, the signal aborted, an error), a part of it already in the ring is
+   * a cut message: the reader drops it, counts it ({@link Ring.dropped}), and reads on.
+   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
+   * aborts.
+   * @throws {TypeError} If the message's buffer changed while it was being written.
+   */
+  async write(message: Uint8Array, options: RingWaitOptions = {}): Promise<boolean> {
+    const total = message.length; // as at the call
+    this.#checkOpen();
+    this.#checkIdle("write()");
+    const { timeoutMs = Infinity } = options;
+    checkTimeout(timeoutMs);
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    let offset = 0;
+    try {
+      if (this.#m.turnDue()) await giveTurn();
+      options.signal?.throwIfAborted();
+      checkUnchanged(message, total);
+      if (total <= this.maxReserve && this.#tryWrite(message)) return true;
+      const deadline = monotonicMs() + timeoutMs;
+      // Pieces of half a lane, so that the reader copies one out while the writer copies the
+      // next in, on two cores.
+      const piece = this.#piece;
+      for (; offset < total || total === 0;) {
+        const length = Math.min(piece, total - offset);
+        if (offset > 0 && this.#m.turnDue()) await giveTurn();
+        const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
+        if (!place) {
+          if (offset > 0) this.#cut = true;
+          return false;
+        }
+        checkUnchanged(message, total);
+        const flags = (offset === 0 ? Flag.FIRST : 0) |
+          (offset + length === total ? Flag.LAST : 0);
+        this.#put(place, message.subarray(offset, offset + length), flags, total);
+        offset += length;
+        if (total === 0) break;
+      }
+      return true;
+    } catch (error) {
+      // An abort, a changed buffer, a closed ring: a part already sent is a cut message.
+      if (offset > 0 && offset < total) this.#cut = true;
+      throw error;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * Reserves room for a message of `length` bytes in the ring and returns it, to be filled in
+   * place (zero copy) and then {@link commit}ted; waits for room as {@link write} does.
+   *
+   * @param length At most {@link maxReserve} bytes.
+   * @returns The room, a view of the ring; `null` if the time ran out.
+   * @throws {RangeError} For more than {@link maxReserve} bytes.
+   */
+  async reserve(length: number, options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+    this.#checkReserve(length);
+    const { timeoutMs = Infinity } = options;
+    checkTimeout(timeoutMs);
+    checkSpin(options.spinMicros);
+    this.#busy = true;
+    try {
+      if (this.#m.turnDue()) await giveTurn();
+      options.signal?.throwIfAborted();
+      const place = this.#room(length) ??
+        await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
+      return place ? this.#reserve(place, length) : null;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * Reserves room as {@link reserve} does if there is room now, without waiting.
+   *
+   * @returns The room, a view of the ring; `null` if there is not enough room now.
+   * @throws {RangeError} For more than {@link maxReserve} bytes.
+   */
+  tryReserve(length: number): Uint8Array | null {
+    this.#checkReserve(length);
+    this.#m.checkNow();
+    const place = this.#room(length);
+    if (!place) this.#checkReader();
+    return place ? this.#reserve(place, length) : null;
+  }
+
+  #checkReserve(length: number): void {
+    this.#checkOpen();
+    this.#checkIdle("reserve()");
+    if (!Number.isSafeInteger(length) || length < 0 || length > this.maxReserve) {
+      throw new RangeError(
+        `Cannot reserve ${length} bytes: one message in place is at most ${this.maxReserve}`,
+      );
+    }
+  }
+
+  #reserve(place: { slot: number; pad: number; slots: number }, length: number): Uint8Array {
+    this.#reserved = { ...place, length };
+    this.#m.store(laneField(this.lane, LANE.PENDING), 1);
+    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
+    return this.#laneBytes.subarray(at, at + length);
+  }
+
+  /**
+   * Publishes the message {@link reserve}d, as long as `length` bytes of it (default: all).
+   *
+   * @throws {Error} If nothing is reserved; {@link RangeError} for a longer `length`.
+   */
+  commit(length?: number): void {
+    this.#checkOpen();
+    const reserved = this.#reserved;
+    if (!reserved) throw new Error("Nothing is reserved: call reserve() first");
+    const n = length ?? reserved.length;
+    if (!Number.isSafeInteger(n) || n < 0 || n > reserved.length) {
+      throw new RangeError(`Cannot commit ${n} bytes of the ${reserved.length} reserved`);
+    }
+    this.#reserved = null;
+    this.#publish(reserved, n, Flag.FIRST | Flag.LAST, n);
+    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+  }
+
+  /**
+   * Gives up the message {@link reserve}d: nothing of it is published, and the writer may write
+   * again. Does nothing if nothing is reserved.
+   */
+  abandon(): void {
+    this.#checkOpen();
+    if (!this.#reserved) return;
+    this.#reserved = null;
+    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+  }
+
+  /**
+   * A `WritableStream` of messages: each chunk written is one message. Closing it is
+   * {@link close}; aborting it (or a piped source that errors) is {@link abort}, and settles at
+   * once even while a write waits for room: the message in flight is cut.
+   */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      // The stream's own signal: an abort() settles at once, cutting the message in flight.
+      write: async (chunk, controller) => {
+        await this.write(chunk, { signal: controller.signal });
+      },
+      close: () => this.close(),
+      abort: () => this.abort(),
+    }, { highWaterMark: 1 });
+    return this.#writable;
+  }
+
+  /**
+   * Says this writer is done: the reader reads what it wrote, then frees its lane (and ends
+   * the stream if it was the last writer). A message cut short or a reservation still open is
+   * dropped (and counted) by the reader. Idempotent; a no-op after {@link abort}.
+   */
+  close(): void {
+    this.#end(LaneState.CLOSED);
+  }
+
+  /**
+   * Ends this writer's stream as cut short (what `writable.abort()` and an error in a piped
+   * source do): the reader reads what was sent whole, drops a message cut short, and counts the
+   * stream in {@link Ring.aborted}, so that it can tell it from one that ended with
+   * {@link close}. Idempotent; a no-op after {@link close}.
+   */
+  abort(): void {
+    this.#end(LaneState.ABORTED);
+  }
+
+  #end(state: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const m = this.#m;
+    try {
+      if (m.segment.size === m.bytes.length) {
+        if (this.#cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
+        m.store(laneField(this.lane, LANE.STATE), state);
+        this.#wakeReader();
+      }
+    } catch {
+      // A ring that was cut short: nothing to tell through it.
+    }
+    m.close(); // and with it, this writer's lock
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `BUSY` while a call is in flight or a reservation is open: one call at a time. */
+  #checkIdle(call: string): void {
+    if (this.#busy) {
+      throw new RingError(
+        "BUSY",
+        `${call} on ring "${this.name}" while another write() or reserve() of this writer is ` +
+          `in flight: await it first (one call at a time per writer)`,
+      );
+    }
+    if (this.#reserved) {
+      throw new RingError(
+        "BUSY",
+        `${call} on ring "${this.name}" while a reserved message is open: commit() or ` +
+          `abandon() it first`,
+      );
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
+    if (this.#m.load(RING.STATE) !== RingState.OPEN) {
+      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`);
+    }
+  }
+
+  /** `READER_GONE` if the reader's lock is free (a system call: for the slow paths). */
+  #checkReader(): void {
+    if (!isLocked(this.#m.segment.fd, READER_LOCK_BYTE, this.name)) {
+      throw new RingError(
+        "READER_GONE",
+        `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,
+      );
+    }
+  }
+
+  /**
+   * Where a record of `length` bytes can go now: its slot, and the slots of padding before it
+   * (to the lane's end, when it would not fit there); `null` if the lane has no room for both.
+   */
+  #room(length: number): { slot: number; pad: number; slots: number } | null {
+    const { slots, slotSize } = this.#shape;
+    const need = slotsFor(length, slotSize);
+    const slot = this.#tail % slots;
+    const head = this.#headSeen = this.#m.load(laneField(this.lane, LANE.HEAD));
+    const free = slots - used(this.#tail, head, slots);
+    if (head >>> 0 >= 2 * slots || free < 0) {
+      throw new RingError(
+        "DAMAGED",
+        `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
+          `(the writer is at ${this.#tail}): the ring cannot be trusted`,
+      );
+    }
+    if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
+    // It would cross the lane's end: it goes at the start, after a pad to the end.
+    const pad = slots - slot;
+    if (pad + need <= free) return { slot: 0, pad, slots: need };
+    if (pad <= free) {
+      // Room for the pad but not for both (a record of nearly the whole lane): publish the pad
+      // alone, and the record once the reader has passed it.
+      writeRecord(this.#lane, slot, slotSize, 0, Flag.PAD, 0);
+      this.#tail = advance(this.#tail, pad, slots);
+      this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
+      this.#wakeReader();
+    }
+    return null;
+  }
+
+  /**
+   * Spins for room, then blocks until there is room (or the deadline), checking on the reader
+   * every 100 ms.
+   */
+  async #waitForRoom(
+    length: number,
+    deadline: number,
+    options: RingWaitOptions,
+  ): Promise<{ slot: number; pad: number; slots: number } | null> {
+    const { signal, spinMicros = DEFAULT_SPIN_US } = options;
+    const m = this.#m;
+    let place = this.#room(length);
+    const spinEnd = Math.min(monotonicMs() + spinMicros / 1000, deadline);
+    while (!place && monotonicMs() < spinEnd) {
+      for (let i = 0; i < 16 && !place; i++) place = this.#room(length);
+    }
+    if (place) return place;
+    const waiting = laneField(this.lane, LANE.WAITING);
+    // Woken when half the lane is free (or what the record needs, if more), not at the first
+    // free slot: a writer woken for every message would sleep again at once, and pay a wake-up
+    // a message.
+    const { slots, slotSize } = this.#shape;
+    const want = Math.min(slots, Math.max(slotsFor(length, slotSize), slots >> 1));
+    Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+    try {
+      for (;;) {
+        // Say it sleeps, then look once more: room freed before the reader saw the flag is seen
+        // here; room freed after, the reader posts for.
+        m.store(waiting, want);
+        if ((place = this.#room(length))) return place;
+        const left = deadline - monotonicMs();
+        if (left <= 0) return null;
+        const woken = await m.writable.wait({
+          timeoutMs: Math.min(left, CHECK_MS),
+          signal,
+          spinMicros: 0,
+        });
+        m.checkSize();
+        this.#checkOpen();
+        // Woken (a post is for every sleeping writer: each looks at its own lane), or a slice
+        // is over: is the reader still there?
+        if (!woken) this.#checkReader();
+      }
+    } finally {
+      // (Not on a mapping a resize detached: its DAMAGED error is what the caller must see.)
+      if (m.words.length !== 0) {
+        m.store(waiting, 0);
+        Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+      }
+    }
+  }
+
+  /** Copies `payload` into the record at `place` and publishes it. */
+  #put(
+    place: { slot: number; pad: number; slots: number },
+    payload: Uint8Array,
+    flags: number,
+    total: number,
+  ): void {
+    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
+    this.#laneBytes.set(payload, at);
+    this.#publish(place, payload.length, flags, total);
+  }
+
+  /** Writes the record's header (and a pad before it), then the new tail: the reader sees it. */
+  #publish(
+    place: { slot: number; pad: number; slots: number },
+    length: number,
+    flags: number,
+    total: number,
+  ): void {
+    const { slots, slotSize } = this.#shape;
+    if (place.pad) writeRecord(this.#lane, this.#tail % slots, slotSize, 0, Flag.PAD, 0);
+    if (flags & Flag.FIRST && this.#cut) {
+      flags |= Flag.RESTART;
+      this.#cut = false;
+    }
+    writeRecord(this.#lane, place.slot, slotSize, length, flags, total);
+    this.#tail = advance(this.#tail, place.pad + slotsFor(length, slotSize), slots);
+    this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
+    this.#wakeReader();
+  }
+
+  /** Posts "readable" if the reader sleeps (and only once for all writers: the flag is taken). */
+  #wakeReader(): void {
+    const m = this.#m;
+    if (
+      m.load(RING.READER_SLEEPING) === 1 &&
+      Atomics.compareExchange(m.words, RING.READER_SLEEPING >> 2, 1, 0) === 1
+    ) {
+      m.readable.post();
+    }
+  }
+}
