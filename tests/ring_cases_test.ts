@@ -6,7 +6,14 @@
  */
 
 import assert from "node:assert/strict";
-import { ChannelClient, ChannelServer, Ring, RingError, Segment } from "../lib/mod.ts";
+import {
+  ChannelClient,
+  ChannelServer,
+  MessageBatch,
+  Ring,
+  RingError,
+  Segment,
+} from "../lib/mod.ts";
 import {
   denoArgv,
   ROOT,
@@ -517,4 +524,116 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
       await stop(writer);
     }
     // withId checks that no semaphore (made again by a writer) is left behind.
+  }));
+
+/** A hostile process of the same user: sets the u32 at byte `offset` of ring `name` to `value`. */
+async function hostile(name: string, offset: number, value: number): Promise<void> {
+  const h = spawnPeer(
+    `import { Segment } from "MOD";
+     const [name, offset, value] = Deno.args.map((a, i) => i ? Number(a) : a);
+     const seg = Segment.open(name);
+     new DataView(seg.bytes.buffer).setUint32(offset, value, true);
+     seg.close();`,
+    [name, String(offset), String(value)],
+  );
+  assert.equal((await h.done).code, 0);
+}
+
+for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
+  Deno.test(`a hostile length word ${value} inside a batch record is DAMAGED for read() and readMany(), never a message`, () =>
+    withId(async (id) => {
+      const name = `/rc_${id}`;
+      using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      using w = Ring.open(name);
+      const batch = new MessageBatch(256);
+      for (let i = 0; i < 3; i++) batch.bytes.fill(i + 1, batch.push(8));
+      assert.equal(w.tryWriteMany(batch), 3);
+      // Lane 0's first record: its header at 4096, the packed payload after 16 bytes.
+      await hostile(name, 4096 + 16, value);
+      assert.throws(
+        () => ring.tryRead(),
+        (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+      );
+      assert.throws(
+        () => ring.tryReadMany(new MessageBatch(4096)),
+        (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+      );
+    }));
+}
+
+Deno.test("a hostile HEAD the writer's fast path loads is DAMAGED, never room that overwrites unread messages", () =>
+  withId(async (id) => {
+    const name = `/rc_${id}`;
+    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using w = Ring.open(name);
+    let sent = 0;
+    while (w.tryWrite(new Uint8Array([++sent]))) { /* fill the lane */ }
+    await hostile(name, 256 + 64, 0x7fff_ffff); // lane 0's HEAD
+    assert.throws(
+      () => w.tryWrite(new Uint8Array([99])),
+      (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+    );
+    // The reader, which had not read the lane yet, finds the same HEAD: DAMAGED too.
+    assert.throws(
+      () => ring.tryRead(),
+      (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+    );
+  }));
+
+for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 0]] as const) {
+  Deno.test(`a lane STATE set ${what} under a live writer is DAMAGED at once, not a hang or an early end`, () =>
+    withId(async (id) => {
+      const name = `/rc_${id}`;
+      using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      const writer = spawnPeer(
+        `import { Ring } from "MOD";
+         const w = Ring.open(Deno.args[0]);
+         await w.write(new TextEncoder().encode("first"));
+         console.log("wrote");
+         setInterval(() => {}, 1000);`,
+        [name],
+      );
+      try {
+        await writer.waitFor("wrote");
+        assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 5000 }))!), "first");
+        await hostile(name, 256, value); // lane 0's STATE
+        await assert.rejects(
+          ring.read({ timeoutMs: 5000 }),
+          (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+        );
+      } finally {
+        await stop(writer);
+      }
+    }));
+}
+
+Deno.test("CLAIMS set back to 0 by a hostile process: the stream still ends when its writer closes", () =>
+  withId(async (id) => {
+    const name = `/rc_${id}`;
+    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    const w = Ring.open(name);
+    w.tryWrite(new TextEncoder().encode("one"));
+    assert.equal(ring.tryRead()?.length, 3);
+    await hostile(name, 36, 0); // CLAIMS
+    w.close();
+    assert.equal(await ring.read({ timeoutMs: 5000 }), null);
+    assert.equal(ring.ended, true);
+  }));
+
+Deno.test("a writer closed while its write() waits for room: the call rejects saying so (BadResource), within ~100 ms", () =>
+  withId(async (id) => {
+    const name = `/rc_${id}`;
+    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    const w = Ring.open(name);
+    const writing = w.write(new Uint8Array(64 * 1024));
+    await new Promise((r) => setTimeout(r, 50));
+    const start = performance.now();
+    w.close();
+    await assert.rejects(
+      writing,
+      (e: unknown) =>
+        e instanceof Deno.errors.BadResource && /Ring writer of .* was closed/.test(e.message),
+    );
+    assert.ok(performance.now() - start < 500);
+    assert.ok(ring.writers <= 1);
   }));

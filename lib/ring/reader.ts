@@ -95,6 +95,8 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   readonly #active: boolean[];
   /** The same lanes, as a list: the ones a read looks at. */
   #activeList: number[] = [];
+  /** Whether a writer has joined (this reader has read a lane): the stream can end. */
+  #joined = false;
   /** The ring's CLAIMS when the reader last looked for lanes newly claimed. */
   #claimsSeen = 0;
   /** Each lane's TAIL as last loaded: what is below it is there to read without loading it. */
@@ -273,7 +275,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    */
   get ended(): boolean {
     this.#checkMapped();
-    if (this.#m.load(RING.CLAIMS) === 0) return false;
+    // (A writer has joined: CLAIMS says so, or this reader saw one, whatever CLAIMS says now. A
+    // lane it still reads is not over, whatever its STATE says.)
+    if (this.#m.load(RING.CLAIMS) === 0 && !this.#joined) return false;
+    if (this.#activeList.length !== 0) return false;
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#m.load(laneField(i, LANE.STATE)) !== LaneState.FREE) return false;
     }
@@ -693,6 +698,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     for (let i = 0; i < this.shape.lanes; i++) {
       if (this.#dead.has(i)) continue;
       const state = m.load(laneField(i, LANE.STATE));
+      this.#checkState(i, state);
       if (state === LaneState.FREE) continue;
       // A writer that died between claiming its lane and saying so (CLAIMS) is found here.
       if (!this.#active[i]) this.#activate(i);
@@ -746,9 +752,23 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       const lane = list[k];
       const entry = this.#entries[lane];
       const state = Atomics.load(words, entry + STATE_WORD);
+      this.#checkState(lane, state);
       const ended = state === LaneState.CLOSED || state === LaneState.ABORTED;
       if (!ended && !this.#dead.has(lane)) continue;
       if (Atomics.load(words, entry + TAIL_WORD) === this.#heads[lane]) this.#free(lane);
+    }
+  }
+
+  /**
+   * `DAMAGED` for a lane STATE that cannot be: not one of the four, or FREE while this reader
+   * still reads the lane (only the reader frees a lane).
+   */
+  #checkState(lane: number, state: number): void {
+    if (state === LaneState.FREE ? this.#active[lane] : state >>> 0 > LaneState.ABORTED) {
+      throw this.#damaged(
+        lane,
+        `its state is ${state >>> 0}${state === LaneState.FREE ? " (free) while it is read" : ""}`,
+      );
     }
   }
 
@@ -781,6 +801,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     const entry = this.#entries[lane];
     if (Atomics.load(words, entry + STATE_WORD) === LaneState.FREE) return;
     this.#active[lane] = true;
+    this.#joined = true;
     this.#activeList = this.#activeList.concat(lane);
     const head = Atomics.load(words, entry + HEAD_WORD);
     if (head >>> 0 >= 2 * this.shape.slots) {
@@ -890,10 +911,11 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   ): Uint8Array | null {
     const at = this.#batchAt[lane];
     const n = this.#m.laneWords[lane][(from + at) >> 2] >>> 0;
-    const next = at + packedSize(n);
-    if (length - at < 4 || next > length) {
+    // (n bounded first: packedSize's 32-bit arithmetic would wrap a hostile length.)
+    if (length - at < 4 || n > length - at - 4 || at + packedSize(n) > length) {
       throw this.#damaged(lane, `a packed message of ${n} bytes runs past its batch's ${length}`);
     }
+    const next = at + packedSize(n);
     const last = next === length;
     this.#batchAt[lane] = last ? 0 : next;
     this.#foundLane = lane;

@@ -212,7 +212,8 @@ export class RingWriter implements Disposable {
       if (slots - used(tail, head, slots) < need) {
         head = this.#headSeen = Atomics.load(m.words, this.#entry + HEAD_WORD);
       }
-      if (slots - used(tail, head, slots) >= need) {
+      // (A HEAD that cannot be goes to the slow path, whose #room says DAMAGED.)
+      if (slots - used(tail, head, slots) >= need && head >>> 0 < 2 * slots) {
         const at = slot * slotSize;
         writeRecord(this.#lane, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
         this.#laneBytes.set(message, at + RECORD_HEADER);
@@ -646,11 +647,22 @@ export class RingWriter implements Disposable {
         if ((place = this.#room(length))) return place;
         const left = deadline - monotonicMs();
         if (left <= 0) return null;
-        const woken = await m.writable.wait({
-          timeoutMs: Math.min(left, CHECK_MS),
-          signal,
-          spinMicros: 0,
-        });
+        let woken: boolean;
+        try {
+          woken = await m.writable.wait({
+            timeoutMs: Math.min(left, CHECK_MS),
+            signal,
+            spinMicros: 0,
+          });
+        } catch (error) {
+          // This writer closed (its semaphore with it) while the call waited: say that.
+          if (this.#closed) {
+            throw new Deno.errors.BadResource(
+              `Ring writer of "${this.name}" was closed while a call waited for room`,
+            );
+          }
+          throw error;
+        }
         m.checkSize();
         this.#checkOpen();
         // Woken (a post is for every sleeping writer: each looks at its own lane), or a slice
