@@ -462,18 +462,9 @@ Deno.test("hostile ring fields: a huge WRITERS_SLEEPING does not make close() po
   withId(async (id) => {
     const name = `/rc_${id}`;
     const ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 2 });
-    const hostile = spawnPeer(
-      `import { Segment } from "MOD";
-       const seg = Segment.open(Deno.args[0]);
-       const w = new Int32Array(seg.bytes.buffer);
-       w[32 / 4] = 0x7fffffff;          // WRITERS_SLEEPING
-       w[(256 + 128 + 16) / 4] = -5;     // lane 1: TAIL
-       console.log("done");`,
-      [name],
-    );
     try {
-      await hostile.waitFor("done");
-      await hostile.done;
+      await hostile(name, 32, 0x7fff_ffff); // WRITERS_SLEEPING
+      await hostile(name, 256 + 128 + 16, 0xffff_fffb); // lane 1: TAIL, -5
       // A writer gets lane 0 (fine); a second gets lane 1, whose TAIL cannot be: DAMAGED.
       using first = Ring.open(name);
       assert.equal(first.lane, 0);
