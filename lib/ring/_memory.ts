@@ -24,12 +24,6 @@ export const CLAIMS_WORD = RING.CLAIMS >> 2;
 
 /** How often a blocked end checks on the other (its lock) and on the ring's size. */
 export const CHECK_MS = 100;
-/** Messages up to this many bytes are copied out into a pool (see `#copyOut`). */
-export const POOLED_MAX = 1024;
-/** Up to this many bytes, a message is copied out word by word (see `#copyOut`). */
-export const WORD_COPY_MAX = 256;
-/** The size of a pool. */
-export const POOL_SIZE = 64 * 1024;
 /** A spinning reader's pause between two looks at the ring (see `#wait`). */
 export const POLL_GAP_MS = 0.001;
 /** How long a reader or writer that never waits may hold the event loop (see `turnDue`). */

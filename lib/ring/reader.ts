@@ -17,15 +17,12 @@ import {
   giveTurn,
   HEAD_WORD,
   POLL_GAP_MS,
-  POOL_SIZE,
-  POOLED_MAX,
   RingMemory,
   ringNames,
   ringSemaphore,
   STATE_WORD,
   TAIL_WORD,
   WAITING_WORD,
-  WORD_COPY_MAX,
 } from "./_memory.ts";
 import { appendPacked, type MessageBatch, packedSize } from "./batch.ts";
 import { RingError } from "./error.ts";
@@ -49,6 +46,8 @@ import {
   WRITER_LOCK_BASE,
 } from "./layout.ts";
 import type { RingCreateOptions, RingReadOptions, RingWaitOptions } from "./options.ts";
+import { CopyPool } from "./_pool.ts";
+import { readableOf } from "./_streams.ts";
 import { RingWriter } from "./writer.ts";
 
 /** A message being put together from the records of a lane. */
@@ -118,9 +117,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   #into: Uint8Array | null = null;
   /** Whether a message is being put together in #into. */
   #borrowed = false;
-  #pool = new Uint8Array(0);
-  #poolWords = new Int32Array(0);
-  #poolAt = 0;
+  readonly #pool = new CopyPool();
   #died = 0;
   #aborted = 0;
   /** A message a cancelled `readable` took and gave back: the next read returns it first. */
@@ -541,37 +538,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    * ```
    */
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    if (this.#readable) return this.#readable;
-    let reading: AbortController | null = null;
-    this.#readable = new ReadableStream<Uint8Array<ArrayBuffer>>({
-      pull: async (controller) => {
-        const cancel = reading = new AbortController();
-        let message: Uint8Array<ArrayBuffer> | null;
-        try {
-          message = await this.read({ signal: cancel.signal }) as Uint8Array<ArrayBuffer> | null;
-        } catch (error) {
-          if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
-          throw error;
-        } finally {
-          reading = null;
-        }
-        if (cancel.signal.aborted) {
-          if (message) this.#returned = message; // taken as it was cancelled: give it back
-          return;
-        }
-        if (message !== null) return controller.enqueue(message);
-        if (this.#aborted > 0) {
-          controller.error(
-            new RingError(
-              "ABORTED",
-              `The stream of ring "${this.name}" ended cut short: ${this.#aborted} writer(s) ` +
-                `aborted their part of it`,
-            ),
-          );
-        } else controller.close();
-      },
-      cancel: (reason) => reading?.abort(reason),
-    }, { highWaterMark: 0 });
+    this.#readable ??= readableOf(this, (message) => this.#returned = message);
     return this.#readable;
   }
 
@@ -1017,11 +984,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     return total;
   }
 
-  /** Hands `slots` slots back to a lane's writer, and wakes it if it waits for room. */
   /**
-   * A copy of `bytes[from, from + length)` of the caller's own. A small one is a view of a pool
-   * shared with the next small ones (as Node's `Buffer.allocUnsafe` does): a buffer of its own
-   * costs an allocation of about 300 ns in Deno, more than the rest of a read.
+   * A copy of `bytes[from, from + length)` of the caller's own: in the caller's `into` when it
+   * fits, else from the pool (see `_pool.ts`).
    */
   #copyOut(lane: number, from: number, length: number): Uint8Array {
     const bytes = this.#m.laneBytes[lane];
@@ -1031,28 +996,10 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       into.set(bytes.subarray(from, from + length));
       return into.subarray(0, length);
     }
-    if (length > POOLED_MAX) return bytes.slice(from, from + length);
-    let at = this.#poolAt;
-    if (at + length > this.#pool.length) {
-      this.#pool = new Uint8Array(POOL_SIZE);
-      this.#poolWords = new Int32Array(this.#pool.buffer);
-      at = 0;
-    }
-    this.#poolAt = (at + length + 7) & ~7; // the next one 8-aligned
-    const pool = this.#pool;
-    if (length <= WORD_COPY_MAX) {
-      // Word by word: no view to make (each costs about 25 ns), for the smallest messages.
-      const words = this.#m.laneWords[lane];
-      const into = this.#poolWords;
-      const n = length >> 2, src = from >> 2, dst = at >> 2;
-      for (let i = 0; i < n; i++) into[dst + i] = words[src + i];
-      for (let i = n << 2; i < length; i++) pool[at + i] = bytes[from + i];
-    } else {
-      pool.set(bytes.subarray(from, from + length), at);
-    }
-    return pool.subarray(at, at + length);
+    return this.#pool.copy(bytes, this.#m.laneWords[lane], from, length);
   }
 
+  /** Hands `slots` slots back to a lane's writer, and wakes it if it waits for room. */
   #advance(lane: number, slots: number): void {
     if (slots === 0) return;
     const m = this.#m;

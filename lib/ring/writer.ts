@@ -42,6 +42,7 @@ import {
   writeRecord,
 } from "./layout.ts";
 import type { RingWaitOptions } from "./options.ts";
+import { writableOf } from "./_streams.ts";
 
 /**
  * A `TypeError` if `message` no longer has the length it had when the call began (a resizable
@@ -497,14 +498,7 @@ export class RingWriter implements Disposable {
    * once even while a write waits for room: the message in flight is cut.
    */
   get writable(): WritableStream<Uint8Array> {
-    this.#writable ??= new WritableStream<Uint8Array>({
-      // The stream's own signal: an abort() settles at once, cutting the message in flight.
-      write: async (chunk, controller) => {
-        await this.write(chunk, { signal: controller.signal });
-      },
-      close: () => this.close(),
-      abort: () => this.abort(),
-    }, { highWaterMark: 1 });
+    this.#writable ??= writableOf(this);
     return this.#writable;
   }
 

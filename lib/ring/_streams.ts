@@ -1,0 +1,67 @@
+/**
+ * The ring as Web Streams: a reader's `ReadableStream` and a writer's `WritableStream`, built on
+ * their public calls (`read`, `write`, `close`, `abort`), so that each rule of the spec (cancel,
+ * abort, the end) is kept in one place.
+ *
+ * @module
+ */
+
+import { RingError } from "./error.ts";
+import type { Ring } from "./reader.ts";
+import type { RingWriter } from "./writer.ts";
+
+/**
+ * The messages of `ring` as a `ReadableStream`: closes at the end of the stream, or errors then
+ * (`ABORTED`) if a writer aborted its part of it. Its `cancel()` aborts the read in flight; a
+ * message that read had already taken goes to `giveBack`, for the ring's next read.
+ */
+export function readableOf(
+  ring: Ring,
+  giveBack: (message: Uint8Array<ArrayBuffer>) => void,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  let reading: AbortController | null = null;
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull: async (controller) => {
+      const cancel = reading = new AbortController();
+      let message: Uint8Array<ArrayBuffer> | null;
+      try {
+        message = await ring.read({ signal: cancel.signal }) as Uint8Array<ArrayBuffer> | null;
+      } catch (error) {
+        if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
+        throw error;
+      } finally {
+        reading = null;
+      }
+      if (cancel.signal.aborted) {
+        if (message) giveBack(message); // taken as it was cancelled: give it back
+        return;
+      }
+      if (message !== null) return controller.enqueue(message);
+      if (ring.aborted > 0) {
+        controller.error(
+          new RingError(
+            "ABORTED",
+            `The stream of ring "${ring.name}" ended cut short: ${ring.aborted} writer(s) ` +
+              `aborted their part of it`,
+          ),
+        );
+      } else controller.close();
+    },
+    cancel: (reason) => reading?.abort(reason),
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * A `WritableStream` of `writer`'s messages, a chunk each: closing it is `close()`; aborting it
+ * (or a piped source that errors) is `abort()`, and settles at once even while a write waits for
+ * room, since each write takes the stream's own signal.
+ */
+export function writableOf(writer: RingWriter): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    write: async (chunk, controller) => {
+      await writer.write(chunk, { signal: controller.signal });
+    },
+    close: () => writer.close(),
+    abort: () => writer.abort(),
+  }, { highWaterMark: 1 });
+}
