@@ -20,17 +20,23 @@ export function readableOf(
   giveBack: (message: Uint8Array<ArrayBuffer>) => void,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   let reading: AbortController | null = null;
+  let pending: Promise<unknown> | null = null;
   return new ReadableStream<Uint8Array<ArrayBuffer>>({
     pull: async (controller) => {
       const cancel = reading = new AbortController();
       let message: Uint8Array<ArrayBuffer> | null;
       try {
-        message = await ring.read({ signal: cancel.signal }) as Uint8Array<ArrayBuffer> | null;
+        const read = ring.read({ signal: cancel.signal }) as Promise<
+          Uint8Array<ArrayBuffer> | null
+        >;
+        pending = read;
+        message = await read;
       } catch (error) {
         if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
         throw error;
       } finally {
         reading = null;
+        pending = null;
       }
       if (cancel.signal.aborted) {
         if (message) giveBack(message); // taken as it was cancelled: give it back
@@ -47,7 +53,11 @@ export function readableOf(
         );
       } else controller.close();
     },
-    cancel: (reason) => reading?.abort(reason),
+    // Settles once the read in flight has: the ring is free for the next read then.
+    cancel: async (reason) => {
+      reading?.abort(reason);
+      await pending?.catch(() => {});
+    },
   }, { highWaterMark: 0 });
 }
 

@@ -11,7 +11,6 @@ import { DamagedObjectError, PosixError } from "../errors.ts";
 import type { NamedSemaphore } from "../named_semaphore.ts";
 import { Segment } from "../segment.ts";
 import {
-  CHECK_MS,
   CLAIMS_WORD,
   DEFAULT_SPIN_US,
   giveTurn,
@@ -22,6 +21,7 @@ import {
   ringSemaphore,
   STATE_WORD,
   TAIL_WORD,
+  waitFor,
   WAITING_WORD,
 } from "./_memory.ts";
 import { appendPacked, type MessageBatch, packedSize } from "./batch.ts";
@@ -600,9 +600,9 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   }
 
   /**
-   * Waits until `look` finds something (a message, a copy or in place; or a batch of them):
-   * spins, then blocks; `null` at the deadline or the end of the stream. Where a message was is
-   * left in #foundLane and #foundSlots.
+   * Waits until `look` finds something (a message, a copy or in place; or a batch of them), by
+   * the waiting protocol both ends share (`waitFor`, in `_memory.ts`); `null` at the deadline or
+   * the end of the stream. Where a message was is left in #foundLane and #foundSlots.
    */
   async #wait<T>(options: RingWaitOptions, look: () => T | null): Promise<T | null> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
@@ -612,51 +612,22 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     signal?.throwIfAborted();
     const m = this.#m;
     m.checkNow();
-    let found = look();
-    if (found) return found;
-    // Spin: poll the lanes (memory only) for a while.
-    const start = monotonicMs();
-    const spinEnd = start + Math.min(spinMicros / 1000, timeoutMs);
-    // A poll every POLL_GAP_MS, the clock in between: a reader that polled without a pause
-    // would pull the writer's TAIL line to its core at every message the writer publishes, and
-    // both would slow to a message per cache-line round trip (seen: 2.5 million messages/s
-    // instead of 9). With the pause, messages come in batches.
-    for (let now = monotonicMs(), poll = now + POLL_GAP_MS; now < spinEnd; now = monotonicMs()) {
-      if (now < poll) continue;
-      if ((found = look())) return found;
-      poll = now + POLL_GAP_MS;
-    }
-    const deadline = start + timeoutMs;
-    let checked = monotonicMs();
-    this.#checkWriters();
-    for (;;) {
-      // Say we sleep, then look once more: a writer that published before it saw the flag is
-      // seen here; one after, posts.
-      m.store(RING.READER_SLEEPING, 1);
-      if ((found = look())) {
-        m.store(RING.READER_SLEEPING, 0);
-        return found;
-      }
-      if (this.ended) {
-        m.store(RING.READER_SLEEPING, 0);
-        return null;
-      }
-      const now = monotonicMs();
-      if (now >= deadline) {
-        m.store(RING.READER_SLEEPING, 0);
-        return null;
-      }
-      await m.readable.wait({
-        timeoutMs: Math.min(deadline - now, CHECK_MS),
-        signal,
-        spinMicros: 0,
-      });
-      m.checkSize(); // after every wait, before the ring is read
-      if (monotonicMs() - checked >= CHECK_MS) {
-        this.#checkWriters();
-        checked = monotonicMs();
-      }
-    }
+    return await waitFor(m, {
+      look,
+      sem: m.readable,
+      deadline: monotonicMs() + timeoutMs,
+      signal,
+      spinMicros,
+      gapMs: POLL_GAP_MS,
+      enter: () => {},
+      // (A writer that publishes takes it back to 0 as it posts: said again before every look.)
+      announce: () => m.store(RING.READER_SLEEPING, 1),
+      leave: () => m.store(RING.READER_SLEEPING, 0),
+      check: (_woken, due) => {
+        if (due) this.#checkWriters();
+      },
+      over: () => this.ended,
+    });
   }
 
   /** Notices writers that died: their lanes are drained, then freed, and their partial lost. */

@@ -11,7 +11,6 @@ import { DamagedObjectError, PosixError } from "../errors.ts";
 import type { NamedSemaphore } from "../named_semaphore.ts";
 import { Segment } from "../segment.ts";
 import {
-  CHECK_MS,
   CLAIMS_WORD,
   DEFAULT_SPIN_US,
   giveTurn,
@@ -20,6 +19,7 @@ import {
   ringNames,
   ringSemaphore,
   TAIL_WORD,
+  waitFor,
 } from "./_memory.ts";
 import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
 import { RingError } from "./error.ts";
@@ -610,65 +610,50 @@ export class RingWriter implements Disposable {
   }
 
   /**
-   * Spins for room, then blocks until there is room (or the deadline), checking on the reader
-   * every 100 ms.
+   * Waits for room for a record of `length` bytes (or the deadline), by the waiting protocol
+   * both ends share (`waitFor`, in `_memory.ts`): spins, then sleeps until the reader has freed
+   * half the lane (or what the record needs, if more: a writer woken for every message would
+   * sleep again at once, and pay a wake-up a message), checking on the reader when a slice runs
+   * out with no post.
    */
   async #waitForRoom(
     length: number,
     deadline: number,
     options: RingWaitOptions,
   ): Promise<{ slot: number; pad: number; slots: number } | null> {
-    const { signal, spinMicros = DEFAULT_SPIN_US } = options;
     const m = this.#m;
-    let place = this.#room(length);
-    const spinEnd = Math.min(monotonicMs() + spinMicros / 1000, deadline);
-    while (!place && monotonicMs() < spinEnd) {
-      for (let i = 0; i < 16 && !place; i++) place = this.#room(length);
-    }
-    if (place) return place;
     const waiting = laneField(this.lane, LANE.WAITING);
-    // Woken when half the lane is free (or what the record needs, if more), not at the first
-    // free slot: a writer woken for every message would sleep again at once, and pay a wake-up
-    // a message.
     const { slots, slotSize } = this.#shape;
     const want = Math.min(slots, Math.max(slotsFor(length, slotSize), slots >> 1));
-    Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1);
     try {
-      for (;;) {
-        // Say it sleeps, then look once more: room freed before the reader saw the flag is seen
-        // here; room freed after, the reader posts for.
-        m.store(waiting, want);
-        if ((place = this.#room(length))) return place;
-        const left = deadline - monotonicMs();
-        if (left <= 0) return null;
-        let woken: boolean;
-        try {
-          woken = await m.writable.wait({
-            timeoutMs: Math.min(left, CHECK_MS),
-            signal,
-            spinMicros: 0,
-          });
-        } catch (error) {
-          // This writer closed (its semaphore with it) while the call waited: say that.
-          if (this.#closed) {
-            throw new Deno.errors.BadResource(
-              `Ring writer of "${this.name}" was closed while a call waited for room`,
-            );
-          }
-          throw error;
-        }
-        m.checkSize();
-        this.#checkOpen();
-        // Woken (a post is for every sleeping writer: each looks at its own lane), or a slice
-        // is over: is the reader still there?
-        if (!woken) this.#checkReader();
+      return await waitFor(m, {
+        look: () => this.#room(length),
+        sem: m.writable,
+        deadline,
+        signal: options.signal,
+        spinMicros: options.spinMicros ?? DEFAULT_SPIN_US,
+        gapMs: 0,
+        // The reader that closes the ring posts once for each writer that sleeps.
+        enter: () => Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1),
+        announce: () => m.store(waiting, want),
+        leave: () => {
+          m.store(waiting, 0);
+          Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
+        },
+        // (A post is for every sleeping writer: each looks at its own lane.)
+        check: (woken) => {
+          this.#checkOpen();
+          if (!woken) this.#checkReader();
+        },
+      });
+    } catch (error) {
+      // This writer closed (its semaphore with it) while the call waited: say that.
+      if (this.#closed && !(error instanceof RingError)) {
+        throw new Deno.errors.BadResource(
+          `Ring writer of "${this.name}" was closed while a call waited for room`,
+        );
       }
-    } finally {
-      // (Not on a mapping a resize detached: its DAMAGED error is what the caller must see.)
-      if (m.words.length !== 0) {
-        m.store(waiting, 0);
-        Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
-      }
+      throw error;
     }
   }
 
