@@ -1,0 +1,312 @@
+/**
+ * Records to messages, on the reader's side: the next whole message from the lanes in turn (a
+ * record of its own, one of a BATCH record, or one put together from pieces), as a copy or in
+ * place; and many at once into a {@link MessageBatch}. Every record is checked (`readRecord`)
+ * before its payload is used; the one-record fast path is the checked path's twin, beside it.
+ *
+ * A message, as the reader sees it: whole in one record (FIRST|LAST); packed in a BATCH record;
+ * or in pieces (FIRST, more, LAST) put together in an {@link Assembly}, which a RESTART record
+ * (its writer gave up on it) or its writer's end drops and counts (`dropped`).
+ *
+ * @module
+ */
+
+import type { ReaderLanes } from "./_lanes.ts";
+import type { RingMemory } from "./_memory.ts";
+import { CopyPool } from "./_pool.ts";
+import { appendPacked, type MessageBatch, packedSize } from "./batch.ts";
+import { Flag, readRecord, RECORD_HEADER, slotsFor } from "./layout.ts";
+
+/** Puts messages together from the records of the lanes {@link ReaderLanes} reads. */
+export class MessageReader {
+  /** The caller's buffer to read into, during a read. */
+  into: Uint8Array | null = null;
+  /** Where the message last found was: its lane, and the slots to hand back after it is used. */
+  foundLane = 0;
+  /** (0: nothing to hand back; it was put together from pieces, already handed back.) */
+  foundSlots = 0;
+  /** Whether a message is being put together in {@link into}. */
+  #borrowed = false;
+  readonly #pool = new CopyPool();
+  readonly #m: RingMemory;
+
+  constructor(readonly lanes: ReaderLanes) {
+    this.#m = lanes.m;
+  }
+
+  /**
+   * The next whole message from the lanes, taken in turn (a copy, or in place); `null` if none
+   * has one now. Where it was is left in {@link foundLane} and {@link foundSlots}. Frees the
+   * lanes of writers that have closed or died once they are drained.
+   */
+  next(copy: boolean): Uint8Array | null {
+    const lanes = this.lanes;
+    lanes.claim();
+    const list = lanes.activeList;
+    const n = list.length;
+    let at = lanes.next < n ? lanes.next : 0; // round robin, from the lane after the last
+    for (let k = 0; k < n; k++, at = at + 1 < n ? at + 1 : 0) {
+      const found = this.#fromLane(list[at], copy);
+      if (found) {
+        lanes.next = at + 1;
+        return found;
+      }
+    }
+    lanes.freeDrained();
+    return null;
+  }
+
+  /** Hands back the slots of the message last found (see {@link foundSlots}). */
+  handBack(): void {
+    this.lanes.advance(this.foundLane, this.foundSlots);
+  }
+
+  /**
+   * A message being put together in the caller's `into` buffer that is not whole when the read
+   * returns (another writer's message came first, or the time ran out) moves to a buffer of its
+   * own: `into` is the caller's again.
+   */
+  unborrow(): void {
+    const into = this.into;
+    this.into = null;
+    if (!into || !this.#borrowed) return;
+    this.#borrowed = false;
+    for (const assembly of this.lanes.assemblies) {
+      if (assembly?.data.buffer !== into.buffer || assembly.filled === assembly.data.length) {
+        continue;
+      }
+      const owned = new Uint8Array(assembly.data.length);
+      owned.set(assembly.data.subarray(0, assembly.filled));
+      assembly.data = owned;
+    }
+  }
+
+  #fromLane(lane: number, copy: boolean): Uint8Array | null {
+    const m = this.#m;
+    const lanes = this.lanes;
+    const shape = m.shape;
+    const { slots, slotSize } = shape;
+    for (;;) {
+      const head = lanes.heads[lane];
+      // (Empty: next() frees the lane if its writer is gone.)
+      const available = lanes.available(lane);
+      if (available === 0) return null;
+      const slot = head < slots ? head : head - slots;
+      const lv = m.lanes[lane];
+      const at = slot * slotSize;
+      const length = lv.getUint32(at, true);
+      // The fast path, twin of the checked path below: a whole message in one record, checked
+      // in a few operations (its length keeps it within the lane and within what is published).
+      if (lv.getUint32(at + 4, true) === (Flag.FIRST | Flag.LAST) && !lanes.assemblies[lane]) {
+        const need = slotsFor(length, slotSize);
+        if (slot + need <= slots && need <= available) {
+          this.foundLane = lane;
+          this.foundSlots = need;
+          const from = at + RECORD_HEADER;
+          return copy
+            ? this.#copyOut(lane, from, length)
+            : m.laneBytes[lane].subarray(from, from + length);
+        }
+      }
+      const record = readRecord(lv, slot, available, shape);
+      if (!record.ok) throw lanes.damaged(lane, record.error);
+      const from = at + RECORD_HEADER;
+      const payload = m.laneBytes[lane].subarray(from, from + record.length);
+      const { flags } = record;
+      if (flags & Flag.PAD) {
+        lanes.advance(lane, record.slots);
+        continue;
+      }
+      if (flags & Flag.RESTART && lanes.assemblies[lane]) {
+        // Its writer gave up on the message before (a timeout): drop what came of it.
+        lanes.assemblies[lane] = null;
+        lanes.dropped++;
+      }
+      if ((flags & Flag.FIRST) && (flags & Flag.LAST)) {
+        if (lanes.assemblies[lane]) throw lanes.damaged(lane, "a new message inside another");
+        if (flags & Flag.BATCH) {
+          return this.#fromBatch(lane, from, record.length, record.slots, copy);
+        }
+        this.foundLane = lane;
+        this.foundSlots = record.slots;
+        return copy ? this.#copyOut(lane, from, record.length) : payload;
+      }
+      // A message in pieces: copy each into its own buffer as it comes.
+      let assembly = lanes.assemblies[lane];
+      if (flags & Flag.FIRST) {
+        if (assembly) throw lanes.damaged(lane, "a new message inside another");
+        assembly = lanes.assemblies[lane] = {
+          data: this.#assemblyBuffer(lane, record.total),
+          filled: 0,
+        };
+      } else if (!assembly) {
+        throw lanes.damaged(lane, "the rest of a message that never began");
+      }
+      if (assembly.filled + record.length > assembly.data.length) {
+        throw lanes.damaged(lane, `more than the ${assembly.data.length} bytes it announced`);
+      }
+      assembly.data.set(payload, assembly.filled);
+      assembly.filled += record.length;
+      lanes.advance(lane, record.slots);
+      if (flags & Flag.LAST) {
+        lanes.assemblies[lane] = null;
+        if (assembly.filled !== assembly.data.length) {
+          throw lanes.damaged(lane, `${assembly.filled} of the ${assembly.data.length} bytes`);
+        }
+        this.foundLane = lane;
+        this.foundSlots = 0;
+        return assembly.data;
+      }
+    }
+  }
+
+  /** Where a message of `total` bytes is put together: the caller's `into` if it is free. */
+  #assemblyBuffer(lane: number, total: number): Uint8Array {
+    try {
+      const into = this.into;
+      if (into !== null && !this.#borrowed && total <= into.length) {
+        this.#borrowed = true; // (one message at a time in it)
+        return into.subarray(0, total);
+      }
+      return new Uint8Array(total);
+    } catch {
+      throw this.lanes.damaged(lane, `a message of ${total} bytes`);
+    }
+  }
+
+  /**
+   * The next message of the BATCH record at `from` (its payload, `length` bytes, in `slots`
+   * slots) for a single read: one message in turn; the record is handed back with its last.
+   */
+  #fromBatch(
+    lane: number,
+    from: number,
+    length: number,
+    slots: number,
+    copy: boolean,
+  ): Uint8Array | null {
+    const lanes = this.lanes;
+    const at = lanes.batchAt[lane];
+    const n = this.#m.laneWords[lane][(from + at) >> 2] >>> 0;
+    // (n bounded first: packedSize's 32-bit arithmetic would wrap a hostile length.)
+    if (length - at < 4 || n > length - at - 4 || at + packedSize(n) > length) {
+      throw lanes.damaged(lane, `a packed message of ${n} bytes runs past its batch's ${length}`);
+    }
+    const next = at + packedSize(n);
+    const last = next === length;
+    lanes.batchAt[lane] = last ? 0 : next;
+    this.foundLane = lane;
+    this.foundSlots = last ? slots : 0;
+    const start = from + at + 4;
+    return copy
+      ? this.#copyOut(lane, start, n)
+      : this.#m.laneBytes[lane].subarray(start, start + n);
+  }
+
+  /**
+   * Fills `batch` (emptied first) with whole messages that are there now, lane by lane in
+   * turn, as many as it holds. A BATCH record goes in whole, with one copy; any other message
+   * one at a time, and only if it fits: a message that does not fit is left for the next call
+   * (`RangeError` if even an empty batch cannot hold it, so that it is never lost).
+   */
+  fillBatch(batch: MessageBatch): number {
+    batch.clear();
+    const m = this.#m;
+    const lanes = this.lanes;
+    lanes.claim();
+    const list = lanes.activeList;
+    const { slots, slotSize } = m.shape;
+    let got = 0;
+    lanes: for (let k = 0, at = lanes.next < list.length ? lanes.next : 0; k < list.length; k++) {
+      const lane = list[at];
+      at = at + 1 < list.length ? at + 1 : 0;
+      for (;;) {
+        const head = lanes.heads[lane];
+        const available = lanes.available(lane);
+        if (available === 0) break;
+        const slot = head < slots ? head : head - slots;
+        const record = readRecord(m.lanes[lane], slot, available, m.shape);
+        if (!record.ok) throw lanes.damaged(lane, record.error);
+        const from = slot * slotSize + RECORD_HEADER;
+        if (record.flags & Flag.PAD) {
+          lanes.advance(lane, record.slots);
+          continue;
+        }
+        if (record.flags & Flag.BATCH && !lanes.assemblies[lane]) {
+          // The batch path: the record (what single reads left of it) in one copy.
+          const at = lanes.batchAt[lane];
+          const n = appendPacked(
+            batch,
+            m.laneBytes[lane],
+            m.laneWords[lane],
+            from + at,
+            record.length - at,
+          );
+          if (typeof n === "string") throw lanes.damaged(lane, n);
+          if (n >= 0) {
+            got += n;
+            lanes.batchAt[lane] = 0;
+            lanes.advance(lane, record.slots);
+            continue;
+          }
+          // It does not fit: the next call takes it whole, into an emptied batch; only a record
+          // larger than the whole batch goes one message at a time, below.
+          if (batch.size > 0) break lanes;
+        }
+        // Anything else, a message at a time, through the single read (its twin).
+        const length = this.#nextLength(lane, record, from);
+        if (length < 0) break; // a message still streaming in: not whole yet
+        if (batch.size + packedSize(length) > batch.capacity) {
+          if (got === 0 && batch.size === 0) {
+            throw new RangeError(
+              `A message of ${length} bytes is larger than the batch (${batch.capacity} bytes): ` +
+                `read it with read()`,
+            );
+          }
+          break lanes;
+        }
+        const message = this.#fromLane(lane, true);
+        if (message === null) break;
+        batch.add(message);
+        got++;
+        this.handBack();
+      }
+    }
+    if (got === 0) lanes.freeDrained(); // as a read that finds nothing does
+    return got;
+  }
+
+  /**
+   * The length of the next message of a lane whose record at its head is `record` (payload at
+   * `from`), without taking it.
+   */
+  #nextLength(
+    lane: number,
+    record: { length: number; flags: number; total: number },
+    from: number,
+  ): number {
+    if (record.flags & Flag.BATCH) {
+      return this.#m.laneWords[lane][(from + this.lanes.batchAt[lane]) >> 2] >>> 0;
+    }
+    if (record.flags & Flag.FIRST && record.flags & Flag.LAST) return record.length;
+    const assembly = this.lanes.assemblies[lane];
+    const total = record.flags & Flag.FIRST ? record.total : assembly?.data.length ?? 0;
+    // Whole only once its LAST record is published: let the single read assemble what is here.
+    return total;
+  }
+
+  /**
+   * A copy of `bytes[from, from + length)` of the caller's own: in the caller's `into` when it
+   * fits, else from the pool (see `_pool.ts`).
+   */
+  #copyOut(lane: number, from: number, length: number): Uint8Array {
+    const bytes = this.#m.laneBytes[lane];
+    const into = this.into;
+    // (Not while another writer's message is being put together in it.)
+    if (into && length <= into.length && !this.#borrowed) {
+      into.set(bytes.subarray(from, from + length));
+      return into.subarray(0, length);
+    }
+    return this.#pool.copy(bytes, this.#m.laneWords[lane], from, length);
+  }
+}
