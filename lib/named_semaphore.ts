@@ -38,7 +38,7 @@ const DEFAULT_SPIN_MICROS = 100;
 /** `sem_trywait` calls (about 30 ns each) before the first clock read of a spin. */
 const SPIN_BURST = 128;
 /** The longest one blocking call on a pool thread lasts; abort and close act within it. */
-const SLICE_MS = 50;
+const SLICE_MS = 100;
 
 /** Options of {@link NamedSemaphore.create} and {@link NamedSemaphore.openOrCreate}. */
 export interface SemaphoreCreateOptions {
@@ -87,7 +87,7 @@ export interface SemaphoreInfo {
  *
  * Waiting never freezes the event loop: {@link wait} first spins on `sem_trywait` for
  * `spinMicros` (so a post that comes soon is seen in about a microsecond), then blocks on Deno's
- * thread pool in slices of at most 50 ms, so timers, signal listeners and I/O go on, and a
+ * thread pool in slices of at most 100 ms, so timers, signal listeners and I/O go on, and a
  * timeout or abort takes effect promptly. The decision "got it / timed out" never depends on the
  * pool thread's errno: a slice that returns without the token is followed by a `sem_trywait` on
  * this thread, and the deadline decides.
@@ -452,7 +452,7 @@ export class NamedSemaphore implements Disposable {
 
   /**
    * Closes (`sem_close`). Idempotent; does not unlink. A wait still blocked on a pool thread
-   * keeps the semaphore mapped until that slice ends (at most 50 ms), then it is closed, and
+   * keeps the semaphore mapped until that slice ends (at most 100 ms), then it is closed, and
    * that wait rejects.
    */
   close(): void {
