@@ -5,15 +5,25 @@
  * never interleave and a dead writer costs the others nothing; a message may be any size (it
  * spans slots, or streams through the ring in pieces while the reader copies them out); writers
  * may fill and readers read in place (zero copy); the end of the stream, and the death of either
- * side, are known from locks the kernel drops. The layout is in `layout.ts`; the files of this folder: `reader.ts` (`Ring`), `writer.ts`
- * (`RingWriter`), `_memory.ts` (what both ends hold and the waiting protocol's constants),
- * `batch.ts` (`MessageBatch`), `layout.ts` (the layout codec), `error.ts`, `options.ts`.
+ * side, are known from locks the kernel drops.
+ *
+ * The files of this folder, one idea each:
+ * - `layout.ts`: the layout codec (the header, the lane table, records), pure;
+ * - `_memory.ts`: what both ends hold (the mapping, its size check, the semaphores) and the
+ *   waiting protocol (`waitFor`), written once for both ends;
+ * - `reader.ts` (`Ring`): the reading end's API and the states of its calls, over
+ *   `_lanes.ts` (`ReaderLanes`: lanes and claims, as the reader sees them) and `_assembly.ts`
+ *   (`MessageReader`: records to messages), and `_pool.ts` (the copy-out pool);
+ * - `writer.ts` (`RingWriter`): the writing end's API and the states of its calls, over
+ *   `_lane_writer.ts` (`LaneWriter`: its lane's records, room and wake-ups);
+ * - `_streams.ts`: the Web Streams adapters; `batch.ts` (`MessageBatch`): the batch path's
+ *   buffer; `error.ts`, `options.ts`.
  *
  * ## The states, written down
  *
  * A writer (`RingWriter`), in this process: *idle*; *busy* (a `write`, `reserve` or `writeMany`
  * awaits: `#busy`); *reserved* (a `reserve` returned room not yet committed: `#reserved`);
- * *closed* (`close` or `abort`). Orthogonal to those, *cut* (`#cut`): a message it began was not
+ * *closed* (`close` or `abort`). Orthogonal to those, *cut* (`LaneWriter.cut`): a message it began was not
  * finished; the next FIRST record carries RESTART, or, at the end, PENDING says so.
  *
  * | call                              | from         | returns / resolves      | times out / aborts / throws          |
@@ -33,12 +43,12 @@
  * the lane's end with PENDING).
  *
  * The reader (`Ring`): *idle*; *busy* (`read`, `peek` or `readMany` awaits); *peeked* (`peek`
- * returned a message not yet released); *closed*. Per lane it keeps where it is (`#heads`), a
- * message being put together (`#assemblies`), and how far single reads have got into a BATCH
- * record (`#batchAt`). A message a cancelled `readable` took is kept (`#returned`) and read first.
+ * returned a message not yet released); *closed*. Per lane (`ReaderLanes`) it keeps where it
+ * is (`heads`), a message being put together (`assemblies`), and how far single reads have got
+ * into a BATCH record (`batchAt`). A message a cancelled `readable` took is kept (`#returned`) and read first.
  * Every call that finds a message without waiting completes before the next begins; one that
  * waits makes the reader busy, and any other read is `BUSY` until it settles. Every fast path
- * (`#tryWrite`'s one record, `#fromLane`'s one record, `#fillBatch`'s whole BATCH record) sits
+ * (`LaneWriter.tryWhole`'s one record, `MessageReader`'s one record and whole BATCH record) sits
  * next to its slow twin and says so; the model test (`ring_model_test.ts`) drives both.
  *
  * @module

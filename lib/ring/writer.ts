@@ -10,39 +10,24 @@ import { checkSpin, checkTimeout } from "../_util.ts";
 import { DamagedObjectError, PosixError } from "../errors.ts";
 import type { NamedSemaphore } from "../named_semaphore.ts";
 import { Segment } from "../segment.ts";
-import {
-  CLAIMS_WORD,
-  DEFAULT_SPIN_US,
-  giveTurn,
-  HEAD_WORD,
-  RingMemory,
-  ringNames,
-  ringSemaphore,
-  TAIL_WORD,
-  waitFor,
-} from "./_memory.ts";
+import { CLAIMS_WORD, giveTurn, RingMemory, ringNames, ringSemaphore } from "./_memory.ts";
 import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
 import { RingError } from "./error.ts";
 import {
-  advance,
   Flag,
   LANE,
   laneField,
   LaneState,
-  maxRecord,
   READER_LOCK_BYTE,
   readHeader,
-  RECORD_HEADER,
   RING,
-  type RingShape,
   RingState,
-  slotsFor,
   used,
   WRITER_LOCK_BASE,
-  writeRecord,
 } from "./layout.ts";
 import type { RingWaitOptions } from "./options.ts";
 import { writableOf } from "./_streams.ts";
+import { LaneWriter, type Place } from "./_lane_writer.ts";
 
 /**
  * A `TypeError` if `message` no longer has the length it had when the call began (a resizable
@@ -67,19 +52,10 @@ export class RingWriter implements Disposable {
   /** The lane this writer has. */
   readonly lane: number;
   readonly #m: RingMemory;
-  readonly #shape: RingShape;
-  readonly #lane: DataView;
-  readonly #laneBytes: Uint8Array<ArrayBuffer>;
-  /** Where this writer is (also published as TAIL). */
-  #tail: number;
-  /** The reader's HEAD in this lane as last loaded (it only moves on: room is at least that). */
-  #headSeen: number;
-  /** Its lane entry's first 32-bit word in the header. */
-  readonly #entry: number;
-  /** Whether the last message streamed was cut short: the next one says so (RESTART). */
-  #cut = false;
+  /** Its lane's records, room and wake-ups (`_lane_writer.ts`). */
+  readonly #out: LaneWriter;
   /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
-  #reserved: { slot: number; pad: number; slots: number; length: number } | null = null;
+  #reserved: (Place & { length: number }) | null = null;
   /** A `write()` or `reserve()` is in flight (it awaits): every other call is refused. */
   #busy = false;
   #closed = false;
@@ -88,13 +64,8 @@ export class RingWriter implements Disposable {
   private constructor(name: string, m: RingMemory, lane: number) {
     this.name = name;
     this.#m = m;
-    this.#shape = m.shape;
     this.lane = lane;
-    this.#lane = m.lanes[lane];
-    this.#laneBytes = m.laneBytes[lane];
-    this.#entry = laneField(lane, 0) >> 2;
-    this.#tail = m.load(laneField(lane, LANE.TAIL));
-    this.#headSeen = m.load(laneField(lane, LANE.HEAD));
+    this.#out = new LaneWriter(name, m, lane);
   }
 
   /** See {@link Ring.open}. */
@@ -172,13 +143,7 @@ export class RingWriter implements Disposable {
 
   /** The largest message {@link reserve} can hold, and the largest one record carries. */
   get maxReserve(): number {
-    return maxRecord(this.#shape);
-  }
-
-  /** The size of the pieces a larger message streams through in: half a lane. */
-  get #piece(): number {
-    const { slots, slotSize } = this.#shape;
-    return Math.max(1, Math.floor(slots / 2)) * slotSize - RECORD_HEADER;
+    return this.#out.maxRecord;
   }
 
   /**
@@ -196,42 +161,8 @@ export class RingWriter implements Disposable {
 
   /** {@link tryWrite}, once the writer is known idle. */
   #tryWrite(message: Uint8Array): boolean {
-    const m = this.#m;
-    m.checkNow();
-    const length = message.length;
-    // The common case, in a few operations: one record that fits before the lane's end, with no
-    // cut message to report first. Mirror of the slow path below (#room, then #put and #publish,
-    // which also marks a RESTART after a cut): keep the two alike.
-    const { slots, slotSize } = this.#shape;
-    const need = Math.ceil((RECORD_HEADER + length) / slotSize);
-    const tail = this.#tail;
-    const slot = tail < slots ? tail : tail - slots;
-    if (slot + need <= slots && !this.#cut) {
-      // The reader's HEAD as last loaded is enough while it says there is room (HEAD only moves
-      // on); loading it each time would pull its cache line from the reader's core.
-      let head = this.#headSeen;
-      if (slots - used(tail, head, slots) < need) {
-        head = this.#headSeen = Atomics.load(m.words, this.#entry + HEAD_WORD);
-      }
-      // (A HEAD that cannot be goes to the slow path, whose #room says DAMAGED.)
-      if (slots - used(tail, head, slots) >= need && head >>> 0 < 2 * slots) {
-        const at = slot * slotSize;
-        writeRecord(this.#lane, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
-        this.#laneBytes.set(message, at + RECORD_HEADER);
-        this.#tail = advance(tail, need, slots);
-        Atomics.store(m.words, this.#entry + TAIL_WORD, this.#tail);
-        this.#wakeReader();
-        return true;
-      }
-    }
-    if (length > this.maxReserve) return false;
-    const place = this.#room(length);
-    if (!place) {
-      this.#checkReader();
-      return false;
-    }
-    this.#put(place, message, Flag.FIRST | Flag.LAST, length);
-    return true;
+    this.#m.checkNow();
+    return this.#out.tryWhole(message);
   }
 
   /**
@@ -253,7 +184,7 @@ export class RingWriter implements Disposable {
     this.#checkFrom(batch, from);
     this.#m.checkNow();
     const done = this.#writeMany(batch, from);
-    if (done === from && from < batch.count) this.#checkReader();
+    if (done === from && from < batch.count) this.#out.checkReader();
     return done;
   }
 
@@ -322,17 +253,15 @@ export class RingWriter implements Disposable {
    */
   #writeMany(batch: MessageBatch, from: number): number {
     const count = batch.count;
-    const slotSize = this.#shape.slotSize;
     let i = from;
     while (i < count) {
       const end = this.#chunkEnd(batch, i);
       const start = packedStart(batch, i);
       const bytes = packedStart(batch, end) - start;
-      const place = this.#room(bytes);
+      const place = this.#out.room(bytes);
       if (!place) break;
-      const at = place.slot * slotSize + RECORD_HEADER;
-      this.#laneBytes.set(batch.bytes.subarray(start, start + bytes), at);
-      this.#publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
+      this.#out.payloadAt(place, bytes).set(batch.bytes.subarray(start, start + bytes));
+      this.#out.publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
       i = end;
     }
     return i;
@@ -345,7 +274,7 @@ export class RingWriter implements Disposable {
    */
   #chunkEnd(batch: MessageBatch, i: number): number {
     // (One at least: #checkFrom made sure that one record carries it.)
-    return packedEndWithin(batch, i, packedStart(batch, i) + this.#piece);
+    return packedEndWithin(batch, i, packedStart(batch, i) + this.#out.piece);
   }
 
   /**
@@ -381,26 +310,26 @@ export class RingWriter implements Disposable {
       const deadline = monotonicMs() + timeoutMs;
       // Pieces of half a lane, so that the reader copies one out while the writer copies the
       // next in, on two cores.
-      const piece = this.#piece;
+      const piece = this.#out.piece;
       for (; offset < total || total === 0;) {
         const length = Math.min(piece, total - offset);
         if (offset > 0 && this.#m.turnDue()) await giveTurn();
-        const place = this.#room(length) ?? await this.#waitForRoom(length, deadline, options);
+        const place = this.#out.room(length) ?? await this.#waitForRoom(length, deadline, options);
         if (!place) {
-          if (offset > 0) this.#cut = true;
+          if (offset > 0) this.#out.cut = true;
           return false;
         }
         checkUnchanged(message, total);
         const flags = (offset === 0 ? Flag.FIRST : 0) |
           (offset + length === total ? Flag.LAST : 0);
-        this.#put(place, message.subarray(offset, offset + length), flags, total);
+        this.#out.put(place, message.subarray(offset, offset + length), flags, total);
         offset += length;
         if (total === 0) break;
       }
       return true;
     } catch (error) {
       // An abort, a changed buffer, a closed ring: a part already sent is a cut message.
-      if (offset > 0 && offset < total) this.#cut = true;
+      if (offset > 0 && offset < total) this.#out.cut = true;
       throw error;
     } finally {
       this.#busy = false;
@@ -424,7 +353,7 @@ export class RingWriter implements Disposable {
     try {
       if (this.#m.turnDue()) await giveTurn();
       options.signal?.throwIfAborted();
-      const place = this.#room(length) ??
+      const place = this.#out.room(length) ??
         await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
       return place ? this.#reserve(place, length) : null;
     } finally {
@@ -441,8 +370,8 @@ export class RingWriter implements Disposable {
   tryReserve(length: number): Uint8Array | null {
     this.#checkReserve(length);
     this.#m.checkNow();
-    const place = this.#room(length);
-    if (!place) this.#checkReader();
+    const place = this.#out.room(length);
+    if (!place) this.#out.checkReader();
     return place ? this.#reserve(place, length) : null;
   }
 
@@ -456,11 +385,10 @@ export class RingWriter implements Disposable {
     }
   }
 
-  #reserve(place: { slot: number; pad: number; slots: number }, length: number): Uint8Array {
+  #reserve(place: Place, length: number): Uint8Array {
     this.#reserved = { ...place, length };
     this.#m.store(laneField(this.lane, LANE.PENDING), 1);
-    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
-    return this.#laneBytes.subarray(at, at + length);
+    return this.#out.payloadAt(place, length);
   }
 
   /**
@@ -477,7 +405,7 @@ export class RingWriter implements Disposable {
       throw new RangeError(`Cannot commit ${n} bytes of the ${reserved.length} reserved`);
     }
     this.#reserved = null;
-    this.#publish(reserved, n, Flag.FIRST | Flag.LAST, n);
+    this.#out.publish(reserved, n, Flag.FIRST | Flag.LAST, n);
     this.#m.store(laneField(this.lane, LANE.PENDING), 0);
   }
 
@@ -527,9 +455,9 @@ export class RingWriter implements Disposable {
     const m = this.#m;
     try {
       if (m.segment.size === m.bytes.length) {
-        if (this.#cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
+        if (this.#out.cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
         m.store(laneField(this.lane, LANE.STATE), state);
-        this.#wakeReader();
+        this.#out.wakeReader();
       }
     } catch {
       // A ring that was cut short: nothing to tell through it.
@@ -567,85 +495,14 @@ export class RingWriter implements Disposable {
     }
   }
 
-  /** `READER_GONE` if the reader's lock is free (a system call: for the slow paths). */
-  #checkReader(): void {
-    if (!isLocked(this.#m.segment.fd, READER_LOCK_BYTE, this.name)) {
-      throw new RingError(
-        "READER_GONE",
-        `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,
-      );
-    }
-  }
-
-  /**
-   * Where a record of `length` bytes can go now: its slot, and the slots of padding before it
-   * (to the lane's end, when it would not fit there); `null` if the lane has no room for both.
-   */
-  #room(length: number): { slot: number; pad: number; slots: number } | null {
-    const { slots, slotSize } = this.#shape;
-    const need = slotsFor(length, slotSize);
-    const slot = this.#tail % slots;
-    const head = this.#headSeen = this.#m.load(laneField(this.lane, LANE.HEAD));
-    const free = slots - used(this.#tail, head, slots);
-    if (head >>> 0 >= 2 * slots || free < 0) {
-      throw new RingError(
-        "DAMAGED",
-        `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
-          `(the writer is at ${this.#tail}): the ring cannot be trusted`,
-      );
-    }
-    if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
-    // It would cross the lane's end: it goes at the start, after a pad to the end.
-    const pad = slots - slot;
-    if (pad + need <= free) return { slot: 0, pad, slots: need };
-    if (pad <= free) {
-      // Room for the pad but not for both (a record of nearly the whole lane): publish the pad
-      // alone, and the record once the reader has passed it.
-      writeRecord(this.#lane, slot, slotSize, 0, Flag.PAD, 0);
-      this.#tail = advance(this.#tail, pad, slots);
-      this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
-      this.#wakeReader();
-    }
-    return null;
-  }
-
-  /**
-   * Waits for room for a record of `length` bytes (or the deadline), by the waiting protocol
-   * both ends share (`waitFor`, in `_memory.ts`): spins, then sleeps until the reader has freed
-   * half the lane (or what the record needs, if more: a writer woken for every message would
-   * sleep again at once, and pay a wake-up a message), checking on the reader when a slice runs
-   * out with no post.
-   */
+  /** Waits for room (see `LaneWriter.waitForRoom`); `BadResource` if this writer closed. */
   async #waitForRoom(
     length: number,
     deadline: number,
     options: RingWaitOptions,
-  ): Promise<{ slot: number; pad: number; slots: number } | null> {
-    const m = this.#m;
-    const waiting = laneField(this.lane, LANE.WAITING);
-    const { slots, slotSize } = this.#shape;
-    const want = Math.min(slots, Math.max(slotsFor(length, slotSize), slots >> 1));
+  ): Promise<Place | null> {
     try {
-      return await waitFor(m, {
-        look: () => this.#room(length),
-        sem: m.writable,
-        deadline,
-        signal: options.signal,
-        spinMicros: options.spinMicros ?? DEFAULT_SPIN_US,
-        gapMs: 0,
-        // The reader that closes the ring posts once for each writer that sleeps.
-        enter: () => Atomics.add(m.words, RING.WRITERS_SLEEPING >> 2, 1),
-        announce: () => m.store(waiting, want),
-        leave: () => {
-          m.store(waiting, 0);
-          Atomics.sub(m.words, RING.WRITERS_SLEEPING >> 2, 1);
-        },
-        // (A post is for every sleeping writer: each looks at its own lane.)
-        check: (woken) => {
-          this.#checkOpen();
-          if (!woken) this.#checkReader();
-        },
-      });
+      return await this.#out.waitForRoom(length, deadline, options, () => this.#checkOpen());
     } catch (error) {
       // This writer closed (its semaphore with it) while the call waited: say that.
       if (this.#closed && !(error instanceof RingError)) {
@@ -654,48 +511,6 @@ export class RingWriter implements Disposable {
         );
       }
       throw error;
-    }
-  }
-
-  /** Copies `payload` into the record at `place` and publishes it. */
-  #put(
-    place: { slot: number; pad: number; slots: number },
-    payload: Uint8Array,
-    flags: number,
-    total: number,
-  ): void {
-    const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
-    this.#laneBytes.set(payload, at);
-    this.#publish(place, payload.length, flags, total);
-  }
-
-  /** Writes the record's header (and a pad before it), then the new tail: the reader sees it. */
-  #publish(
-    place: { slot: number; pad: number; slots: number },
-    length: number,
-    flags: number,
-    total: number,
-  ): void {
-    const { slots, slotSize } = this.#shape;
-    if (place.pad) writeRecord(this.#lane, this.#tail % slots, slotSize, 0, Flag.PAD, 0);
-    if (flags & Flag.FIRST && this.#cut) {
-      flags |= Flag.RESTART;
-      this.#cut = false;
-    }
-    writeRecord(this.#lane, place.slot, slotSize, length, flags, total);
-    this.#tail = advance(this.#tail, place.pad + slotsFor(length, slotSize), slots);
-    this.#m.store(laneField(this.lane, LANE.TAIL), this.#tail);
-    this.#wakeReader();
-  }
-
-  /** Posts "readable" if the reader sleeps (and only once for all writers: the flag is taken). */
-  #wakeReader(): void {
-    const m = this.#m;
-    if (
-      m.load(RING.READER_SLEEPING) === 1 &&
-      Atomics.compareExchange(m.words, RING.READER_SLEEPING >> 2, 1, 0) === 1
-    ) {
-      m.readable.post();
     }
   }
 }
