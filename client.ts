@@ -6,9 +6,9 @@
  * @module
  */
 
-import { ChannelClient } from "./lib/channel_client.ts";
-import { PosixError } from "./lib/errors.ts";
-import { ImageFolder } from "./lib/images.ts";
+import { ChannelClient } from "./lib/channel/client.ts";
+import { PosixError } from "./lib/objects/errors.ts";
+import { ImageFolder } from "./cli/images.ts";
 import {
   channelOption,
   Exit,
@@ -20,7 +20,7 @@ import {
   parseOptions,
   shutdownOnSignals,
   taskCommand,
-} from "./lib/_cli.ts";
+} from "./cli/cli.ts";
 
 const USAGE = `Usage: deno task client [options]
 

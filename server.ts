@@ -6,9 +6,9 @@
  * @module
  */
 
-import { ChannelServer } from "./lib/channel_server.ts";
-import { encode, ImageFolder } from "./lib/images.ts";
-import { ProgressBar } from "./lib/_progress.ts";
+import { ChannelServer } from "./lib/channel/server.ts";
+import { encode, ImageFolder } from "./cli/images.ts";
+import { ProgressBar } from "./cli/progress.ts";
 import {
   channelOption,
   Exit,
@@ -19,7 +19,7 @@ import {
   numberOption,
   parseOptions,
   shutdownOnSignals,
-} from "./lib/_cli.ts";
+} from "./cli/cli.ts";
 
 const USAGE = `Usage: deno task server [options]
 

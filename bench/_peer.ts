@@ -14,7 +14,7 @@
  * @module
  */
 
-import { ChannelClient } from "../lib/channel_client.ts";
+import { ChannelClient } from "../lib/channel/client.ts";
 import { readFull, writeFull } from "./_io.ts";
 
 const [transport, where, mode] = Deno.args;

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { monotonicMs } from "../lib/_libc.ts";
+import { monotonicMs } from "../lib/objects/_libc.ts";
 import { MessageBatch, Ring } from "../lib/mod.ts";
 import { PEER_FLAGS } from "./_io.ts";
 

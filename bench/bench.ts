@@ -28,11 +28,11 @@
  */
 
 import os from "node:os";
-import { monotonicMs } from "../lib/_libc.ts";
-import { parseOptions } from "../lib/_cli.ts";
-import { ChannelClient } from "../lib/channel_client.ts";
-import { ChannelServer } from "../lib/channel_server.ts";
-import { NamedSemaphore } from "../lib/named_semaphore.ts";
+import { monotonicMs } from "../lib/objects/_libc.ts";
+import { parseOptions } from "../cli/cli.ts";
+import { ChannelClient } from "../lib/channel/client.ts";
+import { ChannelServer } from "../lib/channel/server.ts";
+import { NamedSemaphore } from "../lib/objects/named_semaphore.ts";
 import { PEER_FLAGS, readFull, writeFull } from "./_io.ts";
 import {
   cRingStream,
@@ -367,7 +367,7 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
       "eval",
       "--quiet",
       `import process from "node:process";
-       import { ChannelServer } from "${new URL("../lib/channel_server.ts", import.meta.url).href}";
+       import { ChannelServer } from "${new URL("../lib/channel/server.ts", import.meta.url).href}";
        using server = ChannelServer.create(${JSON.stringify(channel)});
        for (let i = 0; i < 2000; i++) await server.request("now");
        const u0 = process.cpuUsage(); const t0 = performance.now();

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { errno, listDirectory, stat } from "./_libc.ts";
-import { PosixError } from "./errors.ts";
-import { NamedSemaphore } from "./named_semaphore.ts";
-import { Segment } from "./segment.ts";
-import { channelNames } from "./protocol.ts";
+import { errno, listDirectory, stat } from "./objects/_libc.ts";
+import { PosixError } from "./objects/errors.ts";
+import { NamedSemaphore } from "./objects/named_semaphore.ts";
+import { Segment } from "./objects/segment.ts";
+import { channelNames } from "./channel/protocol.ts";
 
 /** One object in /dev/shm. */
 export interface ShmObject {

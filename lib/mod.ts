@@ -34,20 +34,20 @@ export {
   DamagedObjectError,
   type ErrnoName,
   PosixError,
-} from "./errors.ts";
+} from "./objects/errors.ts";
 export {
   Segment,
   type SegmentCreateOptions,
   type SegmentInfo,
   type SegmentOpenOptions,
   type SegmentWaitOptions,
-} from "./segment.ts";
+} from "./objects/segment.ts";
 export {
   NamedSemaphore,
   type SemaphoreCreateOptions,
   type SemaphoreInfo,
   type SemaphoreWaitOptions,
-} from "./named_semaphore.ts";
+} from "./objects/named_semaphore.ts";
 export { channelObjects, listObjects, removeObject, type ShmObject } from "./inventory.ts";
 export {
   type Answer,
@@ -55,21 +55,21 @@ export {
   type ChannelServerOptions,
   type PeerKind,
   type RequestOptions,
-} from "./channel_server.ts";
+} from "./channel/server.ts";
 export {
   ChannelClient,
   type ChannelClientOptions,
   type JoinOptions,
   type NextOptions,
   type Request,
-} from "./channel_client.ts";
+} from "./channel/client.ts";
 export {
   type ChannelNames,
   channelNames,
   HEADER,
   type Pixels,
   ProtocolViolation,
-} from "./protocol.ts";
+} from "./channel/protocol.ts";
 export {
   MessageBatch,
   Ring,

@@ -4,8 +4,8 @@
  */
 
 import { Image } from "imagescript";
-import { pack } from "../lib/images.ts";
-import type { Pixels } from "../lib/protocol.ts";
+import { pack } from "../cli/images.ts";
+import type { Pixels } from "../lib/channel/protocol.ts";
 import { readPng } from "./_util.ts";
 
 /** The pixels of a PNG server.ts saved, read without imagescript, packed as the client packs. */

@@ -286,13 +286,13 @@ export async function tempDir(prefix: string): Promise<string> {
 
 /**
  * Starts `code` in a second Deno process (`deno eval`, `"MOD"` replaced by lib/mod.ts's URL and
- * `"CHANNEL"` too, `"PROTOCOL"` by lib/protocol.ts's), for a peer that misbehaves on purpose.
+ * `"CHANNEL"` too, `"PROTOCOL"` by lib/channel/protocol.ts's), for a peer that misbehaves on purpose.
  */
 export function spawnPeer(code: string, args: string[] = []): Watched {
   const source = code
     .replaceAll('"MOD"', `"${MOD_URL}"`)
     .replaceAll('"CHANNEL"', `"${MOD_URL}"`)
-    .replaceAll('"PROTOCOL"', `"${new URL("protocol.ts", LIB_DIR).href}"`);
+    .replaceAll('"PROTOCOL"', `"${new URL("channel/protocol.ts", LIB_DIR).href}"`);
   return watch(denoArgv("eval", "--quiet", "--no-lock", source, ...args));
 }
 

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { ChannelServer, NamedSemaphore, Segment } from "../lib/mod.ts";
-import { channelNames, HEADER, State } from "../lib/protocol.ts";
+import { channelNames, HEADER, State } from "../lib/channel/protocol.ts";
 import {
   assertClean,
   denoArgv,

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
-import { pack } from "../lib/images.ts";
+import { pack } from "../cli/images.ts";
 import { shmEntries, startTask, tempDir, withId } from "./_util.ts";
 import { savedPixels } from "./_pixels.ts";
 

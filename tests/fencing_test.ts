@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { NamedSemaphore, Segment } from "../lib/mod.ts";
-import { lstat } from "../lib/_libc.ts";
-import { pack } from "../lib/images.ts";
+import { lstat } from "../lib/objects/_libc.ts";
+import { pack } from "../cli/images.ts";
 import {
   channelNames,
   EXT_MAGIC,
@@ -16,7 +16,7 @@ import {
   initHeader,
   RequestKind,
   writeRequest,
-} from "../lib/protocol.ts";
+} from "../lib/channel/protocol.ts";
 import {
   assertClean,
   denoArgv,

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
-import { exifOrientation, ImageFolder, orient, pack } from "../lib/images.ts";
-import type { Pixels } from "../lib/protocol.ts";
+import { exifOrientation, ImageFolder, orient, pack } from "../cli/images.ts";
+import type { Pixels } from "../lib/channel/protocol.ts";
 import { tempDir } from "./_util.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;

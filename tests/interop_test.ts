@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { decode, type Image } from "imagescript";
-import { pack } from "../lib/images.ts";
-import { channelNames } from "../lib/protocol.ts";
-import { lstat } from "../lib/_libc.ts";
+import { pack } from "../cli/images.ts";
+import { channelNames } from "../lib/channel/protocol.ts";
+import { lstat } from "../lib/objects/_libc.ts";
 import {
   buildPeer,
   EMULATOR,

@@ -421,7 +421,7 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
     // Lane 0 claimed as Ring.open does (its lock, then its STATE), then killed before CLAIMS.
     const claimer = spawnPeer(
       `import { Segment } from "MOD";
-       const { tryLock } = await import(new URL("_lock.ts", "MOD").href);
+       const { tryLock } = await import(new URL("objects/_lock.ts", "MOD").href);
        const seg = Segment.open(Deno.args[0]);
        if (!tryLock(seg.fd, 1, true, seg.name)) throw new Error("lane 0 taken");
        new Int32Array(seg.bytes.buffer)[256 / 4] = 1; // lane 0: CLAIMED

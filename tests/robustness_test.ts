@@ -11,7 +11,7 @@ import {
   removeObject,
   Segment,
 } from "../lib/mod.ts";
-import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
+import { channelNames, EXT_MAGIC, HEADER } from "../lib/channel/protocol.ts";
 import {
   assertClean,
   denoArgv,

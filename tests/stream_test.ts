@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { ImageFolder, pack } from "../lib/images.ts";
+import { ImageFolder, pack } from "../cli/images.ts";
 import {
   denoArgv,
   readPng,

@@ -7,8 +7,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChannelServer } from "../lib/channel_server.ts";
-import { currentUid } from "../lib/_libc.ts";
+import { ChannelServer } from "../lib/channel/server.ts";
+import { currentUid } from "../lib/objects/_libc.ts";
 import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/inventory.ts";
 
 const USAGE = `Usage: deno task clean [--channel NAME | --all] [--remove]

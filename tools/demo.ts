@@ -7,7 +7,7 @@
  */
 
 import { channelObjects, removeObject } from "../lib/inventory.ts";
-import { parseOptions, SCRIPT_FLAGS } from "../lib/_cli.ts";
+import { parseOptions, SCRIPT_FLAGS } from "../cli/cli.ts";
 
 parseOptions(
   {},

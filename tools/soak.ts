@@ -18,8 +18,8 @@
  * @module
  */
 
-import { ChannelServer } from "../lib/channel_server.ts";
-import { numberOption, parseOptions } from "../lib/_cli.ts";
+import { ChannelServer } from "../lib/channel/server.ts";
+import { numberOption, parseOptions } from "../cli/cli.ts";
 import { fnv1a } from "./_fnv.ts";
 
 const USAGE = `Usage: deno task soak [--rounds 10000] [--max-bytes 33554432]
@@ -64,7 +64,7 @@ const pause = () =>
 
 if (values.peer) {
   // The client process: answer "SIZE:SEED" with SIZE bytes from SEED.
-  const { ChannelClient } = await import("../lib/channel_client.ts");
+  const { ChannelClient } = await import("../lib/channel/client.ts");
   using client = await ChannelClient.connect(values.peer, { timeoutMs: 10_000 });
   for (;;) {
     const request = await client.next({ timeoutMs: 60_000 });

@@ -13,9 +13,9 @@
  */
 
 import { Ring, RingError, type RingErrorCode } from "../lib/mod.ts";
-import { encode, ImageFolder } from "../lib/images.ts";
-import type { Pixels } from "../lib/protocol.ts";
-import { ProgressBar } from "../lib/_progress.ts";
+import { encode, ImageFolder } from "../cli/images.ts";
+import type { Pixels } from "../lib/channel/protocol.ts";
+import { ProgressBar } from "../cli/progress.ts";
 import {
   Exit,
   fail,
@@ -25,7 +25,7 @@ import {
   SHUTDOWN_SIGNALS,
   shutdownOnSignals,
   taskCommand,
-} from "../lib/_cli.ts";
+} from "../cli/cli.ts";
 import { fnv1a } from "./_fnv.ts";
 
 const USAGE = `Usage: deno task stream [server | client] [options]

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { isLocked } from "../_lock.ts";
+import { isLocked } from "../objects/_lock.ts";
 import { DEFAULT_SPIN_US, HEAD_WORD, type RingMemory, TAIL_WORD, waitFor } from "./_memory.ts";
 import { RingError } from "./error.ts";
 import {

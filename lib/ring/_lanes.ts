@@ -12,7 +12,7 @@
  * @module
  */
 
-import { isLocked } from "../_lock.ts";
+import { isLocked } from "../objects/_lock.ts";
 import {
   CLAIMS_WORD,
   HEAD_WORD,

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../_libc.ts";
-import { checkName } from "../_names.ts";
-import { ResizeWatch } from "../_resize_watch.ts";
-import { DamagedObjectError, PosixError } from "../errors.ts";
-import { NamedSemaphore } from "../named_semaphore.ts";
-import type { Segment } from "../segment.ts";
+import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { checkName } from "../objects/_names.ts";
+import { ResizeWatch } from "../objects/_resize_watch.ts";
+import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { NamedSemaphore } from "../objects/named_semaphore.ts";
+import type { Segment } from "../objects/segment.ts";
 import { RingError } from "./error.ts";
 import { LANE, laneOffset, RING, type RingShape } from "./layout.ts";
 

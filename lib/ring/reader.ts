@@ -4,12 +4,12 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../_libc.ts";
-import { tryLock } from "../_lock.ts";
-import { checkSpin, checkTimeout, sleep } from "../_util.ts";
-import { DamagedObjectError, PosixError } from "../errors.ts";
-import type { NamedSemaphore } from "../named_semaphore.ts";
-import { Segment } from "../segment.ts";
+import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { tryLock } from "../objects/_lock.ts";
+import { checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import type { NamedSemaphore } from "../objects/named_semaphore.ts";
+import { Segment } from "../objects/segment.ts";
 import {
   DEFAULT_SPIN_US,
   giveTurn,

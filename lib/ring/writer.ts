@@ -4,12 +4,12 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../_libc.ts";
-import { isLocked, tryLock, unlock } from "../_lock.ts";
-import { checkSpin, checkTimeout } from "../_util.ts";
-import { DamagedObjectError, PosixError } from "../errors.ts";
-import type { NamedSemaphore } from "../named_semaphore.ts";
-import { Segment } from "../segment.ts";
+import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { isLocked, tryLock, unlock } from "../objects/_lock.ts";
+import { checkSpin, checkTimeout } from "../objects/_util.ts";
+import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import type { NamedSemaphore } from "../objects/named_semaphore.ts";
+import { Segment } from "../objects/segment.ts";
 import { CLAIMS_WORD, giveTurn, RingMemory, ringNames, ringSemaphore } from "./_memory.ts";
 import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
 import { RingError } from "./error.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { NamedSemaphore, PosixError } from "./mod.ts";
-import { assertClean, denoArgv, runDeno, spawnPeer, withId } from "../tests/_util.ts";
+import { NamedSemaphore, PosixError } from "../mod.ts";
+import { assertClean, denoArgv, runDeno, spawnPeer, withId } from "../../tests/_util.ts";
 
 Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
   withId((id) => {
@@ -152,7 +152,7 @@ Deno.test("NamedSemaphore.wait() is not cut short by signals (EINTR is retried)"
         ...deno,
         "eval",
         "--quiet",
-        `import { NamedSemaphore } from "${new URL("./mod.ts", import.meta.url).href}";
+        `import { NamedSemaphore } from "${new URL("../mod.ts", import.meta.url).href}";
          let signals = 0;
          Deno.addSignalListener("SIGUSR2", () => signals++);
          using s = NamedSemaphore.open(Deno.args[0]);

@@ -8,8 +8,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChannelError, type ChannelErrorCode } from "./errors.ts";
-import { channelNames } from "./protocol.ts";
+import { ChannelError, type ChannelErrorCode } from "../lib/objects/errors.ts";
+import { channelNames } from "../lib/channel/protocol.ts";
 
 /**
  * `deno run` and the permissions the scripts need, for a script that starts another as a

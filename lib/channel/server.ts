@@ -5,8 +5,8 @@
  * @module
  */
 
-import { fileKind, isRegular, lstat, monotonicMs } from "./_libc.ts";
-import { isLocked, lockedBytes, tryLock } from "./_lock.ts";
+import { fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
+import { isLocked, lockedBytes, tryLock } from "../objects/_lock.ts";
 import {
   awaitPeer,
   ChannelError,
@@ -18,13 +18,13 @@ import {
   randomTag,
   refuseForeign,
 } from "./_channel.ts";
-import { checkMode, devShmPath } from "./_names.ts";
-import { checkSpin, checkTimeout, sleep } from "./_util.ts";
-import { ResizeWatch } from "./_resize_watch.ts";
-import { Spin } from "./_spin.ts";
+import { checkMode, devShmPath } from "../objects/_names.ts";
+import { checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { ResizeWatch } from "../objects/_resize_watch.ts";
+import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
-import { PosixError } from "./errors.ts";
-import { type NamedSemaphore, spinTake } from "./named_semaphore.ts";
+import { PosixError } from "../objects/errors.ts";
+import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
   channelNames,
@@ -46,7 +46,7 @@ import {
   State,
   writeRequest,
 } from "./protocol.ts";
-import { Segment } from "./segment.ts";
+import { Segment } from "../objects/segment.ts";
 
 /** Options of {@link ChannelServer.create}. */
 export interface ChannelServerOptions {
@@ -119,7 +119,7 @@ const DRAIN_MAX = 1000;
  *
  * @example Process A asks, process B answers (here both in one process)
  * ```ts
- * import { ChannelClient, ChannelServer } from "./mod.ts";
+ * import { ChannelClient, ChannelServer } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const channel = `doc_${crypto.randomUUID().slice(0, 8)}`;

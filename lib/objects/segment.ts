@@ -93,7 +93,7 @@ export interface SegmentInfo {
  *
  * @example Process A creates, process B opens (here both in one process)
  * ```ts
- * import { Segment } from "./mod.ts";
+ * import { Segment } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const name = `/doc_seg_${crypto.randomUUID().slice(0, 8)}`;
@@ -152,7 +152,7 @@ export class Segment implements Disposable {
    *
    * @example
    * ```ts
-   * import { Segment } from "./mod.ts";
+   * import { Segment } from "../mod.ts";
    * import assert from "node:assert/strict";
    * using seg = Segment.create(`/doc_create_${crypto.randomUUID()}`, 1024, { mode: 0o600 });
    * assert.deepEqual([seg.size, seg.info().mode, seg.bytes[0]], [1024, 0o600, 0]); // zero-filled
@@ -202,7 +202,7 @@ export class Segment implements Disposable {
    *
    * @example
    * ```ts
-   * import { Segment } from "./mod.ts";
+   * import { Segment } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_open_${crypto.randomUUID()}`;
    * using mine = Segment.create(name, 64);
@@ -259,7 +259,7 @@ export class Segment implements Disposable {
    *
    * @example
    * ```ts
-   * import { Segment } from "./mod.ts";
+   * import { Segment } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_ooc_${crypto.randomUUID()}`;
    * using first = Segment.openOrCreate(name, 64);
@@ -304,7 +304,7 @@ export class Segment implements Disposable {
    *
    * @example Process B starts first and waits for process A
    * ```ts
-   * import { Segment } from "./mod.ts";
+   * import { Segment } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_ready_${crypto.randomUUID()}`;
    * const waiting = Segment.openWhenReady(name, { timeoutMs: 5000, minSize: 8 }); // process B
@@ -503,7 +503,7 @@ export class Segment implements Disposable {
    *
    * @example
    * ```ts
-   * import { Segment } from "./mod.ts";
+   * import { Segment } from "../mod.ts";
    * import assert from "node:assert/strict";
    *
    * const id = crypto.randomUUID().slice(0, 8);

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { monotonicMs } from "./_libc.ts";
-import { isLocked, tryLock } from "./_lock.ts";
+import { monotonicMs } from "../objects/_libc.ts";
+import { isLocked, tryLock } from "../objects/_lock.ts";
 import {
   awaitPeer,
   ChannelError,
@@ -16,12 +16,12 @@ import {
   openSegment,
   openSemaphore,
 } from "./_channel.ts";
-import { checkMode } from "./_names.ts";
-import { ResizeWatch } from "./_resize_watch.ts";
-import { Spin } from "./_spin.ts";
+import { checkMode } from "../objects/_names.ts";
+import { ResizeWatch } from "../objects/_resize_watch.ts";
+import { Spin } from "../objects/_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
-import { checkSize, checkSpin, checkTimeout, sleep } from "./_util.ts";
-import { type NamedSemaphore, spinTake } from "./named_semaphore.ts";
+import { checkSize, checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
   channelNames,
@@ -45,7 +45,7 @@ import {
   writeErrorResponse,
   writeResponse,
 } from "./protocol.ts";
-import type { Segment } from "./segment.ts";
+import type { Segment } from "../objects/segment.ts";
 
 /** Options of {@link ChannelClient.open}. */
 export interface ChannelClientOptions {

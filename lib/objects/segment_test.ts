@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DamagedObjectError, PosixError, Segment } from "./mod.ts";
-import { assertClean, runDeno, withId } from "../tests/_util.ts";
+import { DamagedObjectError, PosixError, Segment } from "../mod.ts";
+import { assertClean, runDeno, withId } from "../../tests/_util.ts";
 
 Deno.test("Segment.create() makes a zero-filled object of the size asked, and open() maps it", () =>
   withId((id) => {

@@ -5,13 +5,13 @@
  * @module
  */
 
-import { currentUid, ENOENT, fileKind, isRegular, lstat, monotonicMs } from "./_libc.ts";
-import { devShmPath } from "./_names.ts";
-import { ChannelError, DamagedObjectError, PosixError } from "./errors.ts";
+import { currentUid, ENOENT, fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
+import { devShmPath } from "../objects/_names.ts";
+import { ChannelError, DamagedObjectError, PosixError } from "../objects/errors.ts";
 
 export { ChannelError };
-import { NamedSemaphore } from "./named_semaphore.ts";
-import { Segment } from "./segment.ts";
+import { NamedSemaphore } from "../objects/named_semaphore.ts";
+import { Segment } from "../objects/segment.ts";
 
 /** How often a waiting end checks on its peer (and on the header) while it blocks. */
 const PEER_CHECK_MS = 100;

@@ -3,7 +3,7 @@
  * functions that encode and decode each message over a `DataView` of the header (and the bytes
  * of the data segment), returning a typed result or a {@link ProtocolViolation} that names the
  * field and the value. No FFI and no processes: every rule here is tested in-process
- * (`protocol_test.ts`). The transport (`channel_server.ts`, `channel_client.ts`) only waits,
+ * (`protocol_test.ts`). The transport (`server.ts`, `client.ts`) only waits,
  * checks sizes and liveness, and hands bytes to these functions.
  *
  * A channel `C` is four objects:

@@ -97,7 +97,7 @@ export interface SemaphoreInfo {
  *
  * @example Process A posts, process B waits (here both in one process)
  * ```ts
- * import { NamedSemaphore } from "./mod.ts";
+ * import { NamedSemaphore } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const name = `/doc_sem_${crypto.randomUUID().slice(0, 8)}`;
@@ -149,7 +149,7 @@ export class NamedSemaphore implements Disposable {
    *
    * @example
    * ```ts
-   * import { NamedSemaphore } from "./mod.ts";
+   * import { NamedSemaphore } from "../mod.ts";
    * import assert from "node:assert/strict";
    * using sem = NamedSemaphore.create(`/doc_create_${crypto.randomUUID()}`, 1);
    * assert.equal(sem.tryWait(), true);
@@ -190,7 +190,7 @@ export class NamedSemaphore implements Disposable {
    *
    * @example
    * ```ts
-   * import { NamedSemaphore } from "./mod.ts";
+   * import { NamedSemaphore } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_open_${crypto.randomUUID()}`;
    * using mine = NamedSemaphore.create(name, 2);
@@ -236,7 +236,7 @@ export class NamedSemaphore implements Disposable {
    *
    * @example
    * ```ts
-   * import { NamedSemaphore } from "./mod.ts";
+   * import { NamedSemaphore } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_ooc_${crypto.randomUUID()}`;
    * using first = NamedSemaphore.openOrCreate(name);
@@ -347,7 +347,7 @@ export class NamedSemaphore implements Disposable {
    *
    * @example Process B waits with a timeout and can be cancelled
    * ```ts
-   * import { NamedSemaphore } from "./mod.ts";
+   * import { NamedSemaphore } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_wait_${crypto.randomUUID()}`;
    * using sem = NamedSemaphore.create(name, 0);
@@ -387,7 +387,7 @@ export class NamedSemaphore implements Disposable {
    *
    * @example Process B expects process A's post at once
    * ```ts
-   * import { NamedSemaphore } from "./mod.ts";
+   * import { NamedSemaphore } from "../mod.ts";
    * import assert from "node:assert/strict";
    * const name = `/doc_spin_${crypto.randomUUID()}`;
    * using sem = NamedSemaphore.create(name, 0);

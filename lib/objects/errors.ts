@@ -32,7 +32,7 @@ const ADVICE: Readonly<Record<string, string>> = {
  *
  * @example Telling "does not exist" from other failures
  * ```ts
- * import { PosixError, Segment } from "./mod.ts";
+ * import { PosixError, Segment } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * try {
@@ -83,7 +83,7 @@ export class PosixError extends Error {
  *
  * @example
  * ```ts
- * import { DamagedObjectError, NamedSemaphore, Segment } from "./mod.ts";
+ * import { DamagedObjectError, NamedSemaphore, Segment } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
  * const name = `/doc_damaged_${crypto.randomUUID().slice(0, 8)}`;

@@ -7,7 +7,7 @@
  */
 
 import { decode, GIF, Image } from "imagescript";
-import type { Pixels } from "./protocol.ts";
+import type { Pixels } from "../lib/channel/protocol.ts";
 
 /** The file endings served. */
 const SUPPORTED = [".png", ".jpg", ".jpeg", ".gif"];
