@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChannelError, type ChannelErrorCode } from "../lib/objects/errors.ts";
+import { ChannelError, type ChannelErrorCode } from "../lib/mod.ts";
 import { channelNames } from "../lib/channel/protocol.ts";
 
 /**

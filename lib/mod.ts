@@ -29,12 +29,15 @@
  */
 
 export {
-  ChannelError,
-  type ChannelErrorCode,
   DamagedObjectError,
   type ErrnoName,
+  ObjectError,
+  type ObjectErrorCode,
   PosixError,
+  ShmemaphoreError,
+  type ShmemaphoreErrorOptions,
 } from "./objects/errors.ts";
+export { ChannelError, type ChannelErrorCode } from "./channel/error.ts";
 export {
   Segment,
   type SegmentCreateOptions,

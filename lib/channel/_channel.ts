@@ -7,7 +7,8 @@
 
 import { currentUid, ENOENT, fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
 import { devShmPath } from "../objects/_names.ts";
-import { ChannelError, DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { ChannelError } from "./error.ts";
 
 export { ChannelError };
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
@@ -22,12 +23,16 @@ export function foreign(name: string, uid: number): ChannelError {
     "FOREIGN_OBJECT",
     `Refusing "${name}": it belongs to user ${uid}, not to you (${currentUid()}); another user ` +
       `holds this channel's name`,
+    { objectName: name },
   );
 }
 
 /** The error for a damaged object. */
-export function damaged(name: string, what: string): ChannelError {
-  return new ChannelError("DAMAGED", `"${name}" ${what}: the channel cannot be trusted`);
+export function damaged(name: string, what: string, cause?: unknown): ChannelError {
+  return new ChannelError("DAMAGED", `"${name}" ${what}: the channel cannot be trusted`, {
+    objectName: name,
+    cause,
+  });
 }
 
 /**
@@ -41,7 +46,9 @@ export function refuseForeign(name: string, kind: "shm" | "sem"): void {
 
 /** Turns what opening a channel object can throw into a {@link ChannelError} where it is one. */
 function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
-  if (error instanceof DamagedObjectError) return new ChannelError("DAMAGED", error.message);
+  if (error instanceof DamagedObjectError) {
+    return new ChannelError("DAMAGED", error.message, { objectName: name, cause: error });
+  }
   if (!(error instanceof PosixError)) return error;
   // What is there? (glibc reports a directory as EINVAL, a link as ELOOP.)
   const st = lstat(devShmPath(name, kind));
@@ -126,7 +133,7 @@ export class HeaderView {
   }
 
   #follow(): void {
-    const bytes = this.#head.mapped;
+    const bytes = this.#head.bytes;
     if (bytes !== this.#bytes) {
       this.#bytes = bytes;
       this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

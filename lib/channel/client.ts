@@ -180,6 +180,7 @@ export class ChannelClient implements Disposable {
         throw new ChannelError(
           "TIMEOUT",
           `No server created channel "${channel}" (${client.names.head}) in ${timeoutMs / 1000} s`,
+          { objectName: client.names.head },
         );
       }
       return client;
@@ -261,7 +262,7 @@ export class ChannelClient implements Disposable {
       }
       // After the wait, before a byte is read: both segments' real sizes.
       const view = this.#checkSizes(j, this.#clock);
-      const data = j.data.mapped;
+      const data = j.data.bytes;
       // A data segment the header names and this client could not follow yet (see #followData):
       // the request is not in the one it holds, so it answers nothing from it.
       const request = j.session !== null && view.byteLength >= HEADER.EXT_SIZE &&
@@ -296,6 +297,7 @@ export class ChannelClient implements Disposable {
           throw damaged(
             this.names.head,
             `holds a request that cannot be: ${request.violation.message}`,
+            request.violation,
           );
       }
       if (j.session !== null && !claim(j.header.words, view, request.seq, Deno.pid)) {
@@ -337,7 +339,7 @@ export class ChannelClient implements Disposable {
     // A request the server no longer waits for: the answer is made where it harms nobody, and
     // send() says it was not sent.
     if (!this.#current(j)) return new Uint8Array(length);
-    const bytes = length <= j.data.mapped.length ? j.data.mapped : j.data.grow(length);
+    const bytes = length <= j.data.bytes.length ? j.data.bytes : j.data.grow(length);
     return bytes.subarray(0, length);
   }
 
@@ -364,7 +366,7 @@ export class ChannelClient implements Disposable {
     if (j.session === null) {
       this.#last = {
         words: [length, width, height, channels],
-        head: j.data.mapped.slice(0, Math.min(length, PLAIN_ECHO_BYTES)),
+        head: j.data.bytes.slice(0, Math.min(length, PLAIN_ECHO_BYTES)),
       };
     }
     return this.#post(j);
@@ -452,7 +454,7 @@ export class ChannelClient implements Disposable {
     if (head === null) return false;
     const opened: (Segment | NamedSemaphore)[] = [head];
     try {
-      const bytes = head.bytes;
+      const bytes = head.refresh();
       if (bytes.length === 0) return false; // a plain server is making it
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       let session: number | null = null;
@@ -469,6 +471,7 @@ export class ChannelClient implements Disposable {
             "PROTOCOL",
             `The server of "${this.names.head}" speaks extension version ${version}; this ` +
               `client speaks ${EXT_VERSION}`,
+            { objectName: this.names.head },
           );
         }
         if (view.getUint32(HEADER.STATE, true) !== State.LIVE) return false;
@@ -560,8 +563,8 @@ export class ChannelClient implements Disposable {
   #checkSizes(j: Joined, now: number, follow = true): DataView {
     if (!j.resized.quiet()) {
       j.resized.drain(); // before measuring: a change after it shows at the next check
-      j.head.size; // reading `size` measures it (an lseek) and remaps if it changed
-      j.data.size;
+      j.head.refresh(); // measures it (an lseek) and remaps if it changed
+      j.data.refresh();
     }
     j.checkedAt = now;
     const view = j.header.view;
@@ -603,7 +606,7 @@ export class ChannelClient implements Disposable {
       j.dataId = id;
       j.resized = new ResizeWatch([j.head.fd, data.fd]);
       j.resized.drain();
-      data.size; // measured after the drain
+      data.refresh(); // measured after the drain
       return;
     }
   }
@@ -688,7 +691,7 @@ export class ChannelClient implements Disposable {
     }
     if (head === null) return false;
     try {
-      const bytes = head.bytes;
+      const bytes = head.refresh();
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       return !isExtended(view) || isLocked(head.fd, SERVER_LOCK_BYTE, this.names.head);
     } finally {

@@ -86,6 +86,8 @@
  * @module
  */
 
+import { ShmemaphoreError } from "../objects/errors.ts";
+
 /** Byte offsets in the header segment. */
 export const HEADER = {
   LENGTH: 0,
@@ -225,7 +227,9 @@ export function channelNames(channel: string): ChannelNames {
  * expected 1 to 4`. The codec never throws anything else, and returns (does not throw) it from
  * the decoders.
  */
-export class ProtocolViolation extends Error {
+export class ProtocolViolation extends ShmemaphoreError {
+  /** Why: one of the codes of its type. */
+  declare readonly code: "PROTOCOL";
   /** The field, for example `"channels"`. */
   readonly field: string;
   /** Its value, exactly (a u64 as a `bigint`). */
@@ -242,7 +246,7 @@ export class ProtocolViolation extends Error {
    * @param rule The rule it breaks.
    */
   constructor(what: string, field: string, value: bigint | number, rule: string) {
-    super(`Bad ${what}: ${field} = ${value}: ${rule}`);
+    super("PROTOCOL", `Bad ${what}: ${field} = ${value}: ${rule}`);
     this.name = "ProtocolViolation";
     this.field = field;
     this.value = value;

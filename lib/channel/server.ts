@@ -221,7 +221,7 @@ export class ChannelServer implements Disposable {
         throw new Error(`Cannot lock the new header "${head.name}"`); // nobody else can see it
       }
       const session = randomSession();
-      const view = new DataView(head.bytes.buffer);
+      const view = new DataView(head.refresh().buffer);
       initHeader(view, { session, serverPid: Deno.pid, dataId: data.info().inode });
       takeChannel(head, names);
       // The channel is ours now: start the semaphores from zero, then publish the data segment
@@ -270,7 +270,7 @@ export class ChannelServer implements Disposable {
     }
     if (head === null) return 0;
     try {
-      const bytes = head.bytes;
+      const bytes = head.refresh();
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       if (!isExtended(view) || !isLocked(head.fd, SERVER_LOCK_BYTE, names.head)) return 0;
       return view.getUint32(HEADER.SERVER_PID, true) || 1;
@@ -372,7 +372,7 @@ export class ChannelServer implements Disposable {
   /** Writes the name and a request for it, and posts "request ready". */
   #post(name: string): Pending {
     const data = this.#data;
-    let nameLength = encodeUtf8Into(name, data.mapped);
+    let nameLength = encodeUtf8Into(name, data.bytes);
     if (nameLength < 0) {
       const bytes = new TextEncoder().encode(name);
       data.grow(bytes.length).set(bytes);
@@ -431,7 +431,7 @@ export class ChannelServer implements Disposable {
    */
   #decode(pending: Pending, now: number): Answer | null {
     const view = this.#checkSizes(now);
-    const bytes = this.#data.mapped;
+    const bytes = this.#data.bytes;
     const answer = readResponse(view, pending, bytes.length);
     switch (answer.kind) {
       case "pixels": {
@@ -443,7 +443,10 @@ export class ChannelServer implements Disposable {
         this.#notePeer(view);
         return { ok: false, error: answer.message };
       case "violation":
-        throw new ChannelError("PROTOCOL", answer.violation.message);
+        throw new ChannelError("PROTOCOL", answer.violation.message, {
+          objectName: this.names.head,
+          cause: answer.violation,
+        });
       case "none":
         this.#strays++;
         return null;
@@ -480,7 +483,7 @@ export class ChannelServer implements Disposable {
     const old = this.#data;
     const data = Segment.create(
       `${this.names.data}.new.${Deno.pid}.${randomTag()}`,
-      Math.max(INITIAL_DATA_SIZE, Math.min(old.size, 1 << 26)),
+      Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26)),
       { mode: old.info().mode },
     );
     try {
@@ -530,7 +533,7 @@ export class ChannelServer implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#state === State.LIVE && this.#head.size >= HEADER.EXT_SIZE) {
+    if (this.#state === State.LIVE && this.#head.refresh().length >= HEADER.EXT_SIZE) {
       setState(new DataView(this.#head.bytes.buffer), State.CLOSED);
     }
     this.#resized.close();
@@ -565,8 +568,8 @@ export class ChannelServer implements Disposable {
   #checkSizes(now: number): DataView {
     if (!this.#resized.quiet()) {
       this.#resized.drain(); // before measuring: a change after it shows at the next check
-      this.#head.size; // reading `size` measures it (an lseek) and remaps if it changed
-      this.#data.size;
+      this.#head.refresh(); // measures it (an lseek) and remaps if it changed
+      this.#data.refresh();
     }
     this.#checkedAt = now;
     const view = this.#header.view;
@@ -608,7 +611,7 @@ export class ChannelServer implements Disposable {
         throw new ChannelError(
           "PEER_GONE",
           `The client (pid ${pid}) exited while answering ${what}`,
-          pid,
+          { peerPid: pid, objectName: this.names.head },
         );
       }
       if (this.#plainSeen && clients.length === 0 && !this.#head.linked()) {
@@ -616,6 +619,7 @@ export class ChannelServer implements Disposable {
           "PEER_GONE",
           `The channel's objects were removed while the server waited for ${what}: a ` +
             `plain-protocol client (the C++ original's) removes them when it exits`,
+          { objectName: this.names.head },
         );
       }
       const now = monotonicMs();
@@ -642,7 +646,7 @@ export class ChannelServer implements Disposable {
         ? `The client (pid ${pid}) took ${what} but did not answer in ${timeoutMs / 1000} s: ` +
           `it is alive, but stopped or busy`
         : `No client took ${what} on channel "${this.names.head}" in ${timeoutMs / 1000} s`,
-      pid,
+      { peerPid: pid, objectName: this.names.head },
     );
   }
 }
@@ -670,7 +674,7 @@ function takeChannel(head: Segment, names: ChannelNames): void {
     const old = openSegment(names.head);
     if (old === null) continue; // removed meanwhile
     try {
-      const bytes = old.bytes;
+      const bytes = old.refresh();
       const view = new DataView(bytes.buffer, 0, bytes.length);
       if (!tryLock(old.fd, SERVER_LOCK_BYTE, true, names.head)) {
         const extended = isExtended(view);
@@ -682,6 +686,7 @@ function takeChannel(head: Segment, names: ChannelNames): void {
             ? `Another server is taking "${names.head}" over right now: one server per channel`
             : `A live server${pid ? ` (pid ${pid})` : ""} holds "${names.head}": ` +
               `one server per channel`,
+          { objectName: names.head },
         );
       }
       // Its server is dead. Is the name still its (not replaced by a third server meanwhile)?

@@ -1,5 +1,11 @@
 /**
- * The one error class for failed libc calls.
+ * The library's errors: one base class, {@link ShmemaphoreError}, with a typed `code`, the name
+ * of the object concerned and the `cause`; {@link PosixError} for a failed libc call and
+ * {@link DamagedObjectError} for an object that is not what its name says. The channel's and the
+ * ring's errors (`ChannelError`, `ProtocolViolation`, `RingError`) extend the same base.
+ *
+ * Bad arguments are `TypeError` or `RangeError`, thrown before any call; a closed object is
+ * `Deno.errors.BadResource`. Neither is a `ShmemaphoreError`.
  *
  * @module
  */
@@ -26,6 +32,84 @@ const ADVICE: Readonly<Record<string, string>> = {
   EOVERFLOW: "the value would overflow",
 };
 
+/** The codes of the objects' own errors (a {@link PosixError}'s code is its errno's name). */
+export type ObjectErrorCode =
+  /** A live process holds the object (its lock): it is not stale, and not yours to replace. */
+  | "BUSY"
+  /** The object belongs to another user, or is another kind's (a ring's, a channel's). */
+  | "FOREIGN_OBJECT"
+  /** The object is not what its name says (truncated, overwritten, not a regular file). */
+  | "DAMAGED";
+
+/** What every error of the library carries besides its message. */
+export interface ShmemaphoreErrorOptions {
+  /** The POSIX name of the object concerned, for example `"/frames"` (`""` if none). */
+  objectName?: string;
+  /** The error that led to this one. */
+  cause?: unknown;
+}
+
+/**
+ * The base class of the library's errors: `code` says why (keyed on it, never on the message),
+ * `objectName` which object, `cause` what led to it. Its subclasses narrow `code`.
+ *
+ * @example Handling every error of the library in one place
+ * ```ts
+ * import { Segment, ShmemaphoreError } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   Segment.open("/shmemaphore_doc_absent_base");
+ *   assert.fail("it does not exist");
+ * } catch (error) {
+ *   assert.ok(error instanceof ShmemaphoreError);
+ *   assert.equal(error.code, "ENOENT");
+ *   assert.equal(error.objectName, "/shmemaphore_doc_absent_base");
+ * }
+ * ```
+ */
+export class ShmemaphoreError extends Error {
+  /** Why, for example `"BUSY"`, `"PEER_GONE"`, `"ENOENT"`. */
+  readonly code: string;
+  /** The object's POSIX name (`""` if none is concerned). */
+  readonly objectName: string;
+
+  /**
+   * Builds the error.
+   *
+   * @param code Why.
+   * @param message What happened, to which object.
+   * @param options `objectName`, `cause`.
+   */
+  constructor(code: string, message: string, options: ShmemaphoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ShmemaphoreError";
+    this.code = code;
+    this.objectName = options.objectName ?? "";
+  }
+}
+
+/**
+ * An object of the library that cannot be used as asked, for a reason that is not an errno:
+ * see {@link ObjectErrorCode}.
+ */
+export class ObjectError extends ShmemaphoreError {
+  /** Why: one of the codes of its type. */
+  declare readonly code: ObjectErrorCode;
+
+  /**
+   * Builds the error.
+   *
+   * @param code Why.
+   * @param message What happened, to which object.
+   * @param options `objectName`, `cause`.
+   */
+  constructor(code: ObjectErrorCode, message: string, options: ShmemaphoreErrorOptions = {}) {
+    super(code, message, options);
+    this.name = "ObjectError";
+  }
+}
+
 /**
  * A libc call failed. Carries the call, the real errno of that call, its symbolic code and the
  * name of the object concerned.
@@ -44,15 +128,13 @@ const ADVICE: Readonly<Record<string, string>> = {
  * }
  * ```
  */
-export class PosixError extends Error {
+export class PosixError extends ShmemaphoreError {
   /** The libc function that failed, for example `"shm_open"`. */
   readonly syscall: string;
   /** errno as the failed call set it. */
   readonly errno: number;
   /** The symbolic errno, for example `"ENOENT"` (`"E<number>"` for one we do not name). */
-  readonly code: ErrnoName | `E${number}`;
-  /** The name of the shared memory object or semaphore, for example `"/SEG_ibis_HEAD"`. */
-  readonly objectName: string;
+  declare readonly code: ErrnoName | `E${number}`;
 
   /**
    * Builds the error and its message from the call, its errno and what was being done.
@@ -66,13 +148,13 @@ export class PosixError extends Error {
     const code = errnoName(errno);
     const advice = ADVICE[code];
     super(
+      code,
       `${action} "${objectName}": ${code}` + (advice ? ` (${advice})` : "") + ` [${syscall}]`,
+      { objectName },
     );
     this.name = "PosixError";
     this.syscall = syscall;
     this.errno = errno;
-    this.code = code;
-    this.objectName = objectName;
   }
 }
 
@@ -94,9 +176,9 @@ export class PosixError extends Error {
  * Segment.unlink(`/sem.${name.slice(1)}`);
  * ```
  */
-export class DamagedObjectError extends Error {
-  /** The object's POSIX name, for example `"/SEM_ibis_REQ"`. */
-  readonly objectName: string;
+export class DamagedObjectError extends ShmemaphoreError {
+  /** Why: one of the codes of its type. */
+  declare readonly code: "DAMAGED";
   /** Where it is, for example `"/dev/shm/sem.SEM_ibis_REQ"`. */
   readonly path: string;
 
@@ -108,48 +190,10 @@ export class DamagedObjectError extends Error {
    * @param what What it is instead, in words: `"is 0 bytes, not a semaphore (32 bytes)"`.
    */
   constructor(objectName: string, path: string, what: string) {
-    super(`"${objectName}" (${path}) ${what}: it is damaged or not ours; remove it`);
+    super("DAMAGED", `"${objectName}" (${path}) ${what}: it is damaged or not ours; remove it`, {
+      objectName,
+    });
     this.name = "DamagedObjectError";
-    this.objectName = objectName;
     this.path = path;
-  }
-}
-
-/** Why a channel cannot go on: see {@link ChannelError}. */
-export type ChannelErrorCode =
-  /** The peer did not answer (or appear) in time. */
-  | "TIMEOUT"
-  /** The peer's process is gone, or it removed the channel. */
-  | "PEER_GONE"
-  /** The peer broke the protocol (the field and value are in the message). */
-  | "PROTOCOL"
-  /** A channel object belongs to another user. */
-  | "FOREIGN_OBJECT"
-  /** A live server already holds the channel. */
-  | "BUSY"
-  /** A channel object is damaged: truncated, overwritten, or not what its name says. */
-  | "DAMAGED";
-
-/**
- * A channel that cannot go on. `code` says why; the message says what happened to which object
- * (what to run about it is the caller's business, keyed on `code`).
- */
-export class ChannelError extends Error {
-  /** Why. */
-  readonly code: ChannelErrorCode;
-  /** The peer's pid, when one process is to blame (0 when none is known). */
-  readonly peerPid: number;
-  /**
-   * Builds the error.
-   *
-   * @param code Why.
-   * @param message What happened, to which object.
-   * @param peerPid The peer's pid, when one process is to blame.
-   */
-  constructor(code: ChannelErrorCode, message: string, peerPid = 0) {
-    super(message);
-    this.name = "ChannelError";
-    this.code = code;
-    this.peerPid = peerPid;
   }
 }

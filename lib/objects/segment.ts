@@ -8,7 +8,6 @@ import {
   cString,
   currentUid,
   ENOENT,
-  EPERM,
   errno,
   fileKind,
   fstat,
@@ -26,9 +25,12 @@ import {
   stat,
   type StatInfo,
 } from "./_libc.ts";
+import { HELD_BYTE, hold } from "./_held.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
-import { DamagedObjectError, PosixError } from "./errors.ts";
-import { checkSize, checkTimeout, sleep } from "./_util.ts";
+import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
+import { CHANNEL_NAME, temporaryName } from "./kinds.ts";
+import { openWhenReady, publish, type ReadyOptions, refuseRing } from "./lifecycle.ts";
+import { checkSize } from "./_util.ts";
 
 /** Options of {@link Segment.create}. */
 export interface SegmentCreateOptions {
@@ -37,13 +39,6 @@ export interface SegmentCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
-  /**
-   * Remove an object of the same name first (one a crashed run left behind), if it is yours:
-   * another user's object is refused (`EPERM`), even when running as root. Processes that still
-   * have the old one open keep it, detached from the name.
-   * @default {false} (an existing object is an `EEXIST` error)
-   */
-  replace?: boolean;
 }
 
 /** Options of {@link Segment.open}. */
@@ -52,13 +47,8 @@ export interface SegmentOpenOptions {
   minSize?: number;
 }
 
-/** Options of {@link Segment.openWhenReady}. */
-export interface SegmentWaitOptions extends SegmentOpenOptions {
-  /** Give up after this long and resolve to `null`. @default {Infinity} */
-  timeoutMs?: number;
-  /** Abort the wait: the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
+/** Options of {@link Segment.openWhenReady}: `timeoutMs` (then `null`), `signal`, `minSize`. */
+export interface SegmentWaitOptions extends SegmentOpenOptions, ReadyOptions {}
 
 /** What `fstat` says of a segment: see {@link Segment.info}. */
 export interface SegmentInfo {
@@ -86,10 +76,14 @@ export interface SegmentInfo {
  * removes the name at once, but the memory lives on until every process has closed it. `close()`
  * (and `using`) never unlink.
  *
+ * Every process that holds a segment open marks it held (a lock the kernel drops when it dies),
+ * so that {@link Segment.replace} and `deno task clean` never take a live process's object.
+ *
  * Memory safety: closing or remapping detaches the old `ArrayBuffer` before `munmap`, so a view
- * kept too long reads as empty instead of crashing the process. Every read of `size` or `bytes`
- * checks the object's real size (one `lseek`) and remaps when another process has grown or
- * truncated it, so the mapping never extends past the end of the object.
+ * kept too long reads as empty instead of crashing the process. Reading `size` or `bytes` makes
+ * no system call: they are the mapping as of the last check. {@link refresh} checks the
+ * object's real size (one `lseek`) and remaps when another process has grown or truncated it:
+ * call it before you read what another process may have resized.
  *
  * @example Process A creates, process B opens (here both in one process)
  * ```ts
@@ -115,11 +109,16 @@ export class Segment implements Disposable {
   #pointer: Deno.PointerObject | null = null;
   #buffer: ArrayBuffer | null = null;
   #bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  /** The object's identity (inode, device), so that unlink() removes this object and no other. */
+  readonly #ino: number;
+  readonly #dev: number;
 
-  private constructor(name: string, fd: number, created: boolean) {
+  private constructor(name: string, fd: number, created: boolean, st: StatInfo) {
     this.#name = name;
     this.#fd = fd;
     this.created = created;
+    this.#ino = st.ino;
+    this.#dev = st.dev;
   }
 
   /** The object's name, for example `"/SEG_ibis_DATA"` (changed by {@link rename}). */
@@ -163,16 +162,8 @@ export class Segment implements Disposable {
   static create(name: string, size: number, options: SegmentCreateOptions = {}): Segment {
     checkName(name, "shm");
     checkSize(size);
-    const { mode = 0o600, replace = false } = options;
+    const { mode = 0o600 } = options;
     checkMode(mode);
-    if (replace) {
-      // Root may unlink anything in /dev/shm; being able to is no reason to.
-      const old = lstat(devShmPath(name, "shm"));
-      if (old && old.uid !== currentUid()) {
-        throw new PosixError("shm_unlink", EPERM, name, "Refusing to replace shared memory");
-      }
-      Segment.unlink(name);
-    }
     const fd = libc.shm_open(cString(name), O_RDWR | O_CREAT | O_EXCL, mode);
     if (fd < 0) throw openError(name, "Cannot create shared memory");
     try {
@@ -180,12 +171,89 @@ export class Segment implements Disposable {
       if (libc.fchmod(fd, mode) !== 0) {
         throw new PosixError("fchmod", errno(), name, "Cannot set the mode of shared memory");
       }
-      const segment = new Segment(name, fd, true);
+      const st = fstat(fd);
+      if (!st) throw new PosixError("fstat", errno(), name, "Cannot read shared memory");
+      hold(fd, name); // (new: nobody else can hold it yet)
+      const segment = new Segment(name, fd, true, st);
       segment.grow(size);
       return segment;
     } catch (error) {
       libc.close(fd);
       libc.shm_unlink(cString(name));
+      throw error;
+    }
+  }
+
+  /**
+   * Creates a segment of `size` bytes in place of a stale one of the same name: one that a
+   * crashed run left, that no live process holds. Made whole under a temporary name and then
+   * renamed into place in one step; with no object of that name, it is {@link create}.
+   *
+   * @param name The object's name (at most 237 bytes: the temporary name is longer).
+   * @param size Bytes.
+   * @param options `mode` (default `0o600`).
+   * @returns The mapped segment; this process owns it.
+   * @throws {ObjectError} `BUSY` if a live process holds the old one (it is left as it is);
+   * `FOREIGN_OBJECT` if it is another user's (even as root) or another kind's (a ring's, a
+   * channel's).
+   * @throws {PosixError} `ENOSPC`, `EACCES`...
+   *
+   * @example A crashed run left the name; a live one's is refused
+   * ```ts
+   * import { Segment } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_replace_${crypto.randomUUID().slice(0, 8)}`;
+   * Segment.create(name, 64).close(); // left behind: nobody holds it
+   * using fresh = Segment.replace(name, 128);
+   * assert.equal(fresh.size, 128);
+   * assert.throws(() => Segment.replace(name, 8), { code: "BUSY" }); // `fresh` holds it
+   * fresh.unlink();
+   * ```
+   */
+  static replace(name: string, size: number, options: SegmentCreateOptions = {}): Segment {
+    checkName(name, "shm");
+    checkSize(size);
+    checkMode(options.mode ?? 0o600);
+    const made = Segment.create(temporaryName(name), size, options);
+    try {
+      publish(made, name, {
+        kind: "plain",
+        ownerByte: HELD_BYTE,
+        open: (at) => {
+          try {
+            return Segment.open(at);
+          } catch (error) {
+            if (error instanceof PosixError && error.code === "ENOENT") return null;
+            throw error;
+          }
+        },
+        foreign: (at, uid) =>
+          new ObjectError(
+            "FOREIGN_OBJECT",
+            `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
+            { objectName: at },
+          ),
+        checkKind: (old, at) => {
+          refuseRing(old, at, "plain");
+          if (CHANNEL_NAME.test(at)) {
+            throw new ObjectError(
+              "FOREIGN_OBJECT",
+              `Refusing to replace "${at}": it is a channel's object (use deno task clean)`,
+              { objectName: at },
+            );
+          }
+        },
+        busy: (_old, at) =>
+          new ObjectError(
+            "BUSY",
+            `Refusing to replace "${at}": a live process holds it (close it there first)`,
+            { objectName: at },
+          ),
+      });
+      return made;
+    } catch (error) {
+      made.unlink();
+      made.close();
       throw error;
     }
   }
@@ -216,13 +284,35 @@ export class Segment implements Disposable {
     checkName(name, "shm");
     const { minSize = 0 } = options;
     checkSize(minSize);
+    // (Tries again while the object at the name is being replaced: the next is the new one.)
+    for (let tries = 0;; tries++) {
+      const segment = Segment.#open(name, minSize);
+      if (segment) return segment;
+      if (tries === REPLACING_TRIES) {
+        throw new ObjectError(
+          "BUSY",
+          `Cannot open shared memory "${name}": it is being replaced, again and again`,
+          { objectName: name },
+        );
+      }
+    }
+  }
+
+  /** One try of {@link open}: `null` if the object was being replaced (it is not held). */
+  static #open(name: string, minSize: number): Segment | null {
     const fd = libc.shm_open(cString(name), O_RDWR, 0);
     if (fd < 0) throw openError(name, "Cannot open shared memory");
-    const segment = new Segment(name, fd, false);
+    const st = fstat(fd);
+    if (!st) {
+      const error = new PosixError("fstat", errno(), name, "Cannot read shared memory");
+      libc.close(fd);
+      throw error;
+    }
+    const segment = new Segment(name, fd, false, st);
     try {
       // Opening O_RDWR never blocks, even on a FIFO; mapping one would fail, and a directory
       // cannot be opened so: refuse anything but a regular file with a clear error.
-      const { mode } = segment.#stat();
+      const { mode } = st;
       if (!isRegular(mode)) {
         throw new DamagedObjectError(
           name,
@@ -230,7 +320,11 @@ export class Segment implements Disposable {
           `is ${fileKind(mode)}, not shared memory`,
         );
       }
-      const size = segment.size;
+      if (!hold(fd, name)) {
+        segment.close();
+        return null;
+      }
+      const size = segment.refresh().length;
       if (size < minSize) {
         throw new RangeError(
           `Shared memory "${name}" is ${size} bytes, smaller than the ${minSize} needed: ` +
@@ -271,7 +365,7 @@ export class Segment implements Disposable {
   static openOrCreate(
     name: string,
     size: number,
-    options: Omit<SegmentCreateOptions, "replace"> = {},
+    options: SegmentCreateOptions = {},
   ): Segment {
     checkName(name, "shm");
     checkSize(size);
@@ -320,24 +414,20 @@ export class Segment implements Disposable {
     options: SegmentWaitOptions = {},
   ): Promise<Segment | null> {
     checkName(name, "shm");
-    const { timeoutMs = Infinity, signal, minSize = 0 } = options;
-    checkTimeout(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    let pause = 1;
-    for (;;) {
-      signal?.throwIfAborted();
+    const { minSize = 0 } = options;
+    checkSize(minSize);
+    return openWhenReady(() => {
       try {
         return Segment.open(name, { minSize });
       } catch (error) {
-        const notYet = (error instanceof PosixError && error.code === "ENOENT") ||
-          error instanceof RangeError;
-        if (!notYet) throw error;
+        if (
+          (error instanceof PosixError && error.code === "ENOENT") || error instanceof RangeError
+        ) {
+          return null; // not there yet, or not its size yet
+        }
+        throw error;
       }
-      const left = deadline - performance.now();
-      if (left <= 0) return null;
-      await sleep(Math.min(pause, left), signal);
-      pause = Math.min(pause * 2, 50);
-    }
+    }, options);
   }
 
   /**
@@ -358,39 +448,52 @@ export class Segment implements Disposable {
   }
 
   /**
-   * The object's size in bytes now. Reading it checks with `lseek` and remaps if another process
-   * changed the size, so it is always the real size.
+   * The mapping's size in bytes: the object's size as of the last check ({@link refresh},
+   * {@link view}, {@link grow}, opening it). No system call.
    *
-   * @throws {Error} If the segment is closed.
+   * @throws {Deno.errors.BadResource} If the segment is closed.
    */
   get size(): number {
-    this.#sync();
+    this.#checkOpen();
     return this.#mapped;
   }
 
   /**
-   * The whole object as bytes, over the shared pages (zero-copy). Reading it checks the size
-   * first (see {@link size}); a view taken before the size changed, or before `close()`, is
-   * detached and reads as empty, so take `bytes` again after a change rather than keep it.
+   * The whole mapping as bytes, over the shared pages (zero-copy), as of the last check: no
+   * system call, so `seg.bytes[i]` in a loop costs what a `Uint8Array` does. If another process
+   * may have resized the object, call {@link refresh} first: touching bytes it cut off would be
+   * a SIGBUS. A view taken before a remap or `close()` is detached and reads as empty.
    *
-   * @throws {Error} If the segment is closed.
+   * @throws {Deno.errors.BadResource} If the segment is closed.
    */
   get bytes(): Uint8Array<ArrayBuffer> {
-    this.#sync();
+    this.#checkOpen();
     return this.#bytes;
   }
 
   /**
-   * The mapping as of the last size check (by {@link size}, {@link bytes}, {@link view} or
-   * {@link grow}), with no new check: no system call. For a hot path that has just checked once
-   * (the channel checks once per exchange, on its read, and writes through `mapped`). If
-   * another process truncated the object since that check, touching the cut-off part is a
-   * SIGBUS: when in doubt, use {@link bytes}.
+   * Checks the object's real size now (one `lseek`) and remaps if another process grew or
+   * truncated it.
    *
-   * @throws {Error} If the segment is closed.
+   * @returns The whole mapping, the same as {@link bytes} afterwards.
+   * @throws {Deno.errors.BadResource} If the segment is closed.
+   * @throws {PosixError} If the object cannot be measured or mapped.
+   *
+   * @example Another process grew it
+   * ```ts
+   * import { Segment } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_refresh_${crypto.randomUUID().slice(0, 8)}`;
+   * using a = Segment.create(name, 64);
+   * using b = Segment.open(name);
+   * a.grow(4096); // process A
+   * assert.equal(b.size, 64); // process B has not looked yet
+   * assert.equal(b.refresh().length, 4096);
+   * a.unlink();
+   * ```
    */
-  get mapped(): Uint8Array<ArrayBuffer> {
-    this.#checkOpen();
+  refresh(): Uint8Array<ArrayBuffer> {
+    this.#sync();
     return this.#bytes;
   }
 
@@ -406,7 +509,7 @@ export class Segment implements Disposable {
   view(offset: number, length: number): Uint8Array<ArrayBuffer> {
     checkSize(offset);
     checkSize(length);
-    const bytes = this.bytes;
+    const bytes = this.refresh();
     if (offset + length > bytes.length) {
       throw new RangeError(
         `Shared memory "${this.name}" holds ${bytes.length} bytes, ` +
@@ -419,8 +522,8 @@ export class Segment implements Disposable {
   /**
    * Grows the object to `size` bytes (never shrinks: a smaller `size` does nothing) and remaps.
    * The new memory is reserved at once (`posix_fallocate`), so a full /dev/shm is an `ENOSPC`
-   * error here rather than a crash on first write. Other processes see the new size the next
-   * time they read `size` or `bytes`.
+   * error here rather than a crash on first write. Other processes see the new size when they
+   * {@link refresh}.
    *
    * @param size The size wanted, in bytes.
    * @returns The whole mapping ({@link bytes}), now at least `size` bytes: one size check for
@@ -430,7 +533,7 @@ export class Segment implements Disposable {
    */
   grow(size: number): Uint8Array<ArrayBuffer> {
     checkSize(size);
-    const current = this.size;
+    const current = this.refresh().length;
     if (size <= current) return this.#bytes;
     if (libc.ftruncate(this.#fd, BigInt(size)) !== 0) {
       throw new PosixError("ftruncate", errno(), this.name, "Cannot grow shared memory");
@@ -469,19 +572,17 @@ export class Segment implements Disposable {
   /**
    * Whether this segment's name still refers to this very object: `false` once it was removed,
    * or replaced by another object of the same name (another process created one after removing
-   * ours). One `fstat` and one `stat`.
-   *
-   * @throws {Deno.errors.BadResource} If the segment is closed.
+   * ours). One `stat`; works after {@link close} too.
    */
   linked(): boolean {
-    const mine = this.#stat();
     const there = stat(devShmPath(this.#name, "shm"));
-    return there !== null && there.ino === mine.ino && there.dev === mine.dev;
+    return there !== null && there.ino === this.#ino && there.dev === this.#dev;
   }
 
   /**
    * Removes this segment's name, if it still refers to this object (see {@link linked}): a name
-   * that another process has since given to another object is left alone.
+   * that another process has since given to another object is left alone. Works before or after
+   * {@link close}.
    *
    * @returns `true` if it was removed, `false` if it was gone or refers to another object.
    * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
@@ -593,8 +694,8 @@ export class Segment implements Disposable {
   #unmap(): void {
     if (this.#pointer) {
       // Detach first: every view of the old mapping now reads as length 0 instead of touching
-      // unmapped memory (which would be SIGSEGV).
-      this.#buffer!.transfer(0);
+      // unmapped memory (which would be SIGSEGV). (Unless the user transferred it already.)
+      if (!this.#buffer!.detached) this.#buffer!.transfer(0);
       libc.munmap(this.#pointer, BigInt(this.#mapped));
     }
     this.#pointer = null;
@@ -603,6 +704,9 @@ export class Segment implements Disposable {
     this.#mapped = 0;
   }
 }
+
+/** How many times {@link Segment.open} tries while the object is being replaced. */
+const REPLACING_TRIES = 1000;
 
 /**
  * Why `shm_open` failed on `name`, read right after the call: a name that is not a regular file

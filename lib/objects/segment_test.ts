@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DamagedObjectError, PosixError, Segment } from "../mod.ts";
-import { assertClean, runDeno, withId } from "../../tests/_util.ts";
+import { DamagedObjectError, ObjectError, PosixError, Ring, Segment } from "../mod.ts";
+import { assertClean, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
 
 Deno.test("Segment.create() makes a zero-filled object of the size asked, and open() maps it", () =>
   withId((id) => {
@@ -17,7 +17,7 @@ Deno.test("Segment.create() makes a zero-filled object of the size asked, and op
     assert.equal(a.unlink(), true);
   }));
 
-Deno.test("Segment.create() fails with EEXIST if the name exists, and replace: true replaces it", () =>
+Deno.test("Segment.create() fails with EEXIST if the name exists; replace() refuses it while it is held", () =>
   withId((id) => {
     using first = Segment.create(`/seg_${id}`, 16);
     first.bytes[0] = 1;
@@ -29,11 +29,20 @@ Deno.test("Segment.create() fails with EEXIST if the name exists, and replace: t
       assert.match(e.message, /Cannot create shared memory "\/seg_\w+": EEXIST/);
       return true;
     });
-    using second = Segment.create(`/seg_${id}`, 32, { replace: true });
+    assert.throws(() => Segment.replace(`/seg_${id}`, 32), (e: unknown) => {
+      assert.ok(e instanceof ObjectError);
+      assert.equal(e.code, "BUSY");
+      assert.equal(e.objectName, `/seg_${id}`);
+      return true;
+    });
+    assert.equal(first.linked(), true, "a held object keeps its name");
+    first.close(); // now it is stale
+    using second = Segment.replace(`/seg_${id}`, 32);
     assert.equal(second.size, 32);
     assert.equal(second.bytes[0], 0, "a new object, not the old one");
-    assert.equal(first.info().unlinked, true, "the old object lost its name");
-    second.unlink();
+    assert.equal(first.linked(), false, "the old object lost its name");
+    assert.equal(first.unlink(), false, "and its unlink() leaves the new one");
+    assert.equal(second.unlink(), true);
   }));
 
 Deno.test("Segment.open() fails with ENOENT, naming the object, when it does not exist", () =>
@@ -136,7 +145,7 @@ Deno.test("bytes written by one process are read by another", () =>
     seg.unlink();
   }));
 
-Deno.test("growth by one process is seen by the other in size and bytes, without reopening", () =>
+Deno.test("growth by one process is seen by the other at its refresh(), without reopening", () =>
   withId(async (id) => {
     using seg = Segment.create(`/seg_${id}`, 16);
     const out = await runDeno(
@@ -151,6 +160,8 @@ Deno.test("growth by one process is seen by the other in size and bytes, without
     );
     assertClean(out);
     assert.equal(out.stdout, `16\n${3 << 20}\n`);
+    assert.equal(seg.size, 16, "reading a property makes no system call: not looked yet");
+    assert.equal(seg.refresh().length, 3 << 20);
     assert.equal(seg.size, 3 << 20);
     assert.equal(seg.bytes.length, 3 << 20);
     assert.equal(seg.bytes[(3 << 20) - 1], 9);
@@ -192,7 +203,7 @@ Deno.test("a segment truncated by another process is remapped, not a SIGBUS", ()
        console.log(s.bytes.length);
        const t = new Deno.Command("truncate", { args: ["-s", "100", "/dev/shm" + Deno.args[0]] });
        if (!(await t.output()).success) throw new Error("truncate failed");
-       console.log(s.bytes.length, s.bytes[99]);
+       console.log(s.refresh().length, s.bytes[99]);
        try { s.view(0, 4096); } catch (e) { console.log(e.name, e.message); }`,
       { args: [seg.name] },
     );
@@ -256,7 +267,7 @@ Deno.test("Segment.openOrCreate() creates once, then opens what is there as it i
     assert.equal(first.unlink(), true);
   }));
 
-Deno.test("replace: true refuses another user's object, even as root, and leaves it", () =>
+Deno.test("replace() refuses another user's object, even as root, and leaves it", () =>
   withId(async (id) => {
     const name = `/seg_${id}`;
     const squat = await runDeno(
@@ -265,10 +276,10 @@ Deno.test("replace: true refuses another user's object, even as root, and leaves
       { asNobody: true, args: [name] },
     );
     assertClean(squat);
-    assert.throws(() => Segment.create(name, 8, { replace: true }), (e: unknown) => {
-      assert.ok(e instanceof PosixError);
-      assert.equal(e.code, "EPERM");
-      assert.match(e.message, /Refusing to replace shared memory/);
+    assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
+      assert.ok(e instanceof ObjectError);
+      assert.equal(e.code, "FOREIGN_OBJECT");
+      assert.match(e.message, /Refusing to replace .* belongs to user 65534/);
       return true;
     });
     using theirs = Segment.open(name);
@@ -290,3 +301,85 @@ Deno.test("Segment.openWhenReady() given an aborted signal rejects at once", asy
   const signal = AbortSignal.abort(new Error("stop"));
   await assert.rejects(Segment.openWhenReady("/seg_never", { signal }), /stop/);
 });
+
+Deno.test("replace() takes a stale object of another process's, refuses a live process's (BUSY) and a ring's", () =>
+  withId(async (id) => {
+    const name = `/seg_${id}`;
+    // Another process holds it, alive: refused, and left whole.
+    const holder = spawnPeer(
+      `import { Segment } from "MOD";
+       const s = Segment.create(Deno.args[0], 64);
+       s.bytes[0] = 7;
+       console.log("held");
+       await new Promise(() => {});`,
+      [name],
+    );
+    try {
+      await holder.waitFor("held");
+      assert.throws(() => Segment.replace(name, 8), { name: "ObjectError", code: "BUSY" });
+      using look = Segment.open(name);
+      assert.equal(look.bytes[0], 7, "the live process's object is untouched");
+    } finally {
+      await stop(holder);
+    }
+    // Its holder died (SIGKILL, no cleanup): stale, so replaced.
+    using fresh = Segment.replace(name, 8);
+    assert.deepEqual([fresh.size, fresh.bytes[0]], [8, 0]);
+    fresh.unlink();
+    // A ring's name is never a plain segment's to take, live or not.
+    const ring = Ring.create(`/ring_${id}`, { slots: 2, slotSize: 64, writers: 1 });
+    try {
+      assert.throws(() => Segment.replace(`/ring_${id}`, 8), {
+        code: "FOREIGN_OBJECT",
+        message: /it is a ring/,
+      });
+    } finally {
+      ring.close();
+    }
+  }));
+
+Deno.test("unlink() works after close(), and removes only the object it names", () =>
+  withId((id) => {
+    const name = `/seg_${id}`;
+    const a = Segment.create(name, 8);
+    a.close();
+    assert.equal(a.unlink(), true, "close-then-unlink, as Python's SharedMemory documents");
+    assert.throws(() => Segment.open(name), { code: "ENOENT" });
+    assert.equal(a.unlink(), false, "already gone");
+  }));
+
+Deno.test("unlink() after close() leaves a newer object of the same name alone", () =>
+  withId((id) => {
+    const name = `/seg_${id}`;
+    const old = Segment.create(name, 8);
+    old.close();
+    Segment.unlink(name);
+    using newer = Segment.create(name, 16);
+    assert.equal(old.unlink(), false);
+    assert.equal(newer.linked(), true);
+    assert.equal(newer.unlink(), true);
+  }));
+
+Deno.test("bytes and size make no system call: a loop over seg.bytes costs what a Uint8Array does", () =>
+  withId((id) => {
+    using seg = Segment.create(`/seg_${id}`, 4096);
+    // Truncated under it by "another process" (here, by name): the properties still say what
+    // is mapped, until refresh() looks.
+    Deno.truncateSync(`/dev/shm/seg_${id}`, 100);
+    assert.equal(seg.size, 4096);
+    assert.equal(seg.bytes.length, 4096);
+    assert.equal(seg.refresh().length, 100);
+    assert.equal(seg.size, 100);
+    seg.unlink();
+  }));
+
+Deno.test("a buffer the user transferred (to a Worker, say) never makes close() or dispose throw", () =>
+  withId((id) => {
+    const seg = Segment.create(`/seg_${id}`, 4096);
+    const moved = seg.bytes.buffer.transfer();
+    assert.equal(seg.bytes.byteLength, 0);
+    assert.equal(moved.byteLength, 4096);
+    seg.unlink();
+    seg.close();
+    seg[Symbol.dispose]();
+  }));

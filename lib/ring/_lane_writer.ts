@@ -129,6 +129,7 @@ export class LaneWriter {
         "DAMAGED",
         `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
           `(the writer is at ${this.#tail}): the ring cannot be trusted`,
+        { objectName: this.name },
       );
     }
     if (slot + need <= slots) return need <= free ? { slot, pad: 0, slots: need } : null;
@@ -220,6 +221,7 @@ export class LaneWriter {
       throw new RingError(
         "READER_GONE",
         `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,
+        { objectName: this.name },
       );
     }
   }

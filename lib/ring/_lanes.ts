@@ -250,6 +250,7 @@ export class ReaderLanes {
     return new RingError(
       "DAMAGED",
       `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
+      { objectName: this.name },
     );
   }
 }

@@ -103,12 +103,13 @@ export class RingMemory {
     if (this.resized.quiet() && this.bytes.byteLength !== 0) return;
     this.resized.drain();
     const was = this.mappedSize;
-    const size = this.segment.size; // remaps: the views above are detached if it changed
+    const size = this.segment.refresh().length; // remaps: the views above are detached if it changed
     if (size !== was || this.bytes.byteLength === 0) {
       throw new RingError(
         "DAMAGED",
         `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
           "it cannot be trusted",
+        { objectName: this.name },
       );
     }
   }
@@ -165,16 +166,22 @@ export function ringSemaphore(name: string, mode: number | null): NamedSemaphore
       ? NamedSemaphore.open(name)
       : NamedSemaphore.openOrCreate(name, 0, { mode });
   } catch (error) {
-    if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+    if (error instanceof DamagedObjectError) {
+      throw new RingError("DAMAGED", error.message, { objectName: error.objectName, cause: error });
+    }
     if (mode === null && error instanceof PosixError && error.code === "ENOENT") {
-      throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`);
+      throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`, {
+        objectName: name,
+      });
     }
     throw error;
   }
   const { uid } = sem.info();
   if (uid !== currentUid()) {
     sem.close();
-    throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+    throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
+      objectName: name,
+    });
   }
   return sem;
 }

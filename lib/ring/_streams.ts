@@ -49,6 +49,7 @@ export function readableOf(
             "ABORTED",
             `The stream of ring "${ring.name}" ended cut short: ${ring.aborted} writer(s) ` +
               `aborted their part of it`,
+            { objectName: ring.name },
           ),
         );
       } else controller.close();

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { ShmemaphoreError, type ShmemaphoreErrorOptions } from "../objects/errors.ts";
+
 /** Why a ring cannot go on: see {@link RingError}. */
 export type RingErrorCode =
   /**
@@ -26,18 +28,18 @@ export type RingErrorCode =
   | "FOREIGN_OBJECT";
 
 /** A ring that cannot go on. `code` says why; the message, what happened to which ring. */
-export class RingError extends Error {
-  /** Why. */
-  readonly code: RingErrorCode;
+export class RingError extends ShmemaphoreError {
+  /** Why: one of the codes of its type. */
+  declare readonly code: RingErrorCode;
   /**
    * Builds the error.
    *
    * @param code Why.
    * @param message What happened, to which ring.
+   * @param options `objectName` (the ring's name), `cause`.
    */
-  constructor(code: RingErrorCode, message: string) {
-    super(message);
+  constructor(code: RingErrorCode, message: string, options: ShmemaphoreErrorOptions = {}) {
+    super(code, message, options);
     this.name = "RingError";
-    this.code = code;
   }
 }

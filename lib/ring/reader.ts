@@ -464,7 +464,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
     this.#closed = true;
     const m = this.#m;
     try {
-      if (m.segment.size === m.bytes.length) {
+      if (m.segment.refresh().length === m.bytes.length) {
         m.store(RING.STATE, RingState.CLOSED);
         // Wake every writer that sleeps, so that it sees it.
         m.wakeWriters();
@@ -498,6 +498,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
         "BUSY",
         `${call} on ring "${this.name}" while another read() or peek() is in flight: await it ` +
           `first (one read at a time; for await, readable and read() each take that turn)`,
+        { objectName: this.name },
       );
     }
   }
@@ -561,27 +562,37 @@ function take(segment: Segment, name: string): void {
       old = Segment.open(name);
     } catch (error) {
       if (error instanceof PosixError && error.code === "ENOENT") continue;
-      if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+      if (error instanceof DamagedObjectError) {
+        throw new RingError("DAMAGED", error.message, {
+          objectName: error.objectName,
+          cause: error,
+        });
+      }
       throw error;
     }
     try {
       const { uid } = old.info();
       if (uid !== currentUid()) {
-        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
+          objectName: name,
+        });
       }
       // Only a ring's name is a ring's to take: a live process's segment, a channel's object,
       // any other bytes are left as they are.
-      const bytes = old.bytes;
+      const bytes = old.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
         throw new RingError(
           "FOREIGN_OBJECT",
           `Refusing "${name}": there is shared memory of that name that is not a ring (${header.error}); ` +
             `remove it if it is yours, or choose another name`,
+          { objectName: name },
         );
       }
       if (!tryLock(old.fd, READER_LOCK_BYTE, true, name)) {
-        throw new RingError("BUSY", `A live reader holds ring "${name}": one reader per ring`);
+        throw new RingError("BUSY", `A live reader holds ring "${name}": one reader per ring`, {
+          objectName: name,
+        });
       }
       if (!old.linked()) continue;
       segment.rename(name, { replace: true });

@@ -76,22 +76,35 @@ export class RingWriter implements Disposable {
       segment = Segment.open(name);
     } catch (error) {
       if (error instanceof PosixError && error.code === "ENOENT") {
-        throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`);
+        throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`, {
+          objectName: name,
+        });
       }
-      if (error instanceof DamagedObjectError) throw new RingError("DAMAGED", error.message);
+      if (error instanceof DamagedObjectError) {
+        throw new RingError("DAMAGED", error.message, {
+          objectName: error.objectName,
+          cause: error,
+        });
+      }
       throw error;
     }
     const opened: (Segment | NamedSemaphore)[] = [segment];
     try {
       const { uid } = segment.info();
       if (uid !== currentUid()) {
-        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`);
+        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
+          objectName: name,
+        });
       }
-      const bytes = segment.bytes;
+      const bytes = segment.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
-      if (!header.ok) throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`);
+      if (!header.ok) {
+        throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`, { objectName: name });
+      }
       if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
-        throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`);
+        throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`, {
+          objectName: name,
+        });
       }
       const readable = ringSemaphore(names.readable, null);
       opened.push(readable);
@@ -100,7 +113,9 @@ export class RingWriter implements Disposable {
       const m = new RingMemory(name, segment, header.shape, readable, writable);
       if (m.load(RING.STATE) !== RingState.OPEN) {
         m.resized.close();
-        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`);
+        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`, {
+          objectName: name,
+        });
       }
       // Claim a lane: its lock, and then a lane the reader has freed.
       for (let lane = 0; lane < header.shape.lanes; lane++) {
@@ -120,6 +135,7 @@ export class RingWriter implements Disposable {
             "DAMAGED",
             `Ring "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
               `be: the ring cannot be trusted`,
+            { objectName: name },
           );
         }
         m.store(laneField(lane, LANE.WRITER_PID), Deno.pid);
@@ -135,6 +151,7 @@ export class RingWriter implements Disposable {
       throw new RingError(
         "NO_LANE",
         `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+        { objectName: name },
       );
     } finally {
       for (const object of opened) object.close();
@@ -454,7 +471,7 @@ export class RingWriter implements Disposable {
     this.#closed = true;
     const m = this.#m;
     try {
-      if (m.segment.size === m.bytes.length) {
+      if (m.segment.refresh().length === m.bytes.length) {
         if (this.#out.cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
         m.store(laneField(this.lane, LANE.STATE), state);
         this.#out.wakeReader();
@@ -477,6 +494,7 @@ export class RingWriter implements Disposable {
         "BUSY",
         `${call} on ring "${this.name}" while another write() or reserve() of this writer is ` +
           `in flight: await it first (one call at a time per writer)`,
+        { objectName: this.name },
       );
     }
     if (this.#reserved) {
@@ -484,6 +502,7 @@ export class RingWriter implements Disposable {
         "BUSY",
         `${call} on ring "${this.name}" while a reserved message is open: commit() or ` +
           `abandon() it first`,
+        { objectName: this.name },
       );
     }
   }
@@ -491,7 +510,9 @@ export class RingWriter implements Disposable {
   #checkOpen(): void {
     if (this.#closed) throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
     if (this.#m.load(RING.STATE) !== RingState.OPEN) {
-      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`);
+      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`, {
+        objectName: this.name,
+      });
     }
   }
 
