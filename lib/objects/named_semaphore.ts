@@ -13,21 +13,27 @@ import {
   EAGAIN,
   EEXIST,
   ENOENT,
-  EPERM,
   errno,
   fileKind,
+  fstat,
   isRegular,
   libc,
   lstat,
   monotonicMs,
   O_CREAT,
   O_EXCL,
+  O_NONBLOCK,
+  O_RDONLY,
+  O_RDWR,
   stat,
   timespec,
 } from "./_libc.ts";
+import { hold, holdAlone } from "./_held.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { checkSpin, checkTimeout } from "./_util.ts";
-import { DamagedObjectError, PosixError } from "./errors.ts";
+import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
+import { kindOf } from "./kinds.ts";
+import { openWhenReady, type ReadyOptions } from "./lifecycle.ts";
 
 /** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
 const SEM_FILE_SIZE = 32;
@@ -47,13 +53,6 @@ export interface SemaphoreCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
-  /**
-   * With {@link NamedSemaphore.create}: remove a semaphore of the same name first (one a crashed
-   * run left), if it is yours: another user's is refused (`EPERM`), even when running as root.
-   * Processes that still have the old one open keep it, detached from the name.
-   * @default {false} (an existing semaphore is an `EEXIST` error)
-   */
-  replace?: boolean;
 }
 
 /** Options of {@link NamedSemaphore.wait}. */
@@ -93,7 +92,9 @@ export interface SemaphoreInfo {
  * this thread, and the deadline decides.
  *
  * Lifetimes: the creator unlinks; openers close. Semaphores have no owner: one a crashed process
- * left behind keeps its count until someone unlinks it.
+ * left behind keeps its count until someone unlinks it, or {@link NamedSemaphore.replace}s it.
+ * Every process that holds one open marks it held (a lock on its file the kernel drops when the
+ * process dies), so that `replace` and `deno task clean` never take a live process's.
  *
  * @example Process A posts, process B waits (here both in one process)
  * ```ts
@@ -118,12 +119,21 @@ export class NamedSemaphore implements Disposable {
   #closing = false;
   /** The inode of the file opened, so that unlink() removes this semaphore and no other. */
   #inode: number;
+  /** A descriptor of its file, holding the lock that says a live process holds it. */
+  #heldFd: number;
 
-  private constructor(name: string, sem: Deno.PointerObject, created: boolean, inode: number) {
+  private constructor(
+    name: string,
+    sem: Deno.PointerObject,
+    created: boolean,
+    inode: number,
+    heldFd: number,
+  ) {
     this.name = name;
     this.#sem = sem;
     this.created = created;
     this.#inode = inode;
+    this.#heldFd = heldFd;
   }
 
   /**
@@ -141,11 +151,10 @@ export class NamedSemaphore implements Disposable {
    *
    * @param name `/` and then up to 251 bytes, no other `/`.
    * @param initialValue The starting count. @default {0}
-   * @param options `mode` (default `0o600`), `replace` (a stale one of yours).
+   * @param options `mode` (default `0o600`).
    * @returns The semaphore; this process owns it.
    * @throws {TypeError | RangeError} For a bad name, value or mode, before any call.
-   * @throws {PosixError} `EEXIST` if it exists (without `replace`), `EPERM` if `replace` meets
-   * another user's, `EACCES`...
+   * @throws {PosixError} `EEXIST` if it exists (see {@link replace}), `EACCES`...
    *
    * @example
    * ```ts
@@ -162,16 +171,8 @@ export class NamedSemaphore implements Disposable {
     initialValue = 0,
     options: SemaphoreCreateOptions = {},
   ): NamedSemaphore {
-    const { mode = 0o600, replace = false } = options;
+    const { mode = 0o600 } = options;
     checkCreate(name, initialValue, mode);
-    if (replace) {
-      // Root may unlink anything in /dev/shm; being able to is no reason to.
-      const old = lstat(devShmPath(name, "sem"));
-      if (old && old.uid !== currentUid()) {
-        throw new PosixError("sem_unlink", EPERM, name, "Refusing to replace semaphore");
-      }
-      NamedSemaphore.unlink(name);
-    }
     const sem = libc.sem_open(cString(name), O_CREAT | O_EXCL, mode, initialValue);
     if (sem === null) {
       throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
@@ -217,7 +218,8 @@ export class NamedSemaphore implements Disposable {
   static #opened(name: string, sem: Deno.PointerObject, checked?: number): NamedSemaphore | null {
     const after = lstat(devShmPath(name, "sem"));
     if (after && after.ino === checked && after.size === SEM_FILE_SIZE) {
-      return new NamedSemaphore(name, sem, false, after.ino);
+      const fd = holdFile(name, after.ino);
+      if (fd >= 0) return new NamedSemaphore(name, sem, false, after.ino, fd);
     }
     libc.sem_close(sem);
     return null;
@@ -248,7 +250,7 @@ export class NamedSemaphore implements Disposable {
   static openOrCreate(
     name: string,
     initialValue = 0,
-    options: Omit<SemaphoreCreateOptions, "replace"> = {},
+    options: SemaphoreCreateOptions = {},
   ): NamedSemaphore {
     const { mode = 0o600 } = options;
     checkCreate(name, initialValue, mode);
@@ -288,13 +290,121 @@ export class NamedSemaphore implements Disposable {
     throw new PosixError("sem_unlink", err, name, "Cannot remove semaphore");
   }
 
+  /**
+   * Creates a semaphore holding `initialValue` in place of a stale one of the same name: one a
+   * crashed run left, that no live process holds. With none of that name, it is {@link create}.
+   *
+   * @param name The semaphore's name.
+   * @param initialValue The starting count. @default {0}
+   * @param options `mode` (default `0o600`).
+   * @returns The semaphore; this process owns it.
+   * @throws {ObjectError} `BUSY` if a live process holds the old one (it is left as it is);
+   * `FOREIGN_OBJECT` if it is another user's (even as root), or a ring's or a channel's.
+   * @throws {DamagedObjectError} If its file is not a semaphore's.
+   *
+   * @example
+   * ```ts
+   * import { NamedSemaphore } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_sem_replace_${crypto.randomUUID().slice(0, 8)}`;
+   * const crashed = NamedSemaphore.create(name, 5);
+   * crashed.close(); // a crashed run left it, count and all
+   * using fresh = NamedSemaphore.replace(name, 0);
+   * assert.equal(fresh.value, 0);
+   * assert.throws(() => NamedSemaphore.replace(name), { code: "BUSY" }); // `fresh` holds it
+   * fresh.unlink();
+   * ```
+   */
+  static replace(
+    name: string,
+    initialValue = 0,
+    options: SemaphoreCreateOptions = {},
+  ): NamedSemaphore {
+    checkCreate(name, initialValue, options.mode ?? 0o600);
+    for (;;) {
+      const old = checkFile(name);
+      if (old === null) {
+        try {
+          return NamedSemaphore.create(name, initialValue, options);
+        } catch (error) {
+          if (error instanceof PosixError && error.code === "EEXIST") continue;
+          throw error;
+        }
+      }
+      if (old.uid !== currentUid()) {
+        throw new ObjectError(
+          "FOREIGN_OBJECT",
+          `Refusing to replace semaphore "${name}": it belongs to user ${old.uid}, not to you ` +
+            `(${currentUid()})`,
+          { objectName: name },
+        );
+      }
+      const kind = kindOf(name, "sem");
+      if (kind !== "plain") {
+        throw new ObjectError(
+          "FOREIGN_OBJECT",
+          `Refusing to replace semaphore "${name}": it is a ${kind}'s (use deno task clean)`,
+          { objectName: name },
+        );
+      }
+      // Take it alone: refused while anyone holds it; while we do, no opener can hold it.
+      const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDWR | O_NONBLOCK, 0);
+      if (fd < 0) continue; // gone meanwhile
+      try {
+        if (fstat(fd)?.ino !== old.ino) continue; // replaced meanwhile
+        if (!holdAlone(fd, name)) {
+          throw new ObjectError(
+            "BUSY",
+            `Refusing to replace semaphore "${name}": a live process holds it`,
+            { objectName: name },
+          );
+        }
+        if (lstat(devShmPath(name, "sem"))?.ino === old.ino) NamedSemaphore.unlink(name);
+      } finally {
+        libc.close(fd);
+      }
+    }
+  }
+
+  /**
+   * {@link open}, waiting for the semaphore to exist: for a process that starts before the one
+   * that creates it. The event loop runs while it waits.
+   *
+   * @param name The semaphore's name.
+   * @param options `timeoutMs`, `signal`.
+   * @returns The semaphore, or `null` if `timeoutMs` ran out first.
+   * @throws {PosixError} For a failure other than "does not exist yet" (`EACCES`...).
+   * @throws The signal's reason, when `signal` aborts.
+   *
+   * @example Process B starts first
+   * ```ts
+   * import { NamedSemaphore } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_sem_ready_${crypto.randomUUID().slice(0, 8)}`;
+   * const waiting = NamedSemaphore.openWhenReady(name, { timeoutMs: 5000 }); // process B
+   * using a = NamedSemaphore.create(name, 1); // process A
+   * using b = await waiting;
+   * assert.equal(b?.tryWait(), true);
+   * assert.equal(await NamedSemaphore.openWhenReady("/doc_sem_never", { timeoutMs: 10 }), null);
+   * a.unlink();
+   * ```
+   */
+  static openWhenReady(name: string, options: ReadyOptions = {}): Promise<NamedSemaphore | null> {
+    checkName(name, "sem");
+    return openWhenReady(() => {
+      try {
+        return NamedSemaphore.open(name);
+      } catch (error) {
+        if (error instanceof PosixError && error.code === "ENOENT") return null;
+        throw error;
+      }
+    }, options);
+  }
+
   static #created(name: string, sem: Deno.PointerObject, mode: number): NamedSemaphore {
-    const semaphore = new NamedSemaphore(
-      name,
-      sem,
-      true,
-      lstat(devShmPath(name, "sem"))?.ino ?? -1,
-    );
+    const inode = lstat(devShmPath(name, "sem"))?.ino ?? -1;
+    // (New: nobody else can hold it yet, nor replace it while we hold it.)
+    const semaphore = new NamedSemaphore(name, sem, true, inode, holdFile(name, inode));
     // sem_open applied the umask (so the mode can only be narrower than asked); set it exactly.
     // Linux keeps named semaphores as files in /dev/shm, which is what chmod reaches.
     if (libc.chmod(cString(devShmPath(name, "sem")), mode) !== 0) {
@@ -476,6 +586,8 @@ export class NamedSemaphore implements Disposable {
   #release(): void {
     if (this.#sem !== null) libc.sem_close(this.#sem);
     this.#sem = null;
+    if (this.#heldFd >= 0) libc.close(this.#heldFd);
+    this.#heldFd = -1;
   }
 
   /** One bounded blocking wait on a pool thread: `true` if it took the token. */
@@ -561,4 +673,16 @@ function checkCreate(name: string, initialValue: number, mode: number): void {
     );
   }
   checkMode(mode);
+}
+
+/**
+ * Opens the file of semaphore `name` and holds it (see `_held.ts`), if it is still the file of
+ * inode `inode`: the descriptor, or -1 if it was replaced or is being replaced right now.
+ */
+function holdFile(name: string, inode: number): number {
+  const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDONLY | O_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (fstat(fd)?.ino === inode && hold(fd, name)) return fd;
+  libc.close(fd);
+  return -1;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { NamedSemaphore, PosixError } from "../mod.ts";
-import { assertClean, denoArgv, runDeno, spawnPeer, withId } from "../../tests/_util.ts";
+import { NamedSemaphore, ObjectError, PosixError } from "../mod.ts";
+import { assertClean, denoArgv, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
 
 Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
   withId((id) => {
@@ -230,27 +230,76 @@ Deno.test("using closes the semaphore; close() during a wait rejects that wait, 
     assert.equal(NamedSemaphore.unlink(`/sem_${id}`), true);
   }));
 
-Deno.test("NamedSemaphore.create() with replace: true replaces a stale one of yours, not another user's", () =>
+Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live process's (BUSY), nor another user's", () =>
   withId(async (id) => {
     const name = `/sem_${id}`;
     NamedSemaphore.create(name, 5).close();
-    using fresh = NamedSemaphore.create(name, 0, { replace: true });
+    using fresh = NamedSemaphore.replace(name, 0);
     assert.equal(fresh.value, 0);
-    fresh.unlink();
+    assert.throws(() => NamedSemaphore.replace(name, 0), { name: "ObjectError", code: "BUSY" });
+    assert.equal(fresh.linked(), true, "a held semaphore keeps its name");
+    // Another process holds it, alive: refused; killed (no cleanup): stale, replaced.
+    const holder = spawnPeer(
+      `import { NamedSemaphore } from "MOD";
+       const s = NamedSemaphore.open(Deno.args[0]);
+       s.post();
+       console.log("held");
+       await new Promise(() => {});`,
+      [name],
+    );
+    try {
+      await holder.waitFor("held");
+      fresh.close();
+      assert.throws(() => NamedSemaphore.replace(name, 0), { code: "BUSY" });
+    } finally {
+      await stop(holder);
+    }
+    using again = NamedSemaphore.replace(name, 2);
+    assert.equal(again.value, 2);
+    again.unlink();
     const squat = await runDeno(
       `import { NamedSemaphore } from "MOD";
        NamedSemaphore.create(Deno.args[0], 3, { mode: 0o666 }).close();`,
       { asNobody: true, args: [name] },
     );
     assertClean(squat);
-    assert.throws(() => NamedSemaphore.create(name, 0, { replace: true }), (e: unknown) => {
-      assert.ok(e instanceof PosixError);
-      assert.equal(e.code, "EPERM");
+    assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
+      assert.ok(e instanceof ObjectError);
+      assert.equal(e.code, "FOREIGN_OBJECT");
       return true;
     });
     using theirs = NamedSemaphore.open(name);
     assert.equal(theirs.value, 3);
     NamedSemaphore.unlink(name);
+    // A channel's or a ring's semaphore is not a plain one's to take.
+    const channelSem = NamedSemaphore.create(`/SEM_${id}_REQ`, 0);
+    channelSem.close();
+    try {
+      assert.throws(() => NamedSemaphore.replace(`/SEM_${id}_REQ`), { code: "FOREIGN_OBJECT" });
+    } finally {
+      NamedSemaphore.unlink(`/SEM_${id}_REQ`);
+    }
+  }));
+
+Deno.test("NamedSemaphore.openWhenReady() waits for one another process creates a moment later", () =>
+  withId(async (id) => {
+    const name = `/sem_${id}`;
+    const waiting = NamedSemaphore.openWhenReady(name, { timeoutMs: 10_000 });
+    const maker = spawnPeer(
+      `import { NamedSemaphore } from "MOD";
+       await new Promise((r) => setTimeout(r, 200));
+       NamedSemaphore.create(Deno.args[0], 1).close();`,
+      [name],
+    );
+    try {
+      using sem = await waiting;
+      assert.ok(sem, "it came");
+      assert.equal(sem.tryWait(), true);
+      assert.equal(await NamedSemaphore.openWhenReady(`/sem_${id}_never`, { timeoutMs: 50 }), null);
+    } finally {
+      await stop(maker);
+      NamedSemaphore.unlink(name);
+    }
   }));
 
 Deno.test("NamedSemaphore.wait() given an aborted signal rejects at once; a closed one throws BadResource", () =>

@@ -409,7 +409,7 @@ export class Segment implements Disposable {
    * a.close();
    * ```
    */
-  static async openWhenReady(
+  static openWhenReady(
     name: string,
     options: SegmentWaitOptions = {},
   ): Promise<Segment | null> {
