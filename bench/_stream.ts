@@ -1,5 +1,5 @@
 /**
- * The stream half of `deno task bench`: a {@link Ring} against a Deno Unix socket stream doing
+ * The stream half of `deno task bench`: a {@link RingReader} against a Deno Unix socket stream doing
  * the same, and the memcpy limit. This process reads; writer processes (bench/_stream_peer.ts)
  * write COUNT messages each and close.
  *
@@ -19,7 +19,7 @@
  */
 
 import { monotonicMs } from "../lib/objects/_libc.ts";
-import { MessageBatch, Ring } from "../lib/mod.ts";
+import { MessageBatch, RingReader } from "../lib/mod.ts";
 import { PEER_FLAGS } from "./_io.ts";
 
 /** One measured stream. */
@@ -97,7 +97,11 @@ function row(
 /** Reads every message of `c.writers` writer processes through a ring. */
 export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> {
   const name = `/bench_${id}_ring`;
-  using ring = Ring.create(name, { slots: c.slots, slotSize: c.slotSize, writers: c.writers });
+  using ring = RingReader.create(name, {
+    slots: c.slots,
+    slotSize: c.slotSize,
+    writers: c.writers,
+  });
   const writers = Array.from({ length: c.writers }, () => writer("ring", name, c));
   let got = 0;
   let start = 0;
@@ -263,10 +267,10 @@ export async function idleReader(id: string): Promise<{ cpuMs: number; wallMs: n
       "eval",
       "--quiet",
       `import process from "node:process";
-       import { Ring } from "${new URL("../lib/mod.ts", import.meta.url).href}";
+       import { RingReader, RingWriter } from "${new URL("../lib/mod.ts", import.meta.url).href}";
        const name = "/bench_${id}_idle";
-       using ring = Ring.create(name, { slots: 64, slotSize: 128 });
-       using w = Ring.open(name);
+       using ring = RingReader.create(name, { slots: 64, slotSize: 128 });
+       using w = RingWriter.open(name);
        const m = new Uint8Array(64);
        for (let i = 0; i < 100_000; i++) { if (!w.tryWrite(m)) await w.write(m); ring.tryRead(); }
        const u0 = process.cpuUsage(); const t0 = performance.now();

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MessageBatch, Ring } from "../lib/mod.ts";
+import { MessageBatch, RingWriter } from "../lib/mod.ts";
 import { writeFull } from "./_io.ts";
 
 const [transport, where, bytesArg, countArg, mode] = Deno.args;
@@ -27,7 +27,7 @@ const own = new Uint8Array(bytes + 4 + 64).subarray(64);
 for (let i = 0; i < own.length; i++) own[i] = i & 0xff;
 
 if (transport === "ring") {
-  const writer = await Ring.openWhenReady(where, { timeoutMs: 10_000 });
+  const writer = await RingWriter.openWhenReady(where, { timeoutMs: 10_000 });
   if (!writer) throw new Error(`No ring ${where}`);
   const message = own.subarray(0, bytes);
   if (mode === "batch") {

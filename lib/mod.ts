@@ -5,7 +5,7 @@
  * - {@link NamedSemaphore}: a named semaphore whose waits keep the event loop running.
  * - {@link ChannelServer} and {@link ChannelClient}: a request/response exchange that never takes
  *   a wrong answer for a right one.
- * - {@link Ring} and {@link RingWriter}: a stream of messages from many writing processes to one
+ * - {@link RingReader} and {@link RingWriter}: a stream of messages from many writing processes to one
  *   reader, through a circular buffer; Web Streams, zero copy.
  * - {@link PosixError}: what a failed libc call throws.
  *
@@ -38,6 +38,7 @@ export {
   type ShmemaphoreErrorOptions,
 } from "./objects/errors.ts";
 export { ChannelError, type ChannelErrorCode } from "./channel/error.ts";
+export type { ReadyOptions } from "./objects/lifecycle.ts";
 export {
   Segment,
   type SegmentCreateOptions,
@@ -51,7 +52,14 @@ export {
   type SemaphoreInfo,
   type SemaphoreWaitOptions,
 } from "./objects/named_semaphore.ts";
-export { channelObjects, listObjects, removeObject, type ShmObject } from "./inventory.ts";
+export {
+  channelObjects,
+  listObjects,
+  removeObject,
+  ringObjects,
+  type ShmObject,
+} from "./inventory.ts";
+export { type ObjectKind } from "./objects/kinds.ts";
 export {
   type Answer,
   ChannelServer,
@@ -75,10 +83,10 @@ export {
 } from "./channel/protocol.ts";
 export {
   MessageBatch,
-  Ring,
   type RingCreateOptions,
   RingError,
   type RingErrorCode,
+  RingReader,
   type RingReadOptions,
   type RingShape,
   type RingWaitOptions,

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { MessageBatch, Ring } from "../lib/mod.ts";
+import { MessageBatch, RingWriter } from "../lib/mod.ts";
 import { message } from "./_ring_peer.ts";
 
 /** One step: what to call, the message's size, and a time (a timeout, or an abort's delay). */
@@ -23,7 +23,7 @@ export type Op = [
 const [name, idText, opsJson] = Deno.args;
 const id = Number(idText);
 const ops = JSON.parse(opsJson) as Op[];
-const w = await Ring.openWhenReady(name, { timeoutMs: 20_000 });
+const w = await RingWriter.openWhenReady(name, { timeoutMs: 20_000 });
 if (!w) throw new Error(`No ring "${name}"`);
 console.log("joined");
 let seq = 0;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { Ring } from "../lib/mod.ts";
+import { RingReader, RingWriter } from "../lib/mod.ts";
 
 /**
  * Message `k` of writer `id`, `size` bytes (at least 12): id, k and size (u32 each), then bytes
@@ -50,7 +50,7 @@ if (import.meta.main) {
     const [id, count] = [Number(rest[0]), Number(rest[1])];
     const sizes = rest[2].split(",").map(Number);
     const pause = Number(rest[3] ?? 0);
-    using w = (await Ring.openWhenReady(name, { timeoutMs: 20_000 }))!;
+    using w = (await RingWriter.openWhenReady(name, { timeoutMs: 20_000 }))!;
     console.log("writing");
     for (let k = 0; k < count; k++) {
       if (!(await w.write(message(id, k, sizes[k % sizes.length]), { timeoutMs: 20_000 }))) {
@@ -61,7 +61,7 @@ if (import.meta.main) {
     console.log("done");
   } else if (mode === "read") {
     const [slots, slotSize, writers] = rest.map(Number);
-    using ring = Ring.create(name, { slots, slotSize, writers });
+    using ring = RingReader.create(name, { slots, slotSize, writers });
     console.log("ready");
     const next = new Map<number, number>();
     const errors: string[] = [];

@@ -124,7 +124,7 @@ Deno.test("a second server on a live channel is refused at once (exit 7) and tou
     const first = await startTask("server", [...args, "--timeout", "20"]);
     await first.waitFor("rounds");
     const before = shmEntries(id).map((o) =>
-      `${o.name} ${lstat(`/dev/shm/${o.kind === "sem" ? "sem." : ""}${o.name.slice(1)}`)?.ino}`
+      `${o.name} ${lstat(`/dev/shm/${o.type === "sem" ? "sem." : ""}${o.name.slice(1)}`)?.ino}`
     );
     const second = await (await startTask("server", args)).done;
     assert.equal(second.code, 7, second.stderr);
@@ -134,7 +134,7 @@ Deno.test("a second server on a live channel is refused at once (exit 7) and tou
     );
     assert.match(second.stderr, /a server already runs on channel/);
     const after = shmEntries(id).map((o) =>
-      `${o.name} ${lstat(`/dev/shm/${o.kind === "sem" ? "sem." : ""}${o.name.slice(1)}`)?.ino}`
+      `${o.name} ${lstat(`/dev/shm/${o.type === "sem" ? "sem." : ""}${o.name.slice(1)}`)?.ino}`
     );
     assert.deepEqual(after, before, "the same four objects, no temporary ones");
     const client = await startTask("client", ["--channel", channel]);

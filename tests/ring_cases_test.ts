@@ -10,8 +10,9 @@ import {
   ChannelClient,
   ChannelServer,
   MessageBatch,
-  Ring,
   RingError,
+  RingReader,
+  RingWriter,
   Segment,
 } from "../lib/mod.ts";
 import {
@@ -35,9 +36,9 @@ import {
  */
 function reader(name: string, go: string, via: "ring" | "readable" = "ring"): Watched {
   return spawnPeer(
-    `import { Ring } from "MOD";
+    `import { RingReader, RingWriter } from "MOD";
      const [name, go, via] = Deno.args;
-     const ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+     const ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
      console.log("ready");
      for (;;) {
        try { Deno.statSync(go); break; } catch { await new Promise((r) => setTimeout(r, 10)); }
@@ -75,8 +76,8 @@ async function scenario(id: string, code: string) {
   const r = reader(name, go);
   await r.waitFor("ready");
   const w = spawnPeer(
-    `import { Ring, RingError } from "MOD";
-     const w = Ring.open(Deno.args[0]);
+    `import { RingReader, RingWriter, RingError } from "MOD";
+     const w = RingWriter.open(Deno.args[0]);
      const go = () => { Deno.writeTextFileSync(Deno.args[1], ""); console.log("go"); };
      const hello = new TextEncoder().encode("hello");
      ${code}
@@ -210,10 +211,10 @@ Deno.test("two calls in flight on one writer: the second is refused at once (BUS
 Deno.test("two reads in flight on one ring: the second is refused at once (BUSY); nothing is duplicated or lost", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
     const writer = spawnPeer(
-      `import { Ring } from "MOD";
-       const w = Ring.open(Deno.args[0]);
+      `import { RingReader, RingWriter } from "MOD";
+       const w = RingWriter.open(Deno.args[0]);
        for (let i = 0; i < 200; i++) await w.write(new TextEncoder().encode("m" + i));
        w.close();`,
       [name],
@@ -242,8 +243,8 @@ Deno.test("two reads in flight on one ring: the second is refused at once (BUSY)
 
 Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity would spin for ever", () =>
   withId(async (id) => {
-    using ring = Ring.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
-    using w = Ring.open(ring.name);
+    using ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
+    using w = RingWriter.open(ring.name);
     for (const spinMicros of [Infinity, -1, NaN, 2_000_000]) {
       await assert.rejects(ring.read({ spinMicros, timeoutMs: 10 }), RangeError);
       await assert.rejects(ring.peek({ spinMicros, timeoutMs: 10 }), RangeError);
@@ -258,7 +259,7 @@ Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity w
 
 Deno.test("ended and writers after close() are BadResource, not a TypeError from a detached buffer", () =>
   withId((id) => {
-    const ring = Ring.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
+    const ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
     ring.close();
     assert.throws(() => ring.ended, Deno.errors.BadResource);
     assert.throws(() => ring.writers, Deno.errors.BadResource);
@@ -327,15 +328,15 @@ Deno.test("deno task stream server --ring noslash is bad usage: exit 2", () =>
 Deno.test("cancel() of the readable cancels its pending read: the next message is not lost", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
     const reader = ring.readable.getReader();
     const pending = reader.read(); // waits: nothing written yet
     await new Promise((r) => setTimeout(r, 50));
     await reader.cancel("enough");
     assert.deepEqual(await pending, { done: true, value: undefined });
     const writer = spawnPeer(
-      `import { Ring } from "MOD";
-       const w = Ring.open(Deno.args[0]);
+      `import { RingReader, RingWriter } from "MOD";
+       const w = RingWriter.open(Deno.args[0]);
        await w.write(new TextEncoder().encode("kept"));
        w.close();`,
       [name],
@@ -356,8 +357,8 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
     const r = reader(name, go, "readable");
     await r.waitFor("ready");
     const w = spawnPeer(
-      `import { Ring } from "MOD";
-       const w = Ring.open(Deno.args[0]);
+      `import { RingReader, RingWriter } from "MOD";
+       const w = RingWriter.open(Deno.args[0]);
        const writer = w.writable.getWriter();
        let sent = 0;
        // Fill the lane, then one message of 64 KiB that waits for room (the reader idles).
@@ -402,7 +403,7 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
     try {
       await holder.waitFor("holding");
       assert.throws(
-        () => Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 }),
+        () => RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 }),
         (e: unknown) => e instanceof RingError && e.code === "FOREIGN_OBJECT",
       );
       using seg = Segment.open(name);
@@ -417,8 +418,8 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
 Deno.test("a writer that dies between claiming its lane and saying so: the reader still sees the end of the stream", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 2 });
-    // Lane 0 claimed as Ring.open does (its lock, then its STATE), then killed before CLAIMS.
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+    // Lane 0 claimed as RingReader.open does (its lock, then its STATE), then killed before CLAIMS.
     const claimer = spawnPeer(
       `import { Segment } from "MOD";
        const { tryLock } = await import(new URL("objects/_lock.ts", "MOD").href);
@@ -433,8 +434,8 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
     try {
       await claimer.waitFor("claimed"); // (first: a writer started with it could take lane 0)
       writer = spawnPeer(
-        `import { Ring } from "MOD";
-         const w = Ring.open(Deno.args[0]);
+        `import { RingReader, RingWriter } from "MOD";
+         const w = RingWriter.open(Deno.args[0]);
          await w.write(new TextEncoder().encode("one"));
          w.close();`,
         [name],
@@ -458,15 +459,15 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
 Deno.test("hostile ring fields: a huge WRITERS_SLEEPING does not make close() post for ever; impossible positions are DAMAGED", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    const ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+    const ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
     try {
       await hostile(name, 32, 0x7fff_ffff); // WRITERS_SLEEPING
       await hostile(name, 256 + 128 + 16, 0xffff_fffb); // lane 1: TAIL, -5
       // A writer gets lane 0 (fine); a second gets lane 1, whose TAIL cannot be: DAMAGED.
-      using first = Ring.open(name);
+      using first = RingWriter.open(name);
       assert.equal(first.lane, 0);
       assert.throws(
-        () => Ring.open(name),
+        () => RingWriter.open(name),
         (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
       );
       const start = performance.now();
@@ -482,13 +483,13 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
     const rounds = 40;
     // A writer process opens each ring as it appears, while this process closes it at once.
     const writer = spawnPeer(
-      `import { Ring, RingError } from "MOD";
+      `import { RingReader, RingWriter, RingError } from "MOD";
        const [id, rounds] = Deno.args;
        const seen = {};
        for (let i = 0; i < Number(rounds); i++) {
          let outcome;
          try {
-           const w = await Ring.openWhenReady("/rc_" + id + "_" + i, { timeoutMs: 50 });
+           const w = await RingWriter.openWhenReady("/rc_" + id + "_" + i, { timeoutMs: 50 });
            outcome = w ? "opened" : "timeout";
            w?.close();
          } catch (e) {
@@ -501,7 +502,7 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
     );
     try {
       for (let i = 0; i < rounds; i++) {
-        const ring = Ring.create(`/rc_${id}_${i}`, { slots: 4, slotSize: 1024, writers: 1 });
+        const ring = RingReader.create(`/rc_${id}_${i}`, { slots: 4, slotSize: 1024, writers: 1 });
         await new Promise((r) => setTimeout(r, Math.random() * 3));
         ring.close();
       }
@@ -531,8 +532,8 @@ for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
   Deno.test(`a hostile length word ${value} inside a batch record is DAMAGED for read() and readMany(), never a message`, () =>
     withId(async (id) => {
       const name = `/rc_${id}`;
-      using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-      using w = Ring.open(name);
+      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      using w = RingWriter.open(name);
       const batch = new MessageBatch(256);
       for (let i = 0; i < 3; i++) batch.bytes.fill(i + 1, batch.push(8));
       assert.equal(w.tryWriteMany(batch), 3);
@@ -552,8 +553,8 @@ for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
 Deno.test("a hostile HEAD the writer's fast path loads is DAMAGED, never room that overwrites unread messages", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-    using w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using w = RingWriter.open(name);
     let sent = 0;
     while (w.tryWrite(new Uint8Array([++sent]))) { /* fill the lane */ }
     await hostile(name, 256 + 64, 0x7fff_ffff); // lane 0's HEAD
@@ -572,10 +573,10 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
   Deno.test(`a lane STATE set ${what} under a live writer is DAMAGED at once, not a hang or an early end`, () =>
     withId(async (id) => {
       const name = `/rc_${id}`;
-      using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
       const writer = spawnPeer(
-        `import { Ring } from "MOD";
-         const w = Ring.open(Deno.args[0]);
+        `import { RingReader, RingWriter } from "MOD";
+         const w = RingWriter.open(Deno.args[0]);
          await w.write(new TextEncoder().encode("first"));
          console.log("wrote");
          setInterval(() => {}, 1000);`,
@@ -598,8 +599,8 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
 Deno.test("CLAIMS set back to 0 by a hostile process: the stream still ends when its writer closes", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-    const w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    const w = RingWriter.open(name);
     w.tryWrite(new TextEncoder().encode("one"));
     assert.equal(ring.tryRead()?.length, 3);
     await hostile(name, 36, 0); // CLAIMS
@@ -611,8 +612,8 @@ Deno.test("CLAIMS set back to 0 by a hostile process: the stream still ends when
 Deno.test("a writer closed while its write() waits for room: the call rejects saying so (BadResource), within ~100 ms", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-    const w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    const w = RingWriter.open(name);
     const writing = w.write(new Uint8Array(64 * 1024));
     await new Promise((r) => setTimeout(r, 50));
     const start = performance.now();

@@ -11,7 +11,7 @@
 
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { MessageBatch, Ring } from "../lib/mod.ts";
+import { MessageBatch, RingReader } from "../lib/mod.ts";
 import { check } from "./_ring_peer.ts";
 import type { Op } from "./_ring_model_writer.ts";
 import { denoArgv, stop, watch, type Watched, withId } from "./_util.ts";
@@ -49,7 +49,7 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
   await fc.assert(
     fc.asyncProperty(scenario, ({ writers, batches }) =>
       withId(async (id) => {
-        const ring = Ring.create(`/rm_${id}`, { slots: 8, slotSize: 256, writers: 3 });
+        const ring = RingReader.create(`/rm_${id}`, { slots: 8, slotSize: 256, writers: 3 });
         const children: Watched[] = writers.map((w, i) =>
           watch(denoArgv("run", "--allow-ffi", WRITER, ring.name, String(i), JSON.stringify(w.ops)))
         );

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { NamedSemaphore, Ring, RingError, Segment } from "../lib/mod.ts";
+import { NamedSemaphore, RingError, RingReader, RingWriter, Segment } from "../lib/mod.ts";
 import { LANE, laneField, laneOffset, RING } from "../lib/ring/layout.ts";
 import { check, message } from "./_ring_peer.ts";
 import {
@@ -100,14 +100,14 @@ Deno.test("the reader's death: a writer waiting for room fails with READER_GONE,
   withId(async (id) => {
     const name = `/r_${id}`;
     const reader = spawnPeer(
-      `import { Ring } from "MOD";
-       const ring = Ring.create(Deno.args[0], { slots: 2, slotSize: 64 });
+      `import { RingReader, RingWriter } from "MOD";
+       const ring = RingReader.create(Deno.args[0], { slots: 2, slotSize: 64 });
        console.log("ready");
        setInterval(() => {}, 1000);`,
       [name],
     );
     await reader.waitFor("ready");
-    using w = Ring.open(name);
+    using w = RingWriter.open(name);
     assert.equal(w.tryWrite(new Uint8Array(40)), true);
     assert.equal(w.tryWrite(new Uint8Array(40)), true);
     const waiting = w.write(new Uint8Array(40)); // the ring is full
@@ -127,10 +127,10 @@ Deno.test("the reader's death: a writer waiting for room fails with READER_GONE,
 Deno.test("the stream ends when every writer has closed; Web Streams carry it end to end", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    using ring = Ring.create(name, { slots: 8, slotSize: 128 });
+    using ring = RingReader.create(name, { slots: 8, slotSize: 128 });
     const writer = spawnPeer(
-      `import { Ring } from "MOD";
-       const w = await Ring.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
+      `import { RingReader, RingWriter } from "MOD";
+       const w = await RingWriter.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
        const chunks = ["alpha", "beta", "x".repeat(3000)].map((s) => new TextEncoder().encode(s));
        await ReadableStream.from(chunks).pipeTo(w.writable); // closes the writer at the end
        console.log("piped");`,
@@ -148,8 +148,8 @@ Deno.test("the stream ends when every writer has closed; Web Streams carry it en
 
 Deno.test("zero copy: a writer fills a message in place and commits it; the reader reads it in place and releases it", async () => {
   const name = `/r_zero_${crypto.randomUUID().slice(0, 8)}`;
-  using ring = Ring.create(name, { slots: 4, slotSize: 1024 });
-  using w = Ring.open(name);
+  using ring = RingReader.create(name, { slots: 4, slotSize: 1024 });
+  using w = RingWriter.open(name);
   const room = await w.reserve(3000, { timeoutMs: 1000 });
   room!.fill(5);
   w.commit(2500); // less than was reserved
@@ -167,8 +167,8 @@ Deno.test("zero copy: a writer fills a message in place and commits it; the read
 Deno.test("without waiting: tryReserve and tryPeek; reading on before release() is refused", () =>
   withId((id) => {
     const name = `/r_${id}`;
-    using ring = Ring.create(name, { slots: 2, slotSize: 64 });
-    using w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 2, slotSize: 64 });
+    using w = RingWriter.open(name);
     const room = w.tryReserve(40)!;
     room.fill(3);
     w.commit();
@@ -187,9 +187,9 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
   withId(async (id) => {
     const name = `/r_${id}`;
     // A lane of 4 × 256 bytes: 3000 bytes stream through in pieces.
-    using ring = Ring.create(name, { slots: 4, slotSize: 256, writers: 2 });
-    using a = Ring.open(name);
-    using b = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256, writers: 2 });
+    using a = RingWriter.open(name);
+    using b = RingWriter.open(name);
     const into = new Uint8Array(4096);
     assert.equal(a.tryWrite(new Uint8Array(100).fill(1)), true);
     const small = ring.tryRead({ into })!;
@@ -225,8 +225,8 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
 Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a message", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 64, writers: 1 });
-    using w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 64, writers: 1 });
+    using w = RingWriter.open(name);
     assert.equal(w.tryWrite(new Uint8Array(8)), true);
     using seg = Segment.open(name);
     const words = new DataView(seg.bytes.buffer);
@@ -242,14 +242,14 @@ Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a m
 Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED to its writers", () =>
   withId((id) => {
     const name = `/r_${id}`;
-    using ring = Ring.create(name, { slots: 2, slotSize: 64, writers: 1 });
+    using ring = RingReader.create(name, { slots: 2, slotSize: 64, writers: 1 });
     assert.throws(
-      () => Ring.create(name),
+      () => RingReader.create(name),
       (e: unknown) => e instanceof RingError && e.code === "BUSY",
     );
-    using w = Ring.open(name);
+    using w = RingWriter.open(name);
     assert.throws(
-      () => Ring.open(name),
+      () => RingWriter.open(name),
       (e: unknown) => e instanceof RingError && e.code === "NO_LANE",
     );
     ring.close();
@@ -258,7 +258,7 @@ Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED
       (e: unknown) => e instanceof RingError && e.code === "CLOSED",
     );
     assert.throws(
-      () => Ring.open(name),
+      () => RingWriter.open(name),
       (e: unknown) => e instanceof RingError && e.code === "READER_GONE",
     );
     assert.deepEqual(shmEntries(id), []);
@@ -267,8 +267,8 @@ Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED
 Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by lane and writer: never a SIGBUS, never a message", () =>
   withId((id) => {
     const name = `/r_${id}`;
-    using ring = Ring.create(name, { slots: 4, slotSize: 256 });
-    using w = Ring.open(name);
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256 });
+    using w = RingWriter.open(name);
     assert.equal(w.tryWrite(message(1, 0, 100)), true);
     // A hostile writer rewrites the record's length: 1 MiB, in a lane of 1 KiB.
     using seg = Segment.open(name);
@@ -294,8 +294,8 @@ Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", ()
   withId(async (id) => {
     const name = `/r_${id}`;
     const reader = spawnPeer(
-      `import { Ring } from "MOD";
-       using ring = Ring.create(Deno.args[0], { slots: 4, slotSize: 256 });
+      `import { RingReader, RingWriter } from "MOD";
+       using ring = RingReader.create(Deno.args[0], { slots: 4, slotSize: 256 });
        console.log("ready");
        try {
          await ring.read({ timeoutMs: 20_000 });
@@ -315,7 +315,7 @@ Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", ()
     assert.equal(out.signal, null);
     assert.match(
       out.stdout,
-      /DAMAGED: Ring "\/r_\w+" was resized to 4096 bytes by another process/,
+      /DAMAGED: RingReader "\/r_\w+" was resized to 4096 bytes by another process/,
     );
   }));
 

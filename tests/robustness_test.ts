@@ -20,6 +20,7 @@ import {
   SLOW,
   spawnPeer,
   startTask,
+  stop,
   taskArgs,
   tempDir,
   until,
@@ -297,7 +298,7 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
       client.process.kill("SIGKILL");
       await client.done;
       assert.equal(objects.length, 4);
-      for (const o of objects) assert.equal(o.mode, mode, `${o.kind} ${o.name}`);
+      for (const o of objects) assert.equal(o.mode, mode, `${o.type} ${o.name}`);
     }
   }));
 
@@ -338,9 +339,12 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     };
     const listed = await run(["--channel", channel]);
     assert.equal(listed.code, 0);
-    assert.match(listed.stdout, new RegExp(`shm +/SEG_t_${id}_DATA +0 +0640 +100 `));
-    assert.match(listed.stdout, new RegExp(`sem +/SEM_t_${id}_REQ +0 +0600 `));
-    assert.match(listed.stdout, /4 objects of channel .* --remove/);
+    assert.match(
+      listed.stdout,
+      new RegExp(`shm +channel +/SEG_t_${id}_DATA +0 +0640 +100 .* -$`, "m"),
+    );
+    assert.match(listed.stdout, new RegExp(`sem +channel +/SEM_t_${id}_REQ +0 +0600 `));
+    assert.match(listed.stdout, /4 objects of channel [^]* --remove/);
     assert.doesNotMatch(listed.stdout, /SEG_u_/, "only the channel asked for");
     assert.equal(shmEntries(id).length, 5, "listing removes nothing");
     const removed = await run(["--channel", channel, "--remove"]);
@@ -348,6 +352,60 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
     assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
     Segment.unlink(other);
+  }));
+
+Deno.test("deno task clean knows rings, their temporary names and plain objects; it never removes a live one", () =>
+  withId(async (id) => {
+    const ring = `/r_${id}`;
+    const clean = async (...args: string[]) => {
+      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+      const out = await new Deno.Command(command, {
+        args: rest,
+        cwd: new URL("../", import.meta.url).pathname,
+        env: { NO_COLOR: "1" },
+      }).output();
+      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+    };
+    // A reader killed while creating its ring leaves a temporary name: a ring's, found by name.
+    const crashed = spawnPeer(
+      `import { RingReader } from "MOD";
+       const ring = RingReader.create(Deno.args[0], { slots: 2, slotSize: 64, writers: 1 });
+       console.log("made");
+       setInterval(() => {}, 1000); // alive until killed`,
+      [ring],
+    );
+    await crashed.waitFor("made");
+    Segment.create(`${ring}.new.999.0badc0de`, 4).close(); // what a crash mid-create leaves
+    const plain = Segment.create(`/p_${id}`, 10);
+    try {
+      const listed = await clean("--ring", ring);
+      assert.equal(listed.code, 0);
+      assert.match(listed.stdout, new RegExp(`shm +ring +/r_${id} .* live$`, "m"));
+      assert.match(listed.stdout, new RegExp(`sem +ring +/r_${id}\\.readable .* live$`, "m"));
+      assert.match(
+        listed.stdout,
+        new RegExp(`shm +ring\\* +/r_${id}\\.new\\.999\\.0badc0de .* -$`, "m"),
+      );
+      const all = await clean("--all");
+      assert.match(all.stdout, new RegExp(`shm +plain +/p_${id} .* live$`, "m"));
+      const removed = await clean("--ring", ring, "--remove");
+      assert.match(removed.stdout, new RegExp(`^removed shm /r_${id}\\.new\\.999`, "m"));
+      assert.equal(removed.stdout.match(/: a live process holds it$/gm)?.length, 3, removed.stdout);
+      // Once its reader is dead, its objects are stale: removed.
+      await stop(crashed);
+      const after = await clean("--ring", ring, "--remove");
+      assert.equal(after.stdout.match(/^removed /gm)?.length, 3, after.stdout);
+      // --all --remove leaves a plain object (maybe another program's) unless it is named.
+      plain.close();
+      const sweep = await clean("--all", "--remove");
+      assert.match(sweep.stdout, new RegExp(`kept shm /p_${id}: a plain object may be another`));
+      const named = await clean("--name", `/p_${id}`, "--remove");
+      assert.match(named.stdout, new RegExp(`^removed shm /p_${id}$`, "m"));
+      assert.deepEqual(shmEntries(id), []);
+    } finally {
+      await stop(crashed);
+      plain.close();
+    }
   }));
 
 Deno.test("deno task clean never removes the objects of a channel a live server holds", () =>
@@ -367,8 +425,8 @@ Deno.test("deno task clean never removes the objects of a channel a live server 
     }).output();
     const stdout = new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 0);
-    assert.match(stdout, new RegExp(`SEG_t_${id}_HEAD .* live \\(server pid ${Deno.pid}\\)`));
-    assert.equal(stdout.match(/^kept /gm)?.length, 4, stdout);
+    assert.match(stdout, new RegExp(`SEG_t_${id}_HEAD .* live$`, "m"));
+    assert.equal(stdout.match(/^kept .*: a live process holds it$/gm)?.length, 4, stdout);
     assert.equal(shmEntries(id).length, 4);
     server.close();
   }));

@@ -1,29 +1,45 @@
 /**
- * `deno task clean [--channel C] [--all] [--remove]`: lists what the channels of this project
- * left in /dev/shm (owner, mode, size, age) and, with `--remove`, removes it. The objects of a
- * channel that a live server holds (its lock says so) are listed as live and never removed.
+ * `deno task clean [--channel C | --ring R | --name N | --all] [--remove]`: lists what the
+ * library's objects left in /dev/shm (kind, owner, mode, size, age, and whether a live process
+ * holds each) and, with `--remove`, removes it. An object a live process holds, and another
+ * user's, are listed as such and never removed.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { ChannelServer } from "../lib/channel/server.ts";
-import { currentUid } from "../lib/objects/_libc.ts";
-import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/inventory.ts";
+import {
+  channelObjects,
+  listObjects,
+  removeObject,
+  ringObjects,
+  type ShmObject,
+} from "../lib/mod.ts";
+import { Exit } from "../cli/cli.ts";
 
-const USAGE = `Usage: deno task clean [--channel NAME | --all] [--remove]
+const USAGE =
+  `Usage: deno task clean [--channel NAME | --ring /NAME | --name /NAME | --all] [--remove]
 
-Lists a channel's objects in /dev/shm (default channel "ibis"), and the temporary ones a server
-killed while starting may leave; --all lists every channel's (/SEM_*_REQ, /SEM_*_RES,
-/SEG_*_HEAD, /SEG_*_DATA); --remove removes what is listed, except the objects of a channel
-that a live server holds and other users' objects (even when run as root).`;
+Lists objects in /dev/shm with their kind (channel, ring, plain), owner, mode, size, age, and
+whether a live process holds them (the lock every process of this library takes on what it holds):
+
+  --channel NAME  a channel's four objects and the temporary names a killed server left
+                  (default: --channel ibis)
+  --ring /NAME    a ring's segment, its two semaphores, and its temporary names
+  --name /NAME    one object (a plain Segment or NamedSemaphore of yours)
+  --all           every object in /dev/shm; --remove then removes channels', rings' and
+                  temporary names only: a plain object may be another program's (name it)
+  --remove        remove what is listed, except what a live process holds and other users'
+                  objects (even when run as root)`;
 
 let opts;
 try {
   opts = parseArgs({
     args: Deno.args,
     options: {
-      channel: { type: "string", default: "ibis" },
+      channel: { type: "string" },
+      ring: { type: "string" },
+      name: { type: "string" },
       all: { type: "boolean" },
       remove: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -31,71 +47,92 @@ try {
   }).values;
 } catch (error) {
   console.error(`${(error as Error).message}\n\n${USAGE}`);
-  Deno.exit(2);
+  Deno.exit(Exit.USAGE);
 }
 if (opts.help) {
   console.log(USAGE);
-  Deno.exit(0);
+  Deno.exit(Exit.OK);
+}
+const chosen = [opts.channel, opts.ring, opts.name, opts.all].filter((o) => o !== undefined);
+if (chosen.length > 1) {
+  console.error(`Choose one of --channel, --ring, --name and --all\n\n${USAGE}`);
+  Deno.exit(Exit.USAGE);
 }
 
-/** The channel an object's name belongs to: `/SEG_C_HEAD.new.1.ab` → `C`. */
-const CHANNEL_OF =
-  /^\/(?:SEM_(.+)_(?:REQ|RES)|SEG_(.+)_(?:HEAD|DATA)(?:\.new\.\d+\.[0-9a-f]{8})?)$/;
 let objects: ShmObject[];
+let what: string;
 try {
-  objects = opts.all ? listObjects((name) => CHANNEL_OF.test(name)) : channelObjects(opts.channel);
+  if (opts.all) {
+    objects = listObjects();
+    what = "any kind";
+  } else if (opts.ring !== undefined) {
+    if (!opts.ring.startsWith("/")) throw new TypeError(`a ring's name starts with "/"`);
+    objects = ringObjects(opts.ring);
+    what = `ring "${opts.ring}"`;
+  } else if (opts.name !== undefined) {
+    const name = opts.name;
+    objects = listObjects((n) => n === name);
+    what = `the name "${name}"`;
+  } else {
+    const channel = opts.channel ?? "ibis";
+    objects = channelObjects(channel);
+    what = `channel "${channel}"`;
+  }
 } catch (error) {
-  console.error(`Invalid --channel: ${(error as Error).message}`);
-  Deno.exit(2);
+  console.error(`${(error as Error).message}\n\n${USAGE}`);
+  Deno.exit(Exit.USAGE);
 }
-const what = opts.all ? "any channel" : `channel "${opts.channel}"`;
 if (objects.length === 0) {
   console.log(`Nothing of ${what} in /dev/shm.`);
-  Deno.exit(0);
+  Deno.exit(Exit.OK);
 }
-const channelOf = (name: string) => {
-  const m = CHANNEL_OF.exec(name);
-  return opts.all ? (m?.[1] ?? m?.[2] ?? "") : opts.channel;
-};
-const live = new Map<string, number>();
-for (const o of objects) {
-  const channel = channelOf(o.name);
-  if (!live.has(channel)) live.set(channel, ChannelServer.liveServerPid(channel));
-}
+
 const now = Date.now();
-console.log("kind  name                              owner  mode   bytes        age");
+console.log(
+  "type  kind     name                              owner  mode        bytes    age  held",
+);
 for (const o of objects) {
   const age = Math.max(0, Math.round((now - o.mtimeMs) / 1000));
-  const pid = live.get(channelOf(o.name));
+  const held = o.live === null ? "?" : o.live ? "live" : "-";
+  const kind = o.temporary ? `${o.kind}*` : o.kind;
   console.log(
-    `${o.kind}   ${o.name.padEnd(32)}  ${String(o.uid).padStart(5)}  ${
+    `${o.type}   ${kind.padEnd(8)} ${o.name.padEnd(32)}  ${String(o.uid).padStart(5)}  ${
       o.mode.toString(8).padStart(4, "0")
-    }  ${String(o.size).padStart(10)}  ${age} s${pid ? `  live (server pid ${pid})` : ""}`,
+    }  ${String(o.size).padStart(11)}  ${String(age).padStart(4)} s  ${held}`,
   );
 }
+const legend =
+  "(kind*: a temporary name a killed process left; held: live, - (none), ? (not yours))";
 if (!opts.remove) {
-  console.log(`\n${objects.length} objects of ${what}. Run again with --remove to remove them.`);
-  Deno.exit(0);
+  console.log(
+    `\n${objects.length} objects of ${what}. ${legend}\n` +
+      `Run again with --remove to remove those no live process holds.`,
+  );
+  Deno.exit(Exit.OK);
 }
+
 let failed = 0;
-const me = currentUid();
+const me = Deno.uid();
 for (const o of objects) {
-  const pid = live.get(channelOf(o.name));
-  if (pid) {
-    console.log(`kept ${o.kind} ${o.name}: a live server (pid ${pid}) holds its channel`);
-    continue;
-  }
   if (o.uid !== me) {
     // Root may remove anything in /dev/shm; being able to is no reason to.
-    console.log(`kept ${o.kind} ${o.name}: it belongs to user ${o.uid}, not to you (${me})`);
+    console.log(`kept ${o.type} ${o.name}: it belongs to user ${o.uid}, not to you (${me})`);
+    continue;
+  }
+  if (o.live !== false) {
+    console.log(`kept ${o.type} ${o.name}: a live process holds it`);
+    continue;
+  }
+  if (opts.all && o.kind === "plain" && !o.temporary) {
+    console.log(`kept ${o.type} ${o.name}: a plain object may be another program's (--name it)`);
     continue;
   }
   try {
     removeObject(o);
-    console.log(`removed ${o.kind} ${o.name}`);
+    console.log(`removed ${o.type} ${o.name}`);
   } catch (error) {
     failed++;
-    console.error(`cannot remove ${o.kind} ${o.name}: ${(error as Error).message}`);
+    console.error(`cannot remove ${o.type} ${o.name}: ${(error as Error).message}`);
   }
 }
-Deno.exit(failed ? 1 : 0);
+Deno.exit(failed ? Exit.SOME_FAILED : Exit.OK);

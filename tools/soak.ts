@@ -85,9 +85,9 @@ const randomSize = (max: number) =>
 if (values["ring-writer"]) {
   // A ring's writer process: "NAME:WRITER:MESSAGES:MAX" messages, each [writer, seq, size, seed]
   // and then `size` bytes from `seed`.
-  const { Ring } = await import("../lib/mod.ts");
+  const { RingWriter } = await import("../lib/mod.ts");
   const [name, writer, messages, max] = values["ring-writer"].split(":");
-  const w = await Ring.openWhenReady(name, { timeoutMs: 10_000 });
+  const w = await RingWriter.openWhenReady(name, { timeoutMs: 10_000 });
   if (!w) Deno.exit(3);
   const scratch = new Uint8Array(16 + Number(max));
   for (let seq = 0; seq < Number(messages); seq++) {
@@ -200,9 +200,9 @@ Deno.exit(bad || grew.length ? 1 : 0);
 
 /** `--ring`: see the module's notes. @returns The exit code. */
 async function soakRing(writers: number, maxBytes: number): Promise<number> {
-  const { Ring } = await import("../lib/mod.ts");
+  const { RingReader } = await import("../lib/mod.ts");
   const name = `/soak_${crypto.randomUUID().slice(0, 8)}`;
-  using ring = Ring.create(name, { slots: 64, slotSize: 4096, writers: 4 });
+  using ring = RingReader.create(name, { slots: 64, slotSize: 4096, writers: 4 });
   const self = new URL(import.meta.url).pathname;
   const expected = new Uint8Array(maxBytes);
   /** Per writer: the next sequence number expected, and whether it was killed. */

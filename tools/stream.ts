@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Ring, RingError, type RingErrorCode } from "../lib/mod.ts";
+import { RingError, type RingErrorCode, RingReader, RingWriter } from "../lib/mod.ts";
 import { encode, ImageFolder } from "../cli/images.ts";
 import type { Pixels } from "../lib/channel/protocol.ts";
 import { ProgressBar } from "../cli/progress.ts";
@@ -101,10 +101,10 @@ if (role === "both") {
 }
 
 if (role === "server") {
-  let ring: Ring | undefined;
+  let ring: RingReader | undefined;
   const shutdown = shutdownOnSignals(() => ring?.close());
   try {
-    ring = Ring.create(opts.ring, {
+    ring = RingReader.create(opts.ring, {
       slots: numberOption(opts.slots, "slots", 32, { min: 2, integer: true }),
       slotSize: numberOption(opts["slot-size"], "slot-size", 1 << 20, { min: 64, integer: true }),
       writers: 2,
@@ -219,11 +219,11 @@ if (role === "client") {
     sums.push(fnv1a(found.image.data));
   }
   if (images.length === 0) fail(`No image to stream in ${opts.images}`, Exit.USAGE);
-  let writer: Awaited<ReturnType<typeof Ring.openWhenReady>> = null;
+  let writer: Awaited<ReturnType<typeof RingWriter.openWhenReady>> = null;
   const shutdown = shutdownOnSignals(() => writer?.close());
   let exitCode: number = Exit.OK;
   try {
-    writer = await Ring.openWhenReady(opts.ring, { timeoutMs, signal: shutdown.signal });
+    writer = await RingWriter.openWhenReady(opts.ring, { timeoutMs, signal: shutdown.signal });
     if (!writer) {
       fail(
         `stream client: no ring ${opts.ring} in ${timeoutMs / 1000} s: start a server (` +

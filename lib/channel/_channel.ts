@@ -164,11 +164,6 @@ export async function awaitPeer<T>(
   }
 }
 
-/** A random id for temporary object names: 8 hex digits. */
-export function randomTag(): string {
-  return crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
-}
-
 /** A random session in [1, 2^53). */
 export function randomSession(): number {
   const [high, low] = crypto.getRandomValues(new Uint32Array(2));

@@ -11,11 +11,11 @@ import {
   awaitPeer,
   ChannelError,
   damaged,
+  foreign,
   HeaderView,
   openSegment,
   openSemaphore,
   randomSession,
-  randomTag,
   refuseForeign,
 } from "./_channel.ts";
 import { checkMode, devShmPath } from "../objects/_names.ts";
@@ -24,6 +24,8 @@ import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
 import { PosixError } from "../objects/errors.ts";
+import { temporaryName } from "../objects/kinds.ts";
+import { publish, refuseRing } from "../objects/lifecycle.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
@@ -212,10 +214,9 @@ export class ChannelServer implements Disposable {
       const responseReady = openSemaphore(names.responseReady, mode);
       made.push(responseReady);
       checkDataName(names.data);
-      const tag = `new.${Deno.pid}.${randomTag()}`;
-      const data = Segment.create(`${names.data}.${tag}`, INITIAL_DATA_SIZE, { mode });
+      const data = Segment.create(temporaryName(names.data), INITIAL_DATA_SIZE, { mode });
       made.push(data);
-      const head = Segment.create(`${names.head}.${tag}`, HEADER.SEGMENT_SIZE, { mode });
+      const head = Segment.create(temporaryName(names.head), HEADER.SEGMENT_SIZE, { mode });
       made.push(head);
       if (!tryLock(head.fd, SERVER_LOCK_BYTE, true, head.name)) {
         throw new Error(`Cannot lock the new header "${head.name}"`); // nobody else can see it
@@ -482,7 +483,7 @@ export class ChannelServer implements Disposable {
   #replaceData(): void {
     const old = this.#data;
     const data = Segment.create(
-      `${this.names.data}.new.${Deno.pid}.${randomTag()}`,
+      temporaryName(this.names.data),
       Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26)),
       { mode: old.info().mode },
     );
@@ -659,45 +660,37 @@ const FRESH_MS = 0.1;
 const REPOST_MS = 200;
 
 /**
- * Gives the locked, filled header `head` the channel's name: at once if there is none; if there
- * is one, only once its server is known dead (its lock is free), marking it retired so that its
- * clients move on, and replacing it in one step. Nobody else's live channel is touched.
+ * Gives the locked, filled header `head` the channel's name (the one takeover, `publish`): at
+ * once if there is none; if there is one, only once its server is known dead (its lock is free),
+ * marking it retired so that its clients move on, and replacing it in one step. Nobody else's
+ * live channel is touched, and never a ring's name.
  */
 function takeChannel(head: Segment, names: ChannelNames): void {
-  for (;;) {
-    try {
-      head.rename(names.head);
-      return;
-    } catch (error) {
-      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
-    }
-    const old = openSegment(names.head);
-    if (old === null) continue; // removed meanwhile
-    try {
+  publish(head, names.head, {
+    kind: "channel",
+    ownerByte: SERVER_LOCK_BYTE,
+    open: openSegment,
+    foreign,
+    checkKind: (old, name) => refuseRing(old, name, "channel"),
+    busy: (old, name) => {
       const bytes = old.refresh();
       const view = new DataView(bytes.buffer, 0, bytes.length);
-      if (!tryLock(old.fd, SERVER_LOCK_BYTE, true, names.head)) {
-        const extended = isExtended(view);
-        const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
-        const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
-        throw new ChannelError(
-          "BUSY",
-          retiring
-            ? `Another server is taking "${names.head}" over right now: one server per channel`
-            : `A live server${pid ? ` (pid ${pid})` : ""} holds "${names.head}": ` +
-              `one server per channel`,
-          { objectName: names.head },
-        );
-      }
-      // Its server is dead. Is the name still its (not replaced by a third server meanwhile)?
-      if (!old.linked()) continue;
-      setState(view, State.RETIRED);
-      head.rename(names.head, { replace: true });
-      return;
-    } finally {
-      old.close();
-    }
-  }
+      const extended = isExtended(view);
+      const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
+      const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
+      return new ChannelError(
+        "BUSY",
+        retiring
+          ? `Another server is taking "${name}" over right now: one server per channel`
+          : `A live server${pid ? ` (pid ${pid})` : ""} holds "${name}": one server per channel`,
+        { objectName: name },
+      );
+    },
+    retire: (old) => {
+      const bytes = old.refresh();
+      setState(new DataView(bytes.buffer, 0, bytes.length), State.RETIRED);
+    },
+  });
 }
 
 /**

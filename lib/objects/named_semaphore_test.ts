@@ -244,7 +244,7 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
        const s = NamedSemaphore.open(Deno.args[0]);
        s.post();
        console.log("held");
-       await new Promise(() => {});`,
+       setInterval(() => {}, 1000); // alive until killed`,
       [name],
     );
     try {

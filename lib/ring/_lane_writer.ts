@@ -127,7 +127,9 @@ export class LaneWriter {
     if (head >>> 0 >= 2 * slots || free < 0) {
       throw new RingError(
         "DAMAGED",
-        `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
+        `RingReader "${this.name}", lane ${this.lane}: the reader's head (${
+          head >>> 0
+        }) cannot be ` +
           `(the writer is at ${this.#tail}): the ring cannot be trusted`,
         { objectName: this.name },
       );

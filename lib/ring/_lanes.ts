@@ -249,7 +249,7 @@ export class ReaderLanes {
     const pid = this.m.load(laneField(lane, LANE.WRITER_PID));
     return new RingError(
       "DAMAGED",
-      `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
+      `RingReader "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
       { objectName: this.name },
     );
   }

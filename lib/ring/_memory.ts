@@ -107,7 +107,7 @@ export class RingMemory {
     if (size !== was || this.bytes.byteLength === 0) {
       throw new RingError(
         "DAMAGED",
-        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
+        `RingReader "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
           "it cannot be trusted",
         { objectName: this.name },
       );

@@ -7,7 +7,7 @@
  */
 
 import { RingError } from "./error.ts";
-import type { Ring } from "./reader.ts";
+import type { RingReader } from "./reader.ts";
 import type { RingWriter } from "./writer.ts";
 
 /**
@@ -16,7 +16,7 @@ import type { RingWriter } from "./writer.ts";
  * message that read had already taken goes to `giveBack`, for the ring's next read.
  */
 export function readableOf(
-  ring: Ring,
+  ring: RingReader,
   giveBack: (message: Uint8Array<ArrayBuffer>) => void,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   let reading: AbortController | null = null;

@@ -1,6 +1,6 @@
 /**
  * `MessageBatch`: many small messages packed back to back in one buffer, for the ring's batch
- * path ({@link RingWriter.writeMany}, {@link Ring.readMany}). A message costs a call through
+ * path ({@link RingWriter.writeMany}, {@link RingReader.readMany}). A message costs a call through
  * `write()`/`read()` (tens of nanoseconds: checks, a view, a wake-up test); a batch pays that once
  * for as many messages as fit, and crosses the ring as one memory copy a record.
  *

@@ -22,7 +22,7 @@ export type RingErrorCode =
   | "NO_LANE"
   /** The ring's memory does not hold what its header says (truncated, overwritten, hostile). */
   | "DAMAGED"
-  /** The stream ended, but a writer aborted its part of it (see {@link Ring.aborted}). */
+  /** The stream ended, but a writer aborted its part of it (see {@link RingReader.aborted}). */
   | "ABORTED"
   /** One of the ring's objects belongs to another user. */
   | "FOREIGN_OBJECT";

@@ -1,5 +1,5 @@
 /**
- * The layout of a {@link Ring} in shared memory, as a pure codec: offsets, the record format,
+ * The layout of a {@link RingReader} in shared memory, as a pure codec: offsets, the record format,
  * and the arithmetic of positions, over a `DataView` and an `Int32Array` of the ring's segment.
  * No FFI and no processes (`layout_test.ts` tests it in-process); a C or Python process that
  * follows this file can take either side (tests/peer.c does).
@@ -114,7 +114,7 @@ export const LANE = {
 
 /** Lane `STATE` values. */
 export const LaneState = { FREE: 0, CLAIMED: 1, CLOSED: 2, ABORTED: 3 } as const;
-/** Ring `STATE` values. */
+/** RingReader `STATE` values. */
 export const RingState = { OPEN: 0, CLOSED: 1 } as const;
 
 /** A record's header size. */

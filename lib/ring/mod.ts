@@ -54,7 +54,7 @@
  * @module
  */
 
-export { Ring } from "./reader.ts";
+export { RingReader } from "./reader.ts";
 export { RingWriter } from "./writer.ts";
 export { RingError, type RingErrorCode } from "./error.ts";
 export type { RingCreateOptions, RingReadOptions, RingWaitOptions } from "./options.ts";

@@ -13,7 +13,7 @@
 
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { Ring, RingError, type RingWriter } from "./mod.ts";
+import { RingError, RingReader, RingWriter } from "./mod.ts";
 import { MessageBatch, packedSize } from "./batch.ts";
 
 /** 4 slots of 256 bytes a lane: one record holds up to 1008 bytes; larger ones stream. */
@@ -67,7 +67,7 @@ interface Model {
 }
 
 interface Real {
-  ring: Ring;
+  ring: RingReader;
   writers: Map<number, RingWriter>;
 }
 
@@ -101,7 +101,7 @@ class OpenWriter implements Cmd {
   async run(m: Model, r: Real) {
     let real: RingWriter;
     try {
-      real = Ring.open(r.ring.name);
+      real = RingWriter.open(r.ring.name);
     } catch (e) {
       // A closed writer's lane is free once the reader has drained it and looked again.
       assert.ok(e instanceof RingError && e.code === "NO_LANE", String(e));
@@ -408,7 +408,7 @@ Deno.test(`the ring matches a plain model over ${RUNS} random sequences of write
   await fc.assert(
     fc.asyncProperty(fc.commands(commands, { maxCommands: 60 }), async (cmds) => {
       const name = `/model_${crypto.randomUUID().slice(0, 8)}_${n++}`;
-      const ring = Ring.create(name, SHAPE);
+      const ring = RingReader.create(name, SHAPE);
       const real: Real = { ring, writers: new Map() };
       const model: Model = { writers: [], nextSeq: 0, nextId: 0, maybeCut: 0, aborted: 0 };
       try {

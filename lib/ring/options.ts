@@ -4,7 +4,7 @@
  * @module
  */
 
-/** Options of {@link Ring.create}. */
+/** Options of {@link RingReader.create}. */
 export interface RingCreateOptions {
   /** Slots per writer's lane. @default {64} */
   slots?: number;
@@ -19,7 +19,7 @@ export interface RingCreateOptions {
   mode?: number;
 }
 
-/** Options of {@link Ring.read} and {@link Ring.tryRead}. */
+/** Options of {@link RingReader.read} and {@link RingReader.tryRead}. */
 export interface RingReadOptions extends RingWaitOptions {
   /**
    * A buffer of yours to copy the message into, when it fits (no allocation: for a stream of
@@ -29,7 +29,7 @@ export interface RingReadOptions extends RingWaitOptions {
   into?: Uint8Array;
 }
 
-/** Options of a wait: {@link Ring.read}, {@link RingWriter.write}... */
+/** Options of a wait: {@link RingReader.read}, {@link RingWriter.write}... */
 export interface RingWaitOptions {
   /** Give up after this long: the call returns `null` or `false`. @default {Infinity} */
   timeoutMs?: number;

@@ -4,9 +4,11 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { temporaryName } from "../objects/kinds.ts";
+import { publish } from "../objects/lifecycle.ts";
 import { tryLock } from "../objects/_lock.ts";
-import { checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { monotonicMs } from "../objects/_libc.ts";
+import { checkSpin, checkTimeout } from "../objects/_util.ts";
 import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
@@ -34,24 +36,23 @@ import type { RingCreateOptions, RingReadOptions, RingWaitOptions } from "./opti
 import { MessageReader } from "./_assembly.ts";
 import { ReaderLanes } from "./_lanes.ts";
 import { readableOf } from "./_streams.ts";
-import { RingWriter } from "./writer.ts";
 
 /**
  * The reading end of a ring, which creates and owns it; see the module's notes. Writers join
- * with {@link Ring.open}.
+ * with {@link RingWriter.open}.
  *
  * @example Process A reads, process B writes (here both in one process)
  * ```ts
- * import { Ring } from "./mod.ts";
+ * import { RingReader, RingWriter } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
  * const name = `/doc_ring_${crypto.randomUUID().slice(0, 8)}`;
- * using ring = Ring.create(name, { slots: 8, slotSize: 256 }); // process A
+ * using ring = RingReader.create(name, { slots: 8, slotSize: 256 }); // process A
  * const received: number[] = [];
  * const reading = (async () => { // A reads until the stream ends
  *   for await (const message of ring) received.push(message.length);
  * })();
- * using w = Ring.open(name); // process B
+ * using w = RingWriter.open(name); // process B
  * assert.equal(w.tryWrite(new TextEncoder().encode("hello")), true);
  * assert.equal(await w.write(new Uint8Array(5000).fill(7)), true); // larger than a lane: streamed
  * w.close(); // B is done: the stream ends once A has read everything
@@ -60,7 +61,7 @@ import { RingWriter } from "./writer.ts";
  * assert.equal(ring.ended, true);
  * ```
  */
-export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> {
+export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** The ring's name, for example `"/frames"`. */
   readonly name: string;
   /** Its shape: writers (lanes), slots per lane, bytes per slot. */
@@ -100,7 +101,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    * @throws {RingError} `BUSY`, `FOREIGN_OBJECT`.
    * @throws {PosixError} `ENOSPC` (/dev/shm cannot hold it)...
    */
-  static create(name: string, options: RingCreateOptions = {}): Ring {
+  static create(name: string, options: RingCreateOptions = {}): RingReader {
     const names = ringNames(name);
     const { slots = 64, slotSize = 64 * 1024, writers = 4, mode = 0o600 } = options;
     const shape = { lanes: writers, slots, slotSize };
@@ -112,8 +113,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       made.push(readable);
       const writable = ringSemaphore(names.writable, mode);
       made.push(writable);
-      const tag = `${Deno.pid}.${crypto.getRandomValues(new Uint32Array(1))[0].toString(16)}`;
-      const segment = Segment.create(`${name}.new.${tag}`, RING.DATA_OFFSET, { mode });
+      const segment = Segment.create(temporaryName(name), RING.DATA_OFFSET, { mode });
       made.push(segment);
       if (!tryLock(segment.fd, READER_LOCK_BYTE, true, segment.name)) {
         throw new Error(`Cannot lock the new ring "${segment.name}"`); // nobody else can see it
@@ -124,51 +124,13 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
       // Counts a crashed run left: the semaphores only wake sleepers, so start them at zero.
       while (readable.tryWait());
       while (writable.tryWait());
-      return new Ring(name, new RingMemory(name, segment, shape, readable, writable));
+      return new RingReader(name, new RingMemory(name, segment, shape, readable, writable));
     } catch (error) {
       for (const object of made) {
         if (object.created || object instanceof Segment) object.unlink();
         object[Symbol.dispose]();
       }
       throw error;
-    }
-  }
-
-  /**
-   * Opens ring `name` to write to it: claims a free lane (a lock the kernel drops when this
-   * process dies).
-   *
-   * @param name The ring's name.
-   * @returns The writing end.
-   * @throws {RingError} `READER_GONE` (no ring, or its reader died), `NO_LANE`, `DAMAGED`,
-   * `FOREIGN_OBJECT`.
-   */
-  static open(name: string): RingWriter {
-    return RingWriter.open(name);
-  }
-
-  /**
-   * {@link open}, waiting for the ring to exist (the writer may start first).
-   *
-   * @returns The writing end, or `null` if `timeoutMs` ran out first.
-   */
-  static async openWhenReady(
-    name: string,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
-  ): Promise<RingWriter | null> {
-    const { timeoutMs = Infinity, signal } = options;
-    checkTimeout(timeoutMs);
-    const deadline = monotonicMs() + timeoutMs;
-    for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
-      signal?.throwIfAborted();
-      try {
-        return RingWriter.open(name);
-      } catch (error) {
-        if (!(error instanceof RingError && error.code === "READER_GONE")) throw error;
-      }
-      const left = deadline - monotonicMs();
-      if (left <= 0) return null;
-      await sleep(Math.min(pause, left), signal);
     }
   }
 
@@ -258,12 +220,12 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    *
    * @example Many small messages a call
    * ```ts
-   * import { MessageBatch, Ring } from "./mod.ts";
+   * import { MessageBatch, RingReader, RingWriter } from "./mod.ts";
    * import assert from "node:assert/strict";
    *
    * const name = `/doc_batch_${crypto.randomUUID().slice(0, 8)}`;
-   * using ring = Ring.create(name, { slots: 64, slotSize: 128, writers: 1 });
-   * using w = Ring.open(name);
+   * using ring = RingReader.create(name, { slots: 64, slotSize: 128, writers: 1 });
+   * using w = RingWriter.open(name);
    * const out = new MessageBatch(64 * 1024);
    * for (let i = 0; i < 100; i++) out.bytes.fill(i, out.push(64)); // 100 messages of 64 bytes
    * assert.equal(w.tryWriteMany(out), 100); // all of them, in two records
@@ -433,12 +395,12 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
    *
    * @example Through a decompressor
    * ```ts
-   * import { Ring } from "./mod.ts";
+   * import { RingReader, RingWriter } from "./mod.ts";
    * import assert from "node:assert/strict";
    *
    * const name = `/doc_gz_${crypto.randomUUID().slice(0, 8)}`;
-   * using ring = Ring.create(name, { slots: 8, slotSize: 1024, writers: 1 });
-   * using w = Ring.open(name);
+   * using ring = RingReader.create(name, { slots: 8, slotSize: 1024, writers: 1 });
+   * using w = RingWriter.open(name);
    * const gz = new Uint8Array(
    *   await new Response(new Blob(["hello, ring"]).stream().pipeThrough(new CompressionStream("gzip")))
    *     .arrayBuffer(),
@@ -488,7 +450,7 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Deno.errors.BadResource(`Ring "${this.name}" is closed`);
+    if (this.#closed) throw new Deno.errors.BadResource(`RingReader "${this.name}" is closed`);
   }
 
   /** `BUSY` while a `read()` or `peek()` is in flight: one read at a time. */
@@ -546,59 +508,46 @@ export class Ring implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> 
 }
 
 /**
- * Gives the locked, filled ring `segment` the name `name`: at once if there is none; if there is
- * one, only if its reader is dead (its lock is free), replacing it in one step.
+ * Gives the locked, filled ring `segment` the name `name` (the one takeover, `publish`): at once
+ * if there is none; if there is one, only if it is a ring of this user's whose reader is dead
+ * (its lock is free), replacing it in one step.
  */
 function take(segment: Segment, name: string): void {
-  for (;;) {
-    try {
-      segment.rename(name);
-      return;
-    } catch (error) {
-      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
-    }
-    let old: Segment;
-    try {
-      old = Segment.open(name);
-    } catch (error) {
-      if (error instanceof PosixError && error.code === "ENOENT") continue;
-      if (error instanceof DamagedObjectError) {
-        throw new RingError("DAMAGED", error.message, {
-          objectName: error.objectName,
-          cause: error,
-        });
+  publish(segment, name, {
+    kind: "ring",
+    ownerByte: READER_LOCK_BYTE,
+    open: (at) => {
+      try {
+        return Segment.open(at);
+      } catch (error) {
+        if (error instanceof PosixError && error.code === "ENOENT") return null;
+        if (error instanceof DamagedObjectError) {
+          throw new RingError("DAMAGED", error.message, { objectName: at, cause: error });
+        }
+        throw error;
       }
-      throw error;
-    }
-    try {
-      const { uid } = old.info();
-      if (uid !== currentUid()) {
-        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
-          objectName: name,
-        });
-      }
-      // Only a ring's name is a ring's to take: a live process's segment, a channel's object,
-      // any other bytes are left as they are.
+    },
+    foreign: (at, uid) =>
+      new RingError("FOREIGN_OBJECT", `Refusing "${at}": it belongs to user ${uid}`, {
+        objectName: at,
+      }),
+    // Only a ring's name is a ring's to take: a live process's segment, a channel's object,
+    // any other bytes are left as they are.
+    checkKind: (old, at) => {
       const bytes = old.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
         throw new RingError(
           "FOREIGN_OBJECT",
-          `Refusing "${name}": there is shared memory of that name that is not a ring (${header.error}); ` +
-            `remove it if it is yours, or choose another name`,
-          { objectName: name },
+          `Refusing "${at}": there is shared memory of that name that is not a ring ` +
+            `(${header.error}); remove it if it is yours, or choose another name`,
+          { objectName: at },
         );
       }
-      if (!tryLock(old.fd, READER_LOCK_BYTE, true, name)) {
-        throw new RingError("BUSY", `A live reader holds ring "${name}": one reader per ring`, {
-          objectName: name,
-        });
-      }
-      if (!old.linked()) continue;
-      segment.rename(name, { replace: true });
-      return;
-    } finally {
-      old.close();
-    }
-  }
+    },
+    busy: (_old, at) =>
+      new RingError("BUSY", `A live reader holds ring "${at}": one reader per ring`, {
+        objectName: at,
+      }),
+  });
 }

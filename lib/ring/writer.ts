@@ -7,6 +7,7 @@
 import { currentUid, monotonicMs } from "../objects/_libc.ts";
 import { isLocked, tryLock, unlock } from "../objects/_lock.ts";
 import { checkSpin, checkTimeout } from "../objects/_util.ts";
+import { openWhenReady, type ReadyOptions } from "../objects/lifecycle.ts";
 import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
@@ -43,7 +44,7 @@ function checkUnchanged(message: Uint8Array, total: number): void {
 }
 
 /**
- * The writing end of a ring: one lane of it, claimed with {@link Ring.open}. `tryWrite` and
+ * The writing end of a ring: one lane of it, claimed with {@link RingWriter.open}. `tryWrite` and
  * `write` copy a message in; `reserve` + `commit` fill it in place.
  */
 export class RingWriter implements Disposable {
@@ -68,7 +69,7 @@ export class RingWriter implements Disposable {
     this.#out = new LaneWriter(name, m, lane);
   }
 
-  /** See {@link Ring.open}. */
+  /** See {@link RingWriter.open}. */
   static open(name: string): RingWriter {
     const names = ringNames(name);
     let segment: Segment;
@@ -99,7 +100,9 @@ export class RingWriter implements Disposable {
       const bytes = segment.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
-        throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`, { objectName: name });
+        throw new RingError("DAMAGED", `RingReader "${name}": ${header.error}`, {
+          objectName: name,
+        });
       }
       if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
         throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`, {
@@ -113,7 +116,7 @@ export class RingWriter implements Disposable {
       const m = new RingMemory(name, segment, header.shape, readable, writable);
       if (m.load(RING.STATE) !== RingState.OPEN) {
         m.resized.close();
-        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`, {
+        throw new RingError("CLOSED", `RingReader "${name}" was closed by its reader`, {
           objectName: name,
         });
       }
@@ -133,7 +136,7 @@ export class RingWriter implements Disposable {
           m.resized.close();
           throw new RingError(
             "DAMAGED",
-            `Ring "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
+            `RingReader "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
               `be: the ring cannot be trusted`,
             { objectName: name },
           );
@@ -150,12 +153,32 @@ export class RingWriter implements Disposable {
       m.resized.close();
       throw new RingError(
         "NO_LANE",
-        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+        `RingReader "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
         { objectName: name },
       );
     } finally {
       for (const object of opened) object.close();
     }
+  }
+
+  /**
+   * {@link open}, waiting for the ring to exist (the writer may start before the reader).
+   *
+   * @param name The ring's name.
+   * @param options `timeoutMs`, `signal`.
+   * @returns The writing end, or `null` if `timeoutMs` ran out first.
+   * @throws {RingError} As {@link open} does, but for `READER_GONE` (waited through).
+   */
+  static openWhenReady(name: string, options: ReadyOptions = {}): Promise<RingWriter | null> {
+    ringNames(name); // a bad name is an error at once, not a wait
+    return openWhenReady(() => {
+      try {
+        return RingWriter.open(name);
+      } catch (error) {
+        if (error instanceof RingError && error.code === "READER_GONE") return null;
+        throw error;
+      }
+    }, options);
   }
 
   /** The largest message {@link reserve} can hold, and the largest one record carries. */
@@ -305,7 +328,7 @@ export class RingWriter implements Disposable {
    *
    * @returns `true` once written whole; `false` if the time ran out. However a message ends
    * early (the time ran out, the signal aborted, an error), a part of it already in the ring is
-   * a cut message: the reader drops it, counts it ({@link Ring.dropped}), and reads on.
+   * a cut message: the reader drops it, counts it ({@link RingReader.dropped}), and reads on.
    * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
    * aborts.
    * @throws {TypeError} If the message's buffer changed while it was being written.
@@ -459,7 +482,7 @@ export class RingWriter implements Disposable {
   /**
    * Ends this writer's stream as cut short (what `writable.abort()` and an error in a piped
    * source do): the reader reads what was sent whole, drops a message cut short, and counts the
-   * stream in {@link Ring.aborted}, so that it can tell it from one that ended with
+   * stream in {@link RingReader.aborted}, so that it can tell it from one that ended with
    * {@link close}. Idempotent; a no-op after {@link close}.
    */
   abort(): void {
@@ -508,9 +531,11 @@ export class RingWriter implements Disposable {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(`RingReader writer of "${this.name}" is closed`);
+    }
     if (this.#m.load(RING.STATE) !== RingState.OPEN) {
-      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`, {
+      throw new RingError("CLOSED", `RingReader "${this.name}" was closed by its reader`, {
         objectName: this.name,
       });
     }
@@ -528,7 +553,7 @@ export class RingWriter implements Disposable {
       // This writer closed (its semaphore with it) while the call waited: say that.
       if (this.#closed && !(error instanceof RingError)) {
         throw new Deno.errors.BadResource(
-          `Ring writer of "${this.name}" was closed while a call waited for room`,
+          `RingReader writer of "${this.name}" was closed while a call waited for room`,
         );
       }
       throw error;
