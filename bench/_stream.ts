@@ -19,7 +19,7 @@
  */
 
 import { monotonicMs } from "../lib/objects/_libc.ts";
-import { MessageBatch, RingReader } from "../lib/mod.ts";
+import { MessageBatch, RingError, RingReader } from "../lib/mod.ts";
 import { PEER_FLAGS } from "./_io.ts";
 
 /** One measured stream. */
@@ -94,6 +94,12 @@ function row(
   };
 }
 
+/** `null` for the end of the stream (`ENDED`: every writer has closed); any other error thrown. */
+function endOfStream(error: unknown): null {
+  if (error instanceof RingError && error.code === "ENDED") return null;
+  throw error;
+}
+
 /** Reads every message of `c.writers` writer processes through a ring. */
 export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> {
   const name = `/bench_${id}_ring`;
@@ -111,8 +117,9 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
     if (c.mode === "batch") {
       const batch = new MessageBatch(1 << 20);
       for (;;) {
-        const n = ring.tryReadMany(batch) || await ring.readMany(batch, { timeoutMs: 30_000 });
-        if (n === 0) break;
+        const n = ring.tryReadMany(batch) ||
+          await ring.readMany(batch, { timeoutMs: 30_000 }).catch(endOfStream);
+        if (n === 0 || n === null) break;
         if (got === 0) {
           start = monotonicMs();
           before = n; // the clock starts once the first batch is in: it does not count
@@ -124,13 +131,14 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
       // Small messages each their own copy (pooled), larger ones into our own buffer.
       const options = { timeoutMs: 30_000, into: c.bytes > 1024 ? mine : undefined };
       for (;;) {
-        const message = ring.tryRead(options) ?? await ring.read(options);
+        const message = ring.tryRead(options) ?? await ring.read(options).catch(endOfStream);
         if (message === null) break;
         if (got++ === 0) start = monotonicMs();
       }
     } else {
       for (;;) {
-        const message = ring.tryPeek() ?? await ring.peek({ timeoutMs: 30_000 });
+        const message = ring.tryPeek() ??
+          await ring.peek({ timeoutMs: 30_000 }).catch(endOfStream);
         if (message === null) break;
         if (got++ === 0) start = monotonicMs();
         sink ^= touch(message);

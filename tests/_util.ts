@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
+import { currentUid } from "../lib/objects/_libc.ts";
 
 const LIB_DIR = new URL("../lib/", import.meta.url);
 export const MOD_URL: string = new URL("mod.ts", LIB_DIR).href;
@@ -55,6 +56,24 @@ export async function withId(fn: (id: string) => unknown): Promise<void> {
       assert.deepEqual(left.map((o) => `${o.kind} ${o.name}`), [], "objects left in /dev/shm");
     }
   }
+}
+
+/**
+ * Whether the tests run as root. The cases of "another user" need it (`setpriv` to `nobody`),
+ * and so does a mount namespace of its own (`unshare -m`); see {@link rootTest}.
+ */
+export const IS_ROOT: boolean = currentUid() === 0;
+
+/**
+ * A test that needs root: as an ordinary user it is skipped, and says why in its name (printed
+ * by `deno test`) and in the summary's count of ignored tests; never silently.
+ */
+export function rootTest(name: string, why: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: IS_ROOT ? name : `${name} [skipped: needs root, ${why}]`,
+    ignore: !IS_ROOT,
+    fn,
+  });
 }
 
 /** What a child process did. */

@@ -12,6 +12,7 @@ import {
   assertClean,
   denoArgv,
   removeChannel,
+  rootTest,
   runDeno,
   shmEntries,
   SLOW,
@@ -299,32 +300,37 @@ Deno.test("a directory where a segment should be is DAMAGED (exit 8) on both sid
     }
   }));
 
-Deno.test("deno task clean keeps another user's objects, even as root, and never takes a channel for another's temporary name", () =>
-  withId(async (id) => {
-    const channel = `a_${id}`;
-    const names = channelNames(channel);
-    const squat = await runDeno(
-      `import { Segment } from "MOD";
+rootTest(
+  "deno task clean keeps another user's objects, even as root, and never takes a channel for another's temporary name",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const channel = `a_${id}`;
+      const names = channelNames(channel);
+      const squat = await runDeno(
+        `import { Segment } from "MOD";
        Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
-      { asNobody: true, args: [names.head] },
-    );
-    assertClean(squat);
-    // A channel whose name starts like one of this channel's temporary names.
-    const lookalike = channelNames(`${channel}_HEAD.new.1`).head;
-    Segment.create(lookalike, 8).close();
-    const clean = async (args: string[]) => {
-      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-      const out = await new Deno.Command(command, { args: rest, env: { NO_COLOR: "1" } }).output();
-      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-    };
-    try {
-      const run = await clean(["--channel", channel, "--remove"]);
-      assert.equal(run.code, 0);
-      assert.match(run.stdout, /kept shm \/SEG_a_\w+_HEAD: it belongs to user 65534, not to you/);
-      assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);
-      assert.deepEqual(shmEntries(id).map((o) => o.name).sort(), [lookalike, names.head].sort());
-    } finally {
-      Segment.unlink(names.head);
-      Segment.unlink(lookalike);
-    }
-  }));
+        { asNobody: true, args: [names.head] },
+      );
+      assertClean(squat);
+      // A channel whose name starts like one of this channel's temporary names.
+      const lookalike = channelNames(`${channel}_HEAD.new.1`).head;
+      Segment.create(lookalike, 8).close();
+      const clean = async (args: string[]) => {
+        const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+        const out = await new Deno.Command(command, { args: rest, env: { NO_COLOR: "1" } })
+          .output();
+        return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+      };
+      try {
+        const run = await clean(["--channel", channel, "--remove"]);
+        assert.equal(run.code, 0);
+        assert.match(run.stdout, /kept shm \/SEG_a_\w+_HEAD: it belongs to user 65534, not to you/);
+        assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);
+        assert.deepEqual(shmEntries(id).map((o) => o.name).sort(), [lookalike, names.head].sort());
+      } finally {
+        Segment.unlink(names.head);
+        Segment.unlink(lookalike);
+      }
+    }),
+);

@@ -22,6 +22,7 @@ import {
   denoArgv,
   removeChannel,
   ROOT,
+  rootTest,
   runDeno,
   shmEntries,
   SLOW,
@@ -395,19 +396,22 @@ Deno.test("two clients: an idle one dying changes nothing, and a dying one is na
     }
   }));
 
-Deno.test("an image too large for /dev/shm gets an error answer, and the session goes on", () =>
-  withId(async (id) => {
-    const images = await tempDir("images");
-    const big = new Image(1400, 1000); // 5.6 MB of RGBA pixels, in a 4 MB /dev/shm
-    for (let i = 0; i < big.bitmap.length; i++) big.bitmap[i] = (i * 31) & 0xff;
-    await Deno.writeFile(`${images}/big.png`, await big.encode(1));
-    await Deno.copyFile(`${IMAGES}/dot.png`, `${images}/dot.png`);
-    const out = await tempDir("out");
-    const deno = denoArgv().join(" ");
-    const flags =
-      "run --allow-ffi --allow-read --allow-write --allow-env=IMAGESCRIPT_WASM_SIMD,PATH";
-    // A mount namespace of its own, where /dev/shm is a 4 MB tmpfs: both processes run there.
-    const script = `
+rootTest(
+  "an image too large for /dev/shm gets an error answer, and the session goes on",
+  "for a /dev/shm of its own (unshare -m, mount)",
+  () =>
+    withId(async (id) => {
+      const images = await tempDir("images");
+      const big = new Image(1400, 1000); // 5.6 MB of RGBA pixels, in a 4 MB /dev/shm
+      for (let i = 0; i < big.bitmap.length; i++) big.bitmap[i] = (i * 31) & 0xff;
+      await Deno.writeFile(`${images}/big.png`, await big.encode(1));
+      await Deno.copyFile(`${IMAGES}/dot.png`, `${images}/dot.png`);
+      const out = await tempDir("out");
+      const deno = denoArgv().join(" ");
+      const flags =
+        "run --allow-ffi --allow-read --allow-write --allow-env=IMAGESCRIPT_WASM_SIMD,PATH";
+      // A mount namespace of its own, where /dev/shm is a 4 MB tmpfs: both processes run there.
+      const script = `
       mount -t tmpfs -o size=4m tmpfs /dev/shm || exit 90
       ${deno} ${flags} ${ROOT.pathname}client.ts --channel f_${id} --images ${images} > ${out}/client.log 2>&1 &
       ${deno} ${flags} ${ROOT.pathname}server.ts --channel f_${id} --names big,dot --rounds 16 --out ${out} > ${out}/server.log 2>&1
@@ -415,48 +419,57 @@ Deno.test("an image too large for /dev/shm gets an error answer, and the session
       wait $!
       echo "client $?"
       echo "left: $(ls /dev/shm)"`;
-    const run = await new Deno.Command("unshare", {
-      args: ["-m", "sh", "-c", script],
-      cwd: ROOT.pathname,
-    }).output();
-    const text = new TextDecoder().decode(run.stdout);
-    const server = await Deno.readTextFile(`${out}/server.log`);
-    assert.match(
-      text,
-      /server 1\nclient 0\nleft: \n/,
-      `${text}\n${server}\n${await Deno.readTextFile(`${out}/client.log`)}`,
-    );
-    assert.match(server, /big {2}error: Cannot answer "big" \(5600000 bytes\): .*ENOSPC/);
-    assert.match(server, /dot {2}1×1×3 {2}3 B/);
-  }));
-
-Deno.test("objects of another user's under the channel's names are refused (exit 6) and left alone, even by root", () =>
-  withId(async (id) => {
-    for (const which of ["head", "data"] as const) {
-      const channel = `f_${which}_${id}`;
-      const name = channelNames(channel)[which];
-      const squat = await runDeno(
-        `import { Segment } from "MOD";
-         Segment.create(Deno.args[0], 4096, { mode: 0o666 }).close();`,
-        { asNobody: true, args: [name] },
+      const run = await new Deno.Command("unshare", {
+        args: ["-m", "sh", "-c", script],
+        cwd: ROOT.pathname,
+      }).output();
+      const text = new TextDecoder().decode(run.stdout);
+      const server = await Deno.readTextFile(`${out}/server.log`);
+      assert.match(
+        text,
+        /server 1\nclient 0\nleft: \n/,
+        `${text}\n${server}\n${await Deno.readTextFile(`${out}/client.log`)}`,
       );
-      assertClean(squat);
-      try {
-        const s =
-          await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")]))
-            .done;
-        assert.equal(s.code, 6, s.stderr);
-        assert.match(
-          s.stderr,
-          new RegExp(`Refusing "${name}": it belongs to user 65534, not to you`),
+      assert.match(server, /big {2}error: Cannot answer "big" \(5600000 bytes\): .*ENOSPC/);
+      assert.match(server, /dot {2}1×1×3 {2}3 B/);
+    }),
+);
+
+rootTest(
+  "objects of another user's under the channel's names are refused (exit 6) and left alone, even by root",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      for (const which of ["head", "data"] as const) {
+        const channel = `f_${which}_${id}`;
+        const name = channelNames(channel)[which];
+        const squat = await runDeno(
+          `import { Segment } from "MOD";
+         Segment.create(Deno.args[0], 4096, { mode: 0o666 }).close();`,
+          { asNobody: true, args: [name] },
         );
-        assert.deepEqual(shmEntries(id).map((o) => o.name), [name], "theirs, and nothing of ours");
-        assert.equal(lstat(`/dev/shm${name}`)?.uid, 65534);
-      } finally {
-        Segment.unlink(name);
+        assertClean(squat);
+        try {
+          const s =
+            await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")]))
+              .done;
+          assert.equal(s.code, 6, s.stderr);
+          assert.match(
+            s.stderr,
+            new RegExp(`Refusing "${name}": it belongs to user 65534, not to you`),
+          );
+          assert.deepEqual(
+            shmEntries(id).map((o) => o.name),
+            [name],
+            "theirs, and nothing of ours",
+          );
+          assert.equal(lstat(`/dev/shm${name}`)?.uid, 65534);
+        } finally {
+          Segment.unlink(name);
+        }
       }
-    }
-  }));
+    }),
+);
 
 Deno.test("a semaphore left at its largest count is replaced at once, not drained for seconds", () =>
   withId(async (id) => {

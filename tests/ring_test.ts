@@ -5,7 +5,14 @@
  */
 
 import assert from "node:assert/strict";
-import { NamedSemaphore, RingError, RingReader, RingWriter, Segment } from "../lib/mod.ts";
+import {
+  MessageBatch,
+  NamedSemaphore,
+  RingError,
+  RingReader,
+  RingWriter,
+  Segment,
+} from "../lib/mod.ts";
 import { LANE, laneField, laneOffset, RING } from "../lib/ring/layout.ts";
 import { check, message } from "./_ring_peer.ts";
 import {
@@ -218,7 +225,7 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
     assert.deepEqual(fromA, big, "a's message, whole, though `into` was overwritten meanwhile");
     a.close();
     b.close();
-    assert.equal(await ring.read({ timeoutMs: 1000 }), null);
+    await assert.rejects(ring.read({ timeoutMs: 1000 }), { name: "RingError", code: "ENDED" });
     ring.close();
   }));
 
@@ -349,3 +356,39 @@ for (const [writerSide, readerSide] of [["C", "Deno"], ["Deno", "C"]] as const) 
       assert.equal(Array.isArray(got.errors) ? got.errors.length : got.errors, 0);
     }));
 }
+
+Deno.test("a timeout is null and the end of the stream is ENDED, for read(), peek() and readMany()", () =>
+  withId(async (id) => {
+    const name = `/rt_${id}`;
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256, writers: 1 });
+    // No writer yet: nothing came in time, and the stream has not ended (none has joined).
+    assert.equal(await ring.read({ timeoutMs: 30 }), null);
+    assert.equal(await ring.peek({ timeoutMs: 30 }), null);
+    assert.equal(await ring.readMany(new MessageBatch(1024), { timeoutMs: 30 }), 0);
+    const writer = spawnPeer(
+      `import { RingWriter } from "MOD";
+       const w = await RingWriter.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
+       await w.write(new TextEncoder().encode("only"));
+       w.close();`,
+      [name],
+    );
+    try {
+      assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 10_000 }))!), "only");
+      assert.equal((await writer.done).code, 0);
+      // Its writer closed and all was read: the end, said as such, never as a timeout.
+      for (
+        const call of [
+          () => ring.read({ timeoutMs: 30 }),
+          () => ring.peek({ timeoutMs: 30 }),
+          () => ring.readMany(new MessageBatch(1024), { timeoutMs: 30 }),
+          () => ring.read(), // no timeout at all: it does not wait for ever
+        ]
+      ) {
+        await assert.rejects(call(), { name: "RingError", code: "ENDED" });
+      }
+      assert.equal(ring.tryRead(), null, "tryRead: nothing now (see ended)");
+      assert.equal(ring.ended, true);
+    } finally {
+      await stop(writer);
+    }
+  }));

@@ -12,9 +12,11 @@ import {
   Segment,
 } from "../lib/mod.ts";
 import { channelNames, EXT_MAGIC, HEADER } from "../lib/channel/protocol.ts";
+import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
   denoArgv,
+  rootTest,
   runDeno,
   shmEntries,
   SLOW,
@@ -302,21 +304,25 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
     }
   }));
 
-Deno.test("a channel name another user squats on is refused, exit 6", () =>
-  withId(async (id) => {
-    const channel = `t_${id}`;
-    const squat = await runDeno(
-      `import { NamedSemaphore } from "MOD";
+rootTest(
+  "a channel name another user squats on is refused, exit 6",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const channel = `t_${id}`;
+      const squat = await runDeno(
+        `import { NamedSemaphore } from "MOD";
        NamedSemaphore.create(Deno.args[0], 0, { mode: 0o666 }).close();`,
-      { asNobody: true, args: [channelNames(channel).requestReady] },
-    );
-    assertClean(squat);
-    const server = await serverRun(channel, await tempDir("out"));
-    const s = await server.done;
-    assert.equal(s.code, 6, s.stderr);
-    assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
-    assert.equal(NamedSemaphore.unlink(channelNames(channel).requestReady), true);
-  }));
+        { asNobody: true, args: [channelNames(channel).requestReady] },
+      );
+      assertClean(squat);
+      const server = await serverRun(channel, await tempDir("out"));
+      const s = await server.done;
+      assert.equal(s.code, 6, s.stderr);
+      assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
+      assert.equal(NamedSemaphore.unlink(channelNames(channel).requestReady), true);
+    }),
+);
 
 Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
   withId(async (id) => {
@@ -339,11 +345,12 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     };
     const listed = await run(["--channel", channel]);
     assert.equal(listed.code, 0);
+    const me = currentUid();
     assert.match(
       listed.stdout,
-      new RegExp(`shm +channel +/SEG_t_${id}_DATA +0 +0640 +100 .* -$`, "m"),
+      new RegExp(`shm +channel +/SEG_t_${id}_DATA +${me} +0640 +100 .* -$`, "m"),
     );
-    assert.match(listed.stdout, new RegExp(`sem +channel +/SEM_t_${id}_REQ +0 +0600 `));
+    assert.match(listed.stdout, new RegExp(`sem +channel +/SEM_t_${id}_REQ +${me} +0600 `));
     assert.match(listed.stdout, /4 objects of channel [^]* --remove/);
     assert.doesNotMatch(listed.stdout, /SEG_u_/, "only the channel asked for");
     assert.equal(shmEntries(id).length, 5, "listing removes nothing");

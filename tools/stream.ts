@@ -53,6 +53,7 @@ ring's name; 7 the ring has its reader (or all its writers) already; 8 the ring 
 const EXIT_OF: Record<RingErrorCode, number> = {
   READER_GONE: Exit.PEER_GONE,
   CLOSED: Exit.PEER_GONE,
+  ENDED: Exit.OK,
   ABORTED: Exit.PEER_GONE,
   BUSY: Exit.BUSY,
   NO_LANE: Exit.BUSY,
@@ -130,15 +131,19 @@ if (role === "server") {
   let failed = false;
   try {
     for (;;) {
-      const frame = await ring.peek({
-        timeoutMs: count ? Infinity : timeoutMs,
-        signal: shutdown.signal,
-      });
+      let frame: Uint8Array | null;
+      try {
+        frame = await ring.peek({
+          timeoutMs: count ? Infinity : timeoutMs,
+          signal: shutdown.signal,
+        });
+      } catch (error) {
+        if (error instanceof RingError && error.code === "ENDED") break; // every client is done
+        throw error;
+      }
       if (frame === null) {
-        if (count === 0 && !ring.ended) {
-          console.error(`stream server: no client wrote in ${timeoutMs / 1000} s (see --timeout)`);
-          exitCode = Exit.TIMEOUT;
-        }
+        console.error(`stream server: no client wrote in ${timeoutMs / 1000} s (see --timeout)`);
+        exitCode = Exit.TIMEOUT;
         break;
       }
       if (count === 0) started = performance.now();

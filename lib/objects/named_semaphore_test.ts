@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { NamedSemaphore, ObjectError, PosixError } from "../mod.ts";
-import { assertClean, denoArgv, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
+import {
+  assertClean,
+  denoArgv,
+  rootTest,
+  runDeno,
+  spawnPeer,
+  stop,
+  withId,
+} from "../../tests/_util.ts";
 
 Deno.test("NamedSemaphore.create() starts at the value given; open() shares it", () =>
   withId((id) => {
@@ -200,19 +208,23 @@ Deno.test("NamedSemaphore.create() sets the mode exactly, whatever the umask", (
     }
   }));
 
-Deno.test("another user cannot open a semaphore made with the default mode (EACCES)", () =>
-  withId(async (id) => {
-    using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const out = await runDeno(
-      `import { NamedSemaphore } from "MOD";
+rootTest(
+  "another user cannot open a semaphore made with the default mode (EACCES)",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      using sem = NamedSemaphore.create(`/sem_${id}`, 0);
+      const out = await runDeno(
+        `import { NamedSemaphore } from "MOD";
        try { NamedSemaphore.open(Deno.args[0]); console.log("opened"); }
        catch (e) { console.log(e.code); }`,
-      { asNobody: true, args: [sem.name] },
-    );
-    assertClean(out);
-    assert.equal(out.stdout.trim(), "EACCES");
-    sem.unlink();
-  }));
+        { asNobody: true, args: [sem.name] },
+      );
+      assertClean(out);
+      assert.equal(out.stdout.trim(), "EACCES");
+      sem.unlink();
+    }),
+);
 
 Deno.test("using closes the semaphore; close() during a wait rejects that wait, no crash", () =>
   withId(async (id) => {
@@ -230,7 +242,7 @@ Deno.test("using closes the semaphore; close() during a wait rejects that wait, 
     assert.equal(NamedSemaphore.unlink(`/sem_${id}`), true);
   }));
 
-Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live process's (BUSY), nor another user's", () =>
+Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live process's (BUSY), nor a channel's", () =>
   withId(async (id) => {
     const name = `/sem_${id}`;
     NamedSemaphore.create(name, 5).close();
@@ -257,20 +269,6 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
     using again = NamedSemaphore.replace(name, 2);
     assert.equal(again.value, 2);
     again.unlink();
-    const squat = await runDeno(
-      `import { NamedSemaphore } from "MOD";
-       NamedSemaphore.create(Deno.args[0], 3, { mode: 0o666 }).close();`,
-      { asNobody: true, args: [name] },
-    );
-    assertClean(squat);
-    assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
-      assert.ok(e instanceof ObjectError);
-      assert.equal(e.code, "FOREIGN_OBJECT");
-      return true;
-    });
-    using theirs = NamedSemaphore.open(name);
-    assert.equal(theirs.value, 3);
-    NamedSemaphore.unlink(name);
     // A channel's or a ring's semaphore is not a plain one's to take.
     const channelSem = NamedSemaphore.create(`/SEM_${id}_REQ`, 0);
     channelSem.close();
@@ -280,6 +278,29 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
       NamedSemaphore.unlink(`/SEM_${id}_REQ`);
     }
   }));
+
+rootTest(
+  "NamedSemaphore.replace() refuses another user's, even as root",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const name = `/sem_${id}`;
+      const squat = await runDeno(
+        `import { NamedSemaphore } from "MOD";
+       NamedSemaphore.create(Deno.args[0], 3, { mode: 0o666 }).close();`,
+        { asNobody: true, args: [name] },
+      );
+      assertClean(squat);
+      assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
+        assert.ok(e instanceof ObjectError);
+        assert.equal(e.code, "FOREIGN_OBJECT");
+        return true;
+      });
+      using theirs = NamedSemaphore.open(name);
+      assert.equal(theirs.value, 3);
+      NamedSemaphore.unlink(name);
+    }),
+);
 
 Deno.test("NamedSemaphore.openWhenReady() waits for one another process creates a moment later", () =>
   withId(async (id) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DamagedObjectError, ObjectError, PosixError, RingReader, Segment } from "../mod.ts";
-import { assertClean, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
+import { assertClean, rootTest, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
 
 Deno.test("Segment.create() makes a zero-filled object of the size asked, and open() maps it", () =>
   withId((id) => {
@@ -110,21 +110,25 @@ Deno.test("Segment.create() sets the mode exactly, whatever the umask", () =>
     }
   }));
 
-Deno.test("another user cannot open a segment made with the default mode (EACCES)", () =>
-  withId(async (id) => {
-    using seg = Segment.create(`/seg_${id}`, 64);
-    const out = await runDeno(
-      `import { Segment } from "MOD";
+rootTest(
+  "another user cannot open a segment made with the default mode (EACCES)",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      using seg = Segment.create(`/seg_${id}`, 64);
+      const out = await runDeno(
+        `import { Segment } from "MOD";
        try { Segment.open(Deno.args[0]); console.log("opened"); }
        catch (e) { console.log(e.code); console.log(e.message); }`,
-      { asNobody: true, args: [seg.name] },
-    );
-    assertClean(out);
-    const [code, message] = out.stdout.trim().split("\n");
-    assert.equal(code, "EACCES");
-    assert.match(message, /permission denied/);
-    seg.unlink();
-  }));
+        { asNobody: true, args: [seg.name] },
+      );
+      assertClean(out);
+      const [code, message] = out.stdout.trim().split("\n");
+      assert.equal(code, "EACCES");
+      assert.match(message, /permission denied/);
+      seg.unlink();
+    }),
+);
 
 Deno.test("bytes written by one process are read by another", () =>
   withId(async (id) => {
@@ -267,25 +271,29 @@ Deno.test("Segment.openOrCreate() creates once, then opens what is there as it i
     assert.equal(first.unlink(), true);
   }));
 
-Deno.test("replace() refuses another user's object, even as root, and leaves it", () =>
-  withId(async (id) => {
-    const name = `/seg_${id}`;
-    const squat = await runDeno(
-      `import { Segment } from "MOD";
+rootTest(
+  "replace() refuses another user's object, even as root, and leaves it",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const name = `/seg_${id}`;
+      const squat = await runDeno(
+        `import { Segment } from "MOD";
        Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
-      { asNobody: true, args: [name] },
-    );
-    assertClean(squat);
-    assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
-      assert.ok(e instanceof ObjectError);
-      assert.equal(e.code, "FOREIGN_OBJECT");
-      assert.match(e.message, /Refusing to replace .* belongs to user 65534/);
-      return true;
-    });
-    using theirs = Segment.open(name);
-    assert.equal(theirs.info().uid, 65534, "theirs is still there");
-    Segment.unlink(name);
-  }));
+        { asNobody: true, args: [name] },
+      );
+      assertClean(squat);
+      assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
+        assert.ok(e instanceof ObjectError);
+        assert.equal(e.code, "FOREIGN_OBJECT");
+        assert.match(e.message, /Refusing to replace .* belongs to user 65534/);
+        return true;
+      });
+      using theirs = Segment.open(name);
+      assert.equal(theirs.info().uid, 65534, "theirs is still there");
+      Segment.unlink(name);
+    }),
+);
 
 Deno.test("a closed segment throws Deno.errors.BadResource; close() again is harmless", () =>
   withId((id) => {

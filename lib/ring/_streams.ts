@@ -24,16 +24,16 @@ export function readableOf(
   return new ReadableStream<Uint8Array<ArrayBuffer>>({
     pull: async (controller) => {
       const cancel = reading = new AbortController();
-      let message: Uint8Array<ArrayBuffer> | null;
+      let message: Uint8Array<ArrayBuffer> | null = null;
       try {
         const read = ring.read({ signal: cancel.signal }) as Promise<
           Uint8Array<ArrayBuffer> | null
         >;
         pending = read;
-        message = await read;
+        message = await read; // (no timeout: never null)
       } catch (error) {
         if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
-        throw error;
+        if (!(error instanceof RingError && error.code === "ENDED")) throw error;
       } finally {
         reading = null;
         pending = null;
@@ -43,6 +43,7 @@ export function readableOf(
         return;
       }
       if (message !== null) return controller.enqueue(message);
+      // The end of the stream: complete, or cut short by a writer's abort.
       if (ring.aborted > 0) {
         controller.error(
           new RingError(

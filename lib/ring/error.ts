@@ -22,6 +22,11 @@ export type RingErrorCode =
   | "NO_LANE"
   /** The ring's memory does not hold what its header says (truncated, overwritten, hostile). */
   | "DAMAGED"
+  /**
+   * The stream has ended (every writer closed, aborted or died, and everything was read): what
+   * a waiting read throws then, never a `null` (which means the time ran out).
+   */
+  | "ENDED"
   /** The stream ended, but a writer aborted its part of it (see {@link RingReader.aborted}). */
   | "ABORTED"
   /** One of the ring's objects belongs to another user. */

@@ -96,6 +96,18 @@ async function expectRefused(w: ModelWriter, call: () => unknown): Promise<boole
   return true;
 }
 
+/**
+ * A waiting read that found nothing at the end of the stream throws `ENDED` (never a `null`,
+ * which is a timeout): only when the ring says it has ended. Then it counts as nothing read.
+ */
+function ended(ring: RingReader): (error: unknown) => null {
+  return (error) => {
+    if (!(error instanceof RingError && error.code === "ENDED")) throw error;
+    assert.equal(ring.ended, true, "ENDED from a ring that has not ended");
+    return null;
+  };
+}
+
 class OpenWriter implements Cmd {
   check = (m: Model) => m.writers.filter((w) => !w.closed).length < SHAPE.writers;
   async run(m: Model, r: Real) {
@@ -298,7 +310,9 @@ class ReadMany implements Cmd {
     const batch = new MessageBatch(this.capacity);
     let n: number;
     try {
-      n = this.wait ? await r.ring.readMany(batch, { timeoutMs: 0 }) : r.ring.tryReadMany(batch);
+      n = this.wait
+        ? await r.ring.readMany(batch, { timeoutMs: 0 }).catch(ended(r.ring)) ?? 0
+        : r.ring.tryReadMany(batch);
     } catch (e) {
       // Only for a message larger than the whole batch (whole, or the start of one cut
       // short, which read() drops): it stays in the ring.
@@ -347,10 +361,10 @@ class Read implements Cmd {
         got = ring.tryRead();
         break;
       case "read":
-        got = await ring.read({ timeoutMs: 0 });
+        got = await ring.read({ timeoutMs: 0 }).catch(ended(ring));
         break;
       case "into":
-        got = await ring.read({ timeoutMs: 0, into: new Uint8Array(600) });
+        got = await ring.read({ timeoutMs: 0, into: new Uint8Array(600) }).catch(ended(ring));
         break;
       case "peek":
         got = ring.tryPeek();

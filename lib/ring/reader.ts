@@ -251,9 +251,9 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   /**
    * {@link tryReadMany}, waiting for at least one message as {@link read} does.
    *
-   * @returns How many messages `batch` holds; 0 when the time ran out or the stream has ended
-   * (see {@link ended}).
-   * @throws {RingError} `DAMAGED`, `BUSY`; the signal's reason when it aborts.
+   * @returns How many messages `batch` holds; 0 when the time ran out.
+   * @throws {RingError} `ENDED` once the stream has ended; `DAMAGED`, `BUSY`; the signal's
+   * reason when it aborts.
    */
   async readMany(batch: MessageBatch, options: RingWaitOptions = {}): Promise<number> {
     // (As read() does: a loop of reads that never wait must still give timers and I/O a turn.)
@@ -273,8 +273,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    *
    * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`; `into`, a buffer
    * of yours to copy the message into when it fits.
-   * @returns A copy of the message (in `into` if it fits); `null` when the time ran out, or when
-   * the stream has ended (see {@link ended}).
+   * @returns A copy of the message (in `into` if it fits); `null` when the time ran out.
    * One call at a time: until it settles, every other read of this ring is refused (`BUSY`).
    *
    * @throws {RingError} `DAMAGED`, `BUSY`; the signal's reason when it aborts.
@@ -381,8 +380,13 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (;;) {
-      const message = await this.read() as Uint8Array<ArrayBuffer> | null;
-      if (message === null) return;
+      let message: Uint8Array<ArrayBuffer>;
+      try {
+        message = (await this.read()) as Uint8Array<ArrayBuffer>; // (no timeout: never null)
+      } catch (error) {
+        if (error instanceof RingError && error.code === "ENDED") return;
+        throw error;
+      }
       yield message;
     }
   }
@@ -503,7 +507,22 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
         if (due) this.#lanes.checkWriters();
       },
       over: () => this.ended,
-    });
+    }) ?? this.#timedOut();
+  }
+
+  /**
+   * What a wait that found nothing means: `null`, the time ran out; or `ENDED`, the stream has
+   * ended (never a `null`: the end of a stream is not a timeout).
+   */
+  #timedOut(): null {
+    if (!this.#lanes.ended()) return null;
+    const { aborted, died } = this.#lanes;
+    throw new RingError(
+      "ENDED",
+      `The stream of ring "${this.name}" has ended: every writer has gone and everything was ` +
+        `read` + (aborted || died ? ` (${aborted} aborted, ${died} died: it was cut short)` : ""),
+      { objectName: this.name },
+    );
   }
 }
 

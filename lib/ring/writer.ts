@@ -532,7 +532,7 @@ export class RingWriter implements Disposable {
 
   #checkOpen(): void {
     if (this.#closed) {
-      throw new Deno.errors.BadResource(`RingReader writer of "${this.name}" is closed`);
+      throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
     }
     if (this.#m.load(RING.STATE) !== RingState.OPEN) {
       throw new RingError("CLOSED", `RingReader "${this.name}" was closed by its reader`, {
@@ -553,7 +553,7 @@ export class RingWriter implements Disposable {
       // This writer closed (its semaphore with it) while the call waited: say that.
       if (this.#closed && !(error instanceof RingError)) {
         throw new Deno.errors.BadResource(
-          `RingReader writer of "${this.name}" was closed while a call waited for room`,
+          `Ring writer of "${this.name}" was closed while a call waited for room`,
         );
       }
       throw error;
