@@ -6,9 +6,8 @@
  * @module
  */
 
-import { ChannelClient } from "./lib/channel/client.ts";
-import { PosixError } from "./lib/objects/errors.ts";
-import { ImageFolder } from "./cli/images.ts";
+import { ChannelClient, PosixError } from "./lib/mod.ts";
+import { dimsOf, ImageFolder } from "./cli/images.ts";
 import {
   channelOption,
   Exit,
@@ -59,7 +58,7 @@ const folder = await ImageFolder.open(opts.images, {
 }).catch((e) => fail(e.message, Exit.USAGE));
 
 // Made before any wait, so that every way out (a second Ctrl-C included) can clean it up.
-const client = ChannelClient.open(channel, { mode });
+const client = new ChannelClient(channel, { mode });
 const shutdown = shutdownOnSignals(() => client.close());
 const waitMs = keepServing ? Infinity : timeoutMs;
 let exitCode: number = Exit.OK;
@@ -110,24 +109,25 @@ try {
       console.log(`client: ${request.error}`);
       continue;
     }
-    const found = await folder.pixels(request.name, { timeoutMs, signal: shutdown.signal });
+    const name = request.text; // an image's name
+    const found = await folder.pixels(name, { timeoutMs, signal: shutdown.signal });
     if (!found.ok) {
       client.respondError(found.error);
-      console.log(`client: ${JSON.stringify(request.name)}: ${found.error}`);
+      console.log(`client: ${JSON.stringify(name)}: ${found.error}`);
       continue;
     }
     const { width, height, channels, data } = found.image;
     try {
-      client.respond(found.image);
+      client.respond(data, dimsOf(found.image));
     } catch (error) {
       // One image too large for /dev/shm is that image's error, not the end of the session.
       if (!(error instanceof PosixError)) throw error;
-      const message = `Cannot answer "${request.name}" (${data.length} bytes): ${error.message}`;
+      const message = `Cannot answer "${name}" (${data.length} bytes): ${error.message}`;
       client.respondError(message);
       console.log(`client: ${message}`);
       continue;
     }
-    console.log(`client: ${request.name}  ${width}×${height}×${channels}  ${data.length} B`);
+    console.log(`client: ${name}  ${width}×${height}×${channels}  ${data.length} B`);
   }
 } catch (error) {
   exitCode = shutdown.exitCode() ?? exitCodeOf(error);

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { ChannelServer } from "./lib/channel/server.ts";
-import { encode, ImageFolder } from "./cli/images.ts";
+import { ChannelServer } from "./lib/mod.ts";
+import { encode, ImageFolder, pixelsOf } from "./cli/images.ts";
 import { ProgressBar } from "./cli/progress.ts";
 import {
   channelOption,
@@ -19,6 +19,7 @@ import {
   numberOption,
   parseOptions,
   shutdownOnSignals,
+  TimedOut,
 } from "./cli/cli.ts";
 
 const USAGE = `Usage: deno task server [options]
@@ -112,17 +113,29 @@ try {
         round,
       );
     }
+    if (answer === null) {
+      const pid = server.clientPid;
+      throw new TimedOut(
+        pid !== 0
+          ? `The client (pid ${pid}) took the request for "${name}" but did not answer in ` +
+            `${timeoutMs / 1000} s: it is alive, but stopped or busy (see --timeout)`
+          : `No client took the request for "${name}" on channel "${server.names.head}" in ` +
+            `${timeoutMs / 1000} s`,
+        pid,
+      );
+    }
     if (!answer.ok) {
       failed++;
       print(`${tag}  ${name}  error: ${answer.error}`, round);
       continue;
     }
-    const { width, height, channels, data } = answer.image;
+    const image = pixelsOf(answer);
+    const { width, height, channels, data } = image;
     if (!waited) times.push(ms);
     bytes += data.length;
     // Encode straight from the shared segment: the one copy is imagescript's RGBA image.
     const file = `${opts.out.replace(/\/$/, "")}/${name}.${format}`;
-    const saved = await save(file, await encode(answer.image, format));
+    const saved = await save(file, await encode(image, format));
     if (saved !== undefined) {
       failed++;
       print(`${tag}  ${name}  ${width}×${height}×${channels}  cannot save: ${saved}`, round);

@@ -25,15 +25,15 @@ const own = new Uint8Array(MAX + 64).subarray(64);
 for (let i = 0; i < own.length; i++) own[i] = i & 0xff;
 
 if (transport === "channel") {
-  using client = await ChannelClient.connect(where, { timeoutMs: 10_000 });
+  using client = (await ChannelClient.openWhenReady(where, { timeoutMs: 10_000 }))!;
   for (let round = 0;; round++) {
     const request = await client.next({ timeoutMs: 30_000 });
-    if (request === null || request.kind !== "image") break;
-    const n = Number(request.name);
+    if (request === null || request.kind !== "request") break;
+    const n = Number(request.text);
     const view = client.reserve(n);
     if (mode === "copy") view.set(own.subarray(0, n));
     else if (mode === "zero") view.fill(round & 0xff);
-    client.send(n, 1, 1);
+    client.send([n, 1, 1]);
   }
 } else {
   using conn = await Deno.connect({ transport: "unix", path: where });

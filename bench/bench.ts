@@ -195,8 +195,9 @@ async function channelPeer(mode: string): Promise<Peer> {
     const name = names.get(bytes) ?? String(bytes);
     names.set(bytes, name);
     const answer = await server.request(name, options);
+    if (answer === null) throw new Error(`No answer to "${name}" in time`);
     if (!answer.ok) throw new Error(answer.error);
-    use(mode, answer.image.data);
+    use(mode, answer.data);
   };
   const close = async () => {
     server.finish();
@@ -378,12 +379,12 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
     ],
     stdout: "piped",
   }).spawn();
-  using client = await ChannelClient.connect(channel, { timeoutMs: 10_000 });
+  using client = (await ChannelClient.openWhenReady(channel, { timeoutMs: 10_000 }))!;
   for (;;) {
     const request = await client.next({ timeoutMs: 30_000 });
-    if (request?.kind !== "image") break;
-    if (request.name === "late") await new Promise((r) => setTimeout(r, 1000));
-    client.respond({ width: 1, height: 1, channels: 1, data: new Uint8Array(1) });
+    if (request?.kind !== "request") break;
+    if (request.text === "late") await new Promise((r) => setTimeout(r, 1000));
+    client.respond(new Uint8Array(1), [1, 1, 1]);
   }
   const out = await server.output();
   if (!out.success) throw new Error("The idle-wait server failed");

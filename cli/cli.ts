@@ -52,7 +52,6 @@ export const Exit = {
 } as const;
 
 const EXIT_OF: Record<ChannelErrorCode, number> = {
-  TIMEOUT: Exit.TIMEOUT,
   PEER_GONE: Exit.PEER_GONE,
   PROTOCOL: Exit.PROTOCOL,
   FOREIGN_OBJECT: Exit.FOREIGN,
@@ -60,8 +59,24 @@ const EXIT_OF: Record<ChannelErrorCode, number> = {
   DAMAGED: Exit.DAMAGED,
 };
 
+/**
+ * A wait of a script that ran out: the library says so with a value (`null`, `false`), and the
+ * script ends with this, exit 3. `peerPid`: the peer that took the request and did not answer.
+ */
+export class TimedOut extends Error {
+  /**
+   * @param message What did not come in time.
+   * @param peerPid The peer to blame, if one took the request (0 if none).
+   */
+  constructor(message: string, readonly peerPid = 0) {
+    super(message);
+    this.name = "TimedOut";
+  }
+}
+
 /** The exit code for an error that ended the script. */
 export function exitCodeOf(error: unknown): number {
+  if (error instanceof TimedOut) return Exit.TIMEOUT;
   return error instanceof ChannelError ? EXIT_OF[error.code] : Exit.SOME_FAILED;
 }
 
@@ -104,17 +119,18 @@ function denoOnPath(): boolean {
 
 /** What a person can do about `error`, for the end `side` of `channel`. */
 export function advice(error: unknown, side: "server" | "client", channel: string): string {
-  if (!(error instanceof ChannelError)) return "";
   const peer = side === "server" ? "client" : "server";
+  if (error instanceof TimedOut) {
+    if (error.peerPid) {
+      return `see what process ${error.peerPid} is doing (stopped? \`kill -CONT ${error.peerPid}\`)`;
+    }
+    return side === "server"
+      ? `is a client running? Start one: ${taskCommand("client", ["--channel", channel])}`
+      : `start a server: ${taskCommand("server", ["--channel", channel])}, ` +
+        `or check the channel name`;
+  }
+  if (!(error instanceof ChannelError)) return "";
   switch (error.code) {
-    case "TIMEOUT":
-      if (error.peerPid) {
-        return `see what process ${error.peerPid} is doing (stopped? \`kill -CONT ${error.peerPid}\`)`;
-      }
-      return side === "server"
-        ? `is a client running? Start one: ${taskCommand("client", ["--channel", channel])}`
-        : `start a server: ${taskCommand("server", ["--channel", channel])}, ` +
-          `or check the channel name`;
     case "PEER_GONE":
       return `start a ${peer} again: ${taskCommand(peer, ["--channel", channel])}`;
     case "PROTOCOL":
@@ -127,6 +143,7 @@ export function advice(error: unknown, side: "server" | "client", channel: strin
       return `something outside the channel changed its objects; remove them with ` +
         taskCommand("clean", ["--channel", channel, "--remove"]);
   }
+  return "";
 }
 
 /** An error's message with what to do about it: `message: advice`. */

@@ -7,7 +7,33 @@
  */
 
 import { decode, GIF, Image } from "imagescript";
-import type { Pixels } from "../lib/channel/protocol.ts";
+import type { Answer, Dims } from "../lib/mod.ts";
+
+/**
+ * An image as it crosses the channel: the channel carries bytes and three numbers (see
+ * {@link Dims}); what they mean (width, height, channels) is the scripts'.
+ */
+export interface Pixels {
+  /** Pixels per row, 1 or more. */
+  width: number;
+  /** Rows, 1 or more. */
+  height: number;
+  /** Bytes per pixel: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. */
+  channels: number;
+  /** `width × height × channels` bytes, row-major, channels interleaved. */
+  data: Uint8Array;
+}
+
+/** The image an answer carries: its bytes, and its three numbers as width, height, channels. */
+export function pixelsOf(answer: Answer & { ok: true }): Pixels {
+  const [width, height, channels] = answer.dims;
+  return { width, height, channels, data: answer.data };
+}
+
+/** The three numbers that carry an image's shape. */
+export function dimsOf(pixels: Pixels): Dims {
+  return [pixels.width, pixels.height, pixels.channels];
+}
 
 /** The file endings served. */
 const SUPPORTED = [".png", ".jpg", ".jpeg", ".gif"];

@@ -38,7 +38,7 @@ export {
   type ShmemaphoreErrorOptions,
 } from "./objects/errors.ts";
 export { ChannelError, type ChannelErrorCode } from "./channel/error.ts";
-export type { ReadyOptions } from "./objects/lifecycle.ts";
+export type { ReadyOptions, WaitOptions } from "./objects/wait.ts";
 export {
   Segment,
   type SegmentCreateOptions,
@@ -50,7 +50,6 @@ export {
   NamedSemaphore,
   type SemaphoreCreateOptions,
   type SemaphoreInfo,
-  type SemaphoreWaitOptions,
 } from "./objects/named_semaphore.ts";
 export {
   channelObjects,
@@ -67,18 +66,12 @@ export {
   type PeerKind,
   type RequestOptions,
 } from "./channel/server.ts";
-export {
-  ChannelClient,
-  type ChannelClientOptions,
-  type JoinOptions,
-  type NextOptions,
-  type Request,
-} from "./channel/client.ts";
+export { ChannelClient, type ChannelClientOptions, type Request } from "./channel/client.ts";
 export {
   type ChannelNames,
   channelNames,
+  type Dims,
   HEADER,
-  type Pixels,
   ProtocolViolation,
 } from "./channel/protocol.ts";
 export {
@@ -89,6 +82,5 @@ export {
   RingReader,
   type RingReadOptions,
   type RingShape,
-  type RingWaitOptions,
   RingWriter,
 } from "./ring/mod.ts";

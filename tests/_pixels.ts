@@ -5,7 +5,7 @@
 
 import { Image } from "imagescript";
 import { pack } from "../cli/images.ts";
-import type { Pixels } from "../lib/channel/protocol.ts";
+import type { Pixels } from "../cli/images.ts";
 import { readPng } from "./_util.ts";
 
 /** The pixels of a PNG server.ts saved, read without imagescript, packed as the client packs. */

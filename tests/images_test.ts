@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
 import { exifOrientation, ImageFolder, orient, pack } from "../cli/images.ts";
-import type { Pixels } from "../lib/channel/protocol.ts";
+import type { Pixels } from "../cli/images.ts";
 import { tempDir } from "./_util.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;

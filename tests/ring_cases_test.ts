@@ -252,7 +252,7 @@ Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity w
       await assert.rejects(w.reserve(8, { spinMicros }), RangeError);
     }
     using server = ChannelServer.create(`rc_${id}`);
-    using client = ChannelClient.open(`rc_${id}`);
+    using client = new ChannelClient(`rc_${id}`);
     await assert.rejects(server.request("x", { spinMicros: Infinity }), RangeError);
     await assert.rejects(client.next({ spinMicros: Infinity }), RangeError);
   }));

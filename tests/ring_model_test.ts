@@ -85,9 +85,9 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
                   }
                 }
               } catch (error) {
-                // The end of the stream (for now: a writer that joins later starts it again).
+                // The end of the stream, for now: a writer that joins later (even just after the
+                // call) starts it again.
                 if (!(error instanceof RingError && error.code === "ENDED")) throw error;
-                assert.equal(ring.ended, true);
               }
               if (exited && ring.ended) return;
             }

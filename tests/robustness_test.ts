@@ -32,7 +32,7 @@ import {
 /** A client that takes one request and then never answers (until killed). */
 const SILENT_CLIENT = `
   import { ChannelClient } from "CHANNEL";
-  const client = await ChannelClient.connect(Deno.args[0], { timeoutMs: 10_000 });
+  const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
   const request = await client.next({ timeoutMs: 10_000 });
   console.log("got " + request?.kind);
   setInterval(() => {}, 1000);`;
@@ -73,7 +73,7 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
     const out = await tempDir("out");
     const client = spawnPeer(SILENT_CLIENT, [channel]);
     const server = await serverRun(channel, out, ["--timeout", "60"]);
-    await client.waitFor("got image");
+    await client.waitFor("got request");
     const killedAt = performance.now();
     client.process.kill("SIGKILL");
     await client.done;
@@ -118,7 +118,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       const channel = `t_${id}`;
       const client = spawnPeer(SILENT_CLIENT, [channel]);
       const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
-      await client.waitFor("got image");
+      await client.waitFor("got request");
       server.process.kill(signal);
       const s = await server.done;
       client.process.kill("SIGKILL");
@@ -177,7 +177,7 @@ Deno.test("two SIGINTs in a row (an impatient Ctrl-C): still exit 130, nothing l
     const channel = `t_${id}`;
     const client = spawnPeer(SILENT_CLIENT, [channel]);
     const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
-    await client.waitFor("got image");
+    await client.waitFor("got request");
     server.process.kill("SIGINT");
     server.process.kill("SIGINT");
     const s = await server.done;
@@ -247,7 +247,7 @@ Deno.test("hostile requests get error answers naming the problem; the client goe
     const names = channelNames(channel);
     using server = ChannelServer.create(channel);
     const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
-    assert.equal((await server.request("nope", { timeoutMs: 20_000 })).ok, false);
+    assert.equal((await server.request("nope", { timeoutMs: 20_000 }))?.ok, false);
     using head = Segment.open(names.head);
     using data = Segment.open(names.data);
     using req = NamedSemaphore.open(names.requestReady);
@@ -293,7 +293,7 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
       const server = await serverRun(channel, await tempDir("out"), [...extra]);
       await until(() => shmEntries(id).length >= 4, "the server's objects");
       const client = spawnPeer(SILENT_CLIENT, [channel]);
-      await client.waitFor("got image");
+      await client.waitFor("got request");
       const objects = shmEntries(id);
       server.process.kill("SIGTERM");
       await server.done;

@@ -64,16 +64,17 @@ const pause = () =>
 
 if (values.peer) {
   // The client process: answer "SIZE:SEED" with SIZE bytes from SEED.
-  const { ChannelClient } = await import("../lib/channel/client.ts");
-  using client = await ChannelClient.connect(values.peer, { timeoutMs: 10_000 });
+  const { ChannelClient } = await import("../lib/mod.ts");
+  using client = await ChannelClient.openWhenReady(values.peer, { timeoutMs: 10_000 });
+  if (!client) throw new Error(`No server on channel "${values.peer}" in 10 s`);
   for (;;) {
     const request = await client.next({ timeoutMs: 60_000 });
-    if (request === null || request.kind !== "image") break;
-    const [size, seed] = request.name.split(":").map(Number);
+    if (request === null || request.kind !== "request") break;
+    const [size, seed] = request.text.split(":").map(Number);
     // Aligned to 4 bytes for the word view: the segment's mapping is page-aligned.
     fill(client.reserve(size), seed);
     await pause();
-    client.send(size, 1, 1);
+    client.send([size, 1, 1]);
   }
   Deno.exit(0);
 }
@@ -149,13 +150,17 @@ try {
     const size = Math.max(1, Math.floor(Math.exp(Math.random() * Math.log(maxBytes))));
     const seed = (Math.random() * 2 ** 31) | 0;
     const answer = await server.request(`${size}:${seed}`, { timeoutMs: 60_000 });
-    if (!answer.ok || answer.image.data.length !== size) {
+    if (answer === null || !answer.ok || answer.data.length !== size) {
       bad++;
-      console.error(`round ${round}: ${answer.ok ? "wrong length" : answer.error}`);
+      console.error(
+        `round ${round}: ${
+          answer === null ? "no answer in 60 s" : answer.ok ? "wrong length" : answer.error
+        }`,
+      );
     } else {
       const want = expected.subarray(0, size);
       fill(want, seed);
-      if (fnv1a(answer.image.data) !== fnv1a(want)) {
+      if (fnv1a(answer.data) !== fnv1a(want)) {
         bad++;
         console.error(`round ${round}: checksum mismatch for ${size} bytes, seed ${seed}`);
       }

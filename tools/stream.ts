@@ -14,7 +14,7 @@
 
 import { RingError, type RingErrorCode, RingReader, RingWriter } from "../lib/mod.ts";
 import { encode, ImageFolder } from "../cli/images.ts";
-import type { Pixels } from "../lib/channel/protocol.ts";
+import type { Pixels } from "../cli/images.ts";
 import { ProgressBar } from "../cli/progress.ts";
 import {
   Exit,

@@ -20,13 +20,21 @@ import { checkMode } from "../objects/_names.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
-import { checkSize, checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { checkSize } from "../objects/_util.ts";
+import {
+  checkSpin,
+  checkTimeout,
+  type ReadyOptions,
+  sleep,
+  type WaitOptions,
+} from "../objects/wait.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
   channelNames,
   claim,
   CLIENT_LOCK_BASE,
+  type Dims,
   EXT_MAGIC,
   EXT_VERSION,
   type Fence,
@@ -35,7 +43,6 @@ import {
   isExtended,
   type LastAnswer,
   MAX_CHANNELS,
-  type Pixels,
   PLAIN_ECHO_BYTES,
   ProtocolViolation,
   readRequest,
@@ -53,27 +60,13 @@ export interface ChannelClientOptions {
   mode?: number;
 }
 
-/** Options of {@link ChannelClient.connect} and {@link ChannelClient.join}. */
-export interface JoinOptions {
-  /** Give up after this long. @default {Infinity} */
-  timeoutMs?: number;
-  /** Cancel: rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link ChannelClient.next}. */
-export interface NextOptions extends JoinOptions {
-  /**
-   * Microseconds to spin for a request before blocking (see {@link NamedSemaphore.spinWait}).
-   * @default {adaptive} as for {@link ChannelServer.request}
-   */
-  spinMicros?: number;
-}
-
 /** What {@link ChannelClient.next} resolves to. */
 export type Request =
-  /** Answer with {@link ChannelClient.respond} (or `reserve` + `send`) or `respondError`. */
-  | { kind: "image"; name: string; sequence: number }
+  /**
+   * A request: its text (the C++ original's image name). Answer with
+   * {@link ChannelClient.respond} (or `reserve` + `send`) or `respondError`.
+   */
+  | { kind: "request"; text: string; sequence: number }
   /** The request itself is broken: answer with {@link ChannelClient.respondError}. */
   | { kind: "invalid"; error: string; sequence: number }
   /** The server has finished: close and exit (or wait for the next server). */
@@ -143,47 +136,57 @@ export class ChannelClient implements Disposable {
   #clock = 0;
   #closed = false;
 
-  private constructor(names: ChannelNames, mode: number) {
-    this.names = names;
-    this.#mode = mode;
-  }
-
   /**
-   * Makes a client for `channel`: no object is opened or created until it joins a server (in
-   * {@link join} or {@link next}).
+   * Makes a client for `channel` that has not joined a server yet: no object is opened or
+   * created until it joins one (in {@link join} or {@link next}). For a process that starts
+   * before its server and must be able to clean up while it waits.
    *
    * @param channel The channel name, for example `"ibis"`.
    * @param options `mode` of semaphores it may create (default `0o600`).
    * @throws {TypeError | RangeError} For a bad channel name or mode.
    */
-  static open(channel: string, options: ChannelClientOptions = {}): ChannelClient {
+  constructor(channel: string, options: ChannelClientOptions = {}) {
     const { mode = 0o600 } = options;
     checkMode(mode);
-    return new ChannelClient(channelNames(channel), mode);
+    this.names = channelNames(channel);
+    this.#mode = mode;
   }
 
   /**
-   * {@link open} and {@link join}: a client joined to the channel's server.
+   * Opens the channel's server now: a client joined to the live server that holds `channel`.
+   *
+   * @param channel The channel name.
+   * @param options `mode` of semaphores it may create (default `0o600`).
+   * @throws {ChannelError} `PEER_GONE` if no live server holds the channel now (see
+   * {@link openWhenReady}); `FOREIGN_OBJECT`, `DAMAGED`, `PROTOCOL`.
+   */
+  static async open(channel: string, options: ChannelClientOptions = {}): Promise<ChannelClient> {
+    const client = await ChannelClient.openWhenReady(channel, { ...options, timeoutMs: 0 });
+    if (client) return client;
+    const { head } = channelNames(channel);
+    throw new ChannelError("PEER_GONE", `No live server holds channel "${channel}" (${head})`, {
+      objectName: head,
+    });
+  }
+
+  /**
+   * A client joined to the channel's server, waiting for one to hold the channel (the client may
+   * start first).
    *
    * @param channel The channel name.
    * @param options `timeoutMs` (default: forever), `signal`, `mode`.
-   * @throws {ChannelError} `TIMEOUT` if no live server came in time; `FOREIGN_OBJECT`, `DAMAGED`.
+   * @returns The client, or `null` if no live server came in time.
+   * @throws {ChannelError} `FOREIGN_OBJECT`, `DAMAGED`, `PROTOCOL`.
    */
-  static async connect(
+  static async openWhenReady(
     channel: string,
-    options: ChannelClientOptions & JoinOptions = {},
-  ): Promise<ChannelClient> {
-    const client = ChannelClient.open(channel, options);
+    options: ChannelClientOptions & ReadyOptions = {},
+  ): Promise<ChannelClient | null> {
+    const client = new ChannelClient(channel, options);
     try {
-      const { timeoutMs = Infinity } = options;
-      if (!(await client.join(options))) {
-        throw new ChannelError(
-          "TIMEOUT",
-          `No server created channel "${channel}" (${client.names.head}) in ${timeoutMs / 1000} s`,
-          { objectName: client.names.head },
-        );
-      }
-      return client;
+      if (await client.join(options)) return client;
+      client.close();
+      return null;
     } catch (error) {
       client.close();
       throw error;
@@ -215,7 +218,7 @@ export class ChannelClient implements Disposable {
    * @returns `true` once joined, `false` if the time ran out.
    * @throws {ChannelError} `FOREIGN_OBJECT`, `DAMAGED`, `PROTOCOL` (a server of another version).
    */
-  async join(options: JoinOptions = {}): Promise<boolean> {
+  async join(options: ReadyOptions = {}): Promise<boolean> {
     const { timeoutMs = Infinity, signal } = options;
     checkTimeout(timeoutMs);
     return await this.#join(monotonicMs() + timeoutMs, signal);
@@ -229,7 +232,7 @@ export class ChannelClient implements Disposable {
    * @throws {ChannelError} `DAMAGED` when the header was truncated or overwritten;
    * `FOREIGN_OBJECT`, `PROTOCOL` from joining.
    */
-  async next(options: NextOptions = {}): Promise<Request | null> {
+  async next(options: WaitOptions = {}): Promise<Request | null> {
     const { timeoutMs = Infinity, signal, spinMicros } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);
@@ -310,8 +313,8 @@ export class ChannelClient implements Disposable {
         return { kind: "invalid", error: request.violation.message, sequence: request.seq };
       }
       try {
-        const name = decodeUtf8(data.subarray(0, request.length));
-        return { kind: "image", name, sequence: request.seq };
+        const text = decodeUtf8(data.subarray(0, request.length));
+        return { kind: "request", text, sequence: request.seq };
       } catch {
         return {
           kind: "invalid",
@@ -344,18 +347,21 @@ export class ChannelClient implements Disposable {
   }
 
   /**
-   * Sends the answer produced with {@link reserve}.
+   * Sends the answer produced with {@link reserve}, with its three numbers.
    *
+   * @param dims The three numbers that go with the bytes (see {@link Dims}): their product is the
+   * length reserved. @default {[length, 1, 1]}
    * @returns `true` if sent; `false` if the server has gone meanwhile (nothing was written).
-   * @throws {RangeError} If `width × height × channels` is not what was reserved, or a
-   * dimension is out of range.
+   * @throws {RangeError} If the product of `dims` is not what was reserved, or one is out of
+   * range.
    */
-  send(width: number, height: number, channels: number): boolean {
+  send(dims?: Dims): boolean {
+    const [width, height, channels] = dims ?? [this.#reserved, 1, 1];
     checkDimensions(width, height, channels);
     const length = width * height * channels;
     if (length !== this.#reserved) {
       throw new RangeError(
-        `Answer of ${width} × ${height} × ${channels} = ${length} bytes, ` +
+        `An answer of ${width} × ${height} × ${channels} = ${length} bytes, ` +
           `but ${this.#reserved} were reserved`,
       );
     }
@@ -373,23 +379,26 @@ export class ChannelClient implements Disposable {
   }
 
   /**
-   * Answers with `pixels` (copied into the data segment).
+   * Answers with `data` (copied into the data segment) and its three numbers.
    *
+   * @param data The answer's bytes (1 or more: an empty answer is what an error is).
+   * @param dims See {@link Dims}: an image's width, height and channels, for example.
+   * @default {[data.length, 1, 1]}
    * @returns `true` if sent; `false` if the server has gone meanwhile.
-   * @throws {RangeError} If `data.length` is not `width × height × channels`.
+   * @throws {RangeError} If the product of `dims` is not `data.length`.
    * @throws {PosixError} `ENOSPC`, `EFBIG` (see {@link reserve}).
    */
-  respond(pixels: Pixels): boolean {
-    const { width, height, channels, data } = pixels;
+  respond(data: Uint8Array, dims?: Dims): boolean {
+    const [width, height, channels] = dims ?? [data.length, 1, 1];
     checkDimensions(width, height, channels);
     if (data.length !== width * height * channels) {
       throw new RangeError(
-        `Pixels of ${data.length} bytes for ${width} × ${height} × ${channels} = ` +
+        `An answer of ${data.length} bytes for ${width} × ${height} × ${channels} = ` +
           `${width * height * channels}`,
       );
     }
     this.reserve(data.length).set(data);
-    return this.send(width, height, channels);
+    return this.send([width, height, channels]);
   }
 
   /**

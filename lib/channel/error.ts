@@ -8,8 +8,6 @@ import { ShmemaphoreError, type ShmemaphoreErrorOptions } from "../objects/error
 
 /** Why a channel cannot go on: see {@link ChannelError}. */
 export type ChannelErrorCode =
-  /** The peer did not answer (or appear) in time. */
-  | "TIMEOUT"
   /** The peer's process is gone, or it removed the channel. */
   | "PEER_GONE"
   /** The peer broke the protocol (`cause` is the {@link ProtocolViolation}: field, value, rule). */

@@ -157,17 +157,12 @@ export const INITIAL_DATA_SIZE = 64 * 1024;
 /** The longest channel name, in bytes: its objects' names (and temporary names) must fit. */
 export const MAX_CHANNEL_BYTES = 200;
 
-/** An image as it crosses the channel. */
-export interface Pixels {
-  /** Pixels per row, 1 or more. */
-  width: number;
-  /** Rows, 1 or more. */
-  height: number;
-  /** Bytes per pixel: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. */
-  channels: number;
-  /** `width × height × channels` bytes, row-major, channels interleaved. */
-  data: Uint8Array;
-}
+/**
+ * The three numbers the wire format carries with an answer's bytes (the C++ original's width,
+ * height and channels of an image): each 1 or more, the third at most {@link MAX_CHANNELS}, and
+ * their product is the number of bytes. `[n, 1, 1]` carries any `n` bytes.
+ */
+export type Dims = readonly [number, number, number];
 
 /** The four object names of a channel. */
 export interface ChannelNames {

@@ -19,7 +19,7 @@ import {
   refuseForeign,
 } from "./_channel.ts";
 import { checkMode, devShmPath } from "../objects/_names.ts";
-import { checkSpin, checkTimeout, sleep } from "../objects/_util.ts";
+import { checkSpin, checkTimeout, sleep, type WaitOptions } from "../objects/wait.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
@@ -31,13 +31,13 @@ import {
   type ChannelNames,
   channelNames,
   CLIENT_LOCK_BASE,
+  type Dims,
   HEADER,
   headerCut,
   initHeader,
   INITIAL_DATA_SIZE,
   isExtended,
   type Pending,
-  type Pixels,
   ProtocolViolation,
   readResponse,
   RequestKind,
@@ -57,11 +57,9 @@ export interface ChannelServerOptions {
 }
 
 /** Options of {@link ChannelServer.request}. */
-export interface RequestOptions {
-  /** Give up after this long (`TIMEOUT`). @default {10_000} */
+export interface RequestOptions extends WaitOptions {
+  /** Give up after this long: `request` resolves to `null`. @default {10_000} */
   timeoutMs?: number;
-  /** Cancel: rejects with `signal.reason`. */
-  signal?: AbortSignal;
   /**
    * Microseconds to spin for the answer before blocking (see {@link NamedSemaphore.spinWait}).
    * An answer that comes within the spin is seen in about a microsecond; one that comes after it
@@ -87,8 +85,11 @@ export type PeerKind = "extended" | "plain";
 
 /** What {@link ChannelServer.request} resolves to. */
 export type Answer =
-  /** The pixels; `data` is a zero-copy view of the data segment, valid until the next request. */
-  | { ok: true; image: Pixels }
+  /**
+   * The answer's bytes (a zero-copy view of the data segment, valid until the next request) and
+   * the three numbers that came with them (see {@link Dims}).
+   */
+  | { ok: true; data: Uint8Array; dims: Dims }
   /** The client answered with an error (for example: no such image). */
   | { ok: false; error: string };
 
@@ -126,13 +127,13 @@ const DRAIN_MAX = 1000;
  *
  * const channel = `doc_${crypto.randomUUID().slice(0, 8)}`;
  * using server = ChannelServer.create(channel); // process A
- * using client = await ChannelClient.connect(channel, { timeoutMs: 1000 }); // process B
+ * using client = await ChannelClient.openWhenReady(channel, { timeoutMs: 1000 }); // process B
  * const asked = server.request("red", { timeoutMs: 1000 });
- * const request = await client.next({ timeoutMs: 1000 });
- * assert.equal(request?.kind === "image" && request.name, "red");
- * client.respond({ width: 1, height: 1, channels: 3, data: new Uint8Array([255, 0, 0]) });
+ * const request = await client!.next({ timeoutMs: 1000 });
+ * assert.equal(request?.kind === "request" && request.text, "red");
+ * client!.respond(new Uint8Array([255, 0, 0]), [1, 1, 3]); // an image: 1 × 1, 3 channels
  * const answer = await asked;
- * assert.deepEqual(answer.ok && [...answer.image.data], [255, 0, 0]);
+ * assert.deepEqual(answer?.ok && [[...answer.data], answer.dims], [[255, 0, 0], [1, 1, 3]]);
  * ```
  */
 export class ChannelServer implements Disposable {
@@ -318,22 +319,25 @@ export class ChannelServer implements Disposable {
   /**
    * Asks for the image `name` and waits for the answer to this request.
    *
-   * @param name The image's name (UTF-8, not empty).
+   * @param text What is asked (UTF-8 on the wire, not empty): the C++ original's image name.
    * @param options `timeoutMs` (default 10 s), `signal`, `spinMicros`.
    * A client that takes the request and dies while another client is there costs nothing but
    * time: the request is asked again (see `onRetry`).
    *
-   * @returns The pixels (a zero-copy view, valid until the next request), or the client's error.
-   * @throws {RangeError} For an empty name.
-   * @throws {ChannelError} `TIMEOUT`; `PEER_GONE` (the client that took the request died:
+   * @returns The answer's bytes (a zero-copy view, valid until the next request) and its
+   * {@link Dims}, or the client's error; `null` if the time ran out (then {@link clientPid}
+   * says whether a client took the request and did not answer: stopped or busy).
+   * @throws {RangeError} For an empty text.
+   * @throws {ChannelError} `PEER_GONE` (the client that took the request died:
    * noticed within 100 ms, from its lock; or a plain-protocol client removed the channel's
    * objects, as the C++ original's does when it exits); `PROTOCOL` (the answer does not add up: the field and
    * value are named); `DAMAGED` (the header was truncated or overwritten).
    */
-  async request(name: string, options: RequestOptions = {}): Promise<Answer> {
+  async request(text: string, options: RequestOptions = {}): Promise<Answer | null> {
     const { timeoutMs = 10_000, signal, spinMicros, onRetry } = options;
     this.#checkOpen();
-    if (name === "") throw new RangeError("Invalid image name: it must not be empty");
+    if (text === "") throw new RangeError("Invalid request: its text must not be empty");
+    const name = text;
     checkTimeout(timeoutMs);
     checkSpin(spinMicros);
     signal?.throwIfAborted();
@@ -351,7 +355,8 @@ export class ChannelServer implements Disposable {
       const pending = this.#post(name);
       // The answer usually comes within the spin: then no promise is awaited on the way.
       const answer = this.#spinForAnswer(pending, spin, now) ??
-        await this.#answer(pending, spin, deadline, name, timeoutMs, signal);
+        await this.#answer(pending, spin, deadline, name, signal);
+      if (answer === TIMED_OUT) return null; // (abandoned: the next request gets a new segment)
       if (answer !== RETRY) {
         this.#abandoned = false;
         return answer;
@@ -406,19 +411,19 @@ export class ChannelServer implements Disposable {
     spin: number,
     deadline: number,
     name: string,
-    timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<Answer | typeof RETRY> {
+  ): Promise<Answer | typeof RETRY | typeof TIMED_OUT> {
     for (let strays = 1;; strays++) {
       // A flood of stray tokens must not hold the event loop (signals) nor outlast the timeout.
       if ((strays & 63) === 0) {
-        if (monotonicMs() >= deadline) throw this.#timeout(name, timeoutMs);
+        if (monotonicMs() >= deadline) return TIMED_OUT;
         await sleep(0, signal);
       }
       const spun = this.#spinForAnswer(pending, spin, monotonicMs());
       if (spun) return spun;
       const blocked = monotonicMs();
-      if (await this.#awaitAnswer(deadline, name, timeoutMs, signal) === RETRY) return RETRY;
+      const waited = await this.#awaitAnswer(deadline, name, signal);
+      if (waited !== undefined) return waited;
       const woke = monotonicMs();
       this.#spin.record(woke - blocked + spin / 1000);
       const answer = this.#decode(pending, woke);
@@ -438,7 +443,7 @@ export class ChannelServer implements Disposable {
       case "pixels": {
         this.#notePeer(view);
         const { width, height, channels, length } = answer;
-        return { ok: true, image: { width, height, channels, data: bytes.subarray(0, length) } };
+        return { ok: true, data: bytes.subarray(0, length), dims: [width, height, channels] };
       }
       case "error":
         this.#notePeer(view);
@@ -599,9 +604,8 @@ export class ChannelServer implements Disposable {
   async #awaitAnswer(
     deadline: number,
     name: string,
-    timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<void | typeof RETRY> {
+  ): Promise<undefined | typeof RETRY | typeof TIMED_OUT> {
     const what = `the request for "${name}"`;
     const checkClient = () => {
       this.#checkSizes(monotonicMs());
@@ -635,25 +639,14 @@ export class ChannelServer implements Disposable {
     };
     const got = await awaitPeer(this.#responseReady, deadline, checkClient, signal);
     if (got === RETRY) return RETRY;
-    if (!got) throw this.#timeout(name, timeoutMs);
-  }
-
-  #timeout(name: string, timeoutMs: number): ChannelError {
-    const what = `the request for "${name}"`;
-    const pid = this.clientPid;
-    return new ChannelError(
-      "TIMEOUT",
-      pid !== 0
-        ? `The client (pid ${pid}) took ${what} but did not answer in ${timeoutMs / 1000} s: ` +
-          `it is alive, but stopped or busy`
-        : `No client took ${what} on channel "${this.names.head}" in ${timeoutMs / 1000} s`,
-      { peerPid: pid, objectName: this.names.head },
-    );
+    return got ? undefined : TIMED_OUT;
   }
 }
 
 /** What {@link ChannelServer}'s waits return when a request must be asked again. */
 const RETRY: unique symbol = Symbol("retry");
+/** What they return when the time ran out. */
+const TIMED_OUT: unique symbol = Symbol("timed out");
 /** Sizes checked longer ago than this are checked again before the next request is written. */
 const FRESH_MS = 0.1;
 /** How long an unclaimed request waits before "request ready" is posted again. */

@@ -20,7 +20,7 @@
 
 import { currentUid, monotonicMs } from "./_libc.ts";
 import { tryLock } from "./_lock.ts";
-import { checkTimeout, sleep } from "./_util.ts";
+import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
 import { ObjectError, PosixError } from "./errors.ts";
 import { type ObjectKind, RING_MAGIC } from "./kinds.ts";
 import type { Segment } from "./segment.ts";
@@ -89,14 +89,6 @@ export function refuseRing(old: Segment, name: string, kind: ObjectKind): void {
       { objectName: name },
     );
   }
-}
-
-/** The options of every `openWhenReady`. */
-export interface ReadyOptions {
-  /** How long to wait, in ms. @default {Infinity} */
-  timeoutMs?: number;
-  /** Stops the wait: it rejects with the signal's reason. */
-  signal?: AbortSignal;
 }
 
 /**

@@ -30,10 +30,10 @@ import {
 } from "./_libc.ts";
 import { hold, holdAlone } from "./_held.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
-import { checkSpin, checkTimeout } from "./_util.ts";
+import { checkSpin, checkTimeout, type ReadyOptions, type WaitOptions } from "./wait.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { kindOf } from "./kinds.ts";
-import { openWhenReady, type ReadyOptions } from "./lifecycle.ts";
+import { openWhenReady } from "./lifecycle.ts";
 
 /** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
 const SEM_FILE_SIZE = 32;
@@ -53,21 +53,6 @@ export interface SemaphoreCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
-}
-
-/** Options of {@link NamedSemaphore.wait}. */
-export interface SemaphoreWaitOptions {
-  /** Give up after this long: the promise resolves to `false`. @default {Infinity} */
-  timeoutMs?: number;
-  /** Abort the wait: the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /**
-   * Microseconds to spin on `sem_trywait` before blocking on a pool thread. Spinning catches a
-   * post that comes soon without a thread hop (about 1 µs instead of 80 µs); it holds the event
-   * loop for at most this long. `0` never spins.
-   * @default {100}
-   */
-  spinMicros?: number;
 }
 
 /** What `stat` says of a semaphore's file in /dev/shm: see {@link NamedSemaphore.info}. */
@@ -468,7 +453,7 @@ export class NamedSemaphore implements Disposable {
    * sem.unlink();
    * ```
    */
-  async wait(options: SemaphoreWaitOptions = {}): Promise<boolean> {
+  async wait(options: WaitOptions = {}): Promise<boolean> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_MICROS } = options;
     checkTimeout(timeoutMs);
     checkSpin(spinMicros);

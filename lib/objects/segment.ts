@@ -29,7 +29,8 @@ import { HELD_BYTE, hold } from "./_held.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { CHANNEL_NAME, temporaryName } from "./kinds.ts";
-import { openWhenReady, publish, type ReadyOptions, refuseRing } from "./lifecycle.ts";
+import { openWhenReady, publish, refuseRing } from "./lifecycle.ts";
+import type { ReadyOptions } from "./wait.ts";
 import { checkSize } from "./_util.ts";
 
 /** Options of {@link Segment.create}. */

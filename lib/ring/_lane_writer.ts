@@ -28,7 +28,7 @@ import {
   used,
   writeRecord,
 } from "./layout.ts";
-import type { RingWaitOptions } from "./options.ts";
+import type { WaitOptions } from "../objects/wait.ts";
 
 /** Where a record goes: its slot, the slots of padding before it, and its own slots. */
 export interface Place {
@@ -188,7 +188,7 @@ export class LaneWriter {
   waitForRoom(
     length: number,
     deadline: number,
-    options: RingWaitOptions,
+    options: WaitOptions,
     checkOpen: () => void,
   ): Promise<Place | null> {
     const m = this.m;

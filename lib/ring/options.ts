@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { WaitOptions } from "../objects/wait.ts";
+
 /** Options of {@link RingReader.create}. */
 export interface RingCreateOptions {
   /** Slots per writer's lane. @default {64} */
@@ -20,24 +22,11 @@ export interface RingCreateOptions {
 }
 
 /** Options of {@link RingReader.read} and {@link RingReader.tryRead}. */
-export interface RingReadOptions extends RingWaitOptions {
+export interface RingReadOptions extends WaitOptions {
   /**
    * A buffer of yours to copy the message into, when it fits (no allocation: for a stream of
    * large messages); the message is then a view of its start. A larger message gets a buffer of
    * its own.
    */
   into?: Uint8Array;
-}
-
-/** Options of a wait: {@link RingReader.read}, {@link RingWriter.write}... */
-export interface RingWaitOptions {
-  /** Give up after this long: the call returns `null` or `false`. @default {Infinity} */
-  timeoutMs?: number;
-  /** Cancel: rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /**
-   * Microseconds to spin (polling the ring, no system call) before blocking on a semaphore
-   * without holding the event loop. @default {100} (0 on one CPU)
-   */
-  spinMicros?: number;
 }

@@ -8,7 +8,7 @@ import { temporaryName } from "../objects/kinds.ts";
 import { publish } from "../objects/lifecycle.ts";
 import { tryLock } from "../objects/_lock.ts";
 import { monotonicMs } from "../objects/_libc.ts";
-import { checkSpin, checkTimeout } from "../objects/_util.ts";
+import { checkSpin, checkTimeout } from "../objects/wait.ts";
 import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
@@ -32,7 +32,8 @@ import {
   shapeError,
   writeHeader,
 } from "./layout.ts";
-import type { RingCreateOptions, RingReadOptions, RingWaitOptions } from "./options.ts";
+import type { RingCreateOptions, RingReadOptions } from "./options.ts";
+import type { WaitOptions } from "../objects/wait.ts";
 import { MessageReader } from "./_assembly.ts";
 import { ReaderLanes } from "./_lanes.ts";
 import { readableOf } from "./_streams.ts";
@@ -255,7 +256,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * @throws {RingError} `ENDED` once the stream has ended; `DAMAGED`, `BUSY`; the signal's
    * reason when it aborts.
    */
-  async readMany(batch: MessageBatch, options: RingWaitOptions = {}): Promise<number> {
+  async readMany(batch: MessageBatch, options: WaitOptions = {}): Promise<number> {
     // (As read() does: a loop of reads that never wait must still give timers and I/O a turn.)
     if (this.#m.turnDue()) await giveTurn();
     const got = this.tryReadMany(batch);
@@ -306,7 +307,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    *
    * @returns The message, valid until {@link release}; `null` as for {@link read}.
    */
-  async peek(options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+  async peek(options: WaitOptions = {}): Promise<Uint8Array | null> {
     if (this.#peeked) return this.#peeked;
     this.#checkOpen();
     this.#checkIdle("peek()");
@@ -484,7 +485,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * the waiting protocol both ends share (`waitFor`, in `_memory.ts`); `null` at the deadline or
    * the end of the stream. Where a message was is left in the `MessageReader`.
    */
-  async #wait<T>(options: RingWaitOptions, look: () => T | null): Promise<T | null> {
+  async #wait<T>(options: WaitOptions, look: () => T | null): Promise<T | null> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
     this.#checkOpen();
     checkTimeout(timeoutMs);

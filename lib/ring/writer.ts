@@ -6,8 +6,9 @@
 
 import { currentUid, monotonicMs } from "../objects/_libc.ts";
 import { isLocked, tryLock, unlock } from "../objects/_lock.ts";
-import { checkSpin, checkTimeout } from "../objects/_util.ts";
-import { openWhenReady, type ReadyOptions } from "../objects/lifecycle.ts";
+import { checkSpin, checkTimeout } from "../objects/wait.ts";
+import { openWhenReady } from "../objects/lifecycle.ts";
+import type { ReadyOptions } from "../objects/wait.ts";
 import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
@@ -26,7 +27,7 @@ import {
   used,
   WRITER_LOCK_BASE,
 } from "./layout.ts";
-import type { RingWaitOptions } from "./options.ts";
+import type { WaitOptions } from "../objects/wait.ts";
 import { writableOf } from "./_streams.ts";
 import { LaneWriter, type Place } from "./_lane_writer.ts";
 
@@ -238,7 +239,7 @@ export class RingWriter implements Disposable {
    */
   async writeMany(
     batch: MessageBatch,
-    options: RingWaitOptions & { from?: number } = {},
+    options: WaitOptions & { from?: number } = {},
   ): Promise<number> {
     const { from = 0, timeoutMs = Infinity } = options;
     this.#checkOpen();
@@ -333,7 +334,7 @@ export class RingWriter implements Disposable {
    * aborts.
    * @throws {TypeError} If the message's buffer changed while it was being written.
    */
-  async write(message: Uint8Array, options: RingWaitOptions = {}): Promise<boolean> {
+  async write(message: Uint8Array, options: WaitOptions = {}): Promise<boolean> {
     const total = message.length; // as at the call
     this.#checkOpen();
     this.#checkIdle("write()");
@@ -384,7 +385,7 @@ export class RingWriter implements Disposable {
    * @returns The room, a view of the ring; `null` if the time ran out.
    * @throws {RangeError} For more than {@link maxReserve} bytes.
    */
-  async reserve(length: number, options: RingWaitOptions = {}): Promise<Uint8Array | null> {
+  async reserve(length: number, options: WaitOptions = {}): Promise<Uint8Array | null> {
     this.#checkReserve(length);
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
@@ -545,7 +546,7 @@ export class RingWriter implements Disposable {
   async #waitForRoom(
     length: number,
     deadline: number,
-    options: RingWaitOptions,
+    options: WaitOptions,
   ): Promise<Place | null> {
     try {
       return await this.#out.waitForRoom(length, deadline, options, () => this.#checkOpen());
