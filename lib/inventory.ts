@@ -135,7 +135,9 @@ function look(file: string, name: string, type: "shm" | "sem"): ShmObject | null
  * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
  */
 export function removeObject(object: Pick<ShmObject, "name" | "type">): boolean {
-  return object.type === "sem" ? NamedSemaphore.unlink(object.name) : Segment.unlink(object.name);
+  return object.type === "sem"
+    ? NamedSemaphore.unlinkName(object.name)
+    : Segment.unlinkName(object.name);
 }
 
 /**

@@ -260,8 +260,8 @@ Deno.test("a server refused a live channel removes none of the semaphores the wi
     const names = channelNames(channel);
     using server = ChannelServer.create(channel);
     // The semaphores' names removed under the live server: the second server creates new ones.
-    NamedSemaphore.unlink(names.requestReady);
-    NamedSemaphore.unlink(names.responseReady);
+    NamedSemaphore.unlinkName(names.requestReady);
+    NamedSemaphore.unlinkName(names.responseReady);
     const second =
       await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")])).done;
     assert.equal(second.code, 7, second.stderr);
@@ -271,8 +271,8 @@ Deno.test("a server refused a live channel removes none of the semaphores the wi
       [names.data, names.head, names.requestReady, names.responseReady].sort(),
     );
     server.close();
-    NamedSemaphore.unlink(names.requestReady);
-    NamedSemaphore.unlink(names.responseReady);
+    NamedSemaphore.unlinkName(names.requestReady);
+    NamedSemaphore.unlinkName(names.responseReady);
   }));
 
 Deno.test("a directory where a segment should be is DAMAGED (exit 8) on both sides", () =>
@@ -328,8 +328,8 @@ rootTest(
         assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);
         assert.deepEqual(shmEntries(id).map((o) => o.name).sort(), [lookalike, names.head].sort());
       } finally {
-        Segment.unlink(names.head);
-        Segment.unlink(lookalike);
+        Segment.unlinkName(names.head);
+        Segment.unlinkName(lookalike);
       }
     }),
 );

@@ -238,7 +238,7 @@ Deno.test("an empty file where a semaphore should be: both sides refuse it (exit
       head.unlink();
       data.unlink();
     } finally {
-      Segment.unlink(file);
+      Segment.unlinkName(file);
     }
   }));
 
@@ -465,7 +465,7 @@ rootTest(
           );
           assert.equal(lstat(`/dev/shm${name}`)?.uid, 65534);
         } finally {
-          Segment.unlink(name);
+          Segment.unlinkName(name);
         }
       }
     }),

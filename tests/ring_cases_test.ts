@@ -411,7 +411,7 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
       assert.deepEqual([...seg.bytes.subarray(0, 3)], [1, 2, 3]);
     } finally {
       await stop(holder);
-      Segment.unlink(name);
+      Segment.unlinkName(name);
     }
   }));
 

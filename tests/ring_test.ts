@@ -126,9 +126,9 @@ Deno.test("the reader's death: a writer waiting for room fails with READER_GONE,
       return true;
     });
     w.close();
-    Segment.unlink(name);
-    NamedSemaphore.unlink(`${name}.readable`);
-    NamedSemaphore.unlink(`${name}.writable`);
+    Segment.unlinkName(name);
+    NamedSemaphore.unlinkName(`${name}.readable`);
+    NamedSemaphore.unlinkName(`${name}.writable`);
   }));
 
 Deno.test("the stream ends when every writer has closed; Web Streams carry it end to end", () =>

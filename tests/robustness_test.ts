@@ -320,7 +320,7 @@ rootTest(
       const s = await server.done;
       assert.equal(s.code, 6, s.stderr);
       assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
-      assert.equal(NamedSemaphore.unlink(channelNames(channel).requestReady), true);
+      assert.equal(NamedSemaphore.unlinkName(channelNames(channel).requestReady), true);
     }),
 );
 
@@ -358,7 +358,7 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     assert.equal(removed.code, 0);
     assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
     assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
-    Segment.unlink(other);
+    Segment.unlinkName(other);
   }));
 
 Deno.test("deno task clean knows rings, their temporary names and plain objects; it never removes a live one", () =>

@@ -173,7 +173,7 @@ export class PosixError extends ShmemaphoreError {
  * // shared memory object of 0 bytes.
  * Segment.create(`/sem.${name.slice(1)}`, 0).close();
  * assert.throws(() => NamedSemaphore.open(name), DamagedObjectError);
- * Segment.unlink(`/sem.${name.slice(1)}`);
+ * Segment.unlinkName(`/sem.${name.slice(1)}`);
  * ```
  */
 export class DamagedObjectError extends ShmemaphoreError {

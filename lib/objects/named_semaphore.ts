@@ -267,7 +267,7 @@ export class NamedSemaphore implements Disposable {
    * @returns `true` if it was removed, `false` if there was none.
    * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
-  static unlink(name: string): boolean {
+  static unlinkName(name: string): boolean {
     checkName(name, "sem");
     if (libc.sem_unlink(cString(name)) === 0) return true;
     const err = errno();
@@ -344,7 +344,7 @@ export class NamedSemaphore implements Disposable {
             { objectName: name },
           );
         }
-        if (lstat(devShmPath(name, "sem"))?.ino === old.ino) NamedSemaphore.unlink(name);
+        if (lstat(devShmPath(name, "sem"))?.ino === old.ino) NamedSemaphore.unlinkName(name);
       } finally {
         libc.close(fd);
       }
@@ -396,7 +396,7 @@ export class NamedSemaphore implements Disposable {
       const err = errno();
       if (err !== ENOENT) {
         semaphore.close();
-        NamedSemaphore.unlink(name);
+        NamedSemaphore.unlinkName(name);
         throw new PosixError("chmod", err, name, "Cannot set the mode of semaphore");
       }
     }
@@ -537,7 +537,7 @@ export class NamedSemaphore implements Disposable {
    * @returns `true` if it was removed, `false` if it was gone or refers to another semaphore.
    */
   unlink(): boolean {
-    return this.linked() && NamedSemaphore.unlink(this.name);
+    return this.linked() && NamedSemaphore.unlinkName(this.name);
   }
 
   /** `true` once {@link close} has run. */

@@ -239,7 +239,7 @@ Deno.test("using closes the semaphore; close() during a wait rejects that wait, 
     const waiting = sem.wait({ timeoutMs: 5000 });
     setTimeout(() => sem.close(), 100);
     await assert.rejects(waiting, /is closed/);
-    assert.equal(NamedSemaphore.unlink(`/sem_${id}`), true);
+    assert.equal(NamedSemaphore.unlinkName(`/sem_${id}`), true);
   }));
 
 Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live process's (BUSY), nor a channel's", () =>
@@ -275,7 +275,7 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
     try {
       assert.throws(() => NamedSemaphore.replace(`/SEM_${id}_REQ`), { code: "FOREIGN_OBJECT" });
     } finally {
-      NamedSemaphore.unlink(`/SEM_${id}_REQ`);
+      NamedSemaphore.unlinkName(`/SEM_${id}_REQ`);
     }
   }));
 
@@ -298,7 +298,7 @@ rootTest(
       });
       using theirs = NamedSemaphore.open(name);
       assert.equal(theirs.value, 3);
-      NamedSemaphore.unlink(name);
+      NamedSemaphore.unlinkName(name);
     }),
 );
 
@@ -319,7 +319,7 @@ Deno.test("NamedSemaphore.openWhenReady() waits for one another process creates 
       assert.equal(await NamedSemaphore.openWhenReady(`/sem_${id}_never`, { timeoutMs: 50 }), null);
     } finally {
       await stop(maker);
-      NamedSemaphore.unlink(name);
+      NamedSemaphore.unlinkName(name);
     }
   }));
 

@@ -440,7 +440,7 @@ export class Segment implements Disposable {
    * @returns `true` if it was removed, `false` if there was none.
    * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
-  static unlink(name: string): boolean {
+  static unlinkName(name: string): boolean {
     checkName(name, "shm");
     if (libc.shm_unlink(cString(name)) === 0) return true;
     const err = errno();
@@ -589,7 +589,7 @@ export class Segment implements Disposable {
    * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
   unlink(): boolean {
-    return this.linked() && Segment.unlink(this.#name);
+    return this.linked() && Segment.unlinkName(this.#name);
   }
 
   /**

@@ -258,8 +258,8 @@ Deno.test("using closes the segment at the end of the block, and never unlinks",
     }
     assert.equal(ref.closed, true);
     assert.equal(kept.length, 0);
-    assert.equal(Segment.unlink(`/seg_${id}`), true, "the name was still there");
-    assert.equal(Segment.unlink(`/seg_${id}`), false, "and is gone now");
+    assert.equal(Segment.unlinkName(`/seg_${id}`), true, "the name was still there");
+    assert.equal(Segment.unlinkName(`/seg_${id}`), false, "and is gone now");
   }));
 
 Deno.test("Segment.openOrCreate() creates once, then opens what is there as it is", () =>
@@ -291,7 +291,7 @@ rootTest(
       });
       using theirs = Segment.open(name);
       assert.equal(theirs.info().uid, 65534, "theirs is still there");
-      Segment.unlink(name);
+      Segment.unlinkName(name);
     }),
 );
 
@@ -361,7 +361,7 @@ Deno.test("unlink() after close() leaves a newer object of the same name alone",
     const name = `/seg_${id}`;
     const old = Segment.create(name, 8);
     old.close();
-    Segment.unlink(name);
+    Segment.unlinkName(name);
     using newer = Segment.create(name, 16);
     assert.equal(old.unlink(), false);
     assert.equal(newer.linked(), true);
