@@ -10,6 +10,7 @@ import { ChannelClient, PosixError } from "./lib/mod.ts";
 import { dimsOf, ImageFolder } from "./cli/images.ts";
 import {
   channelOption,
+  count,
   Exit,
   exitCodeOf,
   explain,
@@ -98,8 +99,10 @@ try {
     }
     lost = undefined;
     if (request.kind === "finish") {
-      const strays = client.strays ? ` (${client.strays} stray tokens ignored)` : "";
-      console.log(`client: the server has finished; answered ${answered} requests${strays}`);
+      const strays = client.strays ? ` (${count(client.strays, "stray token")} ignored)` : "";
+      console.log(
+        `client: the server has finished; answered ${count(answered, "request")}${strays}`,
+      );
       if (keepServing) continue;
       break;
     }

@@ -11,10 +11,12 @@ import { encode, ImageFolder, pixelsOf } from "./cli/images.ts";
 import { ProgressBar } from "./cli/progress.ts";
 import {
   channelOption,
+  count,
   Exit,
   exitCodeOf,
   explain,
   fail,
+  fileError,
   modeOption,
   numberOption,
   parseOptions,
@@ -66,7 +68,10 @@ const names = opts.names !== undefined
   : (await ImageFolder.open(opts.images).catch((e) => fail(e.message, Exit.USAGE))).names();
 if (names.length === 0) fail(`No image names: give --names or put images in --images`, Exit.USAGE);
 await Deno.mkdir(opts.out, { recursive: true }).catch((e) =>
-  fail(`Cannot create the output folder "${opts.out}": ${e.message}`, Exit.USAGE)
+  fail(
+    `Cannot create the output folder "${opts.out}": ${fileError(e, opts.out, "--out")}`,
+    Exit.USAGE,
+  )
 );
 
 let server: ChannelServer | undefined;
@@ -89,7 +94,7 @@ let failed = 0;
 let exitCode: number = Exit.OK;
 /** The kind of client that answered last, said when it changes. */
 let peer: typeof server.peer = null;
-console.log(`server: channel "${channel}" (${server.names.head}), ${rounds} rounds`);
+console.log(`server: channel "${channel}" (${server.names.head}), ${count(rounds, "round")}`);
 if (server.clients.length === 0) console.log(`server: waiting for a client on "${channel}"`);
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -171,7 +176,7 @@ async function save(file: string, bytes: Uint8Array): Promise<string | undefined
     const there = await Deno.lstat(file);
     if (!there.isFile) return `${file} exists and is not a regular file; remove it`;
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) return (error as Error).message;
+    if (!(error instanceof Deno.errors.NotFound)) return fileError(error, file, "--out");
   }
   const temporary = `${file}.${Deno.pid}.tmp`;
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -187,7 +192,7 @@ async function save(file: string, bytes: Uint8Array): Promise<string | undefined
     shutdown.signal.throwIfAborted();
     return timeout.aborted
       ? `writing took longer than ${timeoutMs / 1000} s (see --timeout)`
-      : (error as Error).message;
+      : fileError(error, file, "--out");
   }
 }
 
@@ -198,7 +203,8 @@ const timing = times.length
   ? `exchange median ${pick(0.5).toFixed(3)} ms, p99 ${pick(0.99).toFixed(3)} ms`
   : "no exchange timed";
 console.log(
-  `server: ${images + failed} rounds, ${images} images, ${failed} errors, ` +
+  `server: ${count(images + failed, "round")}, ${count(images, "image")}, ` +
+    `${count(failed, "error")}, ` +
     `${(bytes / 1e6).toFixed(1)} MB; ${timing}${strays}`,
 );
 Deno.exit(exitCode);

@@ -213,12 +213,33 @@ export function modeOption(value: string | undefined): number {
   return parseInt(digits, 8);
 }
 
+/** `n` and the word for one, or for many: `1 round`, `2 rounds`. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * What to say of a file system error: Deno's own refusal (`NotCapable`) of a path a task cannot
+ * be given (it asks for `--allow-all`, which `deno task` does not take) is said as such.
+ */
+export function fileError(error: unknown, path: string, option: string): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Deno does not let a script write to "${path}" (a special file system, such as /proc ` +
+      `or /dev): choose another ${option}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Checks `--channel` (the names its objects would get), or exits 2 saying what is wrong. */
 export function channelOption(value: string): string {
   try {
     channelNames(value);
   } catch (error) {
-    fail(`Invalid --channel: ${(error as Error).message}`, Exit.USAGE);
+    // (The library says "Invalid channel ...": say it of the option, once.)
+    fail(
+      (error as Error).message.replace(/^Invalid channel:? ?/, "Invalid --channel "),
+      Exit.USAGE,
+    );
   }
   return value;
 }

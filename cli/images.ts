@@ -61,12 +61,22 @@ export interface ImageFolderOptions {
    * @default {false}
    */
   rawOrientation?: boolean;
+  /**
+   * Decoded images kept, in bytes of pixels: the least recently asked for go first once more
+   * would be kept. @default {256 MiB}
+   */
+  cacheBytes?: number;
 }
+
+/** The default of {@link ImageFolderOptions.cacheBytes}. */
+const CACHE_BYTES = 256 * 1024 * 1024;
 
 /**
  * A folder of images. A name is a file name in the folder (`"apple.png"`) or one without its
  * ending (`"apple"`); anything else, a path (`"../x"`, `"/etc/passwd"`) or a name with NUL
- * among them, is not found. Each image is decoded once and its pixels kept.
+ * among them, is not found. A name not found makes it read the folder again (files added since
+ * are found). Decoded images are kept, up to a budget of bytes (least recently asked for first
+ * out), and decoded again when their file changed.
  *
  * @example
  * ```ts
@@ -82,15 +92,24 @@ export class ImageFolder {
   /** The folder, as given. */
   readonly dir: string;
   readonly #realDir: string;
-  readonly #files: Map<string, string>;
-  readonly #cache = new Map<string, Pixels>();
+  #files: Map<string, string>;
+  /** Decoded images by file, in the order they were last asked for (a Map keeps it). */
+  readonly #cache = new Map<string, { image: Pixels; mtimeMs: number; size: number }>();
+  #cached = 0;
+  readonly #cacheBytes: number;
   readonly #raw: boolean;
 
-  private constructor(dir: string, realDir: string, files: Map<string, string>, raw: boolean) {
+  private constructor(
+    dir: string,
+    realDir: string,
+    files: Map<string, string>,
+    options: ImageFolderOptions,
+  ) {
     this.dir = dir;
     this.#realDir = realDir;
     this.#files = files;
-    this.#raw = raw;
+    this.#raw = options.rawOrientation ?? false;
+    this.#cacheBytes = options.cacheBytes ?? CACHE_BYTES;
   }
 
   /**
@@ -103,20 +122,14 @@ export class ImageFolder {
    */
   static async open(dir: string, options: ImageFolderOptions = {}): Promise<ImageFolder> {
     let realDir: string;
-    const files = new Map<string, string>();
+    let files: Map<string, string>;
     try {
       realDir = await Deno.realPath(dir);
-      for await (const entry of Deno.readDir(realDir)) {
-        const ending = endingOf(entry.name);
-        if (!ending || entry.isDirectory) continue;
-        files.set(entry.name, entry.name);
-        const stem = entry.name.slice(0, -ending.length);
-        if (!files.has(stem)) files.set(stem, entry.name);
-      }
+      files = await listing(realDir);
     } catch (error) {
       throw new Error(`Cannot read the image folder "${dir}": ${(error as Error).message}`);
     }
-    return new ImageFolder(dir, realDir, files, options.rawOrientation ?? false);
+    return new ImageFolder(dir, realDir, files, options);
   }
 
   /** The names of the images served (without endings), sorted. */
@@ -142,12 +155,20 @@ export class ImageFolder {
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<{ ok: true; image: Pixels } | { ok: false; error: string }> {
     const { timeoutMs = 10_000, signal } = options;
-    const cached = this.#cache.get(name);
-    if (cached) return { ok: true, image: cached };
-    const file = this.#files.get(name);
+    let file = this.#files.get(name);
+    if (file === undefined) {
+      // Files added since the folder was read: read it again (a name it still lacks is not there).
+      this.#files = await listing(this.#realDir).catch(() => this.#files);
+      file = this.#files.get(name);
+    }
     if (file === undefined) {
       const names = this.names();
       const some = names.length > 12 ? `${names.slice(0, 12).join(", ")}, ...` : names.join(", ");
+      // A plain name (never a path) that is a directory of the folder: say so.
+      const plain = name !== "" && name !== "." && name !== ".." && !/[/\0]/.test(name);
+      if (plain && (await Deno.lstat(`${this.#realDir}/${name}`).catch(() => null))?.isDirectory) {
+        return { ok: false, error: `"${name}" in ${this.dir} is a directory, not an image` };
+      }
       return {
         ok: false,
         error: `No image "${name}" in ${this.dir}` +
@@ -170,8 +191,24 @@ export class ImageFolder {
         return { ok: false, error: `No image "${name}" in ${this.dir} (it links outside)` };
       }
       const info = await Deno.stat(real);
+      if (info.isDirectory) {
+        return {
+          ok: false,
+          error: `"${name}" (${file}) in ${this.dir} is a directory, not an image`,
+        };
+      }
       if (!info.isFile) {
         return { ok: false, error: `Image "${name}" (${file}) is not a regular file` };
+      }
+      if (info.size === 0) {
+        return { ok: false, error: `Image "${name}" (${file}) is empty (0 bytes)` };
+      }
+      const mtimeMs = info.mtime?.getTime() ?? 0;
+      const cached = this.#cache.get(file);
+      if (cached && cached.mtimeMs === mtimeMs && cached.size === info.size) {
+        this.#cache.delete(file); // the most recently asked for goes last
+        this.#cache.set(file, cached);
+        return { ok: true, image: cached.image };
       }
       const timeout = AbortSignal.timeout(timeoutMs);
       let bytes: Uint8Array;
@@ -184,7 +221,7 @@ export class ImageFolder {
         if (timeout.aborted) {
           return {
             ok: false,
-            error: `Reading image "${name}" took longer than ${timeoutMs / 1000} s`,
+            error: `Reading image "${name}" took longer than ${timeoutMs / 1000} s (see --timeout)`,
           };
         }
         throw error;
@@ -203,15 +240,40 @@ export class ImageFolder {
       } else still = decoded;
       const image = pack(still);
       if (!this.#raw) orient(image, exifOrientation(bytes));
-      this.#cache.set(name, image);
+      this.#keep(file, { image, mtimeMs, size: info.size });
       return { ok: true, image };
     } catch (error) {
       signal?.throwIfAborted();
-      return {
-        ok: false,
-        error: `Cannot decode image "${name}" (${file}): ${(error as Error).message}`,
-      };
+      const why = (error as Error).message;
+      // imagescript says "png: failed to decode (-8)" of a PNG cut short: say what that means.
+      const hint = /failed to decode|unexpected end|invalid|corrupt/i.test(why)
+        ? ": the file is truncated or corrupt"
+        : "";
+      return { ok: false, error: `Cannot decode image "${name}" (${file}): ${why}${hint}` };
     }
+  }
+
+  /** Bytes of pixels kept now (see {@link ImageFolderOptions.cacheBytes}). */
+  get cachedBytes(): number {
+    return this.#cached;
+  }
+
+  /** Keeps a decoded image, dropping the least recently asked for to stay within the budget. */
+  #keep(file: string, entry: { image: Pixels; mtimeMs: number; size: number }): void {
+    const old = this.#cache.get(file);
+    if (old) {
+      this.#cached -= old.image.data.length;
+      this.#cache.delete(file);
+    }
+    const bytes = entry.image.data.length;
+    if (bytes > this.#cacheBytes) return; // larger than the whole budget: not kept
+    for (const [oldest, kept] of this.#cache) {
+      if (this.#cached + bytes <= this.#cacheBytes) break;
+      this.#cache.delete(oldest);
+      this.#cached -= kept.image.data.length;
+    }
+    this.#cache.set(file, entry);
+    this.#cached += bytes;
   }
 }
 
@@ -274,6 +336,19 @@ function unpack(pixels: Pixels): Image {
 export function encode(pixels: Pixels, format: "png" | "jpg"): Promise<Uint8Array> {
   const image = unpack(pixels);
   return format === "png" ? image.encode(1) : image.encodeJPEG(90);
+}
+
+/** A folder's image files by name and by name without ending (the first file of a stem wins). */
+async function listing(realDir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for await (const entry of Deno.readDir(realDir)) {
+    const ending = endingOf(entry.name);
+    if (!ending) continue;
+    files.set(entry.name, entry.name);
+    const stem = entry.name.slice(0, -ending.length);
+    if (!files.has(stem)) files.set(stem, entry.name);
+  }
+  return files;
 }
 
 /** The ending of `file` if it is an image's (served or not), lower case. */

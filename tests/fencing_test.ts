@@ -76,8 +76,8 @@ Deno.test("a stray post on either semaphore is ignored: the server never reads i
       const [s, c] = await Promise.all([server.done, client.done]);
       assert.equal(s.code, 0, s.stderr + s.stdout);
       assert.equal(c.code, 0, c.stderr + c.stdout);
-      assert.match(s.stdout, /3 rounds, 3 images, 0 errors.*; [1-9]\d* stray tokens ignored/);
-      assert.match(c.stdout, /answered 3 requests \([1-9]\d* stray tokens ignored\)/);
+      assert.match(s.stdout, /3 rounds, 3 images, 0 errors.*; [1-9]\d* stray tokens? ignored/);
+      assert.match(c.stdout, /answered 3 requests \([1-9]\d* stray tokens? ignored\)/);
       const dot = await savedPixels(`${out}/dot.png`);
       assert.deepEqual(dot.data, (await imagePixels("dot")).data, "the real pixels, not d o t");
     } finally {
@@ -501,16 +501,43 @@ Deno.test("a semaphore left at its largest count is replaced at once, not draine
 Deno.test("bad channel names are usage errors: exit 2, saying what is wrong", async () => {
   for (const task of ["server", "client"] as const) {
     for (
-      const [channel, message] of [["", /Invalid --channel: Invalid channel ""/], [
+      const [channel, message] of [["", /^Invalid --channel "": expected a name/], [
         "x".repeat(201),
-        /201 bytes is too long/,
+        /^Invalid --channel 201 bytes is too long/,
       ]] as const
     ) {
       const o = await (await startTask(task, ["--channel", channel])).done;
       assert.equal(o.code, 2, `${task} ${channel}: ${o.stderr}`);
       assert.match(o.stderr, message);
+      assert.equal(o.stderr.match(/Invalid/g)?.length, 1, `said once: ${o.stderr}`);
     }
   }
+});
+
+Deno.test("the server's words: 1 round (not 1 rounds), and an --out Deno refuses to a task is said so, not --allow-all", async () => {
+  const proc = await (await startTask("server", ["--out", "/proc/shmemaphore_x", "--rounds", "1"]))
+    .done;
+  assert.equal(proc.code, 2, proc.stderr);
+  assert.match(proc.stderr, /Deno does not let a script write to "\/proc\/shmemaphore_x"/);
+  assert.doesNotMatch(proc.stderr, /allow-all/);
+  await withId(async (id) => {
+    const out = await tempDir("out");
+    const s = await startTask("server", [
+      "--channel",
+      `f_${id}`,
+      "--rounds",
+      "1",
+      "--names",
+      "nope",
+      "--out",
+      out,
+      "--timeout",
+      "0.2",
+    ]);
+    const o = await s.done;
+    assert.match(o.stdout, /, 1 round$/m);
+    assert.equal(o.code, 3, o.stderr);
+  });
 });
 
 Deno.test("a client does not answer the leftover request of a dead server, even when its pid is taken by another process", () =>
@@ -563,7 +590,7 @@ Deno.test("a client that took the request and was stopped: the timeout says so, 
       assert.match(
         s.stderr,
         new RegExp(
-          `The client \\(pid ${client.process.pid}\\) took the request for "dot" but did not answer in 1 s: it is alive, but stopped or busy`,
+          `The client \\(pid ${client.process.pid}\\) took the request for "dot" but did not answer in 1 s: it is alive, but stopped or busy \\(see --timeout\\)`,
         ),
       );
       assert.doesNotMatch(s.stderr, /is a client running/);

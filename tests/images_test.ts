@@ -183,3 +183,57 @@ Deno.test("exifOrientation() reads nothing from a damaged or hostile header", ()
   lying[12 + 4] = 0xff; // the IFD offset points far past the end
   assert.equal(exifOrientation(lying), 1);
 });
+
+Deno.test("what a newcomer meets: a directory, an empty file and a truncated PNG are each named as such", async () => {
+  const dir = await tempDir("images");
+  await Deno.mkdir(`${dir}/sub`);
+  await Deno.mkdir(`${dir}/odd.png`);
+  await Deno.writeFile(`${dir}/empty.png`, new Uint8Array(0));
+  const whole = await Deno.readFile(`${FIXTURES}deep.png`);
+  await Deno.writeFile(`${dir}/cut.png`, whole.subarray(0, Math.floor(whole.length / 2)));
+  const folder = await ImageFolder.open(dir);
+  const error = async (name: string) => {
+    const r = await folder.pixels(name);
+    assert.ok(!r.ok, `${name} was served`);
+    return r.error;
+  };
+  assert.match(await error("sub"), /"sub" in .* is a directory, not an image/);
+  assert.match(await error("odd"), /"odd" \(odd\.png\) in .* is a directory, not an image/);
+  assert.match(await error("empty"), /Image "empty" \(empty\.png\) is empty \(0 bytes\)/);
+  assert.match(
+    await error("cut"),
+    /Cannot decode image "cut" \(cut\.png\): .*truncated or corrupt/,
+  );
+  assert.match(
+    await error("../etc/passwd"),
+    /No image "\.\.\/etc\/passwd"/,
+    "a path is never read",
+  );
+});
+
+Deno.test("an image added to the folder after it was opened is found; a changed one is decoded again", async () => {
+  const dir = await tempDir("images");
+  const folder = await ImageFolder.open(dir);
+  assert.match((await folder.pixels("late")).ok ? "" : "missing", /missing/);
+  await Deno.copyFile(`${FIXTURES}grey.jpg`, `${dir}/late.jpg`);
+  const late = await folder.pixels("late");
+  assert.ok(late.ok, late.ok ? "" : late.error);
+  // Replaced by another image under the same name: its new pixels, not the kept ones.
+  await Deno.copyFile(`${FIXTURES}still.gif`, `${dir}/late.jpg.tmp`);
+  await Deno.rename(`${dir}/late.jpg.tmp`, `${dir}/late.jpg`);
+  const mtime = new Date(Date.now() + 5000); // a different modification time, whatever the clock
+  await Deno.utime(`${dir}/late.jpg`, mtime, mtime);
+  const again = await folder.pixels("late");
+  assert.ok(again.ok);
+  assert.deepEqual([again.image.width, again.image.height], [24, 16]);
+});
+
+Deno.test("decoded images are kept within a budget of bytes: the least recently asked for go first", async () => {
+  const folder = await ImageFolder.open(FIXTURES, { cacheBytes: 4000 });
+  for (const name of ["still", "deep", "pal", "inter", "grey", "still"]) {
+    const found = await folder.pixels(name);
+    assert.ok(found.ok, name);
+    assert.ok(folder.cachedBytes <= 4000, `${folder.cachedBytes} bytes kept after ${name}`);
+  }
+  assert.ok(folder.cachedBytes > 0);
+});
