@@ -9,7 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { ChannelError, type ChannelErrorCode } from "../lib/mod.ts";
-import { channelNames } from "../lib/channel/protocol.ts";
+import { channelNames } from "../lib/mod.ts";
 
 /**
  * `deno run` and the permissions the scripts need, for a script that starts another as a

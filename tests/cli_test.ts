@@ -30,3 +30,24 @@ for (const name of TASKS) {
     assert.match(bad.stderr, /Unknown option '--no-such-option'/);
   });
 }
+
+Deno.test("deno task test:arm64 --help prints its usage and installs nothing", async () => {
+  // Run through bash on a PATH where apt-get and dpkg only record that they were called.
+  const bin = await Deno.makeTempDir({ prefix: "shmemaphore_arm64_" });
+  try {
+    for (const tool of ["apt-get", "dpkg", "npm"]) {
+      await Deno.writeTextFile(`${bin}/${tool}`, `#!/bin/sh\necho "${tool} $*" >> ${bin}/called\n`);
+      await Deno.chmod(`${bin}/${tool}`, 0o755);
+    }
+    const out = await new Deno.Command("bash", {
+      args: [`${ROOT.pathname}tools/test-arm64.sh`, "--help"],
+      env: { PATH: `${bin}:/usr/bin:/bin`, NO_COLOR: "1" },
+    }).output();
+    assert.equal(out.code, 0);
+    assert.match(new TextDecoder().decode(out.stdout), /^Usage: deno task test:arm64/);
+    const called = await Deno.readTextFile(`${bin}/called`).catch(() => "");
+    assert.equal(called, "", "nothing was installed or fetched");
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});

@@ -3,9 +3,10 @@
  * (the server side) and a client process, with random sizes from 1 byte to --max-bytes
  * (log-uniform, so small and large both come often) and random pauses on both sides. Every
  * payload is checked: the client fills it from a seeded generator, the server hashes what it got
- * and compares with the hash of what that seed makes. Every 1000 rounds it samples both
- * processes' resident memory, mappings (/proc/PID/maps) and open file descriptors; they must stay
- * flat. Exit 0 when every payload checked out and nothing grew; 1 otherwise.
+ * and compares with the hash of what that seed makes. At least 24 times a run it samples both
+ * processes' resident memory, mappings (/proc/PID/maps) and open file descriptors; their trend
+ * over the samples (tools/_trend.ts) must be flat. Exit 0 when every payload checked out and
+ * nothing grew; 1 otherwise.
  *
  * `deno task soak --ring [--writers 200]`: the same for a ring. This process reads; writer
  * processes come and go (up to four at once, --writers in all), each writing a random number of
@@ -18,7 +19,8 @@
  * @module
  */
 
-import { ChannelServer } from "../lib/channel/server.ts";
+import { ChannelServer } from "../lib/mod.ts";
+import { verdict } from "./_trend.ts";
 import { numberOption, parseOptions } from "../cli/cli.ts";
 import { fnv1a } from "./_fnv.ts";
 
@@ -136,6 +138,8 @@ const peer = new Deno.Command(Deno.execPath(), {
   args: ["run", "--allow-ffi", new URL(import.meta.url).pathname, "--peer", channel],
 }).spawn();
 const expected = new Uint8Array(maxBytes);
+/** At least 24 samples a run: a verdict is a trend (see _trend.ts). */
+const sampleEvery = Math.max(1, Math.floor(rounds / 24));
 const samples: {
   round: number;
   server: Awaited<ReturnType<typeof sample>>;
@@ -167,7 +171,7 @@ try {
       bytes += size;
     }
     await pause();
-    if (round % 1000 === 0 || round === 1) {
+    if (round % sampleEvery === 0 || round === 1) {
       const s = { round, server: await sample(Deno.pid), client: await sample(peer.pid) };
       samples.push(s);
       const f = (x: typeof s.server) =>
@@ -185,21 +189,17 @@ try {
   await peer.status;
   server.close(); // removes the channel (Deno.exit below would skip a `using`)
 }
-// Flat: from the second sample (after warm-up) to the last, fds equal, mappings within 16 and
-// RSS within 64 MB (V8's heap and JIT map and unmap a few regions as they go; a leak of one
-// mapping per exchange would show as thousands).
-const first = samples[Math.min(1, samples.length - 1)];
-const last = samples[samples.length - 1];
-const grew = (["server", "client"] as const).filter((side) =>
-  last[side].maps > first[side].maps + 16 || last[side].fds > first[side].fds ||
-  last[side].rssMB > first[side].rssMB + 64
-);
+// A verdict on each side's trend over the samples (the warm-up left out): see _trend.ts.
+const verdicts = (["server", "client"] as const).map((side) => ({
+  side,
+  ...verdict(samples.map((x) => x[side])),
+}));
+const grew = verdicts.filter((v) => v.grew.length > 0).map((v) => `${v.side} ${v.grew.join("+")}`);
 const seconds = (performance.now() - start) / 1000;
 console.log(
   `\n${rounds} exchanges, ${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(0)} s: ` +
-    `${bad} bad payloads; ${
-      grew.length ? `grew: ${grew.join(", ")}` : "memory, maps and fds flat"
-    }`,
+    `${bad} bad payloads; memory, maps and fds: ` +
+    verdicts.map((v) => `${v.side} ${v.text}`).join("; "),
 );
 Deno.exit(bad || grew.length ? 1 : 0);
 
@@ -236,14 +236,19 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
     }
   };
   const begin = performance.now();
-  // The baseline is taken once a fifth of the writers have come and gone (warmed up).
-  let first: Awaited<ReturnType<typeof sample>> | undefined;
+  // Sampled as writers come and go, at least 24 times a run: a verdict is a trend (_trend.ts).
+  const samples: Awaited<ReturnType<typeof sample>>[] = [];
+  const sampleEvery = Math.max(1, Math.floor(writers / 24));
+  let sampledAt = -1;
   console.log(
     `ring ${name}: ${writers} writer processes, up to 4 at once, messages up to ${maxBytes} B`,
   );
   while (started < writers || running.size > 0 || !ring.ended) {
     while (running.size < 4 && started < writers) startWriter();
-    if (!first && started >= writers / 5) first = await sample(Deno.pid);
+    if (started % sampleEvery === 0 && started !== sampledAt) {
+      sampledAt = started;
+      samples.push(await sample(Deno.pid));
+    }
     let message: Uint8Array | null;
     try {
       message = await ring.read({ timeoutMs: 100 });
@@ -279,22 +284,15 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
       );
     }
   }
-  const last = await sample(Deno.pid);
-  first ??= last;
+  samples.push(await sample(Deno.pid));
   const seconds = (performance.now() - begin) / 1000;
-  const grew = last.fds > first.fds || last.maps > first.maps + 16 ||
-    last.rssMB > first.rssMB + 64;
+  const trend = verdict(samples);
+  const grew = trend.grew.length > 0;
   const lostTooMany = ring.dropped > killed.size;
   console.log(
     `\n${messages} messages, ${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(0)} s from ` +
       `${writers} writers (${killed.size} killed, ${ring.died} died, ${ring.dropped} messages ` +
-      `lost with them): ${bad} bad; ` +
-      (grew
-        ? `grew: RSS ${first.rssMB.toFixed(0)} → ${
-          last.rssMB.toFixed(0)
-        } MB, maps ${first.maps} → ` +
-          `${last.maps}, fds ${first.fds} → ${last.fds}`
-        : "memory, maps and fds flat"),
+      `lost with them): ${bad} bad; memory, maps and fds ${trend.text}`,
   );
   if (lostTooMany) console.error(`More messages lost (${ring.dropped}) than writers killed`);
   return bad || grew || lostTooMany ? 1 : 0;
