@@ -6,7 +6,7 @@
  */
 
 import { fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
-import { isLocked, lockedBytes, tryLock } from "../objects/_lock.ts";
+import { isLocked, lockedBytes } from "../objects/_lock.ts";
 import {
   awaitPeer,
   ChannelError,
@@ -25,7 +25,7 @@ import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
 import { PosixError } from "../objects/errors.ts";
 import { temporaryName } from "../objects/kinds.ts";
-import { publish, refuseRing } from "../objects/lifecycle.ts";
+import { drain, Made, makeOwned, publish, refuseRing } from "../objects/lifecycle.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
@@ -95,9 +95,6 @@ export type Answer =
 
 /** Linux pids are below 2^22 (`/proc/sys/kernel/pid_max` at most): the client lock range. */
 const PID_LIMIT = 2 ** 22;
-
-/** At most this many stale tokens are drained at start; a semaphore with more is replaced. */
-const DRAIN_MAX = 1000;
 
 /**
  * The end that asks: it creates the channel, holds it while it lives, sends requests and takes
@@ -208,48 +205,32 @@ export class ChannelServer implements Disposable {
     const names = channelNames(channel);
     const { mode = 0o600 } = options;
     checkMode(mode);
-    const made: (Segment | NamedSemaphore)[] = [];
+    const made = new Made();
     try {
-      const requestReady = openSemaphore(names.requestReady, mode);
-      made.push(requestReady);
-      const responseReady = openSemaphore(names.responseReady, mode);
-      made.push(responseReady);
+      const requestReady = made.add(openSemaphore(names.requestReady, mode));
+      const responseReady = made.add(openSemaphore(names.responseReady, mode));
       checkDataName(names.data);
-      const data = Segment.create(temporaryName(names.data), INITIAL_DATA_SIZE, { mode });
-      made.push(data);
-      const head = Segment.create(temporaryName(names.head), HEADER.SEGMENT_SIZE, { mode });
-      made.push(head);
-      if (!tryLock(head.fd, SERVER_LOCK_BYTE, true, head.name)) {
-        throw new Error(`Cannot lock the new header "${head.name}"`); // nobody else can see it
-      }
+      const data = made.add(
+        Segment.create(temporaryName(names.data), INITIAL_DATA_SIZE, { mode }),
+      );
+      const head = made.add(
+        makeOwned(names.head, HEADER.SEGMENT_SIZE, mode, SERVER_LOCK_BYTE),
+      );
       const session = randomSession();
       const view = new DataView(head.refresh().buffer);
       initHeader(view, { session, serverPid: Deno.pid, dataId: data.info().inode });
       takeChannel(head, names);
       // The channel is ours now: start the semaphores from zero, then publish the data segment
       // (a client joins only once the data segment at the name is the one the header names).
-      const req = drain(requestReady, mode);
-      made[0] = req;
-      const res = drain(responseReady, mode);
-      made[1] = res;
+      const reopen = (sem: NamedSemaphore) => () => openSemaphore(sem.name, mode);
+      const req = made.swap(requestReady, drain(requestReady, reopen(requestReady)));
+      const res = made.swap(responseReady, drain(responseReady, reopen(responseReady)));
       publishData(data, names.data);
       return new ChannelServer(names, session, head, data, req, res);
     } catch (error) {
-      // Remove only what this call made and still names: never another's object. The segments
-      // first (and with the header, the lock); then the semaphores this call created, but only
-      // if no server holds the channel now: a server that won the channel uses them.
-      for (const object of made) {
-        if (object instanceof Segment) {
-          object.unlink();
-          object.close();
-        }
-      }
-      const held = ChannelServer.liveServerPid(channel) !== 0;
-      for (const object of made) {
-        if (object instanceof Segment) continue;
-        if (object.created && !held) object.unlink();
-        object.close();
-      }
+      // Only what this call made and still names: never another's object; its semaphores only
+      // if no server holds the channel now (a server that won the channel uses them).
+      made.undo(() => ChannelServer.liveServerPid(channel) !== 0);
       throw error;
     }
   }
@@ -717,18 +698,4 @@ function publishData(data: Segment, name: string): void {
       if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
     }
   }
-}
-
-/**
- * Empties a semaphore of counts a crashed run left, in bounded time: at most {@link DRAIN_MAX}
- * tokens are taken; one holding more (up to 2^31 - 1, which takes seconds to drain) is replaced.
- */
-function drain(sem: NamedSemaphore, mode: number): NamedSemaphore {
-  if (sem.value <= DRAIN_MAX) {
-    while (sem.tryWait());
-    return sem;
-  }
-  sem.unlink();
-  sem.close();
-  return openSemaphore(sem.name, mode);
 }

@@ -23,7 +23,9 @@ import { tryLock } from "./_lock.ts";
 import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
 import { ObjectError, PosixError } from "./errors.ts";
 import { type ObjectKind, RING_MAGIC } from "./kinds.ts";
-import type { Segment } from "./segment.ts";
+import type { NamedSemaphore } from "./named_semaphore.ts";
+import { Segment } from "./segment.ts";
+import { temporaryName } from "./kinds.ts";
 
 /** How a kind takes a name over from a stale object: see {@link publish}. */
 export interface Takeover {
@@ -40,7 +42,7 @@ export interface Takeover {
   busy(old: Segment, name: string): Error;
   /** The error for a name that is another user's. */
   foreign(name: string, uid: number): Error;
-  /** Opens the object at the name now: `null` if there is none. */
+  /** Opens the object at the name now (`null` or `ENOENT`: there is none). */
   open(name: string): Segment | null;
   /** Marks the stale object before its name is taken (the channel tells its clients). */
   retire?(old: Segment): void;
@@ -60,7 +62,13 @@ export function publish(segment: Segment, name: string, how: Takeover): void {
     } catch (error) {
       if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
     }
-    const old = how.open(name);
+    let old: Segment | null;
+    try {
+      old = how.open(name);
+    } catch (error) {
+      if (!isAbsent(error)) throw error;
+      old = null;
+    }
     if (old === null) continue; // removed meanwhile: try again
     try {
       const { uid } = old.info();
@@ -91,26 +99,109 @@ export function refuseRing(old: Segment, name: string, kind: ObjectKind): void {
   }
 }
 
+/** `true` for the error of opening an object that does not exist: `ENOENT`. */
+export function isAbsent(error: unknown): boolean {
+  return error instanceof PosixError && error.code === "ENOENT";
+}
+
 /**
- * Calls `open` until it gives an object (`null`: not there yet), backing off from 1 ms to 50 ms
- * between tries, the event loop running.
+ * Calls `open` until it gives an object, backing off from 1 ms to 50 ms between tries, the
+ * event loop running. An error `notYet` says is "not there yet" (by default: `ENOENT`) is a try
+ * that failed; any other is thrown.
  *
  * @returns The object, or `null` if `timeoutMs` ran out first.
  * @throws Whatever `open` throws that is not "not yet"; the signal's reason when it aborts.
  */
 export async function openWhenReady<T>(
-  open: () => T | null,
+  open: () => T,
   options: ReadyOptions = {},
+  notYet: (error: unknown) => boolean = isAbsent,
 ): Promise<T | null> {
   const { timeoutMs = Infinity, signal } = options;
   checkTimeout(timeoutMs);
   const deadline = monotonicMs() + timeoutMs;
   for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
     signal?.throwIfAborted();
-    const found = open();
-    if (found !== null) return found;
+    try {
+      return open();
+    } catch (error) {
+      if (!notYet(error)) throw error;
+    }
     const left = deadline - monotonicMs();
     if (left <= 0) return null;
     await sleep(Math.min(pause, left), signal);
   }
+}
+
+/**
+ * The objects one call makes (a channel's, a ring's), removed again if the call fails: add each
+ * as it is made, {@link undo} on the way out of a failure.
+ */
+export class Made {
+  readonly #objects: (Segment | NamedSemaphore)[] = [];
+
+  /** Records `object` as made (or opened) by this call; returns it. */
+  add<T extends Segment | NamedSemaphore>(object: T): T {
+    this.#objects.push(object);
+    return object;
+  }
+
+  /** `next` stands for `old` from now on (a semaphore replaced while being drained). */
+  swap<T extends Segment | NamedSemaphore>(old: T, next: T): T {
+    const at = this.#objects.indexOf(old);
+    if (at >= 0) this.#objects[at] = next;
+    else this.#objects.push(next);
+    return next;
+  }
+
+  /**
+   * Removes what this call made and still names (`unlink` leaves a name that refers to another's
+   * object alone): the segments first (and with them their locks); then the semaphores it
+   * created, unless `keepSemaphores()` says an owner that won the name uses them. Closes all.
+   */
+  undo(keepSemaphores: () => boolean = () => false): void {
+    for (const object of this.#objects) {
+      if (!(object instanceof Segment)) continue;
+      object.unlink();
+      object.close();
+    }
+    const keep = this.#objects.some((o) => !(o instanceof Segment)) && keepSemaphores();
+    for (const object of this.#objects) {
+      if (object instanceof Segment) continue;
+      if (object.created && !keep) object.unlink();
+      object.close();
+    }
+  }
+}
+
+/**
+ * A new segment of `size` bytes to be published as `name`, under a temporary name (see
+ * {@link publish}), its owner's lock on `ownerByte` taken: nobody else can see it yet.
+ */
+export function makeOwned(name: string, size: number, mode: number, ownerByte: number): Segment {
+  const segment = Segment.create(temporaryName(name), size, { mode });
+  if (!tryLock(segment.fd, ownerByte, true, segment.name)) {
+    segment.unlink();
+    segment.close();
+    throw new Error(`Cannot lock the new "${segment.name}"`); // nobody else can see it
+  }
+  return segment;
+}
+
+/** At most this many stale tokens are taken by {@link drain}; a semaphore with more is replaced. */
+const DRAIN_MAX = 1000;
+
+/**
+ * Empties a semaphore of counts a crashed run left, in bounded time: at most {@link DRAIN_MAX}
+ * tokens are taken; one holding more (up to 2^31 - 1, which takes seconds to drain) is removed
+ * and made again by `remake`.
+ */
+export function drain(sem: NamedSemaphore, remake: () => NamedSemaphore): NamedSemaphore {
+  if (sem.value <= DRAIN_MAX) {
+    while (sem.tryWait());
+    return sem;
+  }
+  sem.unlink();
+  sem.close();
+  return remake();
 }

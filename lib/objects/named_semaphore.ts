@@ -376,14 +376,7 @@ export class NamedSemaphore implements Disposable {
    */
   static openWhenReady(name: string, options: ReadyOptions = {}): Promise<NamedSemaphore | null> {
     checkName(name, "sem");
-    return openWhenReady(() => {
-      try {
-        return NamedSemaphore.open(name);
-      } catch (error) {
-        if (error instanceof PosixError && error.code === "ENOENT") return null;
-        throw error;
-      }
-    }, options);
+    return openWhenReady(() => NamedSemaphore.open(name), options);
   }
 
   static #created(name: string, sem: Deno.PointerObject, mode: number): NamedSemaphore {

@@ -29,7 +29,7 @@ import { HELD_BYTE, hold } from "./_held.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { CHANNEL_NAME, temporaryName } from "./kinds.ts";
-import { openWhenReady, publish, refuseRing } from "./lifecycle.ts";
+import { isAbsent, openWhenReady, publish, refuseRing } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
 import { checkSize } from "./_util.ts";
 
@@ -220,14 +220,7 @@ export class Segment implements Disposable {
       publish(made, name, {
         kind: "plain",
         ownerByte: HELD_BYTE,
-        open: (at) => {
-          try {
-            return Segment.open(at);
-          } catch (error) {
-            if (error instanceof PosixError && error.code === "ENOENT") return null;
-            throw error;
-          }
-        },
+        open: (at) => Segment.open(at),
         foreign: (at, uid) =>
           new ObjectError(
             "FOREIGN_OBJECT",
@@ -417,18 +410,9 @@ export class Segment implements Disposable {
     checkName(name, "shm");
     const { minSize = 0 } = options;
     checkSize(minSize);
-    return openWhenReady(() => {
-      try {
-        return Segment.open(name, { minSize });
-      } catch (error) {
-        if (
-          (error instanceof PosixError && error.code === "ENOENT") || error instanceof RangeError
-        ) {
-          return null; // not there yet, or not its size yet
-        }
-        throw error;
-      }
-    }, options);
+    // (Not there yet, or not its size yet.)
+    const notYet = (error: unknown) => isAbsent(error) || error instanceof RangeError;
+    return openWhenReady(() => Segment.open(name, { minSize }), options, notYet);
   }
 
   /**

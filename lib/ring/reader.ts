@@ -4,12 +4,10 @@
  * @module
  */
 
-import { temporaryName } from "../objects/kinds.ts";
-import { publish } from "../objects/lifecycle.ts";
-import { tryLock } from "../objects/_lock.ts";
+import { drain, Made, makeOwned, publish } from "../objects/lifecycle.ts";
 import { monotonicMs } from "../objects/_libc.ts";
 import { checkSpin, checkTimeout } from "../objects/wait.ts";
-import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { DamagedObjectError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
 import {
@@ -108,29 +106,21 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     const shape = { lanes: writers, slots, slotSize };
     const bad = shapeError(shape);
     if (bad) throw new RangeError(`Invalid ring shape: ${bad}`);
-    const made: (Segment | NamedSemaphore)[] = [];
+    const made = new Made();
     try {
-      const readable = ringSemaphore(names.readable, mode);
-      made.push(readable);
-      const writable = ringSemaphore(names.writable, mode);
-      made.push(writable);
-      const segment = Segment.create(temporaryName(name), RING.DATA_OFFSET, { mode });
-      made.push(segment);
-      if (!tryLock(segment.fd, READER_LOCK_BYTE, true, segment.name)) {
-        throw new Error(`Cannot lock the new ring "${segment.name}"`); // nobody else can see it
-      }
+      let readable = made.add(ringSemaphore(names.readable, mode));
+      let writable = made.add(ringSemaphore(names.writable, mode));
+      const segment = made.add(makeOwned(name, RING.DATA_OFFSET, mode, READER_LOCK_BYTE));
       segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
       writeHeader(new DataView(segment.bytes.buffer), shape, Deno.pid);
       take(segment, name);
       // Counts a crashed run left: the semaphores only wake sleepers, so start them at zero.
-      while (readable.tryWait());
-      while (writable.tryWait());
+      const reopen = (sem: NamedSemaphore) => () => ringSemaphore(sem.name, mode);
+      readable = made.swap(readable, drain(readable, reopen(readable)));
+      writable = made.swap(writable, drain(writable, reopen(writable)));
       return new RingReader(name, new RingMemory(name, segment, shape, readable, writable));
     } catch (error) {
-      for (const object of made) {
-        if (object.created || object instanceof Segment) object.unlink();
-        object[Symbol.dispose]();
-      }
+      made.undo();
       throw error;
     }
   }
@@ -540,11 +530,8 @@ function take(segment: Segment, name: string): void {
       try {
         return Segment.open(at);
       } catch (error) {
-        if (error instanceof PosixError && error.code === "ENOENT") return null;
-        if (error instanceof DamagedObjectError) {
-          throw new RingError("DAMAGED", error.message, { objectName: at, cause: error });
-        }
-        throw error;
+        if (!(error instanceof DamagedObjectError)) throw error; // (ENOENT: publish tries again)
+        throw new RingError("DAMAGED", error.message, { objectName: at, cause: error });
       }
     },
     foreign: (at, uid) =>

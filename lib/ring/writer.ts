@@ -172,14 +172,8 @@ export class RingWriter implements Disposable {
    */
   static openWhenReady(name: string, options: ReadyOptions = {}): Promise<RingWriter | null> {
     ringNames(name); // a bad name is an error at once, not a wait
-    return openWhenReady(() => {
-      try {
-        return RingWriter.open(name);
-      } catch (error) {
-        if (error instanceof RingError && error.code === "READER_GONE") return null;
-        throw error;
-      }
-    }, options);
+    const notYet = (error: unknown) => error instanceof RingError && error.code === "READER_GONE";
+    return openWhenReady(() => RingWriter.open(name), options, notYet);
   }
 
   /** The largest message {@link reserve} can hold, and the largest one record carries. */
