@@ -97,9 +97,10 @@ function look(file: string, name: string, type: "shm" | "sem"): ShmObject | null
   let live: boolean | null = null;
   let firstWord: number | undefined;
   try {
-    if (fd >= 0 && st) {
+    // (Only a regular file is asked: a FIFO, a directory or a device of that name is nobody's.)
+    if (fd >= 0 && st && isRegular(st.mode)) {
       live = isLocked(fd, HELD_BYTE, name);
-      if (type === "shm" && isRegular(st.mode) && st.size >= 4) {
+      if (type === "shm" && st.size >= 4) {
         const word = new Uint32Array(1);
         if (Number(libc.read(fd, word, 4n)) === 4) firstWord = word[0];
       }

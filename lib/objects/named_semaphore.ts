@@ -9,36 +9,24 @@ import {
   CLOCK_REALTIME,
   clockNs,
   cString,
-  currentUid,
   EAGAIN,
   EEXIST,
   ENOENT,
   errno,
-  fileKind,
-  fstat,
-  isRegular,
   libc,
   lstat,
   monotonicMs,
   O_CREAT,
   O_EXCL,
-  O_NONBLOCK,
-  O_RDONLY,
-  O_RDWR,
   stat,
   timespec,
 } from "./_libc.ts";
-import { hold, holdAlone } from "./_held.ts";
-import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { checkName, devShmPath } from "./_names.ts";
 import { checkSpin, checkTimeout, type ReadyOptions, type WaitOptions } from "./wait.ts";
-import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
-import { kindOf } from "./kinds.ts";
+import { PosixError } from "./errors.ts";
 import { openWhenReady } from "./lifecycle.ts";
+import { checkCreate, checkFile, holdFile, replaceStale, SEM_FILE_SIZE } from "./_sem_file.ts";
 
-/** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
-const SEM_FILE_SIZE = 32;
-/** SEM_VALUE_MAX on Linux. */
-const SEM_VALUE_MAX = 0x7fff_ffff;
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
 const DEFAULT_SPIN_MICROS = 100;
 /** `sem_trywait` calls (about 30 ns each) before the first clock read of a spin. */
@@ -306,49 +294,7 @@ export class NamedSemaphore implements Disposable {
     options: SemaphoreCreateOptions = {},
   ): NamedSemaphore {
     checkCreate(name, initialValue, options.mode ?? 0o600);
-    for (;;) {
-      const old = checkFile(name);
-      if (old === null) {
-        try {
-          return NamedSemaphore.create(name, initialValue, options);
-        } catch (error) {
-          if (error instanceof PosixError && error.code === "EEXIST") continue;
-          throw error;
-        }
-      }
-      if (old.uid !== currentUid()) {
-        throw new ObjectError(
-          "FOREIGN_OBJECT",
-          `Refusing to replace semaphore "${name}": it belongs to user ${old.uid}, not to you ` +
-            `(${currentUid()})`,
-          { objectName: name },
-        );
-      }
-      const kind = kindOf(name, "sem");
-      if (kind !== "plain") {
-        throw new ObjectError(
-          "FOREIGN_OBJECT",
-          `Refusing to replace semaphore "${name}": it is a ${kind}'s (use deno task clean)`,
-          { objectName: name },
-        );
-      }
-      // Take it alone: refused while anyone holds it; while we do, no opener can hold it.
-      const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDWR | O_NONBLOCK, 0);
-      if (fd < 0) continue; // gone meanwhile
-      try {
-        if (fstat(fd)?.ino !== old.ino) continue; // replaced meanwhile
-        if (!holdAlone(fd, name)) {
-          throw new ObjectError(
-            "BUSY",
-            `Refusing to replace semaphore "${name}": a live process holds it`,
-            { objectName: name },
-          );
-        }
-        if (lstat(devShmPath(name, "sem"))?.ino === old.ino) NamedSemaphore.unlinkName(name);
-      } finally {
-        libc.close(fd);
-      }
-    }
+    return replaceStale(name, () => NamedSemaphore.create(name, initialValue, options));
   }
 
   /**
@@ -617,50 +563,4 @@ export function spinTake(semaphore: NamedSemaphore, micros: number): number {
     for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return (now - start) * 1000;
   }
   return semaphore.tryWait() ? micros : -1;
-}
-
-/**
- * Checks the file of semaphore `name` before `sem_open` maps it: glibc maps `sizeof(sem_t)` bytes
- * of whatever file is there, and a shorter one kills the process with SIGBUS on first use.
- *
- * @returns Its `lstat`, or `null` if there is none.
- * @throws {DamagedObjectError} If it is not a regular file of {@link SEM_FILE_SIZE} bytes.
- */
-function checkFile(name: string) {
-  const path = devShmPath(name, "sem");
-  const st = lstat(path);
-  if (st === null) return null;
-  if (!isRegular(st.mode)) {
-    throw new DamagedObjectError(name, path, `is ${fileKind(st.mode)}, not a semaphore`);
-  }
-  if (st.size !== SEM_FILE_SIZE) {
-    throw new DamagedObjectError(
-      name,
-      path,
-      `is ${st.size} bytes, not a semaphore (${SEM_FILE_SIZE} bytes)`,
-    );
-  }
-  return st;
-}
-
-function checkCreate(name: string, initialValue: number, mode: number): void {
-  checkName(name, "sem");
-  if (!Number.isInteger(initialValue) || initialValue < 0 || initialValue > SEM_VALUE_MAX) {
-    throw new RangeError(
-      `Invalid initial value ${initialValue}: expected a whole number from 0 to ${SEM_VALUE_MAX}`,
-    );
-  }
-  checkMode(mode);
-}
-
-/**
- * Opens the file of semaphore `name` and holds it (see `_held.ts`), if it is still the file of
- * inode `inode`: the descriptor, or -1 if it was replaced or is being replaced right now.
- */
-function holdFile(name: string, inode: number): number {
-  const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDONLY | O_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  if (fstat(fd)?.ino === inode && hold(fd, name)) return fd;
-  libc.close(fd);
-  return -1;
 }

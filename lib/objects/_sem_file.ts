@@ -1,0 +1,129 @@
+/**
+ * A named semaphore's file in /dev/shm (`/dev/shm/sem.NAME`), as the library checks and holds it:
+ * checked before glibc maps it (a file of the wrong size would be a SIGBUS), held by every
+ * process that has the semaphore open (see `_held.ts`), and replaced only when stale.
+ *
+ * @module
+ */
+
+import { hold, holdAlone } from "./_held.ts";
+import {
+  cString,
+  currentUid,
+  fileKind,
+  fstat,
+  isRegular,
+  libc,
+  lstat,
+  O_NONBLOCK,
+  O_RDONLY,
+  O_RDWR,
+} from "./_libc.ts";
+import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
+import { kindOf } from "./kinds.ts";
+import type { NamedSemaphore } from "./named_semaphore.ts";
+
+/** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
+export const SEM_FILE_SIZE = 32;
+/** SEM_VALUE_MAX on Linux. */
+export const SEM_VALUE_MAX = 0x7fff_ffff;
+
+/**
+ * Checks the file of semaphore `name` before `sem_open` maps it: glibc maps `sizeof(sem_t)` bytes
+ * of whatever file is there, and a shorter one kills the process with SIGBUS on first use.
+ *
+ * @returns Its `lstat`, or `null` if there is none.
+ * @throws {DamagedObjectError} If it is not a regular file of {@link SEM_FILE_SIZE} bytes.
+ */
+export function checkFile(name: string) {
+  const path = devShmPath(name, "sem");
+  const st = lstat(path);
+  if (st === null) return null;
+  if (!isRegular(st.mode)) {
+    throw new DamagedObjectError(name, path, `is ${fileKind(st.mode)}, not a semaphore`);
+  }
+  if (st.size !== SEM_FILE_SIZE) {
+    throw new DamagedObjectError(
+      name,
+      path,
+      `is ${st.size} bytes, not a semaphore (${SEM_FILE_SIZE} bytes)`,
+    );
+  }
+  return st;
+}
+
+/** Checks the arguments of a new semaphore, before any call. */
+export function checkCreate(name: string, initialValue: number, mode: number): void {
+  checkName(name, "sem");
+  if (!Number.isInteger(initialValue) || initialValue < 0 || initialValue > SEM_VALUE_MAX) {
+    throw new RangeError(
+      `Invalid initial value ${initialValue}: expected a whole number from 0 to ${SEM_VALUE_MAX}`,
+    );
+  }
+  checkMode(mode);
+}
+
+/**
+ * Opens the file of semaphore `name` and holds it (see `_held.ts`), if it is still the file of
+ * inode `inode`: the descriptor, or -1 if it was replaced or is being replaced right now.
+ */
+export function holdFile(name: string, inode: number): number {
+  const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDONLY | O_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (fstat(fd)?.ino === inode && hold(fd, name)) return fd;
+  libc.close(fd);
+  return -1;
+}
+
+/**
+ * Makes semaphore `name` with `create` in place of a stale one: refused (`ObjectError`) if it is
+ * another user's (`FOREIGN_OBJECT`), another kind's (`FOREIGN_OBJECT`), or held by a live
+ * process (`BUSY`). The old file is taken alone (an exclusive lock) while its name is removed, so
+ * that no opener holds it meanwhile.
+ */
+export function replaceStale(name: string, create: () => NamedSemaphore): NamedSemaphore {
+  for (;;) {
+    const old = checkFile(name);
+    if (old === null) {
+      try {
+        return create();
+      } catch (error) {
+        if (error instanceof PosixError && error.code === "EEXIST") continue;
+        throw error;
+      }
+    }
+    if (old.uid !== currentUid()) {
+      throw new ObjectError(
+        "FOREIGN_OBJECT",
+        `Refusing to replace semaphore "${name}": it belongs to user ${old.uid}, not to you ` +
+          `(${currentUid()})`,
+        { objectName: name },
+      );
+    }
+    const kind = kindOf(name, "sem");
+    if (kind !== "plain") {
+      throw new ObjectError(
+        "FOREIGN_OBJECT",
+        `Refusing to replace semaphore "${name}": it is a ${kind}'s (use deno task clean)`,
+        { objectName: name },
+      );
+    }
+    // Take it alone: refused while anyone holds it; while we do, no opener can hold it.
+    const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDWR | O_NONBLOCK, 0);
+    if (fd < 0) continue; // gone meanwhile
+    try {
+      if (fstat(fd)?.ino !== old.ino) continue; // replaced meanwhile
+      if (!holdAlone(fd, name)) {
+        throw new ObjectError(
+          "BUSY",
+          `Refusing to replace semaphore "${name}": a live process holds it`,
+          { objectName: name },
+        );
+      }
+      if (lstat(devShmPath(name, "sem"))?.ino === old.ino) libc.sem_unlink(cString(name));
+    } finally {
+      libc.close(fd);
+    }
+  }
+}
