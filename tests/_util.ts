@@ -94,29 +94,47 @@ export interface RunOptions {
   args?: string[];
 }
 
+/** A peer: a script of tests/peers/ (typed: `deno check` sees it), by name; see {@link peer}. */
+export interface PeerFile {
+  peer: string;
+}
+
+/** The peer script `tests/peers/NAME.ts`, for {@link spawnPeer} and {@link runDeno}. */
+export function peer(name: string): PeerFile {
+  return { peer: name };
+}
+
+/** How to run a peer: `deno run` of its file (in `root`), or `deno eval` of code. */
+function peerArgv(source: string | PeerFile, root: string, mod: string): string[] {
+  return typeof source === "string"
+    ? ["eval", "--quiet", "--no-lock", source.replaceAll('"MOD"', `"${mod}"`)]
+    : ["run", "--quiet", "--no-lock", "-A", `${root}/tests/peers/${source.peer}.ts`];
+}
+
+/** The checkout's root, without its trailing slash. */
+const ROOT_DIR = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+
 /**
- * Runs `code` in a second Deno process (`deno eval`). `MOD` in the code is replaced by the
- * URL of lib/mod.ts, so `import { Segment } from "MOD";` works.
+ * Runs a peer in a second Deno process: a script of tests/peers/ ({@link peer}), or `code`
+ * (`deno eval`; `MOD` in it is replaced by the URL of lib/mod.ts).
  */
-export async function runDeno(code: string, options: RunOptions = {}): Promise<Outcome> {
+export async function runDeno(
+  source: string | PeerFile,
+  options: RunOptions = {},
+): Promise<Outcome> {
   let deno = Deno.execPath();
   let mod = MOD_URL;
+  let root = ROOT_DIR;
   const env: Record<string, string> = {};
   if (options.asNobody) {
     const dir = await nobodyDir();
     deno = `${dir}/deno`;
     mod = `file://${dir}/lib/mod.ts`;
+    root = dir;
     env.DENO_DIR = `${dir}/deno_dir`;
     env.HOME = dir;
   }
-  let argv = [
-    ...EMULATOR,
-    deno,
-    "eval",
-    "--quiet",
-    "--no-lock",
-    code.replaceAll('"MOD"', `"${mod}"`),
-  ];
+  let argv = [...EMULATOR, deno, ...peerArgv(source, root, mod)];
   if (options.args) argv.push(...options.args);
   if (options.umask) {
     argv = ["sh", "-c", `umask ${options.umask}; exec "$@"`, "sh", ...argv];
@@ -170,6 +188,9 @@ function nobodyDir(): Promise<string> {
       }
     };
     await copy(LIB_DIR, `${dir}/lib`);
+    await Deno.mkdir(`${dir}/tests`, { mode: 0o755 });
+    await Deno.chmod(`${dir}/tests`, 0o755);
+    await copy(new URL("peers/", import.meta.url), `${dir}/tests/peers`);
     await Deno.mkdir(`${dir}/deno_dir`, { mode: 0o777 });
     await Deno.chmod(`${dir}/deno_dir`, 0o777);
     return dir;
@@ -304,15 +325,17 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 /**
- * Starts `code` in a second Deno process (`deno eval`, `"MOD"` replaced by lib/mod.ts's URL and
- * `"CHANNEL"` too, `"PROTOCOL"` by lib/channel/protocol.ts's), for a peer that misbehaves on purpose.
+ * Starts a peer in a second Deno process, for a peer that misbehaves on purpose: a script of
+ * tests/peers/ ({@link peer}), or code (`deno eval`, `"MOD"` and `"CHANNEL"` replaced by
+ * lib/mod.ts's URL, `"PROTOCOL"` by lib/channel/protocol.ts's).
  */
-export function spawnPeer(code: string, args: string[] = []): Watched {
-  const source = code
-    .replaceAll('"MOD"', `"${MOD_URL}"`)
-    .replaceAll('"CHANNEL"', `"${MOD_URL}"`)
-    .replaceAll('"PROTOCOL"', `"${new URL("channel/protocol.ts", LIB_DIR).href}"`);
-  return watch(denoArgv("eval", "--quiet", "--no-lock", source, ...args));
+export function spawnPeer(source: string | PeerFile, args: string[] = []): Watched {
+  const code = typeof source === "string"
+    ? source
+      .replaceAll('"CHANNEL"', `"${MOD_URL}"`)
+      .replaceAll('"PROTOCOL"', `"${new URL("channel/protocol.ts", LIB_DIR).href}"`)
+    : source;
+  return watch(denoArgv(...peerArgv(code, ROOT_DIR, MOD_URL), ...args));
 }
 
 /** Waits until `condition()` holds, checking every 20 ms; fails the test after `ms`. */

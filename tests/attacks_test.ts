@@ -11,6 +11,7 @@ import { channelNames, HEADER, State } from "../lib/channel/protocol.ts";
 import {
   assertClean,
   denoArgv,
+  peer,
   removeChannel,
   rootTest,
   runDeno,
@@ -36,17 +37,7 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
     using server = ChannelServer.create(channel);
     // A client that takes "red" and answers it, late: when the server has moved on to "blue" and
     // another client has claimed it, it writes its red pixels into the data segment it has.
-    const late = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("joined");
-       const request = await client.next({ timeoutMs: 20_000 });
-       console.log("took " + (request?.kind === "request" && request.text));
-       await new Promise((r) => setTimeout(r, 1000 * Number(Deno.args[1])));
-       console.log("sent " + client.respond(new Uint8Array(12).fill(0xee), [4, 1, 3]));
-       setInterval(() => {}, 1000);`,
-      [channel, `${SLOW}`],
-    );
+    const late = spawnPeer(peer("attacks_1"), [channel, `${SLOW}`]);
     try {
       await late.waitFor("joined");
       const red = server.request("red", { timeoutMs: 1000 * SLOW });
@@ -54,16 +45,7 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
       assert.equal(await red, null, "no answer in time: a timeout is a value");
       // The honest client: it fills its answer, then waits before it sends, so that the late one
       // writes in between.
-      const honest = spawnPeer(
-        `import { ChannelClient } from "MOD";
-         const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-         const request = await client.next({ timeoutMs: 20_000 });
-         client.reserve(12).fill(0x11);
-         await new Promise((r) => setTimeout(r, 1500 * Number(Deno.args[1])));
-         console.log("sent " + client.send([4, 1, 3]));
-         setInterval(() => {}, 1000);`,
-        [channel, `${SLOW}`],
-      );
+      const honest = spawnPeer(peer("attacks_2"), [channel, `${SLOW}`]);
       try {
         const answer = await server.request("blue", { timeoutMs: 10_000 * SLOW });
         assert.ok(answer?.ok);
@@ -98,32 +80,16 @@ for (const side of ["server", "client"] as const) {
             "--out",
             await tempDir("out"),
           ])
-          : spawnPeer(
-            `import { ChannelServer } from "MOD";
-             const server = ChannelServer.create(Deno.args[0]);
-             console.log("rounds");
-             setInterval(() => {}, 1000);`,
-            [channel],
-          );
+          : spawnPeer(peer("attacks_3"), [channel]);
         await server.waitFor("rounds");
         const client = side === "server"
-          ? spawnPeer(
-            `import { ChannelClient } from "MOD";
-             const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-             console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
-             setInterval(() => {}, 1000);`,
-            [channel],
-          )
+          ? spawnPeer(peer("attacks_4"), [channel])
           : await startTask("client", ["--channel", channel, "--timeout", `${2 * SLOW}`]);
         await client.waitFor(side === "server" ? "took request" : "serving server pid");
         // Posts as fast as it can, for ever, on the semaphore the other side waits on.
-        const flood = spawnPeer(
-          `import { NamedSemaphore } from "MOD";
-           const sem = NamedSemaphore.open(Deno.args[0]);
-           console.log("flooding");
-           for (;;) sem.post();`,
-          [side === "server" ? names.responseReady : names.requestReady],
-        );
+        const flood = spawnPeer(peer("attacks_5"), [
+          side === "server" ? names.responseReady : names.requestReady,
+        ]);
         const victim = side === "server" ? server : client;
         try {
           await flood.waitFor("flooding");
@@ -147,15 +113,7 @@ Deno.test("a request token taken and never claimed (its taker stopped) is posted
     const names = channelNames(channel);
     using server = ChannelServer.create(channel);
     const client = await startTask("client", ["--channel", channel]);
-    const thief = spawnPeer(
-      `import { NamedSemaphore } from "MOD";
-       const req = NamedSemaphore.open(Deno.args[0]);
-       console.log("ready");
-       while (!req.tryWait());
-       console.log("took the token");
-       setInterval(() => {}, 1000);`,
-      [names.requestReady],
-    );
+    const thief = spawnPeer(peer("attacks_6"), [names.requestReady]);
     try {
       await client.waitFor("serving server pid");
       await thief.waitFor("ready");
@@ -178,20 +136,7 @@ Deno.test("segments cut between two exchanges: the server grows the data segment
     for (const which of ["data", "head"] as const) {
       const channel = `a_${which}_${id}`;
       const names = channelNames(channel);
-      const server = spawnPeer(
-        `import { ChannelServer } from "MOD";
-         using server = ChannelServer.create(Deno.args[0]);
-         console.log("answered " + (await server.request("dot", { timeoutMs: 20_000 })).ok);
-         await new Promise((r) => setTimeout(r, 700)); // saving the image, say
-         try {
-           const a = await server.request("moon", { timeoutMs: 20_000 });
-           console.log("then " + (a.ok && a.dims[0]));
-         } catch (error) {
-           console.log("then " + error.code + ": " + error.message);
-         }
-         server.finish();`,
-        [channel],
-      );
+      const server = spawnPeer(peer("attacks_7"), [channel]);
       const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
       try {
         await server.waitFor("answered true");
@@ -216,15 +161,7 @@ Deno.test("a data segment cut while the client works on its answer: it grows it 
   withId(async (id) => {
     const channel = `a_${id}`;
     using server = ChannelServer.create(channel);
-    const client = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       await client.next({ timeoutMs: 20_000 });
-       console.log("decoding");
-       await new Promise((r) => setTimeout(r, 700)); // decoding an image, say
-       console.log("sent " + client.respond(new Uint8Array(10_000).fill(9), [100, 100, 1]));`,
-      [channel],
-    );
+    const client = spawnPeer(peer("attacks_8"), [channel]);
     try {
       const asked = server.request("x", { timeoutMs: 20_000 });
       await client.waitFor("decoding");
@@ -306,11 +243,7 @@ rootTest(
     withId(async (id) => {
       const channel = `a_${id}`;
       const names = channelNames(channel);
-      const squat = await runDeno(
-        `import { Segment } from "MOD";
-       Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
-        { asNobody: true, args: [names.head] },
-      );
+      const squat = await runDeno(peer("attacks_9"), { asNobody: true, args: [names.head] });
       assertClean(squat);
       // A channel whose name starts like one of this channel's temporary names.
       const lookalike = channelNames(`${channel}_HEAD.new.1`).head;

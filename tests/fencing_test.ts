@@ -20,6 +20,7 @@ import {
 import {
   assertClean,
   denoArgv,
+  peer,
   removeChannel,
   ROOT,
   rootTest,
@@ -148,13 +149,7 @@ Deno.test("a header truncated under a waiting server: exit 8 naming it, not a SI
   withId(async (id) => {
     const channel = `f_${id}`;
     const names = channelNames(channel);
-    const client = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
-       setInterval(() => {}, 1000);`,
-      [channel],
-    );
+    const client = spawnPeer(peer("fencing_1"), [channel]);
     const server = await startTask("server", [
       "--channel",
       channel,
@@ -185,13 +180,7 @@ Deno.test("a header truncated under a waiting client: exit 8 naming it, not a SI
   withId(async (id) => {
     const channel = `f_${id}`;
     const names = channelNames(channel);
-    const server = spawnPeer(
-      `import { ChannelServer } from "MOD";
-       const server = ChannelServer.create(Deno.args[0]);
-       console.log("up");
-       setInterval(() => {}, 1000);`,
-      [channel],
-    );
+    const server = spawnPeer(peer("fencing_2"), [channel]);
     try {
       await server.waitFor("up");
       const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
@@ -324,13 +313,7 @@ Deno.test("a FIFO in the images folder or at the output path blocks nobody: each
 Deno.test("two clients: an idle one dying changes nothing, and a dying one is named by its own pid", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const idle = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("joined");
-       setInterval(() => {}, 1000);`,
-      [channel],
-    );
+    const idle = spawnPeer(peer("fencing_3"), [channel]);
     const out = await tempDir("out");
     const server = await startTask("server", [
       "--channel",
@@ -358,13 +341,7 @@ Deno.test("two clients: an idle one dying changes nothing, and a dying one is na
     }
     // Now a client that takes a request and dies with it, while another client is there: the
     // request is asked again, and the server names the dead one.
-    const silent = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
-       setInterval(() => {}, 1000);`,
-      [channel],
-    );
+    const silent = spawnPeer(peer("fencing_4"), [channel]);
     const second = await startTask("server", [
       "--channel",
       channel,
@@ -443,11 +420,7 @@ rootTest(
       for (const which of ["head", "data"] as const) {
         const channel = `f_${which}_${id}`;
         const name = channelNames(channel)[which];
-        const squat = await runDeno(
-          `import { Segment } from "MOD";
-         Segment.create(Deno.args[0], 4096, { mode: 0o666 }).close();`,
-          { asNobody: true, args: [name] },
-        );
+        const squat = await runDeno(peer("fencing_5"), { asNobody: true, args: [name] });
         assertClean(squat);
         try {
           const s =
@@ -567,13 +540,7 @@ Deno.test("a client does not answer the leftover request of a dead server, even 
 Deno.test("a client that took the request and was stopped: the timeout says so, not 'is a client running?'", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const client = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
-       Deno.kill(Deno.pid, "SIGSTOP");`,
-      [channel],
-    );
+    const client = spawnPeer(peer("fencing_6"), [channel]);
     const server = await startTask("server", [
       "--channel",
       channel,
@@ -605,54 +572,14 @@ const RACE_SECONDS = 60;
 Deno.test(`fast timeouts and late answers for ${RACE_SECONDS} s: the data segment replaced under the client is never DAMAGED, never a wrong answer`, () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    // Both sides derive an answer's bytes from the name asked: any answer to another request
-    // than the one asked shows as wrong bytes.
-    const pattern = `function pattern(name) {
-         let h = 2166136261;
-         for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
-         const data = new Uint8Array(16 + ((h >>> 0) % 4000));
-         for (let k = 0; k < data.length; k++) data[k] = (h + k * 31) & 0xff;
-         return data;
-       }`;
+    // Both sides derive an answer's bytes from the text asked (tests/peers/_pattern.ts): any
+    // answer to another request than the one asked shows as wrong bytes.
     const client = spawnPeer(
-      `import { ChannelClient } from "MOD";
-       ${pattern}
-       const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 20_000 });
-       console.log("joined");
-       let answered = 0;
-       for (;;) {
-         const r = await client.next({ timeoutMs: 20_000 });
-         if (r === null || r.kind === "finish") break;
-         if (r.kind !== "request") throw new Error("unexpected " + JSON.stringify(r));
-         await new Promise((ok) => setTimeout(ok, Math.random() * 8)); // 0-8 ms late
-         const data = pattern(r.text);
-         if (client.respond(data)) answered++;
-       }
-       console.log("answered " + answered);
-       client.close();`,
+      peer("race_client"),
       [channel],
     );
     const server = spawnPeer(
-      `import { ChannelServer } from "MOD";
-       ${pattern}
-       const server = ChannelServer.create(Deno.args[0]);
-       const end = performance.now() + Number(Deno.args[1]) * 1000;
-       let ok = 0, timeouts = 0, wrong = 0;
-       for (let i = 0; performance.now() < end; i++) {
-         const name = "n" + i;
-         const answer = await server.request(name, { timeoutMs: 2 + Math.random() * 4 });
-         if (answer === null) {
-           timeouts++; // (a timeout is a value: null)
-           continue;
-         }
-         const want = pattern(name);
-         const got = answer.ok ? answer.data : new Uint8Array(0);
-         if (got.length === want.length && got.every((b, k) => b === want[k])) ok++;
-         else wrong++;
-       }
-       server.finish();
-       server.close();
-       console.log(JSON.stringify({ ok, timeouts, wrong }));`,
+      peer("race_server"),
       [channel, String(RACE_SECONDS)],
     );
     try {

@@ -17,6 +17,7 @@ import {
 } from "../lib/mod.ts";
 import {
   denoArgv,
+  peer,
   ROOT,
   shmEntries,
   spawnPeer,
@@ -35,28 +36,7 @@ import {
  * length), `dropped`, `died`, `aborted`, and the error's code if one came.
  */
 function reader(name: string, go: string, via: "ring" | "readable" = "ring"): Watched {
-  return spawnPeer(
-    `import { RingReader, RingWriter } from "MOD";
-     const [name, go, via] = Deno.args;
-     const ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
-     console.log("ready");
-     for (;;) {
-       try { Deno.statSync(go); break; } catch { await new Promise((r) => setTimeout(r, 10)); }
-     }
-     const messages = [];
-     let error = null;
-     try {
-       for await (const m of via === "readable" ? ring.readable : ring) {
-         messages.push(m.length <= 16 ? new TextDecoder().decode(m) : m.length);
-       }
-     } catch (e) {
-       error = e.code ?? String(e);
-     }
-     const { dropped, died, aborted } = ring;
-     console.log(JSON.stringify({ messages, dropped, died, aborted, error }));
-     ring.close();`,
-    [name, go, via],
-  );
+  return spawnPeer(peer("ring_cases_1"), [name, go, via]);
 }
 
 /** What the reader printed. */
@@ -67,23 +47,16 @@ async function result(r: Watched) {
 }
 
 /**
- * Runs `code` as a writer process of ring `name` against a fresh reader; the reader starts
- * reading once the writer prints "go". Returns what the reader got and what the writer printed.
+ * Plays scenario `which` of tests/peers/ring_case_writer.ts as a writer process of ring `name`
+ * against a fresh reader; the reader starts reading once the writer says "go". Returns what the
+ * reader got and what the writer printed.
  */
-async function scenario(id: string, code: string) {
+async function scenario(id: string, which: string) {
   const name = `/rc_${id}`;
   const go = `${await tempDir("go")}/go`;
   const r = reader(name, go);
   await r.waitFor("ready");
-  const w = spawnPeer(
-    `import { RingReader, RingWriter, RingError } from "MOD";
-     const w = RingWriter.open(Deno.args[0]);
-     const go = () => { Deno.writeTextFileSync(Deno.args[1], ""); console.log("go"); };
-     const hello = new TextEncoder().encode("hello");
-     ${code}
-     w.close();`,
-    [name, go],
-  );
+  const w = spawnPeer(peer("ring_case_writer"), [name, go, which]);
   try {
     const out = await w.done;
     assert.equal(out.code, 0, out.stderr);
@@ -95,15 +68,7 @@ async function scenario(id: string, code: string) {
 
 Deno.test("a write() that times out mid-message is a cut: the reader drops it, counts it, and reads the next", () =>
   withId(async (id) => {
-    const { read, wrote } = await scenario(
-      id,
-      `console.log("timed out: " + !(await w.write(new Uint8Array(64 * 1024), { timeoutMs: 200 })));
-       go();
-       // Once the reader has drained the lane, write() takes tryWrite's fast path: it too must
-       // say that the message before was cut (RESTART).
-       await new Promise((r) => setTimeout(r, 300));
-       console.log("then: " + await w.write(hello));`,
-    );
+    const { read, wrote } = await scenario(id, "timeout");
     assert.match(wrote, /timed out: true/);
     assert.match(wrote, /then: true/);
     assert.deepEqual(read, { messages: ["hello"], dropped: 1, died: 0, aborted: 0, error: null });
@@ -111,25 +76,13 @@ Deno.test("a write() that times out mid-message is a cut: the reader drops it, c
 
 Deno.test("a tryWrite() after a cut message also says so: the reader drops the cut one and reads on", () =>
   withId(async (id) => {
-    const { read } = await scenario(
-      id,
-      `await w.write(new Uint8Array(64 * 1024), { timeoutMs: 200 });
-       go();
-       while (!w.tryWrite(hello)) await new Promise((r) => setTimeout(r, 5));`,
-    );
+    const { read } = await scenario(id, "try-after-cut");
     assert.deepEqual(read, { messages: ["hello"], dropped: 1, died: 0, aborted: 0, error: null });
   }));
 
 Deno.test("a write() aborted mid-message is a cut, as a timeout is", () =>
   withId(async (id) => {
-    const { read, wrote } = await scenario(
-      id,
-      `try {
-         await w.write(new Uint8Array(64 * 1024), { signal: AbortSignal.timeout(200) });
-       } catch (e) { console.log("aborted: " + e.name); }
-       go();
-       console.log("then: " + await w.write(hello));`,
-    );
+    const { read, wrote } = await scenario(id, "abort");
     assert.match(wrote, /aborted: TimeoutError/);
     assert.deepEqual(read, { messages: ["hello"], dropped: 1, died: 0, aborted: 0, error: null });
   }));
@@ -137,17 +90,7 @@ Deno.test("a write() aborted mid-message is a cut, as a timeout is", () =>
 for (const change of ["shrunk", "transferred"]) {
   Deno.test(`a message whose buffer is ${change} while it streams is never reported sent: TypeError, and a cut`, () =>
     withId(async (id) => {
-      const { read, wrote } = await scenario(
-        id,
-        `const buffer = new ArrayBuffer(64 * 1024, { maxByteLength: 64 * 1024 });
-         const writing = w.write(new Uint8Array(buffer));
-         await new Promise((r) => setTimeout(r, 200));
-         ${change === "shrunk" ? "buffer.resize(100);" : "buffer.transfer();"}
-         go();
-         try { console.log("sent: " + await writing); }
-         catch (e) { console.log("refused: " + e.name + ": " + e.message); }
-         console.log("then: " + await w.write(hello));`,
-      );
+      const { read, wrote } = await scenario(id, change);
       assert.match(wrote, /refused: TypeError: The message's buffer changed/);
       assert.doesNotMatch(wrote, /sent: true/);
       assert.deepEqual(read, { messages: ["hello"], dropped: 1, died: 0, aborted: 0, error: null });
@@ -156,19 +99,7 @@ for (const change of ["shrunk", "transferred"]) {
 
 Deno.test("a reservation excludes every other write until it is committed or abandoned (BUSY)", () =>
   withId(async (id) => {
-    const { read, wrote } = await scenario(
-      id,
-      `const room = w.tryReserve(5);
-       room.set(new TextEncoder().encode("first"));
-       for (const call of [() => w.tryWrite(hello), () => w.write(hello), () => w.tryReserve(1)]) {
-         try { await call(); console.log("taken"); } catch (e) { console.log("refused " + e.code); }
-       }
-       w.commit();
-       w.tryReserve(3).set(new TextEncoder().encode("bad"));
-       w.abandon();
-       console.log("after: " + w.tryWrite(new TextEncoder().encode("second")));
-       go();`,
-    );
+    const { read, wrote } = await scenario(id, "reserve");
     assert.equal(wrote.match(/refused BUSY/g)?.length, 3, wrote);
     assert.doesNotMatch(wrote, /taken/);
     assert.match(wrote, /after: true/);
@@ -183,19 +114,7 @@ Deno.test("a reservation excludes every other write until it is committed or aba
 
 Deno.test("two calls in flight on one writer: the second is refused at once (BUSY); nothing is duplicated or lost", () =>
   withId(async (id) => {
-    const { read, wrote } = await scenario(
-      id,
-      `// The lane full (the reader waits for "go"), so that the first write() waits for room.
-       let fill = 0;
-       while (w.tryWrite(new TextEncoder().encode("f" + fill))) fill++;
-       console.log("filled " + fill);
-       const calls = ["a", "b", "c"].map((t) => w.write(new TextEncoder().encode(t)));
-       go();
-       for (const r of await Promise.allSettled(calls)) {
-         console.log(r.status === "fulfilled" ? "sent " + r.value : "refused " + r.reason.code);
-       }
-       console.log("then: " + await w.write(hello));`,
-    );
+    const { read, wrote } = await scenario(id, "two-calls");
     assert.match(wrote, /sent true\nrefused BUSY\nrefused BUSY/);
     const fill = Number(wrote.match(/filled (\d+)/)![1]);
     assert.ok(fill > 0);
@@ -212,13 +131,7 @@ Deno.test("two reads in flight on one ring: the second is refused at once (BUSY)
   withId(async (id) => {
     const name = `/rc_${id}`;
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-    const writer = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       const w = RingWriter.open(Deno.args[0]);
-       for (let i = 0; i < 200; i++) await w.write(new TextEncoder().encode("m" + i));
-       w.close();`,
-      [name],
-    );
+    const writer = spawnPeer(peer("ring_cases_2"), [name]);
     try {
       // A read that finds a message at once completes before the second call begins; one that
       // waits is in flight, and the second is refused.
@@ -334,13 +247,7 @@ Deno.test("cancel() of the readable cancels its pending read: the next message i
     await new Promise((r) => setTimeout(r, 50));
     await reader.cancel("enough");
     assert.deepEqual(await pending, { done: true, value: undefined });
-    const writer = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       const w = RingWriter.open(Deno.args[0]);
-       await w.write(new TextEncoder().encode("kept"));
-       w.close();`,
-      [name],
-    );
+    const writer = spawnPeer(peer("ring_cases_3"), [name]);
     try {
       const message = await ring.read({ timeoutMs: 20_000 });
       assert.equal(new TextDecoder().decode(message!), "kept");
@@ -356,21 +263,7 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
     const go = `${await tempDir("go")}/go`;
     const r = reader(name, go, "readable");
     await r.waitFor("ready");
-    const w = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       const w = RingWriter.open(Deno.args[0]);
-       const writer = w.writable.getWriter();
-       let sent = 0;
-       // Fill the lane, then one message of 64 KiB that waits for room (the reader idles).
-       for (let i = 0; i < 4; i++) { await writer.write(new Uint8Array(900)); sent++; }
-       writer.write(new Uint8Array(64 * 1024)).catch(() => {});
-       await new Promise((r) => setTimeout(r, 200));
-       const start = performance.now();
-       await writer.abort(new Error("source failed"));
-       console.log("abort settled in " + Math.round(performance.now() - start) + " ms");
-       Deno.writeTextFileSync(Deno.args[1], "");`,
-      [name, go],
-    );
+    const w = spawnPeer(peer("ring_cases_4"), [name, go]);
     try {
       const wrote = await w.done;
       assert.equal(wrote.code, 0, wrote.stderr);
@@ -392,14 +285,7 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
 Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OBJECT) and never removes it", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    const holder = spawnPeer(
-      `import { Segment } from "MOD";
-       const seg = Segment.create(Deno.args[0], 4096);
-       seg.bytes.set([1, 2, 3]);
-       console.log("holding");
-       setInterval(() => {}, 1000);`,
-      [name],
-    );
+    const holder = spawnPeer(peer("ring_cases_5"), [name]);
     try {
       await holder.waitFor("holding");
       assert.throws(
@@ -420,26 +306,11 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
     const name = `/rc_${id}`;
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
     // Lane 0 claimed as RingReader.open does (its lock, then its STATE), then killed before CLAIMS.
-    const claimer = spawnPeer(
-      `import { Segment } from "MOD";
-       const { tryLock } = await import(new URL("objects/_lock.ts", "MOD").href);
-       const seg = Segment.open(Deno.args[0]);
-       if (!tryLock(seg.fd, 1, true, seg.name)) throw new Error("lane 0 taken");
-       new Int32Array(seg.bytes.buffer)[256 / 4] = 1; // lane 0: CLAIMED
-       console.log("claimed");
-       setInterval(() => {}, 1000);`,
-      [name],
-    );
+    const claimer = spawnPeer(peer("ring_cases_6"), [name]);
     let writer: Watched | undefined;
     try {
       await claimer.waitFor("claimed"); // (first: a writer started with it could take lane 0)
-      writer = spawnPeer(
-        `import { RingReader, RingWriter } from "MOD";
-         const w = RingWriter.open(Deno.args[0]);
-         await w.write(new TextEncoder().encode("one"));
-         w.close();`,
-        [name],
-      );
+      writer = spawnPeer(peer("ring_cases_7"), [name]);
       const got: string[] = [];
       const reading = (async () => {
         for await (const m of ring) got.push(new TextDecoder().decode(m));
@@ -482,24 +353,7 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
   withId(async (id) => {
     const rounds = 40;
     // A writer process opens each ring as it appears, while this process closes it at once.
-    const writer = spawnPeer(
-      `import { RingReader, RingWriter, RingError } from "MOD";
-       const [id, rounds] = Deno.args;
-       const seen = {};
-       for (let i = 0; i < Number(rounds); i++) {
-         let outcome;
-         try {
-           const w = await RingWriter.openWhenReady("/rc_" + id + "_" + i, { timeoutMs: 50 });
-           outcome = w ? "opened" : "timeout";
-           w?.close();
-         } catch (e) {
-           outcome = e instanceof RingError ? e.code : "escaped " + e.name + ": " + e.message;
-         }
-         seen[outcome] = (seen[outcome] ?? 0) + 1;
-       }
-       console.log(JSON.stringify(seen));`,
-      [id, String(rounds)],
-    );
+    const writer = spawnPeer(peer("ring_cases_8"), [id, String(rounds)]);
     try {
       for (let i = 0; i < rounds; i++) {
         const ring = RingReader.create(`/rc_${id}_${i}`, { slots: 4, slotSize: 1024, writers: 1 });
@@ -517,14 +371,7 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
 
 /** A hostile process of the same user: sets the u32 at byte `offset` of ring `name` to `value`. */
 async function hostile(name: string, offset: number, value: number): Promise<void> {
-  const h = spawnPeer(
-    `import { Segment } from "MOD";
-     const [name, offset, value] = Deno.args.map((a, i) => i ? Number(a) : a);
-     const seg = Segment.open(name);
-     new DataView(seg.bytes.buffer).setUint32(offset, value, true);
-     seg.close();`,
-    [name, String(offset), String(value)],
-  );
+  const h = spawnPeer(peer("ring_cases_9"), [name, String(offset), String(value)]);
   assert.equal((await h.done).code, 0);
 }
 
@@ -574,14 +421,7 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
     withId(async (id) => {
       const name = `/rc_${id}`;
       using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
-      const writer = spawnPeer(
-        `import { RingReader, RingWriter } from "MOD";
-         const w = RingWriter.open(Deno.args[0]);
-         await w.write(new TextEncoder().encode("first"));
-         console.log("wrote");
-         setInterval(() => {}, 1000);`,
-        [name],
-      );
+      const writer = spawnPeer(peer("ring_cases_10"), [name]);
       try {
         await writer.waitFor("wrote");
         assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 5000 }))!), "first");

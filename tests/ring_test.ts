@@ -19,6 +19,7 @@ import {
   buildPeer,
   denoArgv,
   EMULATOR,
+  peer,
   shmEntries,
   spawnPeer,
   stop,
@@ -29,7 +30,7 @@ import {
 
 const PEER = new URL("./_ring_peer.ts", import.meta.url).pathname;
 
-function peer(...args: string[]): Watched {
+function ringPeer(...args: string[]): Watched {
   return watch(denoArgv("run", "--allow-ffi", PEER, ...args));
 }
 
@@ -49,9 +50,9 @@ Deno.test("one writer process: every message arrives whole, in order, at every s
   withId(async (id) => {
     const name = `/r_${id}`;
     // 16 slots of 256 bytes: a lane of 4 KiB; 20,000 bytes streams through it in pieces.
-    const reader = peer("read", name, "16", "256", "2");
+    const reader = ringPeer("read", name, "16", "256", "2");
     await reader.waitFor("ready");
-    const writer = peer("write", name, "1", "300", "12,100,240,241,1000,4000,4080,20000,65536");
+    const writer = ringPeer("write", name, "1", "300", "12,100,240,241,1000,4000,4080,20000,65536");
     const got = await report(reader);
     assert.equal((await writer.done).code, 0);
     assert.deepEqual(got, { got: { 1: 300 }, dropped: 0, died: 0, errors: [] });
@@ -60,9 +61,11 @@ Deno.test("one writer process: every message arrives whole, in order, at every s
 Deno.test("four writer processes at once: each one's messages arrive in its order, none interleaved", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = peer("read", name, "8", "128", "4");
+    const reader = ringPeer("read", name, "8", "128", "4");
     await reader.waitFor("ready");
-    const writers = [1, 2, 3, 4].map((w) => peer("write", name, String(w), "500", "20,200,1500"));
+    const writers = [1, 2, 3, 4].map((w) =>
+      ringPeer("write", name, String(w), "500", "20,200,1500")
+    );
     const got = await report(reader);
     for (const w of writers) assert.equal((await w.done).code, 0);
     assert.deepEqual(got, {
@@ -76,13 +79,13 @@ Deno.test("four writer processes at once: each one's messages arrive in its orde
 Deno.test("a writer killed in the middle of a long message costs the others nothing: its message is dropped and counted", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = peer("read", name, "4", "256", "2");
+    const reader = ringPeer("read", name, "4", "256", "2");
     await reader.waitFor("ready");
     // A message of 50 MB through a ring of 1 KiB lanes, in some 100,000 pieces: it is killed
     // mid-way.
-    const doomed = peer("write", name, "1", "1", "50000000");
+    const doomed = ringPeer("write", name, "1", "1", "50000000");
     await doomed.waitFor("writing"); // it has lane 0
-    const other = peer("write", name, "2", "200", "100", "5");
+    const other = ringPeer("write", name, "2", "200", "100", "5");
     try {
       // (Before the doomed one dies: with every writer gone, the stream would end there.)
       await other.waitFor("writing");
@@ -106,13 +109,7 @@ Deno.test("a writer killed in the middle of a long message costs the others noth
 Deno.test("the reader's death: a writer waiting for room fails with READER_GONE, at once", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       const ring = RingReader.create(Deno.args[0], { slots: 2, slotSize: 64 });
-       console.log("ready");
-       setInterval(() => {}, 1000);`,
-      [name],
-    );
+    const reader = spawnPeer(peer("ring_1"), [name]);
     await reader.waitFor("ready");
     using w = RingWriter.open(name);
     assert.equal(w.tryWrite(new Uint8Array(40)), true);
@@ -135,14 +132,7 @@ Deno.test("the stream ends when every writer has closed; Web Streams carry it en
   withId(async (id) => {
     const name = `/r_${id}`;
     using ring = RingReader.create(name, { slots: 8, slotSize: 128 });
-    const writer = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       const w = await RingWriter.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
-       const chunks = ["alpha", "beta", "x".repeat(3000)].map((s) => new TextEncoder().encode(s));
-       await ReadableStream.from(chunks).pipeTo(w.writable); // closes the writer at the end
-       console.log("piped");`,
-      [name],
-    );
+    const writer = spawnPeer(peer("ring_2"), [name]);
     const texts: string[] = [];
     await ring.readable.pipeThrough(new TextDecoderStream()).pipeTo(
       new WritableStream({ write: (t) => void texts.push(t) }),
@@ -300,17 +290,7 @@ Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by
 Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = spawnPeer(
-      `import { RingReader, RingWriter } from "MOD";
-       using ring = RingReader.create(Deno.args[0], { slots: 4, slotSize: 256 });
-       console.log("ready");
-       try {
-         await ring.read({ timeoutMs: 20_000 });
-       } catch (error) {
-         console.log(error.code + ": " + error.message);
-       }`,
-      [name],
-    );
+    const reader = spawnPeer(peer("ring_3"), [name]);
     await reader.waitFor("ready");
     await new Deno.Command("truncate", {
       args: ["-s", String(RING.DATA_OFFSET), `/dev/shm${name}`],
@@ -341,11 +321,11 @@ for (const [writerSide, readerSide] of [["C", "Deno"], ["Deno", "C"]] as const) 
       const sizes = "12,100,241,1000,4080,20000,65536";
       const reader = readerSide === "C"
         ? watch([...EMULATOR, exe, "ring-read", name, "16", "256", "2"])
-        : peer("read", name, "16", "256", "2");
+        : ringPeer("read", name, "16", "256", "2");
       await reader.waitFor("ready");
       const writer = writerSide === "C"
         ? watch([...EMULATOR, exe, "ring-write", name, "5", "200", sizes])
-        : peer("write", name, "5", "200", sizes);
+        : ringPeer("write", name, "5", "200", sizes);
       const out = await reader.done;
       const w = await writer.done;
       assert.equal(w.code, 0, w.stderr);
@@ -365,13 +345,7 @@ Deno.test("a timeout is null and the end of the stream is ENDED, for read(), pee
     assert.equal(await ring.read({ timeoutMs: 30 }), null);
     assert.equal(await ring.peek({ timeoutMs: 30 }), null);
     assert.equal(await ring.readMany(new MessageBatch(1024), { timeoutMs: 30 }), 0);
-    const writer = spawnPeer(
-      `import { RingWriter } from "MOD";
-       const w = await RingWriter.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
-       await w.write(new TextEncoder().encode("only"));
-       w.close();`,
-      [name],
-    );
+    const writer = spawnPeer(peer("ring_4"), [name]);
     try {
       assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 10_000 }))!), "only");
       assert.equal((await writer.done).code, 0);

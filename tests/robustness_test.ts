@@ -16,6 +16,7 @@ import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
   denoArgv,
+  peer,
   rootTest,
   runDeno,
   shmEntries,
@@ -28,28 +29,6 @@ import {
   until,
   withId,
 } from "./_util.ts";
-
-/** A client that takes one request and then never answers (until killed). */
-const SILENT_CLIENT = `
-  import { ChannelClient } from "CHANNEL";
-  const client = await ChannelClient.openWhenReady(Deno.args[0], { timeoutMs: 10_000 });
-  const request = await client.next({ timeoutMs: 10_000 });
-  console.log("got " + request?.kind);
-  setInterval(() => {}, 1000);`;
-
-/** A client that answers one request with the four header words given as arguments. */
-const LYING_CLIENT = `
-  import { NamedSemaphore, Segment } from "MOD";
-  import { channelNames, HEADER } from "PROTOCOL";
-  const names = channelNames(Deno.args[0]);
-  using head = await Segment.openWhenReady(names.head, { timeoutMs: 10_000, minSize: 32 });
-  using req = NamedSemaphore.open(names.requestReady);
-  using res = NamedSemaphore.open(names.responseReady);
-  await req.wait({ timeoutMs: 10_000 });
-  const view = new DataView(head.bytes.buffer);
-  Deno.args.slice(1).forEach((word, i) => view.setBigUint64(8 * i, BigInt(word), true));
-  res.post();
-  console.log("lied");`;
 
 async function serverRun(channel: string, out: string, extra: string[] = []) {
   return await startTask("server", [
@@ -71,7 +50,7 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
   withId(async (id) => {
     const channel = `t_${id}`;
     const out = await tempDir("out");
-    const client = spawnPeer(SILENT_CLIENT, [channel]);
+    const client = spawnPeer(peer("silent_client"), [channel]);
     const server = await serverRun(channel, out, ["--timeout", "60"]);
     await client.waitFor("got request");
     const killedAt = performance.now();
@@ -88,13 +67,7 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
 Deno.test("a server killed with SIGKILL: the client says so, waits for another, then exits 4", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const server = spawnPeer(
-      `import { ChannelServer } from "CHANNEL";
-       const server = ChannelServer.create(Deno.args[0]);
-       console.log("up");
-       setInterval(() => {}, 1000);`,
-      [channel],
-    );
+    const server = spawnPeer(peer("robustness_1"), [channel]);
     await server.waitFor("up");
     const client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
     await client.waitFor("client: serving server pid");
@@ -116,7 +89,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} to a waiting server: exit ${signal === "SIGINT" ? 130 : 143}, nothing left`, () =>
     withId(async (id) => {
       const channel = `t_${id}`;
-      const client = spawnPeer(SILENT_CLIENT, [channel]);
+      const client = spawnPeer(peer("silent_client"), [channel]);
       const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
       await client.waitFor("got request");
       server.process.kill(signal);
@@ -175,7 +148,7 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
 Deno.test("two SIGINTs in a row (an impatient Ctrl-C): still exit 130, nothing left", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const client = spawnPeer(SILENT_CLIENT, [channel]);
+    const client = spawnPeer(peer("silent_client"), [channel]);
     const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
     await client.waitFor("got request");
     server.process.kill("SIGINT");
@@ -208,7 +181,7 @@ for (const [what, words, message] of LIES) {
     withId(async (id) => {
       const channel = `t_${id}`;
       const out = await tempDir("out");
-      const liar = spawnPeer(LYING_CLIENT, [channel, ...words]);
+      const liar = spawnPeer(peer("lying_client"), [channel, ...words]);
       const server = await serverRun(channel, out);
       const s = await server.done;
       await liar.done;
@@ -225,13 +198,8 @@ Deno.test("a data segment truncated by a third process is a clear error, not a S
     // The liar claims 200000 bytes, which fit when the segment is grown to 200000; a third
     // process (coreutils truncate) then cuts the segment to 10 bytes before the server reads.
     const liar = spawnPeer(
-      LYING_CLIENT.replace(
-        "res.post();",
-        `using data = Segment.open(names.data); data.grow(200000);
-         await new Deno.Command("truncate", { args: ["-s", "10", "/dev/shm" + names.data] }).output();
-         res.post();`,
-      ),
-      [channel, "200000", "1000", "200", "1"],
+      peer("lying_client"),
+      [channel, "200000", "1000", "200", "1", "--cut-data"],
     );
     const server = await serverRun(channel, out);
     const s = await server.done;
@@ -292,7 +260,7 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
       // that has not made them).
       const server = await serverRun(channel, await tempDir("out"), [...extra]);
       await until(() => shmEntries(id).length >= 4, "the server's objects");
-      const client = spawnPeer(SILENT_CLIENT, [channel]);
+      const client = spawnPeer(peer("silent_client"), [channel]);
       await client.waitFor("got request");
       const objects = shmEntries(id);
       server.process.kill("SIGTERM");
@@ -310,11 +278,10 @@ rootTest(
   () =>
     withId(async (id) => {
       const channel = `t_${id}`;
-      const squat = await runDeno(
-        `import { NamedSemaphore } from "MOD";
-       NamedSemaphore.create(Deno.args[0], 0, { mode: 0o666 }).close();`,
-        { asNobody: true, args: [channelNames(channel).requestReady] },
-      );
+      const squat = await runDeno(peer("robustness_2"), {
+        asNobody: true,
+        args: [channelNames(channel).requestReady],
+      });
       assertClean(squat);
       const server = await serverRun(channel, await tempDir("out"));
       const s = await server.done;
@@ -374,13 +341,7 @@ Deno.test("deno task clean knows rings, their temporary names and plain objects;
       return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
     };
     // A reader killed while creating its ring leaves a temporary name: a ring's, found by name.
-    const crashed = spawnPeer(
-      `import { RingReader } from "MOD";
-       const ring = RingReader.create(Deno.args[0], { slots: 2, slotSize: 64, writers: 1 });
-       console.log("made");
-       setInterval(() => {}, 1000); // alive until killed`,
-      [ring],
-    );
+    const crashed = spawnPeer(peer("robustness_3"), [ring]);
     await crashed.waitFor("made");
     Segment.create(`${ring}.new.999.0badc0de`, 4).close(); // what a crash mid-create leaves
     const plain = Segment.create(`/p_${id}`, 10);

@@ -3,6 +3,7 @@ import { NamedSemaphore, ObjectError, PosixError } from "../mod.ts";
 import {
   assertClean,
   denoArgv,
+  peer,
   rootTest,
   runDeno,
   spawnPeer,
@@ -81,14 +82,7 @@ Deno.test("NamedSemaphore.spinWait() returns false when nobody posts, true when 
 Deno.test("NamedSemaphore.spinWait() takes a post another process makes while it spins", () =>
   withId(async (id) => {
     using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const poster = spawnPeer(
-      `import { NamedSemaphore } from "MOD";
-       using s = NamedSemaphore.open(Deno.args[0]);
-       console.log("ready");
-       await new Promise((r) => setTimeout(r, 50));
-       s.post();`,
-      [sem.name],
-    );
+    const poster = spawnPeer(peer("named_semaphore_1"), [sem.name]);
     await poster.waitFor("ready");
     // Holds this event loop (not the poster's) for up to 10 s.
     assert.equal(sem.spinWait(10_000_000), true);
@@ -139,13 +133,7 @@ Deno.test("NamedSemaphore.wait() rejects with the signal's reason on abort, and 
 Deno.test("a post from another process wakes a waiter", () =>
   withId(async (id) => {
     using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const poster = runDeno(
-      `import { NamedSemaphore } from "MOD";
-       await new Promise((r) => setTimeout(r, 300));
-       using s = NamedSemaphore.open(Deno.args[0]);
-       s.post();`,
-      { args: [sem.name] },
-    );
+    const poster = runDeno(peer("named_semaphore_2"), { args: [sem.name] });
     assert.equal(await sem.wait({ timeoutMs: 10_000 }), true);
     assertClean(await poster);
     sem.unlink();
@@ -196,11 +184,10 @@ Deno.test("NamedSemaphore.create() sets the mode exactly, whatever the umask", (
   withId(async (id) => {
     for (const [umask, mode] of [["077", 0o640], ["000", 0o600]] as const) {
       const name = `/sem_${id}_${umask}`;
-      const out = await runDeno(
-        `import { NamedSemaphore } from "MOD";
-         using s = NamedSemaphore.create(Deno.args[0], 0, { mode: ${mode} });`,
-        { umask, args: [name] },
-      );
+      const out = await runDeno(peer("create_with_mode"), {
+        umask,
+        args: ["semaphore", name, mode.toString(8)],
+      });
       assertClean(out);
       using sem = NamedSemaphore.open(name);
       assert.equal(sem.info().mode, mode, `umask ${umask}`);
@@ -214,12 +201,7 @@ rootTest(
   () =>
     withId(async (id) => {
       using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-      const out = await runDeno(
-        `import { NamedSemaphore } from "MOD";
-       try { NamedSemaphore.open(Deno.args[0]); console.log("opened"); }
-       catch (e) { console.log(e.code); }`,
-        { asNobody: true, args: [sem.name] },
-      );
+      const out = await runDeno(peer("named_semaphore_3"), { asNobody: true, args: [sem.name] });
       assertClean(out);
       assert.equal(out.stdout.trim(), "EACCES");
       sem.unlink();
@@ -251,14 +233,7 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
     assert.throws(() => NamedSemaphore.replace(name, 0), { name: "ObjectError", code: "BUSY" });
     assert.equal(fresh.linked(), true, "a held semaphore keeps its name");
     // Another process holds it, alive: refused; killed (no cleanup): stale, replaced.
-    const holder = spawnPeer(
-      `import { NamedSemaphore } from "MOD";
-       const s = NamedSemaphore.open(Deno.args[0]);
-       s.post();
-       console.log("held");
-       setInterval(() => {}, 1000); // alive until killed`,
-      [name],
-    );
+    const holder = spawnPeer(peer("named_semaphore_4"), [name]);
     try {
       await holder.waitFor("held");
       fresh.close();
@@ -285,11 +260,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const name = `/sem_${id}`;
-      const squat = await runDeno(
-        `import { NamedSemaphore } from "MOD";
-       NamedSemaphore.create(Deno.args[0], 3, { mode: 0o666 }).close();`,
-        { asNobody: true, args: [name] },
-      );
+      const squat = await runDeno(peer("named_semaphore_5"), { asNobody: true, args: [name] });
       assertClean(squat);
       assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
         assert.ok(e instanceof ObjectError);
@@ -306,12 +277,7 @@ Deno.test("NamedSemaphore.openWhenReady() waits for one another process creates 
   withId(async (id) => {
     const name = `/sem_${id}`;
     const waiting = NamedSemaphore.openWhenReady(name, { timeoutMs: 10_000 });
-    const maker = spawnPeer(
-      `import { NamedSemaphore } from "MOD";
-       await new Promise((r) => setTimeout(r, 200));
-       NamedSemaphore.create(Deno.args[0], 1).close();`,
-      [name],
-    );
+    const maker = spawnPeer(peer("named_semaphore_6"), [name]);
     try {
       using sem = await waiting;
       assert.ok(sem, "it came");

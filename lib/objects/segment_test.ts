@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { DamagedObjectError, ObjectError, PosixError, RingReader, Segment } from "../mod.ts";
-import { assertClean, rootTest, runDeno, spawnPeer, stop, withId } from "../../tests/_util.ts";
+import {
+  assertClean,
+  peer,
+  rootTest,
+  runDeno,
+  spawnPeer,
+  stop,
+  withId,
+} from "../../tests/_util.ts";
 
 Deno.test("Segment.create() makes a zero-filled object of the size asked, and open() maps it", () =>
   withId((id) => {
@@ -98,11 +106,10 @@ Deno.test("Segment.create() sets the mode exactly, whatever the umask", () =>
   withId(async (id) => {
     for (const [umask, mode] of [["077", 0o640], ["000", 0o600], ["022", 0o666]] as const) {
       const name = `/seg_${id}_${umask}`;
-      const out = await runDeno(
-        `import { Segment } from "MOD";
-         using s = Segment.create(Deno.args[0], 1, { mode: ${mode} });`,
-        { umask, args: [name] },
-      );
+      const out = await runDeno(peer("create_with_mode"), {
+        umask,
+        args: ["segment", name, mode.toString(8)],
+      });
       assertClean(out);
       using seg = Segment.open(name);
       assert.equal(seg.info().mode, mode, `umask ${umask}`);
@@ -116,12 +123,7 @@ rootTest(
   () =>
     withId(async (id) => {
       using seg = Segment.create(`/seg_${id}`, 64);
-      const out = await runDeno(
-        `import { Segment } from "MOD";
-       try { Segment.open(Deno.args[0]); console.log("opened"); }
-       catch (e) { console.log(e.code); console.log(e.message); }`,
-        { asNobody: true, args: [seg.name] },
-      );
+      const out = await runDeno(peer("segment_1"), { asNobody: true, args: [seg.name] });
       assertClean(out);
       const [code, message] = out.stdout.trim().split("\n");
       assert.equal(code, "EACCES");
@@ -133,15 +135,7 @@ rootTest(
 Deno.test("bytes written by one process are read by another", () =>
   withId(async (id) => {
     using seg = Segment.create(`/seg_${id}`, 1 << 20);
-    const out = await runDeno(
-      `import { Segment } from "MOD";
-       using s = Segment.open(Deno.args[0]);
-       const b = s.bytes;
-       let sum = 0; for (const x of b) sum += x;
-       for (let i = 0; i < b.length; i++) b[i] = (i * 7) & 0xff;
-       console.log(sum);`,
-      { args: [seg.name] },
-    );
+    const out = await runDeno(peer("segment_2"), { args: [seg.name] });
     assertClean(out);
     assert.equal(out.stdout.trim(), "0");
     const b = seg.bytes;
@@ -152,16 +146,7 @@ Deno.test("bytes written by one process are read by another", () =>
 Deno.test("growth by one process is seen by the other at its refresh(), without reopening", () =>
   withId(async (id) => {
     using seg = Segment.create(`/seg_${id}`, 16);
-    const out = await runDeno(
-      `import { Segment } from "MOD";
-       using s = Segment.open(Deno.args[0]);
-       console.log(s.size);
-       s.grow(3 << 20);
-       s.bytes[(3 << 20) - 1] = 9;
-       s.grow(100); // never shrinks
-       console.log(s.size);`,
-      { args: [seg.name] },
-    );
+    const out = await runDeno(peer("segment_3"), { args: [seg.name] });
     assertClean(out);
     assert.equal(out.stdout, `16\n${3 << 20}\n`);
     assert.equal(seg.size, 16, "reading a property makes no system call: not looked yet");
@@ -174,21 +159,7 @@ Deno.test("growth by one process is seen by the other at its refresh(), without 
 
 Deno.test("a view kept past close() or past a remap reads as empty and does not crash", () =>
   withId(async (id) => {
-    const out = await runDeno(
-      `import { Segment } from "MOD";
-       const s = Segment.create(Deno.args[0], 4096);
-       s.unlink();
-       const before = s.bytes;
-       before[0] = 1;
-       s.grow(1 << 20);
-       console.log(before.length, before[0], s.bytes[0]);
-       const kept = s.bytes;
-       s.close();
-       s.close(); // idempotent
-       console.log(kept.length, kept[0], kept[100000]);
-       try { s.bytes; } catch (e) { console.log(e.message); }`,
-      { args: [`/seg_${id}`] },
-    );
+    const out = await runDeno(peer("segment_4"), { args: [`/seg_${id}`] });
     assertClean(out);
     assert.equal(
       out.stdout,
@@ -201,16 +172,7 @@ Deno.test("a segment truncated by another process is remapped, not a SIGBUS", ()
     using seg = Segment.create(`/seg_${id}`, 1 << 20);
     // The child maps 1 MiB, then a third process (coreutils truncate) cuts the object to 100
     // bytes; the child's next look must see 100 bytes, and asking for more is a RangeError.
-    const out = await runDeno(
-      `import { Segment } from "MOD";
-       using s = Segment.open(Deno.args[0]);
-       console.log(s.bytes.length);
-       const t = new Deno.Command("truncate", { args: ["-s", "100", "/dev/shm" + Deno.args[0]] });
-       if (!(await t.output()).success) throw new Error("truncate failed");
-       console.log(s.refresh().length, s.bytes[99]);
-       try { s.view(0, 4096); } catch (e) { console.log(e.name, e.message); }`,
-      { args: [seg.name] },
-    );
+    const out = await runDeno(peer("segment_5"), { args: [seg.name] });
     assertClean(out);
     const lines = out.stdout.trim().split("\n");
     assert.deepEqual(lines.slice(0, 2), [`${1 << 20}`, "100 0"]);
@@ -221,15 +183,7 @@ Deno.test("a segment truncated by another process is remapped, not a SIGBUS", ()
 Deno.test("Segment.openWhenReady() waits for an object another process creates later", () =>
   withId(async (id) => {
     const name = `/seg_${id}`;
-    const creator = runDeno(
-      `import { Segment } from "MOD";
-       await new Promise((r) => setTimeout(r, 200));
-       const s = Segment.create(Deno.args[0], 64);
-       s.bytes[63] = 5;
-       await new Promise((r) => setTimeout(r, 500));
-       s.unlink();`,
-      { args: [name] },
-    );
+    const creator = runDeno(peer("segment_6"), { args: [name] });
     using seg = await Segment.openWhenReady(name, { timeoutMs: 10_000, minSize: 64 });
     assert.ok(seg);
     assert.equal(seg.bytes[63], 5);
@@ -277,11 +231,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const name = `/seg_${id}`;
-      const squat = await runDeno(
-        `import { Segment } from "MOD";
-       Segment.create(Deno.args[0], 8, { mode: 0o666 }).close();`,
-        { asNobody: true, args: [name] },
-      );
+      const squat = await runDeno(peer("segment_7"), { asNobody: true, args: [name] });
       assertClean(squat);
       assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
         assert.ok(e instanceof ObjectError);
@@ -314,14 +264,7 @@ Deno.test("replace() takes a stale object of another process's, refuses a live p
   withId(async (id) => {
     const name = `/seg_${id}`;
     // Another process holds it, alive: refused, and left whole.
-    const holder = spawnPeer(
-      `import { Segment } from "MOD";
-       const s = Segment.create(Deno.args[0], 64);
-       s.bytes[0] = 7;
-       console.log("held");
-       setInterval(() => {}, 1000); // alive until killed`,
-      [name],
-    );
+    const holder = spawnPeer(peer("segment_8"), [name]);
     try {
       await holder.waitFor("held");
       assert.throws(() => Segment.replace(name, 8), { name: "ObjectError", code: "BUSY" });

@@ -1,0 +1,17 @@
+// A peer of tests/ring_cases_test.ts: "a writer opening a ring its reader is closing gets READER_GONE or CLOSED, and makes no semaphore again".
+import { RingError, RingWriter } from "../../lib/mod.ts";
+const [id, rounds] = Deno.args;
+const seen: Record<string, number> = {};
+for (let i = 0; i < Number(rounds); i++) {
+  let outcome;
+  try {
+    const w = await RingWriter.openWhenReady("/rc_" + id + "_" + i, { timeoutMs: 50 });
+    outcome = w ? "opened" : "timeout";
+    w?.close();
+  } catch (caught) {
+    const e = caught as Error & { code?: string };
+    outcome = e instanceof RingError ? e.code : "escaped " + e.name + ": " + e.message;
+  }
+  seen[outcome] = (seen[outcome] ?? 0) + 1;
+}
+console.log(JSON.stringify(seen));
