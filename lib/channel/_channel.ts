@@ -1,6 +1,7 @@
 /**
  * What the two ends of a channel share: its error, how a channel object is opened (refusing
- * another user's and damaged ones), the header's views, and the blocking wait for the peer.
+ * another user's and damaged ones), how a server publishes its objects (taking a dead server's
+ * channel over), the header's views, and the blocking wait for the peer.
  *
  * @module
  */
@@ -13,6 +14,15 @@ import { ChannelError } from "./error.ts";
 export { ChannelError };
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
+import { publish, refuseRing } from "../objects/lifecycle.ts";
+import {
+  type ChannelNames,
+  HEADER,
+  isExtended,
+  SERVER_LOCK_BYTE,
+  setState,
+  State,
+} from "./protocol.ts";
 
 /** How often a waiting end checks on its peer (and on the header) while it blocks. */
 const PEER_CHECK_MS = 100;
@@ -168,4 +178,71 @@ export async function awaitPeer<T>(
 export function randomSession(): number {
   const [high, low] = crypto.getRandomValues(new Uint32Array(2));
   return (high & 0x1f_ffff) * 0x1_0000_0000 + low || 1;
+}
+
+/**
+ * Gives the locked, filled header `head` the channel's name (the one takeover, `publish`): at
+ * once if there is none; if there is one, only once its server is known dead (its lock is free),
+ * marking it retired so that its clients move on, and replacing it in one step. Nobody else's
+ * live channel is touched, and never a ring's name.
+ */
+export function takeChannel(head: Segment, names: ChannelNames): void {
+  publish(head, names.head, {
+    kind: "channel",
+    ownerByte: SERVER_LOCK_BYTE,
+    open: openSegment,
+    foreign,
+    checkKind: (old, name) => refuseRing(old, name, "channel"),
+    busy: (old, name) => {
+      const bytes = old.refresh();
+      const view = new DataView(bytes.buffer, 0, bytes.length);
+      const extended = isExtended(view);
+      const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
+      const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
+      return new ChannelError(
+        "BUSY",
+        retiring
+          ? `Another server is taking "${name}" over right now: one server per channel`
+          : `A live server${pid ? ` (pid ${pid})` : ""} holds "${name}": one server per channel`,
+        { objectName: name },
+      );
+    },
+    retire: (old) => {
+      const bytes = old.refresh();
+      setState(new DataView(bytes.buffer, 0, bytes.length), State.RETIRED);
+    },
+  });
+}
+
+/**
+ * Refuses, before anything is made, a data segment name held by another user's object or by
+ * something that is not shared memory (a directory, a FIFO).
+ */
+export function checkDataName(name: string): void {
+  refuseForeign(name, "shm");
+  const st = lstat(devShmPath(name, "shm"));
+  if (st && !isRegular(st.mode)) throw damaged(name, `is ${fileKind(st.mode)}, not shared memory`);
+}
+
+/**
+ * Gives the new data segment its name, once the channel is this server's: over a stale one of
+ * this user's (which only its owner or root could have put there), or, where there is none,
+ * only if nobody puts one there first (`link`): a name another user takes in between is refused,
+ * never replaced, even as root.
+ */
+export function publishData(data: Segment, name: string): void {
+  for (;;) {
+    const st = lstat(devShmPath(name, "shm"));
+    if (st) {
+      checkDataName(name);
+      data.rename(name, { replace: true });
+      return;
+    }
+    try {
+      data.rename(name);
+      return;
+    } catch (error) {
+      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
+    }
+  }
 }

@@ -7,17 +7,8 @@
  */
 
 import { monotonicMs } from "../objects/_libc.ts";
-import { isLocked, tryLock } from "../objects/_lock.ts";
-import {
-  awaitPeer,
-  ChannelError,
-  damaged,
-  HeaderView,
-  openSegment,
-  openSemaphore,
-} from "./_channel.ts";
+import { awaitPeer, ChannelError, damaged, openSemaphore } from "./_channel.ts";
 import { checkMode } from "../objects/_names.ts";
-import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
 import { checkSize } from "../objects/_util.ts";
@@ -33,26 +24,25 @@ import {
   type ChannelNames,
   channelNames,
   claim,
-  CLIENT_LOCK_BASE,
   type Dims,
-  EXT_MAGIC,
-  EXT_VERSION,
   type Fence,
   HEADER,
-  headerCut,
-  isExtended,
   type LastAnswer,
   MAX_CHANNELS,
   PLAIN_ECHO_BYTES,
-  ProtocolViolation,
   readRequest,
-  SERVER_LOCK_BYTE,
-  State,
   u64,
   writeErrorResponse,
   writeResponse,
 } from "./protocol.ts";
-import type { Segment } from "../objects/segment.ts";
+import {
+  checkServer,
+  checkSizes,
+  type Joined,
+  leave,
+  serverHoldsChannel,
+  tryJoin,
+} from "./_joined.ts";
 
 /** Options of {@link ChannelClient.open}. */
 export interface ChannelClientOptions {
@@ -76,24 +66,6 @@ export type Request =
    * server to join, as when the client started first.
    */
   | { kind: "server-gone"; reason: string };
-
-/** The objects of the server this client has joined. */
-interface Joined {
-  head: Segment;
-  data: Segment;
-  requestReady: NamedSemaphore;
-  responseReady: NamedSemaphore;
-  header: HeaderView;
-  /** Tells whether either segment was resized since they were last measured. */
-  resized: ResizeWatch;
-  /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
-  session: number | null;
-  serverPid: number;
-  /** The inode of the data segment (the one the header names, for a server of this project). */
-  dataId: number;
-  /** When the sizes were last checked (monotonic ms). */
-  checkedAt: number;
-}
 
 /**
  * The end that answers: it waits for a server on the channel, takes requests with {@link next}
@@ -254,7 +226,12 @@ export class ChannelClient implements Disposable {
       else {
         const blocked = this.#clock = monotonicMs();
         deadline ||= blocked + timeoutMs - spin / 1000;
-        const got = await awaitPeer(j.requestReady, deadline, () => this.#checkServer(j), signal);
+        const got = await awaitPeer(
+          j.requestReady,
+          deadline,
+          () => checkServer(j, this.names, this.#clock = monotonicMs()),
+          signal,
+        );
         if (got === false) return null;
         if (got !== true) {
           this.#leave();
@@ -264,7 +241,7 @@ export class ChannelClient implements Disposable {
         this.#spin.record(this.#clock - blocked + spin / 1000);
       }
       // After the wait, before a byte is read: both segments' real sizes.
-      const view = this.#checkSizes(j, this.#clock);
+      const view = checkSizes(j, this.names, this.#clock);
       const data = j.data.bytes;
       // A data segment the header names and this client could not follow yet (see #followData):
       // the request is not in the one it holds, so it answers nothing from it.
@@ -425,7 +402,7 @@ export class ChannelClient implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#leave();
-    if (this.#created.size === 0 || this.#serverHoldsChannel()) return;
+    if (this.#created.size === 0 || serverHoldsChannel(this.names)) return;
     for (const sem of this.#created.values()) {
       try {
         sem.unlink();
@@ -450,83 +427,20 @@ export class ChannelClient implements Disposable {
     this.#checkOpen();
     for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
       signal?.throwIfAborted();
-      if (this.#joined || this.#tryJoin()) return true;
+      if (this.#joined) return true;
+      const joined = tryJoin(
+        this.names,
+        (name) => this.#semaphore(name),
+        this.#clock = monotonicMs(),
+      );
+      if (joined) {
+        this.#joined = joined;
+        this.#last = null;
+        return true;
+      }
       const left = deadline - monotonicMs();
       if (left <= 0) return false;
       await sleep(Math.min(pause, left), signal);
-    }
-  }
-
-  /** One look for a live server; joins it if there is one. */
-  #tryJoin(): boolean {
-    const head = openSegment(this.names.head);
-    if (head === null) return false;
-    const opened: (Segment | NamedSemaphore)[] = [head];
-    try {
-      const bytes = head.refresh();
-      if (bytes.length === 0) return false; // a plain server is making it
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-      let session: number | null = null;
-      let serverPid = 0;
-      let data: Segment | null;
-      if (
-        bytes.length >= HEADER.EXT_MAGIC + 8 && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC
-      ) {
-        // A server of this project: join it only while it lives (holds its lock) and serves.
-        if (!isLocked(head.fd, SERVER_LOCK_BYTE, this.names.head)) return false;
-        const version = view.getUint32(HEADER.EXT_VERSION, true);
-        if (!isExtended(view) || version !== EXT_VERSION) {
-          throw new ChannelError(
-            "PROTOCOL",
-            `The server of "${this.names.head}" speaks extension version ${version}; this ` +
-              `client speaks ${EXT_VERSION}`,
-            { objectName: this.names.head },
-          );
-        }
-        if (view.getUint32(HEADER.STATE, true) !== State.LIVE) return false;
-        session = u64(view, HEADER.SESSION);
-        serverPid = view.getUint32(HEADER.SERVER_PID, true);
-        data = openSegment(this.names.data);
-        if (data === null) return false;
-        opened.push(data);
-        // Until the server publishes its data segment, the name may hold an older one.
-        if (data.info().inode !== u64(view, HEADER.DATA_ID)) return false;
-        tryLock(head.fd, CLIENT_LOCK_BASE + Deno.pid, false, this.names.head);
-      } else {
-        data = openSegment(this.names.data);
-        if (data === null) return false;
-        opened.push(data);
-      }
-      const requestReady = this.#semaphore(this.names.requestReady);
-      opened.push(requestReady);
-      const responseReady = this.#semaphore(this.names.responseReady);
-      opened.push(responseReady);
-      const header = new HeaderView(head);
-      const resized = new ResizeWatch([head.fd, data.fd]);
-      const joined: Joined = {
-        head,
-        data,
-        requestReady,
-        responseReady,
-        header,
-        resized,
-        session,
-        serverPid,
-        dataId: data.info().inode,
-        checkedAt: 0,
-      };
-      try {
-        this.#checkSizes(joined, this.#clock = monotonicMs());
-      } catch (error) {
-        resized.close();
-        throw error;
-      }
-      this.#joined = joined;
-      this.#last = null;
-      opened.length = 0;
-      return true;
-    } finally {
-      for (const object of opened) object.close();
     }
   }
 
@@ -534,90 +448,6 @@ export class ChannelClient implements Disposable {
     const sem = openSemaphore(name, this.#mode);
     if (sem.created) this.#created.set(name, sem);
     return sem;
-  }
-
-  /** What the periodic check while waiting found: the server gone or finished, or nothing. */
-  #checkServer(j: Joined): Request | undefined {
-    const gone = (reason: string): Request => ({ kind: "server-gone", reason });
-    if (j.session === null) {
-      return j.head.linked() ? undefined : gone(
-        `The server removed channel "${this.names.head}": it finished, or was stopped or restarted`,
-      );
-    }
-    const view = this.#checkSizes(j, this.#clock = monotonicMs());
-    // A header a plain client on this channel cut holds no state: the lock says enough.
-    switch (view.byteLength >= HEADER.EXT_SIZE ? view.getUint32(HEADER.STATE, true) : State.LIVE) {
-      case State.FINISHED:
-        return { kind: "finish" };
-      case State.RETIRED:
-        return gone(`The server (pid ${j.serverPid}) was replaced by a new server`);
-      case State.CLOSED:
-        return gone(`The server (pid ${j.serverPid}) closed the channel`);
-    }
-    if (!isLocked(j.head.fd, SERVER_LOCK_BYTE, this.names.head)) {
-      return gone(`The server (pid ${j.serverPid}) is no longer running: it was killed or crashed`);
-    }
-    return undefined;
-  }
-
-  /**
-   * Both segments' sizes, checked: one system call when neither was resized since they were
-   * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
-   * changed). Then the header, for a server of this project: cut to 8 or 32 bytes, a plain
-   * client on the same channel (returned as it is: it holds no request for this client);
-   * `DAMAGED` if it was cut to any other size, or is whole without its marks. Where the header
-   * names another data segment, this client moves to it (`follow`). `now` is the time of the check
-   * as last read (no later than the truth).
-   */
-  #checkSizes(j: Joined, now: number, follow = true): DataView {
-    if (!j.resized.quiet()) {
-      j.resized.drain(); // before measuring: a change after it shows at the next check
-      j.head.refresh(); // measures it (an lseek) and remaps if it changed
-      j.data.refresh();
-    }
-    j.checkedAt = now;
-    const view = j.header.view;
-    if (j.session === null) return view;
-    const cut = headerCut(view.byteLength);
-    if (cut instanceof ProtocolViolation) {
-      throw damaged(
-        this.names.head,
-        `was truncated to ${view.byteLength} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
-      );
-    }
-    if (cut === "plain") return view;
-    if (!isExtended(view)) throw damaged(this.names.head, "was overwritten (its marks are gone)");
-    if (follow && u64(view, HEADER.DATA_ID) !== j.dataId) this.#followData(j, view);
-    return view;
-  }
-
-  /**
-   * Moves to the data segment the server has put in place of the old one (it does after giving
-   * up on a request, so that a late answer lands in the old one). The server publishes the new
-   * one under the name before the header names it, and may replace it again at any time after:
-   * a name that holds another segment than the header names is a reason to read the header again,
-   * not damage. Where the two do not agree after a few reads (the server is between the two
-   * steps, or was stopped there), the client stays where it is: its requests are not current
-   * (see `#current`), and the next token tries again.
-   */
-  #followData(j: Joined, view: DataView): void {
-    for (let tries = 0; tries < FOLLOW_TRIES; tries++) {
-      const id = u64(view, HEADER.DATA_ID);
-      const data = openSegment(this.names.data);
-      if (data === null) continue; // between a replacement's steps: read again
-      if (data.info().inode !== id || u64(view, HEADER.DATA_ID) !== id) {
-        data.close();
-        continue;
-      }
-      j.resized.close();
-      j.data.close();
-      j.data = data;
-      j.dataId = id;
-      j.resized = new ResizeWatch([j.head.fd, data.fd]);
-      j.resized.drain();
-      data.refresh(); // measured after the drain
-      return;
-    }
   }
 
   /**
@@ -633,7 +463,7 @@ export class ChannelClient implements Disposable {
     if (fresh) {
       const now = this.#clock = monotonicMs();
       // Not following a new data segment: this answer belongs in the one it was asked in.
-      if (now - j.checkedAt > FRESH_MS) this.#checkSizes(j, now, false);
+      if (now - j.checkedAt > FRESH_MS) checkSizes(j, this.names, now, false);
     }
     return j;
   }
@@ -682,37 +512,13 @@ export class ChannelClient implements Disposable {
     this.#joined = null;
     this.#fence = undefined;
     this.#last = null;
-    if (!j) return;
-    j.resized.close();
-    j.requestReady.close();
-    j.responseReady.close();
-    j.data.close();
-    j.head.close(); // and with it, this client's lock
-  }
-
-  /** Whether a server (live, or a plain one, which cannot be told) holds the channel now. */
-  #serverHoldsChannel(): boolean {
-    let head: Segment | null;
-    try {
-      head = openSegment(this.names.head);
-    } catch {
-      return true; // someone's object is there: leave the semaphores
-    }
-    if (head === null) return false;
-    try {
-      const bytes = head.refresh();
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-      return !isExtended(view) || isLocked(head.fd, SERVER_LOCK_BYTE, this.names.head);
-    } finally {
-      head.close();
-    }
+    if (j) leave(j);
   }
 }
 
 /** Sizes checked longer ago than this are checked again before an answer is written. */
 const FRESH_MS = 0.1;
 /** How many times the client reads the header and opens the data segment to agree on it. */
-const FOLLOW_TRIES = 8;
 
 function checkDimensions(width: number, height: number, channels: number): void {
   checkDimension("width", width);

@@ -5,27 +5,27 @@
  * @module
  */
 
-import { fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
+import { monotonicMs } from "../objects/_libc.ts";
 import { isLocked, lockedBytes } from "../objects/_lock.ts";
 import {
   awaitPeer,
   ChannelError,
+  checkDataName,
   damaged,
-  foreign,
   HeaderView,
   openSegment,
   openSemaphore,
+  publishData,
   randomSession,
-  refuseForeign,
+  takeChannel,
 } from "./_channel.ts";
-import { checkMode, devShmPath } from "../objects/_names.ts";
+import { checkMode } from "../objects/_names.ts";
 import { checkSpin, checkTimeout, sleep, type WaitOptions } from "../objects/wait.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
-import { PosixError } from "../objects/errors.ts";
 import { temporaryName } from "../objects/kinds.ts";
-import { drain, Made, makeOwned, publish, refuseRing } from "../objects/lifecycle.ts";
+import { drain, Made, makeOwned } from "../objects/lifecycle.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
 import {
   type ChannelNames,
@@ -632,70 +632,3 @@ const TIMED_OUT: unique symbol = Symbol("timed out");
 const FRESH_MS = 0.1;
 /** How long an unclaimed request waits before "request ready" is posted again. */
 const REPOST_MS = 200;
-
-/**
- * Gives the locked, filled header `head` the channel's name (the one takeover, `publish`): at
- * once if there is none; if there is one, only once its server is known dead (its lock is free),
- * marking it retired so that its clients move on, and replacing it in one step. Nobody else's
- * live channel is touched, and never a ring's name.
- */
-function takeChannel(head: Segment, names: ChannelNames): void {
-  publish(head, names.head, {
-    kind: "channel",
-    ownerByte: SERVER_LOCK_BYTE,
-    open: openSegment,
-    foreign,
-    checkKind: (old, name) => refuseRing(old, name, "channel"),
-    busy: (old, name) => {
-      const bytes = old.refresh();
-      const view = new DataView(bytes.buffer, 0, bytes.length);
-      const extended = isExtended(view);
-      const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
-      const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
-      return new ChannelError(
-        "BUSY",
-        retiring
-          ? `Another server is taking "${name}" over right now: one server per channel`
-          : `A live server${pid ? ` (pid ${pid})` : ""} holds "${name}": one server per channel`,
-        { objectName: name },
-      );
-    },
-    retire: (old) => {
-      const bytes = old.refresh();
-      setState(new DataView(bytes.buffer, 0, bytes.length), State.RETIRED);
-    },
-  });
-}
-
-/**
- * Refuses, before anything is made, a data segment name held by another user's object or by
- * something that is not shared memory (a directory, a FIFO).
- */
-function checkDataName(name: string): void {
-  refuseForeign(name, "shm");
-  const st = lstat(devShmPath(name, "shm"));
-  if (st && !isRegular(st.mode)) throw damaged(name, `is ${fileKind(st.mode)}, not shared memory`);
-}
-
-/**
- * Gives the new data segment its name, once the channel is this server's: over a stale one of
- * this user's (which only its owner or root could have put there), or, where there is none,
- * only if nobody puts one there first (`link`): a name another user takes in between is refused,
- * never replaced, even as root.
- */
-function publishData(data: Segment, name: string): void {
-  for (;;) {
-    const st = lstat(devShmPath(name, "shm"));
-    if (st) {
-      checkDataName(name);
-      data.rename(name, { replace: true });
-      return;
-    }
-    try {
-      data.rename(name);
-      return;
-    } catch (error) {
-      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
-    }
-  }
-}

@@ -1,0 +1,239 @@
+/**
+ * The server a `ChannelClient` has joined: finding a live one and joining it (its objects opened,
+ * this client's lock taken), checking on it while waiting, checking both segments' sizes after
+ * every wait, and following its data segment when it replaces it.
+ *
+ * @module
+ */
+
+import { isLocked, tryLock } from "../objects/_lock.ts";
+import { ResizeWatch } from "../objects/_resize_watch.ts";
+import type { NamedSemaphore } from "../objects/named_semaphore.ts";
+import type { Segment } from "../objects/segment.ts";
+import { damaged, HeaderView, openSegment } from "./_channel.ts";
+import type { Request } from "./client.ts";
+import { ChannelError } from "./error.ts";
+import {
+  type ChannelNames,
+  CLIENT_LOCK_BASE,
+  EXT_MAGIC,
+  EXT_VERSION,
+  HEADER,
+  headerCut,
+  isExtended,
+  ProtocolViolation,
+  SERVER_LOCK_BYTE,
+  State,
+  u64,
+} from "./protocol.ts";
+
+/** How many times a client reads the header again to follow a replaced data segment. */
+const FOLLOW_TRIES = 8;
+
+/** The objects of the server this client has joined. */
+export interface Joined {
+  head: Segment;
+  data: Segment;
+  requestReady: NamedSemaphore;
+  responseReady: NamedSemaphore;
+  header: HeaderView;
+  /** Tells whether either segment was resized since they were last measured. */
+  resized: ResizeWatch;
+  /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
+  session: number | null;
+  serverPid: number;
+  /** The inode of the data segment (the one the header names, for a server of this project). */
+  dataId: number;
+  /** When the sizes were last checked (monotonic ms). */
+  checkedAt: number;
+}
+
+/**
+ * One look for a live server of channel `names`: the objects it joined (the semaphores opened
+ * with `semaphore`, its lock taken), or `null` if there is none now. The sizes are checked at
+ * `now`.
+ */
+export function tryJoin(
+  names: ChannelNames,
+  semaphore: (name: string) => NamedSemaphore,
+  now: number,
+): Joined | null {
+  const head = openSegment(names.head);
+  if (head === null) return null;
+  const opened: (Segment | NamedSemaphore)[] = [head];
+  try {
+    const bytes = head.refresh();
+    if (bytes.length === 0) return null; // a plain server is making it
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    let session: number | null = null;
+    let serverPid = 0;
+    let data: Segment | null;
+    if (
+      bytes.length >= HEADER.EXT_MAGIC + 8 && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC
+    ) {
+      // A server of this project: join it only while it lives (holds its lock) and serves.
+      if (!isLocked(head.fd, SERVER_LOCK_BYTE, names.head)) return null;
+      const version = view.getUint32(HEADER.EXT_VERSION, true);
+      if (!isExtended(view) || version !== EXT_VERSION) {
+        throw new ChannelError(
+          "PROTOCOL",
+          `The server of "${names.head}" speaks extension version ${version}; this ` +
+            `client speaks ${EXT_VERSION}`,
+          { objectName: names.head },
+        );
+      }
+      if (view.getUint32(HEADER.STATE, true) !== State.LIVE) return null;
+      session = u64(view, HEADER.SESSION);
+      serverPid = view.getUint32(HEADER.SERVER_PID, true);
+      data = openSegment(names.data);
+      if (data === null) return null;
+      opened.push(data);
+      // Until the server publishes its data segment, the name may hold an older one.
+      if (data.info().inode !== u64(view, HEADER.DATA_ID)) return null;
+      tryLock(head.fd, CLIENT_LOCK_BASE + Deno.pid, false, names.head);
+    } else {
+      data = openSegment(names.data);
+      if (data === null) return null;
+      opened.push(data);
+    }
+    const requestReady = semaphore(names.requestReady);
+    opened.push(requestReady);
+    const responseReady = semaphore(names.responseReady);
+    opened.push(responseReady);
+    const header = new HeaderView(head);
+    const resized = new ResizeWatch([head.fd, data.fd]);
+    const joined: Joined = {
+      head,
+      data,
+      requestReady,
+      responseReady,
+      header,
+      resized,
+      session,
+      serverPid,
+      dataId: data.info().inode,
+      checkedAt: 0,
+    };
+    try {
+      checkSizes(joined, names, now);
+    } catch (error) {
+      resized.close();
+      throw error;
+    }
+    opened.length = 0;
+    return joined;
+  } finally {
+    for (const object of opened) object.close();
+  }
+}
+
+/** What the periodic check while waiting (at `now`) found: the server gone or finished, or nothing. */
+export function checkServer(j: Joined, names: ChannelNames, now: number): Request | undefined {
+  const gone = (reason: string): Request => ({ kind: "server-gone", reason });
+  if (j.session === null) {
+    return j.head.linked() ? undefined : gone(
+      `The server removed channel "${names.head}": it finished, or was stopped or restarted`,
+    );
+  }
+  const view = checkSizes(j, names, now);
+  // A header a plain client on this channel cut holds no state: the lock says enough.
+  switch (view.byteLength >= HEADER.EXT_SIZE ? view.getUint32(HEADER.STATE, true) : State.LIVE) {
+    case State.FINISHED:
+      return { kind: "finish" };
+    case State.RETIRED:
+      return gone(`The server (pid ${j.serverPid}) was replaced by a new server`);
+    case State.CLOSED:
+      return gone(`The server (pid ${j.serverPid}) closed the channel`);
+  }
+  if (!isLocked(j.head.fd, SERVER_LOCK_BYTE, names.head)) {
+    return gone(`The server (pid ${j.serverPid}) is no longer running: it was killed or crashed`);
+  }
+  return undefined;
+}
+
+/**
+ * Both segments' sizes, checked: one system call when neither was resized since they were
+ * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
+ * changed). Then the header, for a server of this project: cut to 8 or 32 bytes, a plain
+ * client on the same channel (returned as it is: it holds no request for this client);
+ * `DAMAGED` if it was cut to any other size, or is whole without its marks. Where the header
+ * names another data segment, this client moves to it (`follow`). `now` is the time of the check
+ * as last read (no later than the truth).
+ */
+export function checkSizes(j: Joined, names: ChannelNames, now: number, follow = true): DataView {
+  if (!j.resized.quiet()) {
+    j.resized.drain(); // before measuring: a change after it shows at the next check
+    j.head.refresh(); // measures it (an lseek) and remaps if it changed
+    j.data.refresh();
+  }
+  j.checkedAt = now;
+  const view = j.header.view;
+  if (j.session === null) return view;
+  const cut = headerCut(view.byteLength);
+  if (cut instanceof ProtocolViolation) {
+    throw damaged(
+      names.head,
+      `was truncated to ${view.byteLength} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
+    );
+  }
+  if (cut === "plain") return view;
+  if (!isExtended(view)) throw damaged(names.head, "was overwritten (its marks are gone)");
+  if (follow && u64(view, HEADER.DATA_ID) !== j.dataId) followData(j, names, view);
+  return view;
+}
+
+/**
+ * Moves to the data segment the server has put in place of the old one (it does after giving
+ * up on a request, so that a late answer lands in the old one). The server publishes the new
+ * one under the name before the header names it, and may replace it again at any time after:
+ * a name that holds another segment than the header names is a reason to read the header again,
+ * not damage. Where the two do not agree after a few reads (the server is between the two
+ * steps, or was stopped there), the client stays where it is: its requests are not current
+ * (see the client's `#current`), and the next token tries again.
+ */
+function followData(j: Joined, names: ChannelNames, view: DataView): void {
+  for (let tries = 0; tries < FOLLOW_TRIES; tries++) {
+    const id = u64(view, HEADER.DATA_ID);
+    const data = openSegment(names.data);
+    if (data === null) continue; // between a replacement's steps: read again
+    if (data.info().inode !== id || u64(view, HEADER.DATA_ID) !== id) {
+      data.close();
+      continue;
+    }
+    j.resized.close();
+    j.data.close();
+    j.data = data;
+    j.dataId = id;
+    j.resized = new ResizeWatch([j.head.fd, data.fd]);
+    j.resized.drain();
+    data.refresh(); // measured after the drain
+    return;
+  }
+}
+
+/** Leaves the server joined: closes its objects (and with the header, this client's lock). */
+export function leave(j: Joined): void {
+  j.resized.close();
+  j.requestReady.close();
+  j.responseReady.close();
+  j.data.close();
+  j.head.close();
+}
+
+/** Whether a server (live, or a plain one, which cannot be told) holds the channel now. */
+export function serverHoldsChannel(names: ChannelNames): boolean {
+  let head: Segment | null;
+  try {
+    head = openSegment(names.head);
+  } catch {
+    return true; // someone's object is there: leave the semaphores
+  }
+  if (head === null) return false;
+  try {
+    const bytes = head.refresh();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    return !isExtended(view) || isLocked(head.fd, SERVER_LOCK_BYTE, names.head);
+  } finally {
+    head.close();
+  }
+}
