@@ -108,7 +108,7 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
   using ring = RingReader.create(name, {
     slots: c.slots,
     slotSize: c.slotSize,
-    writers: c.writers,
+    maxWriters: c.writers,
   });
   const writers = Array.from({ length: c.writers }, () => writer("ring", name, c));
   let got = 0;

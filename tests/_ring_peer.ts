@@ -61,7 +61,7 @@ if (import.meta.main) {
     console.log("done");
   } else if (mode === "read") {
     const [slots, slotSize, writers] = rest.map(Number);
-    using ring = RingReader.create(name, { slots, slotSize, writers });
+    using ring = RingReader.create(name, { slots, slotSize, maxWriters: writers });
     console.log("ready");
     const next = new Map<number, number>();
     const errors: string[] = [];

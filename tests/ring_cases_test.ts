@@ -130,7 +130,7 @@ Deno.test("two calls in flight on one writer: the second is refused at once (BUS
 Deno.test("two reads in flight on one ring: the second is refused at once (BUSY); nothing is duplicated or lost", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const writer = spawnPeer(peer("ring_cases_2"), [name]);
     try {
       // A read that finds a message at once completes before the second call begins; one that
@@ -156,7 +156,7 @@ Deno.test("two reads in flight on one ring: the second is refused at once (BUSY)
 
 Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity would spin for ever", () =>
   withId(async (id) => {
-    using ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, maxWriters: 1 });
     using w = RingWriter.open(ring.name);
     for (const spinMicros of [Infinity, -1, NaN, 2_000_000]) {
       await assert.rejects(ring.read({ spinMicros, timeoutMs: 10 }), RangeError);
@@ -172,10 +172,10 @@ Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity w
 
 Deno.test("ended and writers after close() are BadResource, not a TypeError from a detached buffer", () =>
   withId((id) => {
-    const ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, writers: 1 });
+    const ring = RingReader.create(`/rc_${id}`, { slots: 4, slotSize: 1024, maxWriters: 1 });
     ring.close();
     assert.throws(() => ring.ended, Deno.errors.BadResource);
-    assert.throws(() => ring.writers, Deno.errors.BadResource);
+    assert.throws(() => ring.liveWriters, Deno.errors.BadResource);
   }));
 
 /** `deno task stream ROLE ARGS` as a process of its own group. */
@@ -241,7 +241,7 @@ Deno.test("deno task stream server --ring noslash is bad usage: exit 2", () =>
 Deno.test("cancel() of the readable cancels its pending read: the next message is not lost", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const reader = ring.readable.getReader();
     const pending = reader.read(); // waits: nothing written yet
     await new Promise((r) => setTimeout(r, 50));
@@ -289,7 +289,7 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
     try {
       await holder.waitFor("holding");
       assert.throws(
-        () => RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 }),
+        () => RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 }),
         (e: unknown) => e instanceof RingError && e.code === "FOREIGN_OBJECT",
       );
       using seg = Segment.open(name);
@@ -304,7 +304,7 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
 Deno.test("a writer that dies between claiming its lane and saying so: the reader still sees the end of the stream", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 2 });
     // Lane 0 claimed as RingReader.open does (its lock, then its STATE), then killed before CLAIMS.
     const claimer = spawnPeer(peer("ring_cases_6"), [name]);
     let writer: Watched | undefined;
@@ -330,7 +330,7 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
 Deno.test("hostile ring fields: a huge WRITERS_SLEEPING does not make close() post for ever; impossible positions are DAMAGED", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    const ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+    const ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 2 });
     try {
       await hostile(name, 32, 0x7fff_ffff); // WRITERS_SLEEPING
       await hostile(name, 256 + 128 + 16, 0xffff_fffb); // lane 1: TAIL, -5
@@ -356,7 +356,11 @@ Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLO
     const writer = spawnPeer(peer("ring_cases_8"), [id, String(rounds)]);
     try {
       for (let i = 0; i < rounds; i++) {
-        const ring = RingReader.create(`/rc_${id}_${i}`, { slots: 4, slotSize: 1024, writers: 1 });
+        const ring = RingReader.create(`/rc_${id}_${i}`, {
+          slots: 4,
+          slotSize: 1024,
+          maxWriters: 1,
+        });
         await new Promise((r) => setTimeout(r, Math.random() * 3));
         ring.close();
       }
@@ -379,7 +383,7 @@ for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
   Deno.test(`a hostile length word ${value} inside a batch record is DAMAGED for read() and readMany(), never a message`, () =>
     withId(async (id) => {
       const name = `/rc_${id}`;
-      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
       using w = RingWriter.open(name);
       const batch = new MessageBatch(256);
       for (let i = 0; i < 3; i++) batch.bytes.fill(i + 1, batch.push(8));
@@ -400,7 +404,7 @@ for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
 Deno.test("a hostile HEAD the writer's fast path loads is DAMAGED, never room that overwrites unread messages", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     using w = RingWriter.open(name);
     let sent = 0;
     while (w.tryWrite(new Uint8Array([++sent]))) { /* fill the lane */ }
@@ -420,7 +424,7 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
   Deno.test(`a lane STATE set ${what} under a live writer is DAMAGED at once, not a hang or an early end`, () =>
     withId(async (id) => {
       const name = `/rc_${id}`;
-      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+      using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
       const writer = spawnPeer(peer("ring_cases_10"), [name]);
       try {
         await writer.waitFor("wrote");
@@ -439,7 +443,7 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
 Deno.test("CLAIMS set back to 0 by a hostile process: the stream still ends when its writer closes", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const w = RingWriter.open(name);
     w.tryWrite(new TextEncoder().encode("one"));
     assert.equal(ring.tryRead()?.length, 3);
@@ -452,7 +456,7 @@ Deno.test("CLAIMS set back to 0 by a hostile process: the stream still ends when
 Deno.test("a writer closed while its write() waits for room: the call rejects saying so (BadResource), within ~100 ms", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const w = RingWriter.open(name);
     const writing = w.write(new Uint8Array(64 * 1024));
     await new Promise((r) => setTimeout(r, 50));
@@ -464,5 +468,5 @@ Deno.test("a writer closed while its write() waits for room: the call rejects sa
         e instanceof Deno.errors.BadResource && /Ring writer of .* was closed/.test(e.message),
     );
     assert.ok(performance.now() - start < 500);
-    assert.ok(ring.writers <= 1);
+    assert.ok(ring.liveWriters <= 1);
   }));

@@ -49,7 +49,7 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
   await fc.assert(
     fc.asyncProperty(scenario, ({ writers, batches }) =>
       withId(async (id) => {
-        const ring = RingReader.create(`/rm_${id}`, { slots: 8, slotSize: 256, writers: 3 });
+        const ring = RingReader.create(`/rm_${id}`, { slots: 8, slotSize: 256, maxWriters: 3 });
         const children: Watched[] = writers.map((w, i) =>
           watch(denoArgv("run", "--allow-ffi", WRITER, ring.name, String(i), JSON.stringify(w.ops)))
         );

@@ -184,7 +184,7 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
   withId(async (id) => {
     const name = `/r_${id}`;
     // A lane of 4 × 256 bytes: 3000 bytes stream through in pieces.
-    using ring = RingReader.create(name, { slots: 4, slotSize: 256, writers: 2 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256, maxWriters: 2 });
     using a = RingWriter.open(name);
     using b = RingWriter.open(name);
     const into = new Uint8Array(4096);
@@ -222,7 +222,7 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
 Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a message", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 64, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 64, maxWriters: 1 });
     using w = RingWriter.open(name);
     assert.equal(w.tryWrite(new Uint8Array(8)), true);
     using seg = Segment.open(name);
@@ -239,7 +239,7 @@ Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a m
 Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED to its writers", () =>
   withId((id) => {
     const name = `/r_${id}`;
-    using ring = RingReader.create(name, { slots: 2, slotSize: 64, writers: 1 });
+    using ring = RingReader.create(name, { slots: 2, slotSize: 64, maxWriters: 1 });
     assert.throws(
       () => RingReader.create(name),
       (e: unknown) => e instanceof RingError && e.code === "BUSY",
@@ -270,7 +270,11 @@ Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by
     // A hostile writer rewrites the record's length: 1 MiB, in a lane of 1 KiB.
     using seg = Segment.open(name);
     const view = new DataView(seg.bytes.buffer);
-    view.setUint32(laneOffset(ring.shape, w.lane), 1 << 20, true);
+    view.setUint32(
+      laneOffset({ ...ring.shape, lanes: ring.shape.maxWriters }, w.lane),
+      1 << 20,
+      true,
+    );
     assert.throws(() => ring.tryRead(), (e: unknown) => {
       assert.ok(e instanceof RingError);
       assert.equal(e.code, "DAMAGED");
@@ -340,7 +344,7 @@ for (const [writerSide, readerSide] of [["C", "Deno"], ["Deno", "C"]] as const) 
 Deno.test("a timeout is null and the end of the stream is ENDED, for read(), peek() and readMany()", () =>
   withId(async (id) => {
     const name = `/rt_${id}`;
-    using ring = RingReader.create(name, { slots: 4, slotSize: 256, writers: 1 });
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256, maxWriters: 1 });
     // No writer yet: nothing came in time, and the stream has not ended (none has joined).
     assert.equal(await ring.read({ timeoutMs: 30 }), null);
     assert.equal(await ring.peek({ timeoutMs: 30 }), null);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { channelObjects, removeObject } from "../lib/inventory.ts";
+import { channelObjects, removeObject } from "../lib/mod.ts";
 import { parseOptions, SCRIPT_FLAGS } from "../cli/cli.ts";
 
 parseOptions(

@@ -207,7 +207,7 @@ Deno.exit(bad || grew.length ? 1 : 0);
 async function soakRing(writers: number, maxBytes: number): Promise<number> {
   const { RingError, RingReader } = await import("../lib/mod.ts");
   const name = `/soak_${crypto.randomUUID().slice(0, 8)}`;
-  using ring = RingReader.create(name, { slots: 64, slotSize: 4096, writers: 4 });
+  using ring = RingReader.create(name, { slots: 64, slotSize: 4096, maxWriters: 4 });
   const self = new URL(import.meta.url).pathname;
   const expected = new Uint8Array(maxBytes);
   /** Per writer: the next sequence number expected, and whether it was killed. */

@@ -108,7 +108,7 @@ if (role === "server") {
     ring = RingReader.create(opts.ring, {
       slots: numberOption(opts.slots, "slots", 32, { min: 2, integer: true }),
       slotSize: numberOption(opts["slot-size"], "slot-size", 1 << 20, { min: 64, integer: true }),
-      writers: 2,
+      maxWriters: 2,
     });
   } catch (error) {
     fail(

@@ -41,6 +41,11 @@ export interface SemaphoreCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
+  /**
+   * Remove the name when this object closes (`close()`, or the end of a `using` block, an
+   * exception included), so that a run that fails halfway leaves nothing behind. @default {false} (the creator calls `unlink()` itself)
+   */
+  unlinkOnClose?: boolean;
 }
 
 /** What `stat` says of a semaphore's file in /dev/shm: see {@link NamedSemaphore.info}. */
@@ -87,6 +92,11 @@ export class NamedSemaphore implements Disposable {
   readonly name: string;
   /** `true` in the process that created it (and so should unlink it). */
   readonly created: boolean;
+  /**
+   * Remove the name when this semaphore closes (see
+   * {@link SemaphoreCreateOptions.unlinkOnClose}): only while the name still refers to it.
+   */
+  unlinkOnClose = false;
   #sem: Deno.PointerObject | null;
   #pendingSlices = 0;
   #closing = false;
@@ -150,7 +160,9 @@ export class NamedSemaphore implements Disposable {
     if (sem === null) {
       throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
     }
-    return NamedSemaphore.#created(name, sem, mode);
+    const semaphore = NamedSemaphore.#created(name, sem, mode);
+    semaphore.unlinkOnClose = options.unlinkOnClose ?? false;
+    return semaphore;
   }
 
   /**
@@ -232,7 +244,11 @@ export class NamedSemaphore implements Disposable {
     // loop because another process may remove it between our two attempts.
     for (;;) {
       const created = libc.sem_open(cname, O_CREAT | O_EXCL, mode, initialValue);
-      if (created !== null) return NamedSemaphore.#created(name, created, mode);
+      if (created !== null) {
+        const semaphore = NamedSemaphore.#created(name, created, mode);
+        semaphore.unlinkOnClose = options.unlinkOnClose ?? false; // (only the one it created)
+        return semaphore;
+      }
       let err = errno();
       if (err !== EEXIST) throw new PosixError("sem_open", err, name, "Cannot create semaphore");
       const before = checkFile(name);
@@ -491,6 +507,13 @@ export class NamedSemaphore implements Disposable {
    */
   close(): void {
     if (this.#closing) return;
+    if (this.unlinkOnClose) {
+      try {
+        this.unlink();
+      } catch {
+        // not ours to remove after all: closing still closes
+      }
+    }
     this.#closing = true;
     if (this.#pendingSlices === 0) this.#release();
   }

@@ -36,6 +36,11 @@ export interface SegmentCreateOptions {
    * @default {0o600} (owner only)
    */
   mode?: number;
+  /**
+   * Remove the name when this object closes (`close()`, or the end of a `using` block, an
+   * exception included), so that a run that fails halfway leaves nothing behind. @default {false} (the creator calls `unlink()` itself)
+   */
+  unlinkOnClose?: boolean;
 }
 
 /** Options of {@link Segment.open}. */
@@ -100,6 +105,11 @@ export interface SegmentInfo {
 export class Segment implements Disposable {
   /** `true` in the process that created the object (and so should unlink it). */
   readonly created: boolean;
+  /**
+   * Remove the name when this segment closes (see {@link SegmentCreateOptions.unlinkOnClose}):
+   * only while the name still refers to it.
+   */
+  unlinkOnClose = false;
   #name: string;
   #fd: number;
   readonly #map = new Mapping();
@@ -169,6 +179,7 @@ export class Segment implements Disposable {
       if (!st) throw new PosixError("fstat", errno(), name, "Cannot read shared memory");
       hold(fd, name); // (new: nobody else can hold it yet)
       const segment = new Segment(name, fd, true, st);
+      segment.unlinkOnClose = options.unlinkOnClose ?? false;
       segment.grow(size);
       return segment;
     } catch (error) {
@@ -623,6 +634,13 @@ export class Segment implements Disposable {
    */
   close(): void {
     if (this.#fd < 0) return;
+    if (this.unlinkOnClose) {
+      try {
+        this.unlink();
+      } catch {
+        // not ours to remove after all: closing still closes
+      }
+    }
     this.#map.unmap();
     libc.close(this.#fd);
     this.#fd = -1;

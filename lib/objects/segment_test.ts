@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { DamagedObjectError, ObjectError, PosixError, RingReader, Segment } from "../mod.ts";
+import {
+  DamagedObjectError,
+  NamedSemaphore,
+  ObjectError,
+  PosixError,
+  RingReader,
+  Segment,
+} from "../mod.ts";
 import {
   assertClean,
   peer,
@@ -278,7 +285,7 @@ Deno.test("replace() takes a stale object of another process's, refuses a live p
     assert.deepEqual([fresh.size, fresh.bytes[0]], [8, 0]);
     fresh.unlink();
     // A ring's name is never a plain segment's to take, live or not.
-    const ring = RingReader.create(`/ring_${id}`, { slots: 2, slotSize: 64, writers: 1 });
+    const ring = RingReader.create(`/ring_${id}`, { slots: 2, slotSize: 64, maxWriters: 1 });
     try {
       assert.throws(() => Segment.replace(`/ring_${id}`, 8), {
         code: "FOREIGN_OBJECT",
@@ -334,4 +341,22 @@ Deno.test("a buffer the user transferred (to a Worker, say) never makes close() 
     seg.unlink();
     seg.close();
     seg[Symbol.dispose]();
+  }));
+
+Deno.test("unlinkOnClose: with using, an exception before unlink() leaves nothing behind", () =>
+  withId((id) => {
+    const name = `/seg_${id}`;
+    const work = () => {
+      using seg = Segment.create(name, 64, { unlinkOnClose: true });
+      using sem = NamedSemaphore.create(name, 0, { unlinkOnClose: true });
+      seg.bytes[0] = 1;
+      sem.post();
+      throw new Error("halfway");
+    };
+    assert.throws(work, /halfway/);
+    assert.throws(() => Segment.open(name), { code: "ENOENT" });
+    assert.throws(() => NamedSemaphore.open(name), { code: "ENOENT" });
+    // Without it, the creator removes the name itself: close() alone leaves it.
+    Segment.create(name, 8).close();
+    assert.equal(Segment.unlinkName(name), true);
   }));

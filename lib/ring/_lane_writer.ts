@@ -19,11 +19,11 @@ import {
   Flag,
   LANE,
   laneField,
+  type LayoutShape,
   maxRecord,
   READER_LOCK_BYTE,
   RECORD_HEADER,
   RING,
-  type RingShape,
   slotsFor,
   used,
   writeRecord,
@@ -45,7 +45,7 @@ export class LaneWriter {
   #headSeen: number;
   /** Whether the last message begun was cut short: the next one says so (RESTART). */
   cut = false;
-  readonly #shape: RingShape;
+  readonly #shape: LayoutShape;
   readonly #view: DataView;
   readonly #bytes: Uint8Array<ArrayBuffer>;
   /** Its lane entry's first 32-bit word in the header. */

@@ -13,7 +13,7 @@ import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import type { Segment } from "../objects/segment.ts";
 import { RingError } from "./error.ts";
-import { LANE, laneOffset, RING, type RingShape } from "./layout.ts";
+import { LANE, laneOffset, type LayoutShape, RING } from "./layout.ts";
 
 /** 32-bit word indexes of a lane entry's fields. */
 export const STATE_WORD = LANE.STATE >> 2;
@@ -63,7 +63,7 @@ export class RingMemory {
   constructor(
     readonly name: string,
     readonly segment: Segment,
-    readonly shape: RingShape,
+    readonly shape: LayoutShape,
     readonly readable: NamedSemaphore,
     readonly writable: NamedSemaphore,
   ) {

@@ -130,7 +130,7 @@ export const WRITER_LOCK_BASE = 1;
 export const MAX_LANES = (RING.DATA_OFFSET - RING.LANE_TABLE) / RING.LANE_ENTRY;
 
 /** The shape of a ring: what {@link ringSize} and the codec need. */
-export interface RingShape {
+export interface LayoutShape {
   /** Lanes: how many writers at once. */
   lanes: number;
   /** Slots per lane. */
@@ -145,7 +145,7 @@ export interface RingShape {
  *
  * @returns A message saying what is wrong, or `null`.
  */
-export function shapeError(shape: RingShape): string | null {
+export function shapeError(shape: LayoutShape): string | null {
   const { lanes, slots, slotSize } = shape;
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) {
     return `writers = ${lanes}: expected 1 to ${MAX_LANES}`;
@@ -161,12 +161,12 @@ export function shapeError(shape: RingShape): string | null {
 }
 
 /** The segment's size for a shape. */
-export function ringSize(shape: RingShape): number {
+export function ringSize(shape: LayoutShape): number {
   return RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize;
 }
 
 /** Where lane `lane` starts in the segment. */
-export function laneOffset(shape: RingShape, lane: number): number {
+export function laneOffset(shape: LayoutShape, lane: number): number {
   return RING.DATA_OFFSET + lane * shape.slots * shape.slotSize;
 }
 
@@ -182,7 +182,7 @@ export function slotsFor(length: number, slotSize: number): number {
 }
 
 /** The largest payload of one record: a whole lane less the record's header. */
-export function maxRecord(shape: RingShape): number {
+export function maxRecord(shape: LayoutShape): number {
   return shape.slots * shape.slotSize - RECORD_HEADER;
 }
 
@@ -201,7 +201,7 @@ export function advance(position: number, n: number, slots: number): number {
 }
 
 /** What a ring's header says, or why it is not a ring this code can use. */
-export type HeaderCheck = { ok: true; shape: RingShape } | { ok: false; error: string };
+export type HeaderCheck = { ok: true; shape: LayoutShape } | { ok: false; error: string };
 
 /**
  * Reads and checks a ring's header against the segment's real size: the marks, a shape that can
@@ -235,7 +235,7 @@ export function readHeader(view: DataView, segmentSize: number): HeaderCheck {
 }
 
 /** Writes a new ring's header (the rest of the page must be zero). */
-export function writeHeader(view: DataView, shape: RingShape, readerPid: number): void {
+export function writeHeader(view: DataView, shape: LayoutShape, readerPid: number): void {
   view.setUint32(RING.VERSION, RING_VERSION, true);
   view.setUint32(RING.LANES, shape.lanes, true);
   view.setUint32(RING.SLOTS, shape.slots, true);
@@ -258,7 +258,7 @@ export function readRecord(
   lane: DataView,
   slot: number,
   available: number,
-  shape: RingShape,
+  shape: LayoutShape,
 ): RecordCheck {
   const at = slot * shape.slotSize;
   const length = lane.getUint32(at, true);

@@ -57,6 +57,5 @@
 export { RingReader } from "./reader.ts";
 export { RingWriter } from "./writer.ts";
 export { RingError, type RingErrorCode } from "./error.ts";
-export type { RingCreateOptions, RingReadOptions } from "./options.ts";
+export type { RingCreateOptions, RingReadOptions, RingShape } from "./options.ts";
 export { MessageBatch } from "./batch.ts";
-export type { RingShape } from "./layout.ts";

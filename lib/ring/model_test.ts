@@ -17,7 +17,7 @@ import { RingError, RingReader, RingWriter } from "./mod.ts";
 import { MessageBatch, packedSize } from "./batch.ts";
 
 /** 4 slots of 256 bytes a lane: one record holds up to 1008 bytes; larger ones stream. */
-const SHAPE = { slots: 4, slotSize: 256, writers: 2 };
+const SHAPE = { slots: 4, slotSize: 256, maxWriters: 2 };
 const RUNS = Number(Deno.env.get("SHMEMAPHORE_MODEL_RUNS") ?? 1000);
 
 /** Message `seq` of writer `id`: seq (u32), id (u8), then bytes that depend on both. */
@@ -109,7 +109,7 @@ function ended(ring: RingReader): (error: unknown) => null {
 }
 
 class OpenWriter implements Cmd {
-  check = (m: Model) => m.writers.filter((w) => !w.closed).length < SHAPE.writers;
+  check = (m: Model) => m.writers.filter((w) => !w.closed).length < SHAPE.maxWriters;
   async run(m: Model, r: Real) {
     let real: RingWriter;
     try {

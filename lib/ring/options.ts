@@ -13,12 +13,23 @@ export interface RingCreateOptions {
   /** Bytes per slot, a multiple of 64. @default {65536} */
   slotSize?: number;
   /**
-   * How many writers at most (each has a lane of `slots × slotSize` bytes, reserved at once).
-   * @default {4}
+   * How many writers at most: the ring's capacity of writers (each has a lane of
+   * `slots × slotSize` bytes, reserved at once); {@link RingReader.liveWriters} is how many
+   * there are now. @default {4}
    */
-  writers?: number;
+  maxWriters?: number;
   /** Mode of the objects, exactly. @default {0o600} */
   mode?: number;
+}
+
+/** A ring's shape: its capacity of writers, and each one's lane (`slots × slotSize` bytes). */
+export interface RingShape {
+  /** How many writers at most (one lane each). */
+  maxWriters: number;
+  /** Slots per lane. */
+  slots: number;
+  /** Bytes per slot, a multiple of 64. */
+  slotSize: number;
 }
 
 /** Options of {@link RingReader.read} and {@link RingReader.tryRead}. */

@@ -25,12 +25,11 @@ import {
   READER_LOCK_BYTE,
   readHeader,
   RING,
-  type RingShape,
   RingState,
   shapeError,
   writeHeader,
 } from "./layout.ts";
-import type { RingCreateOptions, RingReadOptions } from "./options.ts";
+import type { RingCreateOptions, RingReadOptions, RingShape } from "./options.ts";
 import type { WaitOptions } from "../objects/wait.ts";
 import { MessageReader } from "./_assembly.ts";
 import { ReaderLanes } from "./_lanes.ts";
@@ -63,7 +62,7 @@ import { readableOf } from "./_streams.ts";
 export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** The ring's name, for example `"/frames"`. */
   readonly name: string;
-  /** Its shape: writers (lanes), slots per lane, bytes per slot. */
+  /** Its shape: its capacity of writers, slots per lane, bytes per slot. */
   readonly shape: Readonly<RingShape>;
   readonly #m: RingMemory;
   /** The lanes as this reader reads them: claims, heads, how writers left (`_lanes.ts`). */
@@ -84,7 +83,8 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   private constructor(name: string, m: RingMemory) {
     this.name = name;
     this.#m = m;
-    this.shape = m.shape;
+    const { lanes, slots, slotSize } = m.shape;
+    this.shape = Object.freeze({ maxWriters: lanes, slots, slotSize });
     this.#lanes = new ReaderLanes(name, m);
     this.#records = new MessageReader(this.#lanes);
   }
@@ -102,8 +102,8 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    */
   static create(name: string, options: RingCreateOptions = {}): RingReader {
     const names = ringNames(name);
-    const { slots = 64, slotSize = 64 * 1024, writers = 4, mode = 0o600 } = options;
-    const shape = { lanes: writers, slots, slotSize };
+    const { slots = 64, slotSize = 64 * 1024, maxWriters = 4, mode = 0o600 } = options;
+    const shape = { lanes: maxWriters, slots, slotSize };
     const bad = shapeError(shape);
     if (bad) throw new RangeError(`Invalid ring shape: ${bad}`);
     const made = new Made();
@@ -146,12 +146,12 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   }
 
   /**
-   * How many writers have a lane now.
+   * How many writers have a lane now (at most {@link RingShape.maxWriters}).
    *
    * @throws {RingError} `DAMAGED` once the ring was resized under it; `BadResource` after
    * {@link close}.
    */
-  get writers(): number {
+  get liveWriters(): number {
     this.#checkMapped();
     return this.#lanes.held();
   }
@@ -215,7 +215,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * import assert from "node:assert/strict";
    *
    * const name = `/doc_batch_${crypto.randomUUID().slice(0, 8)}`;
-   * using ring = RingReader.create(name, { slots: 64, slotSize: 128, writers: 1 });
+   * using ring = RingReader.create(name, { slots: 64, slotSize: 128, maxWriters: 1 });
    * using w = RingWriter.open(name);
    * const out = new MessageBatch(64 * 1024);
    * for (let i = 0; i < 100; i++) out.bytes.fill(i, out.push(64)); // 100 messages of 64 bytes
@@ -394,7 +394,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * import assert from "node:assert/strict";
    *
    * const name = `/doc_gz_${crypto.randomUUID().slice(0, 8)}`;
-   * using ring = RingReader.create(name, { slots: 8, slotSize: 1024, writers: 1 });
+   * using ring = RingReader.create(name, { slots: 8, slotSize: 1024, maxWriters: 1 });
    * using w = RingWriter.open(name);
    * const gz = new Uint8Array(
    *   await new Response(new Blob(["hello, ring"]).stream().pipeThrough(new CompressionStream("gzip")))

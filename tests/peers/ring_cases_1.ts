@@ -1,7 +1,7 @@
 // A peer of tests/ring_cases_test.ts: "?".
 import { RingReader } from "../../lib/mod.ts";
 const [name, go, via] = Deno.args;
-const ring = RingReader.create(name, { slots: 4, slotSize: 1024, writers: 2 });
+const ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 2 });
 console.log("ready");
 for (;;) {
   try {
