@@ -22,7 +22,8 @@ import { currentUid, monotonicMs } from "./_libc.ts";
 import { tryLock } from "./_lock.ts";
 import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
 import { ObjectError, PosixError } from "./errors.ts";
-import { type ObjectKind, RING_MAGIC } from "./kinds.ts";
+import { CHANNEL_NAME, type ObjectKind, RING_MAGIC } from "./kinds.ts";
+import { HELD_BYTE } from "./_held.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
 import { Segment } from "./segment.ts";
 import { temporaryName } from "./kinds.ts";
@@ -204,4 +205,46 @@ export function drain(sem: NamedSemaphore, remake: () => NamedSemaphore): NamedS
   sem.unlink();
   sem.close();
   return remake();
+}
+
+/**
+ * Publishes the made plain segment `made` as `name` in place of a stale one (see
+ * `Segment.replace`): never over a live process's (`BUSY`), another user's, a ring's or a
+ * channel's (`FOREIGN_OBJECT`). `made` is removed if it cannot be.
+ */
+export function replaceStale(made: Segment, name: string): Segment {
+  try {
+    publish(made, name, {
+      kind: "plain",
+      ownerByte: HELD_BYTE,
+      open: (at) => Segment.open(at),
+      foreign: (at, uid) =>
+        new ObjectError(
+          "FOREIGN_OBJECT",
+          `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
+          { objectName: at },
+        ),
+      checkKind: (old, at) => {
+        refuseRing(old, at, "plain");
+        if (CHANNEL_NAME.test(at)) {
+          throw new ObjectError(
+            "FOREIGN_OBJECT",
+            `Refusing to replace "${at}": it is a channel's object (use deno task clean)`,
+            { objectName: at },
+          );
+        }
+      },
+      busy: (_old, at) =>
+        new ObjectError(
+          "BUSY",
+          `Refusing to replace "${at}": a live process holds it (close it there first)`,
+          { objectName: at },
+        ),
+    });
+    return made;
+  } catch (error) {
+    made.unlink();
+    made.close();
+    throw error;
+  }
 }

@@ -6,7 +6,6 @@
 
 import {
   cString,
-  currentUid,
   ENOENT,
   errno,
   fileKind,
@@ -20,12 +19,12 @@ import {
   stat,
   type StatInfo,
 } from "./_libc.ts";
-import { HELD_BYTE, hold } from "./_held.ts";
+import { hold } from "./_held.ts";
 import { Mapping } from "./_mapping.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
-import { CHANNEL_NAME, temporaryName } from "./kinds.ts";
-import { isAbsent, openWhenReady, publish, refuseRing } from "./lifecycle.ts";
+import { temporaryName } from "./kinds.ts";
+import { isAbsent, openWhenReady, replaceStale } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
 import { checkSize } from "./_util.ts";
 
@@ -219,41 +218,7 @@ export class Segment implements Disposable {
     checkName(name, "shm");
     checkSize(size);
     checkMode(options.mode ?? 0o600);
-    const made = Segment.create(temporaryName(name), size, options);
-    try {
-      publish(made, name, {
-        kind: "plain",
-        ownerByte: HELD_BYTE,
-        open: (at) => Segment.open(at),
-        foreign: (at, uid) =>
-          new ObjectError(
-            "FOREIGN_OBJECT",
-            `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
-            { objectName: at },
-          ),
-        checkKind: (old, at) => {
-          refuseRing(old, at, "plain");
-          if (CHANNEL_NAME.test(at)) {
-            throw new ObjectError(
-              "FOREIGN_OBJECT",
-              `Refusing to replace "${at}": it is a channel's object (use deno task clean)`,
-              { objectName: at },
-            );
-          }
-        },
-        busy: (_old, at) =>
-          new ObjectError(
-            "BUSY",
-            `Refusing to replace "${at}": a live process holds it (close it there first)`,
-            { objectName: at },
-          ),
-      });
-      return made;
-    } catch (error) {
-      made.unlink();
-      made.close();
-      throw error;
-    }
+    return replaceStale(Segment.create(temporaryName(name), size, options), name);
   }
 
   /**
