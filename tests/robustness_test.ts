@@ -291,6 +291,17 @@ rootTest(
     }),
 );
 
+/** Runs `deno task clean ARGS...` in the project root: its exit code and what it printed. */
+async function clean(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+  const out = await new Deno.Command(command, {
+    args: rest,
+    cwd: new URL("../", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
 Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
@@ -301,16 +312,7 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     NamedSemaphore.create(names.responseReady).close();
     const other = channelNames(`u_${id}`).head;
     Segment.create(other, 1).close();
-    const run = async (args: string[]) => {
-      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-      const out = await new Deno.Command(command, {
-        args: rest,
-        cwd: new URL("../", import.meta.url).pathname,
-        env: { NO_COLOR: "1" },
-      }).output();
-      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-    };
-    const listed = await run(["--channel", channel]);
+    const listed = await clean("--channel", channel);
     assert.equal(listed.code, 0);
     const me = currentUid();
     assert.match(
@@ -321,7 +323,7 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
     assert.match(listed.stdout, /4 objects of channel [^]* --remove/);
     assert.doesNotMatch(listed.stdout, /SEG_u_/, "only the channel asked for");
     assert.equal(shmEntries(id).length, 5, "listing removes nothing");
-    const removed = await run(["--channel", channel, "--remove"]);
+    const removed = await clean("--channel", channel, "--remove");
     assert.equal(removed.code, 0);
     assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
     assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
@@ -331,15 +333,6 @@ Deno.test("deno task clean lists a channel's leftovers with owner and mode, and 
 Deno.test("deno task clean knows rings, their temporary names and plain objects; it never removes a live one", () =>
   withId(async (id) => {
     const ring = `/r_${id}`;
-    const clean = async (...args: string[]) => {
-      const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-      const out = await new Deno.Command(command, {
-        args: rest,
-        cwd: new URL("../", import.meta.url).pathname,
-        env: { NO_COLOR: "1" },
-      }).output();
-      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-    };
     // A reader killed while creating its ring leaves a temporary name: a ring's, found by name.
     const crashed = spawnPeer(peer("robustness_3"), [ring]);
     await crashed.waitFor("made");
