@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { denoArgv, ROOT, taskArgs } from "./_util.ts";
+import { listObjects } from "../lib/mod.ts";
+import { denoArgv, ROOT, taskArgs, until, watch } from "./_util.ts";
 
 const TASKS = ["server", "client", "clean", "bench", "soak", "demo", "stream"];
 
@@ -50,4 +51,23 @@ Deno.test("deno task test:arm64 --help prints its usage and installs nothing", a
   } finally {
     await Deno.remove(bin, { recursive: true });
   }
+});
+
+Deno.test("the bench leaves nothing in /dev/shm, even when it is killed with SIGKILL mid-run", async () => {
+  const before = new Set(listObjects((n) => n.includes("bench")).map((o) => o.name));
+  const bench = watch(denoArgv(...await taskArgs("bench"), "--quick", "--only", "channel"), {
+    cwd: ROOT.pathname,
+  });
+  try {
+    await bench.waitFor("Starting and warming up", 60_000);
+    await until(() => listObjects((n) => n.includes("bench_")).length > before.size, "its objects");
+  } finally {
+    bench.process.kill("SIGKILL"); // the benchmark alone: its janitor lives on, and cleans up
+    await bench.done;
+  }
+  await until(
+    () => listObjects((n) => n.includes("bench") && !before.has(n)).length === 0,
+    "the janitor to remove what the killed run made",
+    20_000,
+  );
 });

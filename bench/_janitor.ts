@@ -1,0 +1,31 @@
+/**
+ * The benchmark's janitor, run as its own process by bench.ts: it waits until the benchmark is
+ * gone however it went (its end, an error, Ctrl-C, SIGTERM, SIGHUP, even SIGKILL: the pipe on
+ * its stdin closes), then removes every object in /dev/shm whose name has the run's id.
+ * A separate process, so that the benchmark itself carries no signal listener while it measures
+ * (an active one costs about half a microsecond an exchange). The terminal's signals reach the
+ * janitor too: it waits them out.
+ *
+ *   deno run --allow-ffi bench/_janitor.ts ID
+ *
+ * @module
+ */
+
+import { listObjects, removeObject } from "../lib/mod.ts";
+
+const [id] = Deno.args;
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  Deno.addSignalListener(signal, () => {}); // outlive the benchmark, then clean up
+}
+// Until the benchmark closes its end of the pipe, or dies.
+for await (const _ of Deno.stdin.readable) {
+  // nothing is sent
+}
+for (const object of listObjects((name) => name.includes(id))) {
+  try {
+    removeObject(object);
+  } catch {
+    // gone meanwhile, or not ours
+  }
+}
+Deno.exit(0);
