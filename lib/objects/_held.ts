@@ -11,8 +11,7 @@
  * @module
  */
 
-import { cString, libc, O_NONBLOCK, O_RDONLY } from "./_libc.ts";
-import { isLocked, tryLock } from "./_lock.ts";
+import { tryLock } from "./_lock.ts";
 
 /** The byte every holder locks (shared): past any byte the ring or the channel lock. */
 export const HELD_BYTE = 2 ** 52;
@@ -25,25 +24,4 @@ export function hold(fd: number, name: string): boolean {
 /** Takes `fd`'s object for replacing it: `false` if anyone else holds it. */
 export function holdAlone(fd: number, name: string): boolean {
   return tryLock(fd, HELD_BYTE, true, name);
-}
-
-/** Whether a descriptor other than `fd` holds `fd`'s object: a live process. */
-export function heldByOthers(fd: number, name: string): boolean {
-  return isLocked(fd, HELD_BYTE, name);
-}
-
-/**
- * Whether a live process holds the object `name` of type `type`; `null` if that cannot be
- * told (it is gone, or not ours to open). Opens it read-only, without blocking (a FIFO of that
- * name cannot hang it), and maps nothing.
- */
-export function isHeld(name: string, type: "shm" | "sem"): boolean | null {
-  const file = type === "sem" ? `/sem.${name.slice(1)}` : name;
-  const fd = libc.shm_open(cString(file), O_RDONLY | O_NONBLOCK, 0);
-  if (fd < 0) return null;
-  try {
-    return isLocked(fd, HELD_BYTE, name);
-  } finally {
-    libc.close(fd);
-  }
 }

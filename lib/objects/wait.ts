@@ -34,16 +34,6 @@ export type ReadyOptions = Omit<WaitOptions, "spinMicros">;
 /** The longest spin a wait takes: a second (a longer one would hide a dead peer that long). */
 export const MAX_SPIN_MICROS = 1_000_000;
 
-/** Checks the options of a wait (see the module's notes), before anything is done. */
-export function checkWait(options: WaitOptions): void {
-  checkTimeout(options.timeoutMs ?? Infinity);
-  checkSpin(options.spinMicros);
-  const { signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Invalid signal: expected an AbortSignal, got ${typeof signal}`);
-  }
-}
-
 /** Checks a `timeoutMs` option: a number, 0 or more (`Infinity`: no limit). */
 export function checkTimeout(timeoutMs: number): void {
   if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
