@@ -82,7 +82,7 @@ export function holdFile(name: string, inode: number): number {
  * process (`BUSY`). The old file is taken alone (an exclusive lock) while its name is removed, so
  * that no opener holds it meanwhile.
  */
-export function replaceStale(name: string, create: () => NamedSemaphore): NamedSemaphore {
+export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore): NamedSemaphore {
   for (;;) {
     const old = checkFile(name);
     if (old === null) {

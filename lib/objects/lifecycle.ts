@@ -212,7 +212,7 @@ export function drain(sem: NamedSemaphore, remake: () => NamedSemaphore): NamedS
  * `Segment.replace`): never over a live process's (`BUSY`), another user's, a ring's or a
  * channel's (`FOREIGN_OBJECT`). `made` is removed if it cannot be.
  */
-export function replaceStale(made: Segment, name: string): Segment {
+export function replaceStaleSegment(made: Segment, name: string): Segment {
   try {
     publish(made, name, {
       kind: "plain",

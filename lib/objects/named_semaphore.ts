@@ -25,7 +25,13 @@ import { checkName, devShmPath } from "./_names.ts";
 import { checkSpin, checkTimeout, type ReadyOptions, type WaitOptions } from "./wait.ts";
 import { PosixError } from "./errors.ts";
 import { openWhenReady } from "./lifecycle.ts";
-import { checkCreate, checkFile, holdFile, replaceStale, SEM_FILE_SIZE } from "./_sem_file.ts";
+import {
+  checkCreate,
+  checkFile,
+  holdFile,
+  replaceStaleSemaphore,
+  SEM_FILE_SIZE,
+} from "./_sem_file.ts";
 
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
 const DEFAULT_SPIN_MICROS = 100;
@@ -310,7 +316,7 @@ export class NamedSemaphore implements Disposable {
     options: SemaphoreCreateOptions = {},
   ): NamedSemaphore {
     checkCreate(name, initialValue, options.mode ?? 0o600);
-    return replaceStale(name, () => NamedSemaphore.create(name, initialValue, options));
+    return replaceStaleSemaphore(name, () => NamedSemaphore.create(name, initialValue, options));
   }
 
   /**

@@ -24,7 +24,7 @@ import { Mapping } from "./_mapping.ts";
 import { checkMode, checkName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { temporaryName } from "./kinds.ts";
-import { isAbsent, openWhenReady, replaceStale } from "./lifecycle.ts";
+import { isAbsent, openWhenReady, replaceStaleSegment } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
 import { checkSize } from "./_util.ts";
 
@@ -218,7 +218,7 @@ export class Segment implements Disposable {
     checkName(name, "shm");
     checkSize(size);
     checkMode(options.mode ?? 0o600);
-    return replaceStale(Segment.create(temporaryName(name), size, options), name);
+    return replaceStaleSegment(Segment.create(temporaryName(name), size, options), name);
   }
 
   /**
