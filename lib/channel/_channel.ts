@@ -6,15 +6,15 @@
  * @module
  */
 
-import { currentUid, ENOENT, fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
+import { currentUid, fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
 import { devShmPath } from "../objects/_names.ts";
-import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { PosixError } from "../objects/errors.ts";
 import { ChannelError } from "./error.ts";
 
 export { ChannelError };
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
-import { publish, refuseRing } from "../objects/lifecycle.ts";
+import { isAbsent, openOwn, type OwnErrors, publish, refuseRing } from "../objects/lifecycle.ts";
 import {
   type ChannelNames,
   HEADER,
@@ -49,18 +49,17 @@ export function damaged(name: string, what: string, cause?: unknown): ChannelErr
  * Refuses the object at `name` (`kind`) if it exists and belongs to another user, before it is
  * opened: as root, opening would succeed, and using it would take over someone else's channel.
  */
-export function refuseForeign(name: string, kind: "shm" | "sem"): void {
+function refuseForeign(name: string, kind: "shm" | "sem"): void {
   const st = lstat(devShmPath(name, kind));
   if (st && st.uid !== currentUid()) throw foreign(name, st.uid);
 }
 
-/** Turns what opening a channel object can throw into a {@link ChannelError} where it is one. */
+/**
+ * Turns a libc failure of opening a channel object into a {@link ChannelError} where it is one:
+ * another user's, or not a regular file (glibc reports a directory as EINVAL, a link as ELOOP).
+ */
 function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
-  if (error instanceof DamagedObjectError) {
-    return new ChannelError("DAMAGED", error.message, { objectName: name, cause: error });
-  }
   if (!(error instanceof PosixError)) return error;
-  // What is there? (glibc reports a directory as EINVAL, a link as ELOOP.)
   const st = lstat(devShmPath(name, kind));
   if (st && st.uid !== currentUid()) return foreign(name, st.uid);
   if (st && !isRegular(st.mode)) {
@@ -78,21 +77,16 @@ function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
  * (`DAMAGED`, checked before it is mapped).
  */
 export function openSemaphore(name: string, mode: number): NamedSemaphore {
-  refuseForeign(name, "sem");
-  let sem: NamedSemaphore;
   try {
-    sem = NamedSemaphore.openOrCreate(name, 0, { mode });
+    return openOwn(
+      name,
+      "sem",
+      () => NamedSemaphore.openOrCreate(name, 0, { mode }),
+      channelErrors,
+    );
   } catch (error) {
     throw translate(error, name, "sem");
   }
-  if (!sem.created) {
-    const { uid } = sem.info();
-    if (uid !== currentUid()) {
-      sem.close();
-      throw foreign(name, uid);
-    }
-  }
-  return sem;
 }
 
 /**
@@ -100,20 +94,20 @@ export function openSemaphore(name: string, mode: number): NamedSemaphore {
  * that is not a regular file.
  */
 export function openSegment(name: string): Segment | null {
-  let segment: Segment;
   try {
-    segment = Segment.open(name);
+    return openOwn(name, "shm", () => Segment.open(name), channelErrors);
   } catch (error) {
-    if (error instanceof PosixError && error.errno === ENOENT) return null;
+    if (isAbsent(error)) return null;
     throw translate(error, name, "shm");
   }
-  const { uid } = segment.info();
-  if (uid !== currentUid()) {
-    segment.close();
-    throw foreign(name, uid);
-  }
-  return segment;
 }
+
+/** The errors of opening a channel's objects (see `openOwn`). */
+const channelErrors: OwnErrors = {
+  foreign,
+  damaged: (cause) =>
+    new ChannelError("DAMAGED", cause.message, { objectName: cause.objectName, cause }),
+};
 
 /** The header segment's views, rebuilt when its mapping changes (a plain peer grew it). */
 export class HeaderView {

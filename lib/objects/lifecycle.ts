@@ -18,10 +18,11 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "./_libc.ts";
+import { currentUid, lstat, monotonicMs } from "./_libc.ts";
+import { devShmPath } from "./_names.ts";
 import { tryLock } from "./_lock.ts";
 import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
-import { ObjectError, PosixError } from "./errors.ts";
+import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { CHANNEL_NAME, type ObjectKind, RING_MAGIC } from "./kinds.ts";
 import { HELD_BYTE } from "./_held.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
@@ -247,4 +248,41 @@ export function replaceStaleSegment(made: Segment, name: string): Segment {
     made.close();
     throw error;
   }
+}
+
+/** How a kind says the errors of opening its objects: see {@link openOwn}. */
+export interface OwnErrors {
+  /** The object `name` belongs to user `uid`. */
+  foreign(name: string, uid: number): Error;
+  /** The file at the name is not what it should be. */
+  damaged(cause: DamagedObjectError): Error;
+}
+
+/**
+ * Opens (or creates) object `name` of type `type` with `open`, only if it is this user's: another
+ * user's is refused (`errors.foreign`) before it is opened when it is there already (as root,
+ * opening would succeed, and using it would take over someone else's object) and after; a file
+ * that is not what its name says is `errors.damaged`. Other errors (`ENOENT`...) are thrown as
+ * they are.
+ */
+export function openOwn<T extends Segment | NamedSemaphore>(
+  name: string,
+  type: "shm" | "sem",
+  open: () => T,
+  errors: OwnErrors,
+): T {
+  const there = lstat(devShmPath(name, type));
+  if (there && there.uid !== currentUid()) throw errors.foreign(name, there.uid);
+  let object: T;
+  try {
+    object = open();
+  } catch (error) {
+    throw error instanceof DamagedObjectError ? errors.damaged(error) : error;
+  }
+  const { uid } = object.info();
+  if (uid !== currentUid()) {
+    object.close();
+    throw errors.foreign(name, uid);
+  }
+  return object;
 }

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { monotonicMs } from "../objects/_libc.ts";
 import { checkName } from "../objects/_names.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
-import { DamagedObjectError, PosixError } from "../objects/errors.ts";
+import { isAbsent, openOwn, type OwnErrors } from "../objects/lifecycle.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import type { Segment } from "../objects/segment.ts";
 import { RingError } from "./error.ts";
@@ -160,31 +160,33 @@ export class RingMemory {
  * name: one that is gone means the reader is closing, and a writer must not make it again.
  */
 export function ringSemaphore(name: string, mode: number | null): NamedSemaphore {
-  let sem: NamedSemaphore;
   try {
-    sem = mode === null
-      ? NamedSemaphore.open(name)
-      : NamedSemaphore.openOrCreate(name, 0, { mode });
+    return openOwn(
+      name,
+      "sem",
+      () =>
+        mode === null ? NamedSemaphore.open(name) : NamedSemaphore.openOrCreate(name, 0, { mode }),
+      ringErrors,
+    );
   } catch (error) {
-    if (error instanceof DamagedObjectError) {
-      throw new RingError("DAMAGED", error.message, { objectName: error.objectName, cause: error });
-    }
-    if (mode === null && error instanceof PosixError && error.code === "ENOENT") {
+    if (mode === null && isAbsent(error)) {
       throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`, {
         objectName: name,
       });
     }
     throw error;
   }
-  const { uid } = sem.info();
-  if (uid !== currentUid()) {
-    sem.close();
-    throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
-      objectName: name,
-    });
-  }
-  return sem;
 }
+
+/** The errors of opening a ring's objects (see `openOwn`). */
+export const ringErrors: OwnErrors = {
+  foreign: (name, uid) =>
+    new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
+      objectName: name,
+    }),
+  damaged: (cause) =>
+    new RingError("DAMAGED", cause.message, { objectName: cause.objectName, cause }),
+};
 
 /** How one end waits: see {@link waitFor}. */
 export interface WaitPlan<T> {

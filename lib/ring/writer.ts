@@ -4,15 +4,21 @@
  * @module
  */
 
-import { currentUid, monotonicMs } from "../objects/_libc.ts";
+import { monotonicMs } from "../objects/_libc.ts";
 import { isLocked, tryLock, unlock } from "../objects/_lock.ts";
 import { checkSpin, checkTimeout } from "../objects/wait.ts";
-import { openWhenReady } from "../objects/lifecycle.ts";
+import { isAbsent, openOwn, openWhenReady } from "../objects/lifecycle.ts";
 import type { ReadyOptions } from "../objects/wait.ts";
-import { DamagedObjectError, PosixError } from "../objects/errors.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
-import { CLAIMS_WORD, giveTurn, RingMemory, ringNames, ringSemaphore } from "./_memory.ts";
+import {
+  CLAIMS_WORD,
+  giveTurn,
+  ringErrors,
+  RingMemory,
+  ringNames,
+  ringSemaphore,
+} from "./_memory.ts";
 import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
 import { RingError } from "./error.ts";
 import {
@@ -75,29 +81,15 @@ export class RingWriter implements Disposable {
     const names = ringNames(name);
     let segment: Segment;
     try {
-      segment = Segment.open(name);
+      segment = openOwn(name, "shm", () => Segment.open(name), ringErrors);
     } catch (error) {
-      if (error instanceof PosixError && error.code === "ENOENT") {
-        throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`, {
-          objectName: name,
-        });
-      }
-      if (error instanceof DamagedObjectError) {
-        throw new RingError("DAMAGED", error.message, {
-          objectName: error.objectName,
-          cause: error,
-        });
-      }
-      throw error;
+      if (!isAbsent(error)) throw error;
+      throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`, {
+        objectName: name,
+      });
     }
     const opened: (Segment | NamedSemaphore)[] = [segment];
     try {
-      const { uid } = segment.info();
-      if (uid !== currentUid()) {
-        throw new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
-          objectName: name,
-        });
-      }
       const bytes = segment.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
