@@ -11,7 +11,7 @@
  * @module
  */
 
-import { listObjects, removeObject } from "../lib/mod.ts";
+import { removeRun } from "./_io.ts";
 
 const [id] = Deno.args;
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
@@ -21,11 +21,5 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 for await (const _ of Deno.stdin.readable) {
   // nothing is sent
 }
-for (const object of listObjects((name) => name.includes(id))) {
-  try {
-    removeObject(object);
-  } catch {
-    // gone meanwhile, or not ours
-  }
-}
+removeRun(id);
 Deno.exit(0);

@@ -29,14 +29,8 @@
 
 import os from "node:os";
 import { parseOptions } from "../cli/cli.ts";
-import {
-  ChannelClient,
-  ChannelServer,
-  listObjects,
-  NamedSemaphore,
-  removeObject,
-} from "../lib/mod.ts";
-import { PEER_FLAGS, readFull, writeFull } from "./_io.ts";
+import { ChannelClient, ChannelServer, NamedSemaphore } from "../lib/mod.ts";
+import { PEER_FLAGS, readFull, removeRun, writeFull } from "./_io.ts";
 import {
   cRingStream,
   idleReader,
@@ -166,15 +160,7 @@ const monotonicMs = () => performance.now();
  * Everything this run makes in /dev/shm has `id` in its name: a janitor process removes it once
  * this one is gone, however it went (see bench/_janitor.ts); the end of a run removes it too.
  */
-function removeLeftovers(): void {
-  for (const object of listObjects((name) => name.includes(id))) {
-    try {
-      removeObject(object);
-    } catch {
-      // gone meanwhile, or not ours
-    }
-  }
-}
+const removeLeftovers = () => removeRun(id);
 const janitor = new Deno.Command(Deno.execPath(), {
   args: ["run", "--allow-ffi", "--quiet", new URL("./_janitor.ts", import.meta.url).pathname, id],
   stdin: "piped",

@@ -28,6 +28,7 @@ import { kindOf, type ObjectKind, TEMPORARY_NAME } from "./objects/kinds.ts";
 import { NamedSemaphore } from "./objects/named_semaphore.ts";
 import { Segment } from "./objects/segment.ts";
 import { channelNames } from "./channel/protocol.ts";
+import { ringNames } from "./ring/_memory.ts";
 
 /** One object in /dev/shm. */
 export interface ShmObject {
@@ -156,9 +157,7 @@ export function removeObject(object: Pick<ShmObject, "name" | "type">): boolean 
  * ```
  */
 export function channelObjects(channel: string): ShmObject[] {
-  const names = channelNames(channel);
-  const exact = new Set<string>(Object.values(names));
-  return listObjects((name) => exact.has(TEMPORARY_NAME.exec(name)?.[1] ?? name));
+  return objectsNamed(Object.values(channelNames(channel)));
 }
 
 /**
@@ -169,7 +168,12 @@ export function channelObjects(channel: string): ShmObject[] {
  * @returns The objects, sorted by name.
  */
 export function ringObjects(name: string): ShmObject[] {
-  const exact = new Set([name, `${name}.readable`, `${name}.writable`]);
-  return listObjects((at) => exact.has(TEMPORARY_NAME.exec(at)?.[1] ?? at))
+  return objectsNamed(Object.values(ringNames(name)))
     .map((object) => ({ ...object, kind: "ring" })); // (a temporary one may not be filled yet)
+}
+
+/** The objects of these names, and the temporary names made for them (`NAME.new.PID.TAG`). */
+function objectsNamed(names: string[]): ShmObject[] {
+  const exact = new Set(names);
+  return listObjects((at) => exact.has(TEMPORARY_NAME.exec(at)?.[1] ?? at));
 }
