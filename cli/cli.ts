@@ -258,10 +258,21 @@ export function shutdownOnSignals(cleanup: () => void): {
   signal: AbortSignal;
   /** The exit code the received signal calls for, or `undefined` if none came. */
   exitCode: () => number | undefined;
+  /**
+   * Takes signals from the process that started this one, too, as lines on standard input
+   * (`SIGTERM\n`): each as a first signal (one that comes after a signal is nothing new, never
+   * a second one), and the end of standard input (that process is gone) as a SIGTERM.
+   */
+  fromParent: () => void;
 } {
   const controller = new AbortController();
   let received: typeof SHUTDOWN_SIGNALS[number] | undefined;
   const code = () => Exit[received ?? "SIGINT"];
+  const first = (sig: typeof SHUTDOWN_SIGNALS[number]) => {
+    received = sig;
+    console.error(`\n${sig}: cleaning up (again to stop at once)`);
+    controller.abort(new DOMException(`Interrupted by ${sig}`, "AbortError"));
+  };
   for (const sig of SHUTDOWN_SIGNALS) {
     Deno.addSignalListener(sig, () => {
       if (received) {
@@ -272,13 +283,26 @@ export function shutdownOnSignals(cleanup: () => void): {
           Deno.exit(code());
         }
       }
-      received = sig;
-      console.error(`\n${sig}: cleaning up (again to stop at once)`);
-      controller.abort(new DOMException(`Interrupted by ${sig}`, "AbortError"));
+      first(sig);
     });
   }
+  const fromParent = async () => {
+    const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+    try {
+      for await (const text of lines) {
+        for (const line of text.split("\n")) {
+          const sig = SHUTDOWN_SIGNALS.find((s) => s === line.trim());
+          if (sig && !received) first(sig);
+        }
+      }
+    } catch {
+      // standard input closed under us: as its end
+    }
+    if (!received) first("SIGTERM");
+  };
   return {
     signal: controller.signal,
     exitCode: () => received === undefined ? undefined : code(),
+    fromParent: () => void fromParent(),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * What is in /dev/shm: every shared memory object and named semaphore, with what the library
- * knows of each: its kind (a ring's, a channel's, or plain), whether it is a temporary name a
- * crash left, owner, mode, size, age, and whether a live process holds it. For finding and
- * removing what crashed runs left behind (`deno task clean`).
+ * knows of each: its kind (a ring's, a channel's, or plain) and whether its own bytes prove it,
+ * whether it is a temporary name a crash left, owner, mode, size, age, and whether a live process
+ * holds it. For finding and removing what crashed runs left behind (`deno task clean`).
  *
  * Read through libc (`opendir`/`readdir`/`stat`, and for each object one read-only open that
  * maps nothing and cannot block), so it needs no permission beyond `--allow-ffi`.
@@ -12,22 +12,29 @@
 
 import {
   cString,
+  currentUid,
   errno,
   fstat,
   isRegular,
   libc,
   listDirectory,
+  lstat,
+  makeDev,
   O_NONBLOCK,
   O_RDONLY,
+  readLink,
+  readSmallFile,
   stat,
+  type StatInfo,
 } from "./objects/_libc.ts";
 import { HELD_BYTE } from "./objects/_held.ts";
-import { isLocked } from "./objects/_lock.ts";
+import { isLocked, isOwnerAlive } from "./objects/_lock.ts";
 import { PosixError } from "./objects/errors.ts";
-import { kindOf, type ObjectKind, TEMPORARY_NAME } from "./objects/kinds.ts";
-import { NamedSemaphore } from "./objects/named_semaphore.ts";
-import { Segment } from "./objects/segment.ts";
-import { channelNames } from "./channel/protocol.ts";
+import { CHANNEL_NAME, type ObjectKind, RING_SEMAPHORE, TEMPORARY_NAME } from "./objects/kinds.ts";
+import { devShmPath } from "./objects/_names.ts";
+import { temporaryName } from "./objects/kinds.ts";
+import { channelNames, HEADER, isExtended, SERVER_LOCK_BYTE } from "./channel/protocol.ts";
+import { READER_LOCK_BYTE, readHeader, RING } from "./ring/layout.ts";
 import { ringNames } from "./ring/_memory.ts";
 
 /** One object in /dev/shm. */
@@ -38,7 +45,13 @@ export interface ShmObject {
   type: "shm" | "sem";
   /** What it is: a ring's, a channel's, or plain (anything else; see `objects/kinds.ts`). */
   kind: ObjectKind;
-  /** A temporary name (`NAME.new.PID.TAG`) a process killed while making an object left. */
+  /**
+   * Whether the object's own bytes say it is of its `kind`: a ring's whole header (or, for its
+   * semaphores, their ring's), a channel's marked header (or its header's, for the other three).
+   * A kind only its name suggests (`proven: false`) may be another program's object.
+   */
+  proven: boolean;
+  /** A temporary name (`NAME.new.TAG`) a process killed while making an object left. */
   temporary: boolean;
   /** Owner's user id. */
   uid: number;
@@ -48,10 +61,16 @@ export interface ShmObject {
   size: number;
   /** Last modification, milliseconds since the epoch (second precision). */
   mtimeMs: number;
+  /** The inode number: what the object is, whatever its name ({@link removeObject} checks it). */
+  inode: number;
+  /** The device of /dev/shm it is on, with {@link inode}. */
+  device: number;
   /**
-   * Whether a live process holds it (the lock every holder of the library's objects takes);
-   * `null` when that cannot be told (not yours to open). A program that does not take the lock
-   * (the C++ original) holds its objects unseen: `false`.
+   * Whether a live process of this library holds it: of a `proven` ring's or channel's object,
+   * its owner (the ring's reader, the channel's server: an exclusive lock); of any other, any
+   * holder (the shared lock every holder takes, see `objects/_held.ts`). `null` when that cannot
+   * be told (not yours to open). A program that does not take the locks (the C++ original) holds
+   * its objects unseen here: see {@link objectUsers}.
    */
   live: boolean | null;
 }
@@ -80,71 +99,283 @@ export interface ShmObject {
 export function listObjects(filter: (name: string) => boolean = () => true): ShmObject[] {
   const files = listDirectory("/dev/shm");
   if (files === null) throw new PosixError("opendir", errno(), "/dev/shm", "Cannot list");
+  const looks = new Map<string, Look | null>();
   const objects: ShmObject[] = [];
   for (const file of files) {
     const type = file.startsWith("sem.") ? "sem" : "shm";
     const name = "/" + (type === "sem" ? file.slice(4) : file);
     if (!filter(name)) continue;
-    const found = look(file, name, type);
+    const found = describe(name, type, looks);
     if (found) objects.push(found);
   }
   return objects.sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
 }
 
-/** One object: opened read-only without blocking (a FIFO cannot hang it), never mapped. */
-function look(file: string, name: string, type: "shm" | "sem"): ShmObject | null {
-  const fd = libc.shm_open(cString(`/${file}`), O_RDONLY | O_NONBLOCK, 0);
+/** What one look at an object's file found: see {@link look}. */
+interface Look {
+  st: StatInfo;
+  /** Of a segment: a ring's whole header; a channel's marked header. */
+  ring: boolean;
+  channelHead: boolean;
+  /** Its owner (a ring's reader, a channel's server) is alive: an exclusive lock. */
+  ownerAlive: boolean;
+  /** Any holder's lock on the held byte (`null`: not ours to open). */
+  held: boolean | null;
+}
+
+/**
+ * One object's file: opened read-only without blocking (a FIFO cannot hang it), its first page
+ * read (never mapped), its locks asked. `null` if it is not there.
+ */
+function look(name: string, type: "shm" | "sem"): Look | null {
+  const file = type === "sem" ? `/sem.${name.slice(1)}` : name;
+  const fd = libc.shm_open(cString(file), O_RDONLY | O_NONBLOCK, 0);
   let st = fd >= 0 ? fstat(fd) : null;
-  let live: boolean | null = null;
-  let firstWord: number | undefined;
+  const found: Omit<Look, "st"> = {
+    ring: false,
+    channelHead: false,
+    ownerAlive: false,
+    held: null,
+  };
   try {
     // (Only a regular file is asked: a FIFO, a directory or a device of that name is nobody's.)
     if (fd >= 0 && st && isRegular(st.mode)) {
-      live = isLocked(fd, HELD_BYTE, name);
-      if (type === "shm" && st.size >= 4) {
-        const word = new Uint32Array(1);
-        if (Number(libc.read(fd, word, 4n)) === 4) firstWord = word[0];
+      found.held = isLocked(fd, HELD_BYTE, name);
+      if (type === "shm" && st.size >= HEADER.EXT_SIZE) {
+        const page = new Uint8Array(Math.min(st.size, RING.DATA_OFFSET));
+        const n = Number(libc.read(fd, page, BigInt(page.length)));
+        const view = new DataView(page.buffer, 0, Math.max(0, n));
+        if (n === RING.DATA_OFFSET && readHeader(view, st.size).ok) {
+          found.ring = true;
+          found.ownerAlive = isOwnerAlive(fd, READER_LOCK_BYTE, name);
+        } else if (n >= HEADER.EXT_SIZE && isExtended(view)) {
+          found.channelHead = true;
+          found.ownerAlive = isOwnerAlive(fd, SERVER_LOCK_BYTE, name);
+        }
       }
     }
   } finally {
     if (fd >= 0) libc.close(fd);
   }
-  if (!st) {
-    // Not ours to open: what stat says, and "cannot tell" for the rest.
-    st = stat(`/dev/shm/${file}`);
-    if (!st) return null; // removed while we looked
+  // Not ours to open: what stat says, and "cannot tell" for the rest.
+  st ??= stat(devShmPath(name, type));
+  return st ? { st, ...found } : null;
+}
+
+/** An object's kind, whether its bytes prove it, and whether its owner lives: see {@link kindOf}. */
+interface Kind {
+  kind: ObjectKind;
+  proven: boolean;
+  /** Its owner (the ring's reader, the channel's server) lives: only for a proven kind. */
+  ownerAlive: boolean;
+}
+
+/**
+ * The kind of object `name` (its file looked at: `own`): from its name, proven by its bytes or
+ * by its ring's segment or its channel's header (looked at through `lookAt`), whose owner's lock
+ * says whether it is live.
+ */
+function kindOf(
+  name: string,
+  type: "shm" | "sem",
+  own: Look,
+  lookAt: (at: string, as: "shm" | "sem") => Look | null,
+): Kind {
+  const base = TEMPORARY_NAME.exec(name)?.[1] ?? name;
+  if (type === "shm" && own.ring) return { kind: "ring", proven: true, ownerAlive: own.ownerAlive };
+  const ring = type === "sem" ? RING_SEMAPHORE.exec(base) : null;
+  if (ring) {
+    const segment = lookAt(ring[1], "shm");
+    return segment?.ring
+      ? { kind: "ring", proven: true, ownerAlive: segment.ownerAlive }
+      : { kind: "ring", proven: false, ownerAlive: false };
   }
+  const channel = CHANNEL_NAME.exec(base);
+  if (channel) {
+    const head = channelNames(channel[1] ?? channel[2]).head;
+    const header = base === head && type === "shm" ? own : lookAt(head, "shm");
+    return header?.channelHead
+      ? { kind: "channel", proven: true, ownerAlive: header.ownerAlive }
+      : { kind: "channel", proven: false, ownerAlive: false };
+  }
+  return { kind: "plain", proven: false, ownerAlive: false };
+}
+
+/**
+ * Whether object `name` is live: for a kind its bytes prove, its owner's lock (a process that
+ * only has it open, or a shared lock of someone who may only read it, is no owner); for any
+ * other, any holder's lock.
+ */
+function liveness(kind: Kind, own: Look): boolean | null {
+  return kind.proven ? kind.ownerAlive : own.held;
+}
+
+/** One object as listed, its ring's or channel's header looked at once per listing (`looks`). */
+function describe(
+  name: string,
+  type: "shm" | "sem",
+  looks: Map<string, Look | null>,
+): ShmObject | null {
+  const lookAt = (at: string, as: "shm" | "sem") => {
+    const key = `${as}:${at}`;
+    if (!looks.has(key)) looks.set(key, look(at, as));
+    return looks.get(key)!;
+  };
+  const own = lookAt(name, type);
+  if (!own) return null; // removed while we looked
+  const kind = kindOf(name, type, own, lookAt);
   return {
     name,
     type,
-    kind: kindOf(name, type, firstWord),
+    kind: kind.kind,
+    proven: kind.proven,
     temporary: TEMPORARY_NAME.test(name),
-    uid: st.uid,
-    mode: st.mode & 0o777,
-    size: st.size,
-    mtimeMs: st.mtimeMs,
-    live,
+    uid: own.st.uid,
+    mode: own.st.mode & 0o777,
+    size: own.st.size,
+    mtimeMs: own.st.mtimeMs,
+    inode: own.st.ino,
+    device: own.st.dev,
+    live: liveness(kind, own),
   };
 }
 
 /**
- * Removes one listed object's name (`shm_unlink` or `sem_unlink`), whatever holds it: the
- * caller decides (see `live` and `uid`); `deno task clean` never removes a live one or another
- * user's.
+ * The processes that have the object open or mapped now, as far as this process can see
+ * (`/proc/PID/fd` and `/proc/PID/maps`: all of them as root, this user's otherwise): what says
+ * that a program which takes none of this library's locks (the C++ original, a Python program)
+ * uses it.
+ *
+ * @param object From {@link listObjects} (its `inode` and `device` are what is looked for).
+ * @returns Their pids, this process's left out.
+ */
+export function objectUsers(object: Pick<ShmObject, "inode" | "device">): number[] {
+  const pids: number[] = [];
+  for (const entry of listDirectory("/proc") ?? []) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === Deno.pid) continue;
+    if (usesObject(pid, object)) pids.push(pid);
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Whether process `pid` maps the object or has it open (what it lets us read of it). */
+function usesObject(pid: number, object: Pick<ShmObject, "inode" | "device">): boolean {
+  // /proc/PID/maps: "address perms offset MAJOR:MINOR INODE path", devices in hex.
+  const maps = readSmallFile(`/proc/${pid}/maps`) ?? "";
+  for (const line of maps.split("\n")) {
+    if (!line.includes(" /dev/shm/")) continue;
+    const [, , , dev, inode] = line.split(/\s+/, 5);
+    const [major, minor] = (dev ?? "").split(":").map((h) => parseInt(h, 16));
+    if (Number(inode) === object.inode && makeDev(major, minor) === object.device) return true;
+  }
+  for (const fd of listDirectory(`/proc/${pid}/fd`) ?? []) {
+    const target = readLink(`/proc/${pid}/fd/${fd}`);
+    if (!target?.startsWith("/dev/shm/")) continue;
+    const st = stat(`/proc/${pid}/fd/${fd}`);
+    if (st && st.ino === object.inode && st.dev === object.device) return true;
+  }
+  return false;
+}
+
+/** What {@link removeObject} did. */
+export type Removal =
+  | { removed: true }
+  | {
+    removed: false;
+    /**
+     * Why not: `gone` (already), `changed` (the name refers to another object than the one
+     * listed), `foreign` (another user's), `live` (a process of this library holds it),
+     * `in use` (a process has it open or mapped: {@link objectUsers}).
+     */
+    why: "gone" | "changed" | "foreign" | "live" | "in use";
+    /** The same, in words, for a message. */
+    detail: string;
+  };
+
+/**
+ * Removes one listed object, only if it is still that very object and nobody uses it: its name
+ * is first renamed to a private one (so that nobody opens it meanwhile), then checked at that
+ * name (the inode and device listed, this user's, no live holder, no process that has it open
+ * or mapped), then removed; else its name is given back. An object that took the name over
+ * since it was listed is never touched, even as root.
  *
  * @param object From {@link listObjects}.
- * @returns `true` if removed, `false` if it was already gone.
- * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
+ * @returns Whether it was removed, and why not.
+ * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to rename.
  */
-export function removeObject(object: Pick<ShmObject, "name" | "type">): boolean {
-  return object.type === "sem"
-    ? NamedSemaphore.unlinkName(object.name)
-    : Segment.unlinkName(object.name);
+export function removeObject(object: ShmObject): Removal {
+  const { name, type } = object;
+  const path = devShmPath(name, type);
+  const was = lstat(path);
+  if (!was) return { removed: false, why: "gone", detail: "it is gone already" };
+  const same = (st: StatInfo | null) =>
+    st !== null && st.ino === object.inode && st.dev === object.device;
+  if (!same(was)) return changed();
+  if (was.uid !== currentUid()) return foreign(was.uid);
+  // Out of everybody's reach, under a temporary name of its own (which `clean` knows).
+  const aside = devShmPath(temporaryName(name), type);
+  if (libc.rename(cString(path), cString(aside)) !== 0) {
+    const err = errno();
+    if (err === 2) return { removed: false, why: "gone", detail: "it is gone already" };
+    throw new PosixError("rename", err, name, "Cannot remove");
+  }
+  const kept = check();
+  if (kept) {
+    // Its name back, unless another object took it meanwhile (then it keeps the temporary
+    // name, as a crash would have left it).
+    if (libc.link(cString(aside), cString(path)) === 0) libc.unlink(cString(aside));
+    return kept;
+  }
+  libc.unlink(cString(aside));
+  return { removed: true };
+
+  /** The object, now at `aside`: still the one listed, this user's, and nobody's? */
+  function check(): Removal | null {
+    const st = lstat(aside);
+    if (!same(st)) return changed();
+    if (st!.uid !== currentUid()) return foreign(st!.uid);
+    const asideName = `/${aside.slice("/dev/shm/".length + (type === "sem" ? 4 : 0))}`;
+    const own = look(asideName, type);
+    if (!own) return changed();
+    // (Its kind from the name it had: its ring's segment, its channel's header, where they are.)
+    const kind = kindOf(name, type, own, look);
+    if (liveness(kind, own) !== false) {
+      return { removed: false, why: "live", detail: "a live process holds it" };
+    }
+    if (!kind.proven) {
+      // A kind its bytes do not prove may be another program's: it must be nobody's at all.
+      const users = objectUsers(object);
+      if (users.length > 0) {
+        return {
+          removed: false,
+          why: "in use",
+          detail: `in use by pid ${users.join(", ")} (open or mapped by a program that does ` +
+            `not take this library's locks)`,
+        };
+      }
+    }
+    return null;
+  }
+  function changed(): Removal {
+    return {
+      removed: false,
+      why: "changed",
+      detail: "its name refers to another object than the one listed (it changed hands)",
+    };
+  }
+  function foreign(uid: number): Removal {
+    return {
+      removed: false,
+      why: "foreign",
+      detail: `it belongs to user ${uid}, not to you (${currentUid()})`,
+    };
+  }
 }
 
 /**
  * The objects in /dev/shm that belong to channel `channel`: its four names, and the temporary
- * names a server that was killed while starting may have left (`/SEG_C_HEAD.new.PID.TAG`).
+ * names a server that was killed while starting may have left (`/SEG_C_HEAD.new.TAG`).
  *
  * @param channel The channel name, for example `"ibis"`.
  * @returns The objects, sorted by name.
@@ -162,7 +393,7 @@ export function channelObjects(channel: string): ShmObject[] {
 
 /**
  * The objects in /dev/shm that belong to ring `name`: its segment, its two semaphores, and the
- * temporary names a reader killed while creating it may have left (`/R.new.PID.TAG`).
+ * temporary names a reader killed while creating it may have left (`/R.new.TAG`).
  *
  * @param name The ring's name, for example `"/frames"`.
  * @returns The objects, sorted by name.
@@ -172,7 +403,7 @@ export function ringObjects(name: string): ShmObject[] {
     .map((object) => ({ ...object, kind: "ring" })); // (a temporary one may not be filled yet)
 }
 
-/** The objects of these names, and the temporary names made for them (`NAME.new.PID.TAG`). */
+/** The objects of these names, and the temporary names made for them (`NAME.new.TAG`). */
 function objectsNamed(names: string[]): ShmObject[] {
   const exact = new Set(names);
   return listObjects((at) => exact.has(TEMPORARY_NAME.exec(at)?.[1] ?? at));

@@ -6,7 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { channelObjects, listObjects, removeObject, type ShmObject } from "../lib/mod.ts";
+import {
+  channelObjects,
+  listObjects,
+  NamedSemaphore,
+  Segment,
+  type ShmObject,
+} from "../lib/mod.ts";
 import { currentUid } from "../lib/objects/_libc.ts";
 
 const LIB_DIR = new URL("../lib/", import.meta.url);
@@ -51,7 +57,7 @@ export async function withId(fn: (id: string) => unknown): Promise<void> {
     passed = true;
   } finally {
     const left = shmEntries(id);
-    for (const object of left) removeObject(object);
+    for (const object of left) unlinkListed(object);
     if (passed) {
       assert.deepEqual(left.map((o) => `${o.kind} ${o.name}`), [], "objects left in /dev/shm");
     }
@@ -314,7 +320,13 @@ export async function stop(...children: Watched[]): Promise<void> {
 
 /** Removes whatever is left of channel `channel` (for tests whose processes were killed). */
 export function removeChannel(channel: string): void {
-  for (const object of channelObjects(channel)) removeObject(object);
+  for (const object of channelObjects(channel)) unlinkListed(object);
+}
+
+/** Removes a listed object's name, whatever it refers to now: a test's own leftovers. */
+export function unlinkListed(object: Pick<ShmObject, "name" | "type">): void {
+  if (object.type === "sem") NamedSemaphore.unlinkName(object.name);
+  else Segment.unlinkName(object.name);
 }
 
 /** A fresh temporary folder, removed when the tests end. */

@@ -435,11 +435,17 @@ static int run_bench_client(const char *channel, int copy) {
 
 /* ---- The ring (lib/ring/layout.ts): a C reader and writer ---------------------------------- */
 
-enum { R_MAGIC = 0x4e524853, R_VERSION = 1, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
+enum { R_MAGIC = 0x4e524853, R_VERSION = 2, R_LANES = 8, R_SLOTS = 12, R_SLOT_SIZE = 16,
        R_READER_PID = 20, R_STATE = 24, R_READER_SLEEPING = 28, R_WRITERS_SLEEPING = 32,
        R_CLAIMS = 36, R_LANE_TABLE = 256, R_LANE_ENTRY = 128, R_DATA = 4096 };
 enum { L_STATE = 0, L_PID = 4, L_GENERATION = 8, L_PENDING = 12, L_TAIL = 16, L_HEAD = 64, L_WAITING = 68 };
-enum { F_FIRST = 1, F_LAST = 2, F_PAD = 4, F_RESTART = 8, REC = 16 };
+enum { F_FIRST = 1, F_LAST = 2, F_PAD = 4, F_RESTART = 8, REC = 24 };
+/* A record's header: LENGTH u32, FLAGS u32, POSITION u32, GENERATION u32, TOTAL u64. */
+static void put_record(uint8_t *at, uint32_t len, uint32_t flags, uint32_t position, uint32_t gen,
+                       uint64_t total) {
+  memcpy(at, &len, 4), memcpy(at + 4, &flags, 4), memcpy(at + 8, &position, 4);
+  memcpy(at + 12, &gen, 4), memcpy(at + 16, &total, 8);
+}
 
 typedef struct {
   char name[300], readable[310], writable[310];
@@ -461,11 +467,12 @@ static uint32_t used_slots(uint32_t tail, uint32_t head, uint32_t slots) {
   return (tail + 2 * slots - head) % (2 * slots);
 }
 
-/* An OFD lock on byte `byte`: F_OFD_SETLK (take) or F_OFD_GETLK (is it held by someone else?). */
+/* An OFD lock on byte `byte`: F_OFD_SETLK (take), or F_OFD_GETLK: 1 if another open file holds
+ * it exclusively (an owner: a shared lock there is only someone who may read the file). */
 static int ofd(int fd, int cmd, short type, off_t byte) {
   struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_pid = 0};
   if (fcntl(fd, cmd, &fl) != 0) return -1;
-  return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+  return cmd == F_OFD_GETLK ? fl.l_type == F_WRLCK : 0;
 }
 
 static void ring_names(ring_t *r, const char *name) {
@@ -550,16 +557,18 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
     fprintf(stderr, "peer: no free lane in %s\n", name);
     return 3;
   }
+  /* The claim: start where the reader is (TAIL = HEAD), with a generation of its own. */
+  uint32_t tail = atomic_load(lane_field(&r, lane, L_HEAD));
+  atomic_store(lane_field(&r, lane, L_TAIL), tail);
   atomic_store(lane_field(&r, lane, L_PID), (uint32_t)getpid());
   atomic_store(lane_field(&r, lane, L_PENDING), 0);
-  atomic_fetch_add(lane_field(&r, lane, L_GENERATION), 1);
+  uint32_t gen = atomic_fetch_add(lane_field(&r, lane, L_GENERATION), 1) + 1;
   atomic_store(lane_field(&r, lane, L_STATE), 1);
   /* then say so: CLAIMS counts claims, wrapping, never back to 0 ("no writer yet") */
   if (atomic_fetch_add(field(&r, R_CLAIMS), 1) == UINT32_MAX) atomic_fetch_add(field(&r, R_CLAIMS), 1);
   printf("writing\n");
   fflush(stdout);
   uint8_t *base = lane_bytes(&r, lane);
-  uint32_t tail = atomic_load(lane_field(&r, lane, L_TAIL));
   uint32_t piece = (r.slots / 2 ? r.slots / 2 : 1) * r.slot_size - REC;
   uint8_t *msg = NULL;
   size_t cap = 0;
@@ -576,16 +585,13 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
         uint32_t slot = tail % r.slots, pad = slot + need > r.slots ? r.slots - slot : 0;
         if (pad + need <= free_slots) {
           if (pad) {
-            uint8_t *at = base + (size_t)slot * r.slot_size;
-            uint32_t z = 0, f = F_PAD;
-            memcpy(at, &z, 4), memcpy(at + 4, &f, 4);
+            put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, tail, gen, 0);
             tail = (tail + pad) % (2 * r.slots);
             slot = 0;
           }
           uint8_t *at = base + (size_t)slot * r.slot_size;
           uint32_t flags = (off == 0 ? F_FIRST : 0) | (off + len == size ? F_LAST : 0);
-          uint64_t total = size;
-          memcpy(at, &len, 4), memcpy(at + 4, &flags, 4), memcpy(at + 8, &total, 8);
+          put_record(at, len, flags, tail, gen, size);
           memcpy(at + REC, msg + off, len);
           tail = (tail + need) % (2 * r.slots);
           atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
@@ -593,9 +599,7 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
           break;
         }
         if (pad && pad <= free_slots) { /* publish the pad alone, then wait for the rest */
-          uint8_t *at = base + (size_t)slot * r.slot_size;
-          uint32_t z = 0, f = F_PAD;
-          memcpy(at, &z, 4), memcpy(at + 4, &f, 4);
+          put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, tail, gen, 0);
           tail = (tail + pad) % (2 * r.slots);
           atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
           wake_reader(&r);
@@ -637,7 +641,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
   r.wr = sem_open(r.writable, O_CREAT, 0600, 0);
   if (r.rd == SEM_FAILED || r.wr == SEM_FAILED) die("sem_open", name);
   char temp[320];
-  snprintf(temp, sizeof temp, "%s.new.%d.00000000", name, getpid());
+  snprintf(temp, sizeof temp, "%s.new.%08x%08x", name, (unsigned)getpid(), (unsigned)now_ns());
   r.fd = shm_open(temp, O_RDWR | O_CREAT | O_EXCL, 0600);
   if (r.fd < 0) die("shm_open", temp);
   if (ofd(r.fd, F_OFD_SETLK, F_WRLCK, 0) != 0) die("fcntl", temp);
@@ -668,8 +672,9 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
       uint32_t state = atomic_load(lane_field(&r, i, L_STATE));
       if (state == 0) continue;
       busy = 1;
+      /* A new claim: its generation. Where the reader is stays its own (the writer starts there). */
       uint32_t gen = atomic_load(lane_field(&r, i, L_GENERATION));
-      if (gen != gens[i]) gens[i] = gen, heads[i] = atomic_load(lane_field(&r, i, L_HEAD)), free(assembly[i]), assembly[i] = NULL;
+      if (gen != gens[i]) gens[i] = gen, free(assembly[i]), assembly[i] = NULL;
       uint8_t *base = lane_bytes(&r, i);
       for (;;) {
         uint32_t tail = atomic_load_explicit(lane_field(&r, i, L_TAIL), memory_order_acquire);
@@ -683,12 +688,15 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
           }
           break;
         }
-        uint32_t slot = heads[i] % slots, len, flags;
+        uint32_t slot = heads[i] % slots, len, flags, position, generation;
         uint64_t total;
         uint8_t *at = base + (size_t)slot * slot_size;
-        memcpy(&len, at, 4), memcpy(&flags, at + 4, 4), memcpy(&total, at + 8, 8);
+        memcpy(&len, at, 4), memcpy(&flags, at + 4, 4), memcpy(&position, at + 8, 4);
+        memcpy(&generation, at + 12, 4), memcpy(&total, at + 16, 8);
         uint32_t need = flags & F_PAD ? slots - slot : (REC + len + slot_size - 1) / slot_size;
-        if (need > avail || slot + need > slots || (!(flags & F_PAD) && len > slots * slot_size - REC)) {
+        if (position != heads[i] || generation != gens[i] || avail > slots || need > avail ||
+            slot + need > slots || (!(flags & F_PAD) && len > slots * slot_size - REC) ||
+            ((flags & (F_FIRST | F_LAST)) == (F_FIRST | F_LAST) && !(flags & F_PAD) && total != len)) {
           fprintf(stderr, "peer: lane %u: a record that cannot be\n", i);
           return 5;
         }

@@ -306,7 +306,7 @@ Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", ()
     assert.equal(out.signal, null);
     assert.match(
       out.stdout,
-      /DAMAGED: RingReader "\/r_\w+" was resized to 4096 bytes by another process/,
+      /DAMAGED: Ring "\/r_\w+" was resized to 4096 bytes by another process/,
     );
   }));
 

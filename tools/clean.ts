@@ -27,10 +27,13 @@ whether a live process holds them (the lock every process of this library takes 
                   (default: --channel ibis)
   --ring /NAME    a ring's segment, its two semaphores, and its temporary names
   --name /NAME    one object (a plain Segment or NamedSemaphore of yours)
-  --all           every object in /dev/shm; --remove then removes channels', rings' and
-                  temporary names only: a plain object may be another program's (name it)
-  --remove        remove what is listed, except what a live process holds and other users'
-                  objects (even when run as root)`;
+  --all           every object in /dev/shm; --remove then removes only rings' and channels'
+                  objects whose own bytes say so, and temporary names: anything else may be
+                  another program's (name it)
+  --remove        remove what is listed, except what a live process holds, what any process
+                  has open or mapped (unless its bytes say it is this library's), and other
+                  users' objects (even when run as root); each is checked again as it is
+                  removed, and one that changed hands since it was listed is left alone`;
 
 let opts;
 try {
@@ -94,15 +97,15 @@ console.log(
 for (const o of objects) {
   const age = Math.max(0, Math.round((now - o.mtimeMs) / 1000));
   const held = o.live === null ? "?" : o.live ? "live" : "-";
-  const kind = o.temporary ? `${o.kind}*` : o.kind;
+  const kind = `${o.kind}${o.proven || o.kind === "plain" ? "" : "?"}${o.temporary ? "*" : ""}`;
   console.log(
     `${o.type}   ${kind.padEnd(8)} ${o.name.padEnd(32)}  ${String(o.uid).padStart(5)}  ${
       o.mode.toString(8).padStart(4, "0")
     }  ${String(o.size).padStart(11)}  ${String(age).padStart(4)} s  ${held}`,
   );
 }
-const legend =
-  "(kind*: a temporary name a killed process left; held: live, - (none), ? (not yours))";
+const legend = "(kind?: only its name says so; kind*: a temporary name a killed process left; " +
+  "held: live, - (none), ? (not yours))";
 if (!opts.remove) {
   console.log(
     `\n${objects.length} objects of ${what}. ${legend}\n` +
@@ -123,13 +126,18 @@ for (const o of objects) {
     console.log(`kept ${o.type} ${o.name}: a live process holds it`);
     continue;
   }
-  if (opts.all && o.kind === "plain" && !o.temporary) {
-    console.log(`kept ${o.type} ${o.name}: a plain object may be another program's (--name it)`);
+  if (opts.all && !o.proven && !o.temporary) {
+    const what = o.kind === "plain"
+      ? "a plain object"
+      : `only its name says it is a ${o.kind}'s: it`;
+    console.log(`kept ${o.type} ${o.name}: ${what} may be another program's (--name it)`);
     continue;
   }
   try {
-    removeObject(o);
-    console.log(`removed ${o.type} ${o.name}`);
+    const done = removeObject(o);
+    console.log(
+      done.removed ? `removed ${o.type} ${o.name}` : `kept ${o.type} ${o.name}: ${done.detail}`,
+    );
   } catch (error) {
     failed++;
     console.error(`cannot remove ${o.type} ${o.name}: ${(error as Error).message}`);

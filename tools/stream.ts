@@ -42,6 +42,8 @@ images of --images as frames, in turn. Either may start first.
   --slots N          slots of the ring's lane (server; default 32)
   --slot-size BYTES  bytes a slot (server; default 1048576)
   --timeout S        seconds to wait for the other side (default 10)
+  --parent           (set on the two processes a run with no role starts: a signal comes
+                     from that run on standard input, once, and its end is one too)
   -h, --help         this text
 
 Exit codes: 0 every frame arrived whole and in order; 1 some did not; 2 bad usage; 3 the other
@@ -73,6 +75,7 @@ const opts = parseOptions({
   slots: { type: "string" },
   "slot-size": { type: "string" },
   timeout: { type: "string" },
+  parent: { type: "boolean" },
 }, USAGE);
 const frames = numberOption(opts.frames, "frames", 3000, { min: 1, integer: true });
 const timeoutMs = numberOption(opts.timeout, "timeout", 10, { min: 0.001 }) * 1000;
@@ -91,19 +94,28 @@ if (role === "both") {
   // Two processes: the client first (it waits for the ring), then the server.
   const self = new URL(import.meta.url).pathname;
   const start = (who: string) =>
-    new Deno.Command(Deno.execPath(), { args: [...SCRIPT_FLAGS, self, who, ...Deno.args] })
-      .spawn();
-  const client = start("client");
-  const server = start("server");
-  // Ctrl-C reaches both (they are in this process group): wait for them to clean up.
-  for (const sig of SHUTDOWN_SIGNALS) Deno.addSignalListener(sig, () => {});
-  const [s, c] = await Promise.all([server.status, client.status]);
+    new Deno.Command(Deno.execPath(), {
+      args: [...SCRIPT_FLAGS, self, who, "--parent", ...Deno.args],
+      stdin: "piped",
+    }).spawn();
+  const children = [start("client"), start("server")];
+  const pipes = children.map((child) => child.stdin.getWriter());
+  // A signal to this process (a `kill` of its pid; Ctrl-C reaches the whole process group, and
+  // the two may have it already) is passed on to both, as a line on their standard input: one
+  // that has a signal already takes it as nothing new.
+  for (const sig of SHUTDOWN_SIGNALS) {
+    Deno.addSignalListener(sig, () => {
+      for (const pipe of pipes) pipe.write(new TextEncoder().encode(`${sig}\n`)).catch(() => {});
+    });
+  }
+  const [c, s] = await Promise.all(children.map((child) => child.status));
   Deno.exit(s.code || c.code);
 }
 
 if (role === "server") {
   let ring: RingReader | undefined;
   const shutdown = shutdownOnSignals(() => ring?.close());
+  if (opts.parent) shutdown.fromParent();
   try {
     ring = RingReader.create(opts.ring, {
       slots: numberOption(opts.slots, "slots", 32, { min: 2, integer: true }),
@@ -226,6 +238,7 @@ if (role === "client") {
   if (images.length === 0) fail(`No image to stream in ${opts.images}`, Exit.USAGE);
   let writer: Awaited<ReturnType<typeof RingWriter.openWhenReady>> = null;
   const shutdown = shutdownOnSignals(() => writer?.close());
+  if (opts.parent) shutdown.fromParent();
   let exitCode: number = Exit.OK;
   try {
     writer = await RingWriter.openWhenReady(opts.ring, { timeoutMs, signal: shutdown.signal });

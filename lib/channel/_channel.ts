@@ -177,13 +177,14 @@ export function randomSession(): number {
 /**
  * Gives the locked, filled header `head` the channel's name (the one takeover, `publish`): at
  * once if there is none; if there is one, only once its server is known dead (its lock is free),
- * marking it retired so that its clients move on, and replacing it in one step. Nobody else's
+ * replacing it in one step and marking it retired, so that its clients move on. Nobody else's
  * live channel is touched, and never a ring's name.
  */
 export function takeChannel(head: Segment, names: ChannelNames): void {
   publish(head, names.head, {
     kind: "channel",
     ownerByte: SERVER_LOCK_BYTE,
+    owner: "exclusive",
     open: openSegment,
     foreign,
     checkKind: (old, name) => refuseRing(old, name, "channel"),

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isLocked, tryLock } from "../objects/_lock.ts";
+import { isOwnerAlive, tryLock } from "../objects/_lock.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import type { Segment } from "../objects/segment.ts";
@@ -15,7 +15,8 @@ import type { Request } from "./client.ts";
 import { ChannelError } from "./error.ts";
 import {
   type ChannelNames,
-  CLIENT_LOCK_BASE,
+  CLIENT_TAGS,
+  clientLockByte,
   EXT_MAGIC,
   EXT_VERSION,
   HEADER,
@@ -42,6 +43,8 @@ export interface Joined {
   /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
   session: number | null;
   serverPid: number;
+  /** The tag of this client's lock (see `clientLockByte`): 0 with a plain-protocol server. */
+  tag: number;
   /** The inode of the data segment (the one the header names, for a server of this project). */
   dataId: number;
   /** When the sizes were last checked (monotonic ms). */
@@ -67,12 +70,13 @@ export function tryJoin(
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     let session: number | null = null;
     let serverPid = 0;
+    let tag = 0;
     let data: Segment | null;
     if (
       bytes.length >= HEADER.EXT_MAGIC + 8 && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC
     ) {
       // A server of this project: join it only while it lives (holds its lock) and serves.
-      if (!isLocked(head.fd, SERVER_LOCK_BYTE, names.head)) return null;
+      if (!isOwnerAlive(head.fd, SERVER_LOCK_BYTE, names.head)) return null;
       const version = view.getUint32(HEADER.EXT_VERSION, true);
       if (!isExtended(view) || version !== EXT_VERSION) {
         throw new ChannelError(
@@ -90,7 +94,7 @@ export function tryJoin(
       opened.push(data);
       // Until the server publishes its data segment, the name may hold an older one.
       if (data.info().inode !== u64(view, HEADER.DATA_ID)) return null;
-      tryLock(head.fd, CLIENT_LOCK_BASE + Deno.pid, false, names.head);
+      tag = lockOwnByte(head, names);
     } else {
       data = openSegment(names.data);
       if (data === null) return null;
@@ -111,6 +115,7 @@ export function tryJoin(
       resized,
       session,
       serverPid,
+      tag,
       dataId: data.info().inode,
       checkedAt: 0,
     };
@@ -125,6 +130,23 @@ export function tryJoin(
   } finally {
     for (const object of opened) object.close();
   }
+}
+
+/**
+ * Marks this client alive on the header: an exclusive lock on a byte of its own (its pid and a
+ * random tag); returns the tag. Another tag if that byte is taken (a client of the same pid in
+ * another PID namespace).
+ */
+function lockOwnByte(head: Segment, names: ChannelNames): number {
+  for (let tries = 0; tries < 16; tries++) {
+    const tag = 1 + crypto.getRandomValues(new Uint32Array(1))[0] % (CLIENT_TAGS - 1);
+    if (tryLock(head.fd, clientLockByte(Deno.pid, tag), true, names.head)) return tag;
+  }
+  throw new ChannelError(
+    "BUSY",
+    `Cannot mark this client alive on "${names.head}": every byte it tried is locked by others`,
+    { objectName: names.head },
+  );
 }
 
 /** What the periodic check while waiting (at `now`) found: the server gone or finished, or nothing. */
@@ -145,7 +167,7 @@ export function checkServer(j: Joined, names: ChannelNames, now: number): Reques
     case State.CLOSED:
       return gone(`The server (pid ${j.serverPid}) closed the channel`);
   }
-  if (!isLocked(j.head.fd, SERVER_LOCK_BYTE, names.head)) {
+  if (!isOwnerAlive(j.head.fd, SERVER_LOCK_BYTE, names.head)) {
     return gone(`The server (pid ${j.serverPid}) is no longer running: it was killed or crashed`);
   }
   return undefined;
@@ -232,7 +254,7 @@ export function serverHoldsChannel(names: ChannelNames): boolean {
   try {
     const bytes = head.refresh();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    return !isExtended(view) || isLocked(head.fd, SERVER_LOCK_BYTE, names.head);
+    return !isExtended(view) || isOwnerAlive(head.fd, SERVER_LOCK_BYTE, names.head);
   } finally {
     head.close();
   }

@@ -8,7 +8,7 @@
 
 import { monotonicMs } from "../objects/_libc.ts";
 import { awaitPeer, ChannelError, damaged, openSemaphore } from "./_channel.ts";
-import { checkMode } from "../objects/_names.ts";
+import { checkPeerMode } from "../objects/_names.ts";
 import { Spin } from "../objects/_spin.ts";
 import { decodeUtf8 } from "./_text.ts";
 import { checkSize } from "../objects/_util.ts";
@@ -119,7 +119,7 @@ export class ChannelClient implements Disposable {
    */
   constructor(channel: string, options: ChannelClientOptions = {}) {
     const { mode = 0o600 } = options;
-    checkMode(mode);
+    checkPeerMode(mode, "channel");
     this.names = channelNames(channel);
     this.#mode = mode;
   }
@@ -280,7 +280,7 @@ export class ChannelClient implements Disposable {
             request.violation,
           );
       }
-      if (j.session !== null && !claim(j.header.words, view, request.seq, Deno.pid)) {
+      if (j.session !== null && !claim(j.header.words, request.seq, Deno.pid, j.tag)) {
         this.#strays++; // another client took it first
         continue;
       }

@@ -64,6 +64,9 @@ export function writeRequest(view: DataView, nameLength: number, seq: number, ki
   setU64(view, HEADER.CHANNELS, 0);
   view.setUint32(HEADER.REQUEST_KIND, kind, true);
   view.setUint32(HEADER.RESPONSE_MAGIC, 0, true);
+  // (Who claims this request writes them: until then, no client is known to have it.)
+  view.setUint32(HEADER.CLAIM_PID, 0, true);
+  view.setUint32(HEADER.CLAIM_TAG, 0, true);
   setU64(view, HEADER.REQUEST_SEQ, seq);
 }
 
@@ -334,19 +337,26 @@ function violation(
 }
 
 /**
- * Claims request `seq` for this client (pid `pid`) with a compare-and-swap on CLAIM_SEQ, so that
- * of two clients woken for one request exactly one answers it.
+ * Claims request `seq` for this client (pid `pid`, lock tag `tag`) with a compare-and-swap on
+ * CLAIM_SEQ, so that of two clients woken for one request exactly one answers it; then says who
+ * it is (CLAIM_TAG, then CLAIM_PID: the server looks at the claimer once CLAIM_PID is set).
  *
- * @param words An `Int32Array` over the header (the same memory as `view`).
+ * @param words An `Int32Array` over the header.
  * @returns `true` if this client won it.
  */
-export function claim(words: Int32Array, view: DataView, seq: number, pid: number): boolean {
+export function claim(
+  words: Int32Array,
+  seq: number,
+  pid: number,
+  tag: number,
+): boolean {
   const index = HEADER.CLAIM_SEQ >> 2;
   const low = (seq % 0x1_0000_0000) | 0;
   const seen = Atomics.load(words, index);
   if (seen === low) return false;
   if (Atomics.compareExchange(words, index, seen, low) !== seen) return false;
-  view.setUint32(HEADER.CLAIM_PID, pid, true);
+  Atomics.store(words, HEADER.CLAIM_TAG >> 2, tag);
+  Atomics.store(words, HEADER.CLAIM_PID >> 2, pid);
   return true;
 }
 

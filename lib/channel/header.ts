@@ -29,6 +29,7 @@ export const HEADER = {
   REQUEST_KIND: 72,
   CLAIM_PID: 76,
   CLAIM_SEQ: 80,
+  CLAIM_TAG: 84,
   RESPONSE_SESSION: 88,
   RESPONSE_SEQ: 96,
   RESPONSE_MAGIC: 104,
@@ -48,7 +49,7 @@ export const EXT_MAGIC = 0x584d4853;
 /** "SHMR", little-endian. */
 export const RESPONSE_MAGIC = 0x524d4853;
 /** The extension version this code speaks. */
-export const EXT_VERSION = 2;
+export const EXT_VERSION = 3;
 
 /** `REQUEST_KIND` values. */
 export const RequestKind = { IMAGE: 0, FINISH: 1 } as const;
@@ -68,8 +69,21 @@ export const State = {
 
 /** The byte of the header segment's file the server locks (exclusively) while it is alive. */
 export const SERVER_LOCK_BYTE = 0;
-/** A client locks byte `CLIENT_LOCK_BASE + pid` (shared) while it is alive. */
+/**
+ * A client locks a byte of its own, exclusively, while it is alive: `CLIENT_LOCK_BASE + tag ×
+ * 2^22 + pid`, its pid and a random tag (CLAIM_TAG), so that two clients with one pid (in two
+ * PID namespaces that share /dev/shm) lock two bytes.
+ */
 export const CLIENT_LOCK_BASE = 2 ** 32;
+/** Pids are below 2^22 (Linux's `pid_max` at most): a client's lock byte keeps its pid there. */
+export const PID_SPAN = 2 ** 22;
+/** Client tags are below 2^18: client lock bytes end before 2^52 (`_held.ts`'s byte). */
+export const CLIENT_TAGS = 2 ** 18;
+
+/** The byte client `pid` with tag `tag` locks (exclusively) while it is alive. */
+export function clientLockByte(pid: number, tag: number): number {
+  return CLIENT_LOCK_BASE + tag * PID_SPAN + pid;
+}
 
 /** The largest `CHANNELS` value. */
 export const MAX_CHANNELS = 4;

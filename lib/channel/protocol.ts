@@ -43,17 +43,18 @@
  *      24 u64   CHANNELS          client      bytes per pixel, 1..4 (likewise)
  *  ---- the plain protocol ends: 32 bytes ---------------------------------------------------
  *      32 u32   EXT_MAGIC         server      "SHMX" (0x584d4853)
- *      36 u32   EXT_VERSION       server      2
+ *      36 u32   EXT_VERSION       server      3
  *      40 u64   SESSION           server      random per server run, never 0: fences answers
  *      48 u32   SERVER_PID        server      for messages only; liveness is a lock (below)
  *      52 u32   STATE             server      0 live, 1 finished, 2 retired (replaced), 3 closed
  *      56 u64   DATA_ID           server      inode of the data segment this server made
  *      64 u64   REQUEST_SEQ       server      1, 2, 3...; 0 before the first request
  *      72 u32   REQUEST_KIND      server      0 image, 1 finish
- *      76 u32   CLAIM_PID         client      pid of the client answering CLAIM_SEQ
+ *      76 u32   CLAIM_PID         client      pid of the client answering CLAIM_SEQ (the server
+ *                                             sets 0 with each request)
  *      80 u32   CLAIM_SEQ         client      low 32 bits of the REQUEST_SEQ it took (taken by
  *                                             compare-and-swap: one client per request)
- *      84 u32   (reserved)
+ *      84 u32   CLAIM_TAG         client      its lock's tag (below); 0 with each request
  *      88 u64   RESPONSE_SESSION  client      the SESSION answered
  *      96 u64   RESPONSE_SEQ      client      the REQUEST_SEQ answered
  *     104 u32   RESPONSE_MAGIC    client      "SHMR" (0x524d4853), written last; the server
@@ -68,8 +69,9 @@
  * ```
  *
  * Liveness is not in the header: the server holds an exclusive lock on byte 0 of the header
- * segment's file (Linux OFD locks, `_lock.ts`), and each client a shared lock on byte
- * {@link CLIENT_LOCK_BASE} + its pid. The kernel drops a lock when its holder dies.
+ * segment's file (Linux OFD locks, `_lock.ts`), and each client an exclusive lock on a byte of
+ * its own, {@link clientLockByte}(pid, tag). The kernel drops a lock when its holder dies. Only
+ * exclusive locks count: a shared one (all a process that may only read can take) is no one.
  *
  * ## The fences (what makes a token an answer)
  *

@@ -150,7 +150,7 @@ Deno.test("readResponse(): a stray token finds the request unchanged and is igno
 
 Deno.test("readResponse(): a claimed request without the answer's mark is not an answer yet", () => {
   const { view, words, pending } = asked(5);
-  assert.equal(claim(words, view, 5, 99), true);
+  assert.equal(claim(words, 5, 99, 1), true);
   setWords(view, [3, 1, 1, 3]); // halfway through writing its answer
   assert.equal(readResponse(view, pending, 100).kind, "none");
 });
@@ -280,8 +280,8 @@ Deno.test("readRequest() returns a new request once, and only to one claimant", 
   const data = new TextEncoder().encode("dot");
   const r = readRequest(view, data, SESSION, null);
   assert.deepEqual(r, { kind: "image", length: 3, seq: 4 });
-  assert.equal(claim(words, view, 4, 11), true);
-  assert.equal(claim(words, view, 4, 12), false, "a second claimant loses");
+  assert.equal(claim(words, 4, 11, 1), true);
+  assert.equal(claim(words, 4, 12, 2), false, "a second claimant loses");
   assert.equal(view.getUint32(HEADER.CLAIM_PID, true), 11);
   assert.equal(readRequest(view, data, SESSION, null).kind, "none", "a stray token after it");
 });

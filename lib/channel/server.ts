@@ -6,7 +6,7 @@
  */
 
 import { monotonicMs } from "../objects/_libc.ts";
-import { isLocked, lockedBytes } from "../objects/_lock.ts";
+import { isOwnerAlive, lockedBytes } from "../objects/_lock.ts";
 import {
   awaitPeer,
   ChannelError,
@@ -19,18 +19,20 @@ import {
   randomSession,
   takeChannel,
 } from "./_channel.ts";
-import { checkMode } from "../objects/_names.ts";
+import { checkPeerMode } from "../objects/_names.ts";
 import { checkSpin, checkTimeout, sleep, type WaitOptions } from "../objects/wait.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
-import { temporaryName } from "../objects/kinds.ts";
-import { drain, Made, makeOwned } from "../objects/lifecycle.ts";
+import { drain, Made, makeOwned, relink } from "../objects/lifecycle.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
+import { PosixError } from "../objects/errors.ts";
 import {
   type ChannelNames,
   channelNames,
   CLIENT_LOCK_BASE,
+  CLIENT_TAGS,
+  clientLockByte,
   type Dims,
   HEADER,
   headerCut,
@@ -38,6 +40,7 @@ import {
   INITIAL_DATA_SIZE,
   isExtended,
   type Pending,
+  PID_SPAN,
   ProtocolViolation,
   readResponse,
   RequestKind,
@@ -48,7 +51,7 @@ import {
   State,
   writeRequest,
 } from "./protocol.ts";
-import { Segment } from "../objects/segment.ts";
+import { makeUnpublished, type Segment } from "../objects/segment.ts";
 
 /** Options of {@link ChannelServer.create}. */
 export interface ChannelServerOptions {
@@ -92,9 +95,6 @@ export type Answer =
   | { ok: true; data: Uint8Array; dims: Dims }
   /** The client answered with an error (for example: no such image). */
   | { ok: false; error: string };
-
-/** Linux pids are below 2^22 (`/proc/sys/kernel/pid_max` at most): the client lock range. */
-const PID_LIMIT = 2 ** 22;
 
 /**
  * The end that asks: it creates the channel, holds it while it lives, sends requests and takes
@@ -204,15 +204,14 @@ export class ChannelServer implements Disposable {
   static create(channel: string, options: ChannelServerOptions = {}): ChannelServer {
     const names = channelNames(channel);
     const { mode = 0o600 } = options;
-    checkMode(mode);
+    checkPeerMode(mode, "channel");
     const made = new Made();
     try {
-      const requestReady = made.add(openSemaphore(names.requestReady, mode));
-      const responseReady = made.add(openSemaphore(names.responseReady, mode));
+      // The semaphores first: a client that finds the channel finds them.
+      let requestReady = made.add(openSemaphore(names.requestReady, mode));
+      let responseReady = made.add(openSemaphore(names.responseReady, mode));
       checkDataName(names.data);
-      const data = made.add(
-        Segment.create(temporaryName(names.data), INITIAL_DATA_SIZE, { mode }),
-      );
+      const data = made.add(makeUnpublished(names.data, INITIAL_DATA_SIZE, mode));
       const head = made.add(
         makeOwned(names.head, HEADER.SEGMENT_SIZE, mode, SERVER_LOCK_BYTE),
       );
@@ -220,9 +219,13 @@ export class ChannelServer implements Disposable {
       const view = new DataView(head.refresh().buffer);
       initHeader(view, { session, serverPid: Deno.pid, dataId: data.info().inode });
       takeChannel(head, names);
-      // The channel is ours now: start the semaphores from zero, then publish the data segment
-      // (a client joins only once the data segment at the name is the one the header names).
+      // The channel is ours now. A server that held it before us and closed meanwhile removed
+      // the semaphores we opened (its own): make them again. Then start them from zero, and
+      // publish the data segment (a client joins only once the data segment at the name is the
+      // one the header names).
       const reopen = (sem: NamedSemaphore) => () => openSemaphore(sem.name, mode);
+      requestReady = made.swap(requestReady, relink(requestReady, reopen(requestReady)));
+      responseReady = made.swap(responseReady, relink(responseReady, reopen(responseReady)));
       const req = made.swap(requestReady, drain(requestReady, reopen(requestReady)));
       const res = made.swap(responseReady, drain(responseReady, reopen(responseReady)));
       publishData(data, names.data);
@@ -255,7 +258,7 @@ export class ChannelServer implements Disposable {
     try {
       const bytes = head.refresh();
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-      if (!isExtended(view) || !isLocked(head.fd, SERVER_LOCK_BYTE, names.head)) return 0;
+      if (!isExtended(view) || !isOwnerAlive(head.fd, SERVER_LOCK_BYTE, names.head)) return 0;
       return view.getUint32(HEADER.SERVER_PID, true) || 1;
     } finally {
       head.close();
@@ -267,11 +270,19 @@ export class ChannelServer implements Disposable {
    * client answered it).
    */
   get clientPid(): number {
+    return this.#claimer()?.pid ?? 0;
+  }
+
+  /** Who claimed the last request, as it said (CLAIM_PID, CLAIM_TAG); `null` if none did yet. */
+  #claimer(): { pid: number; tag: number } | null {
     const view = this.#header.view;
-    if (view.byteLength < HEADER.EXT_SIZE) return 0; // cut by a plain client, which claims nothing
-    return view.getUint32(HEADER.CLAIM_SEQ, true) === this.#sequence % 0x1_0000_0000
-      ? view.getUint32(HEADER.CLAIM_PID, true)
-      : 0;
+    if (view.byteLength < HEADER.EXT_SIZE) return null; // cut by a plain client: no claims
+    if (view.getUint32(HEADER.CLAIM_SEQ, true) !== this.#sequence % 0x1_0000_0000) return null;
+    const pid = view.getUint32(HEADER.CLAIM_PID, true);
+    const tag = view.getUint32(HEADER.CLAIM_TAG, true);
+    // (A pid of 0: the claimer has not said who it is yet. A pid or tag out of range: no client.)
+    if (pid === 0 || pid >= PID_SPAN || tag >= CLIENT_TAGS) return null;
+    return { pid, tag };
   }
 
   /**
@@ -280,8 +291,8 @@ export class ChannelServer implements Disposable {
    */
   get clients(): number[] {
     this.#checkOpen();
-    return lockedBytes(this.#head.fd, CLIENT_LOCK_BASE, PID_LIMIT, this.names.head)
-      .map((byte) => byte - CLIENT_LOCK_BASE);
+    return lockedBytes(this.#head.fd, CLIENT_LOCK_BASE, CLIENT_TAGS * PID_SPAN, this.names.head)
+      .map((byte) => (byte - CLIENT_LOCK_BASE) % PID_SPAN);
   }
 
   /**
@@ -468,11 +479,19 @@ export class ChannelServer implements Disposable {
    */
   #replaceData(): void {
     const old = this.#data;
-    const data = Segment.create(
-      temporaryName(this.names.data),
-      Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26)),
-      { mode: old.info().mode },
-    );
+    const { mode } = old.info();
+    const size = Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26));
+    let data: Segment;
+    try {
+      data = makeUnpublished(this.names.data, size, mode);
+    } catch (error) {
+      // A /dev/shm with no room for a second segment as large as the old one: a small one
+      // (the client grows it to its answer, as it does any data segment).
+      if (!(error instanceof PosixError && error.code === "ENOSPC") || size === INITIAL_DATA_SIZE) {
+        throw error;
+      }
+      data = makeUnpublished(this.names.data, INITIAL_DATA_SIZE, mode);
+    }
     try {
       data.rename(this.names.data, { replace: true });
     } catch (error) {
@@ -590,9 +609,11 @@ export class ChannelServer implements Disposable {
     const what = `the request for "${name}"`;
     const checkClient = () => {
       this.#checkSizes(monotonicMs());
-      const pid = this.clientPid;
+      const claimer = this.#claimer();
+      const pid = claimer?.pid ?? 0;
       const clients = this.clients;
-      if (pid !== 0 && !isLocked(this.#head.fd, CLIENT_LOCK_BASE + pid, this.names.head)) {
+      const byte = claimer ? clientLockByte(claimer.pid, claimer.tag) : 0;
+      if (claimer && !isOwnerAlive(this.#head.fd, byte, this.names.head)) {
         if (clients.length > 0) return RETRY;
         throw new ChannelError(
           "PEER_GONE",

@@ -49,8 +49,17 @@ const SYMBOLS = {
   link: { parameters: ["buffer", "buffer"], result: "i32" },
   // int rename(const char *oldpath, const char *newpath);   (replaces newpath atomically)
   rename: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+  //               unsigned int flags);   (glibc 2.28+; RENAME_EXCHANGE swaps two names at once)
+  renameat2: {
+    parameters: ["i32", "buffer", "i32", "buffer", "u32"],
+    result: "i32",
+    optional: true,
+  },
   // int unlink(const char *path);
   unlink: { parameters: ["buffer"], result: "i32" },
+  // ssize_t readlink(const char *path, char *buf, size_t bufsiz);   (no NUL is written)
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   // int inotify_init1(int flags);
   inotify_init1: { parameters: ["i32"], result: "i32" },
   // int inotify_add_watch(int fd, const char *pathname, uint32_t mask);
@@ -60,6 +69,10 @@ const SYMBOLS = {
   ioctl: { parameters: ["i32", "u32", "buffer"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int open(const char *pathname, int flags, mode_t mode);   (variadic in C, as sem_open)
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // int fcntl(int fd, int cmd, struct flock *lock);   (variadic in C: the third argument is a
   // pointer here, which the SysV and AAPCS64 ABIs pass exactly as a fixed one)
   fcntl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
@@ -76,6 +89,8 @@ const SYMBOLS = {
   // (variadic in C; on the SysV ABIs the two extra integer arguments travel in registers
   // exactly as fixed ones do)
   sem_open: { parameters: ["buffer", "i32", "u32", "u32"], result: "pointer" },
+  // int sem_init(sem_t *sem, int pshared, unsigned int value);   (here: on the bytes of a file)
+  sem_init: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // int sem_close(sem_t *sem);
   sem_close: { parameters: ["pointer"], result: "i32" },
   // int sem_unlink(const char *name);
@@ -128,6 +143,28 @@ export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+/** `renameat2`'s "the current directory" and its flag that swaps the two names. */
+export const AT_FDCWD = -100;
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+
+/**
+ * Renames `from` to `to` only if `to` does not exist (`renameat2(RENAME_NOREPLACE)`; where the
+ * system lacks it, `link` then `unlink`): 0, or -1 with errno set (`EEXIST`...). A rename keeps
+ * the file's directory entry, which an open descriptor refers to (a `link` makes a second one,
+ * and an inotify watch on the file is dropped when that one goes).
+ */
+export function renameNoReplace(from: string, to: string): number {
+  const a = cString(from), b = cString(to);
+  if (libc.renameat2) {
+    if (libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) === 0) return 0;
+    if (errno() !== ENOSYS && errno() !== EINVAL) return -1;
+  }
+  if (libc.link(a, b) !== 0) return -1;
+  libc.unlink(a);
+  return 0;
+}
 export const SEEK_END = 2;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
@@ -269,6 +306,9 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EACCES = 13;
 export const EEXIST = 17;
+export const EINVAL = 22;
+export const ENOSPC = 28;
+export const ENOSYS = 38;
 
 // The main thread's errno lives at a fixed address for the life of the thread: look it up once.
 const errnoView = new Deno.UnsafePointerView(libc.__errno_location()!);
@@ -352,6 +392,50 @@ export function fileKind(mode: number): string {
     0o120000: "a symbolic link",
     0o140000: "a socket",
   }[mode & S_IFMT] ?? "an unknown kind of file";
+}
+
+/**
+ * The whole of a small file (`/proc/PID/maps`...) as text, through `open`/`read`; `null` if it
+ * cannot be read (it is not ours to read, or it went).
+ */
+export function readSmallFile(path: string, limit = 1 << 22): string | null {
+  const fd = libc.open(cString(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return null;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const chunk = new Uint8Array(65536);
+      const n = Number(libc.read(fd, chunk, BigInt(chunk.length)));
+      if (n < 0) return null;
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total >= limit) break;
+    }
+  } finally {
+    libc.close(fd);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Where the symbolic link `path` points (`readlink`); `null` if it is none, or cannot be read. */
+export function readLink(path: string): string | null {
+  const buf = new Uint8Array(4096);
+  const n = Number(libc.readlink(cString(path), buf, BigInt(buf.length)));
+  return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/** A `dev_t` from its major and minor numbers, as glibc's `makedev` makes it. */
+export function makeDev(major: number, minor: number): number {
+  return (Math.floor(major / 4096) * 4096 * 2 ** 32) + (major % 4096) * 256 +
+    Math.floor(minor / 256) * 256 * 4096 + (minor % 256);
 }
 
 /** `struct dirent` (x86_64 and aarch64): d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name. */

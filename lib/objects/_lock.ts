@@ -9,6 +9,10 @@
  * one file: the channel's server locks byte 0 of the header segment exclusively; each client
  * locks a byte of its own, past the end of the file (locks may cover bytes that do not exist).
  *
+ * An owner's lock is exclusive, which takes a descriptor open for writing: a process that may
+ * only read a file can take shared locks only, and a shared lock on an owner's byte is ignored
+ * ({@link isOwnerAlive}), so that it cannot pass for an owner.
+ *
  * The locks are advisory: they say who is alive and never get in the way of reading or writing.
  *
  * @module
@@ -68,32 +72,78 @@ export function unlock(fd: number, byte: number, name: string): void {
   }
 }
 
+/** Who else holds a lock on a byte: see {@link lockHolder}. */
+export type LockHolder = "exclusive" | "shared" | null;
+
 /**
- * Whether another open file description (this process's or another's) holds any lock on byte
- * `byte` of the file: "is its holder alive?". Locks held through `fd` itself are not seen.
+ * What lock another open file description (this process's or another's) holds on byte `byte`
+ * of the file: `"exclusive"`, `"shared"`, or `null` for none. Locks held through `fd` itself are
+ * not seen.
+ *
+ * An owner that marks itself alive holds its byte *exclusively*, which needs a descriptor open
+ * for writing. A process that may only read the file can take only shared locks: a shared lock
+ * on an owner's byte is not an owner (see {@link isOwnerAlive}).
  */
-export function isLocked(fd: number, byte: number, name: string): boolean {
+export function lockHolder(fd: number, byte: number, name: string): LockHolder {
   if (request(fd, F_OFD_GETLK, F_WRLCK, byte) !== 0) {
     throw failure(`Cannot test the lock on byte ${byte} of`, name);
   }
-  return view.getInt16(0, true) !== F_UNLCK;
+  const type = view.getInt16(0, true);
+  return type === F_UNLCK ? null : type === F_WRLCK ? "exclusive" : "shared";
 }
 
 /**
- * The bytes in `[from, from + length)` on which another open file description holds a lock, in
- * order: who is alive, when each holder locks a byte of its own (one `fcntl` per holder found,
- * and one more).
+ * Whether another open file description holds any lock on byte `byte`: for the bytes every
+ * holder locks shared (see `_held.ts`).
  */
-export function lockedBytes(fd: number, from: number, length: number, name: string): number[] {
+export function isLocked(fd: number, byte: number, name: string): boolean {
+  return lockHolder(fd, byte, name) !== null;
+}
+
+/**
+ * Whether the owner of byte `byte` (a ring's reader or writer, a channel's server or client) is
+ * alive: an exclusive lock on it. A shared lock there is someone who may only read the file
+ * (owners never take one): it proves nothing, and is ignored.
+ */
+export function isOwnerAlive(fd: number, byte: number, name: string): boolean {
+  return lockHolder(fd, byte, name) === "exclusive";
+}
+
+/**
+ * The bytes in `[from, from + length)` on which another open file description holds an
+ * exclusive lock, in order: the owners alive, when each locks a byte of its own. Shared locks
+ * (see {@link isOwnerAlive}) are skipped. At most `max` are returned.
+ */
+export function lockedBytes(
+  fd: number,
+  from: number,
+  length: number,
+  name: string,
+  max = 4096,
+): number[] {
   const found: number[] = [];
-  for (let start = from, end = from + length; start < end;) {
+  // The kernel reports one conflicting lock of a range, not always the lowest: look on both
+  // sides of each found (a stack of ranges, so that no byte is missed and none seen twice).
+  const ranges: [number, number][] = [[from, from + length]];
+  for (let looks = 0; ranges.length > 0 && found.length < max && looks < 4 * max; looks++) {
+    const [start, end] = ranges.pop()!;
+    if (start >= end) continue;
     if (request(fd, F_OFD_GETLK, F_WRLCK, start, end - start) !== 0) {
       throw failure(`Cannot test the locks from byte ${start} of`, name);
     }
-    if (view.getInt16(0, true) === F_UNLCK) break;
-    const byte = view.getUint32(12, true) * 0x1_0000_0000 + view.getUint32(8, true);
-    found.push(byte);
-    start = byte + 1;
+    const type = view.getInt16(0, true);
+    if (type === F_UNLCK) continue;
+    const lockStart = Math.max(
+      start,
+      view.getUint32(12, true) * 0x1_0000_0000 + view.getUint32(8, true),
+    );
+    const lockLength = view.getUint32(20, true) * 0x1_0000_0000 + view.getUint32(16, true);
+    const lockEnd = lockLength === 0 ? end : Math.min(end, lockStart + lockLength);
+    if (type === F_WRLCK) {
+      // An owner's lock is one byte: each byte of a longer one is an owner too, as it says.
+      for (let b = lockStart; b < lockEnd && found.length < max; b++) found.push(b);
+    }
+    ranges.push([lockEnd, end], [start, lockStart]);
   }
-  return found;
+  return found.sort((a, b) => a - b);
 }

@@ -9,6 +9,11 @@
 const NAME_MAX = 255;
 /** glibc stores a semaphore "/x" as the file "/dev/shm/sem.x": four bytes of the 255 are taken. */
 const SEM_PREFIX = "sem.";
+/**
+ * What a temporary name adds to the name it is made for (`.new.` and 16 hex digits, see
+ * `kinds.ts`): the library makes every object under one, so a name it makes must leave room.
+ */
+export const TEMPORARY_SUFFIX_BYTES = 21;
 
 const encoder = new TextEncoder();
 
@@ -22,6 +27,26 @@ const encoder = new TextEncoder();
  * @throws {RangeError} When the name is empty or too long.
  */
 export function checkName(name: unknown, kind: "shm" | "sem"): asserts name is string {
+  checkNameWithin(name, kind, 0);
+}
+
+/**
+ * {@link checkName} for a name the library makes (`create`, `replace`, `openOrCreate`): it is
+ * made under a temporary name {@link TEMPORARY_SUFFIX_BYTES} bytes longer, so it may be that
+ * much shorter than a name it only opens.
+ *
+ * @throws {TypeError} When the name breaks a rule of form.
+ * @throws {RangeError} When the name is empty or too long to be made.
+ */
+export function checkNewName(name: unknown, kind: "shm" | "sem"): asserts name is string {
+  checkNameWithin(name, kind, TEMPORARY_SUFFIX_BYTES);
+}
+
+function checkNameWithin(
+  name: unknown,
+  kind: "shm" | "sem",
+  reserved: number,
+): asserts name is string {
   if (typeof name !== "string") {
     throw new TypeError(`Invalid name: expected a string, got ${typeof name}`);
   }
@@ -41,13 +66,13 @@ export function checkName(name: unknown, kind: "shm" | "sem"): asserts name is s
   if (rest === "." || rest === "..") {
     throw new TypeError(`Invalid name "${name}": "." and ".." are not object names`);
   }
-  const max = kind === "sem" ? NAME_MAX - SEM_PREFIX.length : NAME_MAX;
+  const max = (kind === "sem" ? NAME_MAX - SEM_PREFIX.length : NAME_MAX) - reserved;
   const bytes = encoder.encode(rest).length;
   if (bytes > max) {
+    const what = kind === "sem" ? "semaphore" : "shared memory";
     throw new RangeError(
-      `Invalid name: ${bytes} bytes after "/" is too long for a ${
-        kind === "sem" ? "semaphore" : "shared memory"
-      } name (at most ${max})`,
+      `Invalid name: ${bytes} bytes after "/" is too long for a ${what} name (at most ${max}` +
+        (reserved ? `: it is made under a temporary name ${reserved} bytes longer` : "") + ")",
     );
   }
 }
@@ -67,5 +92,28 @@ export function checkMode(mode: number): void {
     throw new RangeError(
       `Invalid mode ${mode}: expected permission bits between 0 and 0o777 (for example 0o600)`,
     );
+  }
+}
+
+/**
+ * Checks the mode of a ring's or a channel's objects: {@link checkMode}, and each of owner,
+ * group and others may read and write them (6) or do nothing (0). Who may only read could still
+ * take a shared lock on them, and so block the exclusive locks that mark their live users.
+ *
+ * @param what `"ring"` or `"channel"`, for the message.
+ * @throws {RangeError} For any other mode.
+ */
+export function checkPeerMode(mode: number, what: "ring" | "channel"): void {
+  checkMode(mode);
+  for (const [shift, who] of [[6, "owner"], [3, "group"], [0, "others"]] as const) {
+    const bits = (mode >> shift) & 6;
+    if (bits === 2 || bits === 4) {
+      throw new RangeError(
+        `Invalid mode 0o${mode.toString(8)} for a ${what}: its ${who} may ` +
+          `${bits === 4 ? "read but not write" : "write but not read"} it; each of owner, group ` +
+          `and others may read and write a ${what} (6) or nothing (0), for example 0o600 or ` +
+          `0o660 (who may only read could block the locks that mark its live users)`,
+      );
+    }
   }
 }

@@ -13,8 +13,9 @@
  *
  * The watches are added through `/proc/self/fd/N`, so they watch the very files this process
  * has mapped, whatever their names are now. Where inotify cannot be had (no /proc, the per-user
- * limit of inotify instances reached), every check says "changed" and the sizes are measured
- * each time, as if there were no watch.
+ * limit of inotify instances reached), or the kernel drops a watch (it may, once the file's last
+ * name is removed), every check says "changed" and the sizes are measured each time, as if there
+ * were no watch.
  *
  * @module
  */
@@ -22,6 +23,8 @@
 import { cString, libc } from "./_libc.ts";
 
 const IN_MODIFY = 0x2;
+/** Sent however the watch was set up, when the kernel drops it (the file's last name went). */
+const IN_IGNORED = 0x8000;
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
 /** `FIONREAD`, the same on x86_64 and aarch64. */
@@ -64,7 +67,16 @@ export class ResizeWatch {
    */
   drain(): void {
     if (this.#fd < 0) return;
-    while (Number(libc.read(this.#fd, this.#events, BigInt(this.#events.length))) > 0);
+    const view = new DataView(this.#events.buffer);
+    for (let n; (n = Number(libc.read(this.#fd, this.#events, BigInt(this.#events.length)))) > 0;) {
+      // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len bytes of name.
+      for (let at = 0; at + 16 <= n; at += 16 + view.getUint32(at + 12, true)) {
+        if (view.getUint32(at + 4, true) & IN_IGNORED) {
+          this.close(); // no watch any more: every check measures the sizes from now on
+          return;
+        }
+      }
+    }
   }
 
   /** Stops watching. Idempotent. */

@@ -10,19 +10,26 @@ import { hold, holdAlone } from "./_held.ts";
 import {
   cString,
   currentUid,
+  EEXIST,
+  ENOENT,
+  errno,
   fileKind,
   fstat,
   isRegular,
   libc,
   lstat,
+  O_CREAT,
+  O_EXCL,
   O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
+  renameNoReplace,
 } from "./_libc.ts";
-import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { checkMode, checkNewName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
-import { kindOf } from "./kinds.ts";
+import { kindOf, temporaryName } from "./kinds.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
+import { RACE_TRIES } from "./_util.ts";
 
 /** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
 export const SEM_FILE_SIZE = 32;
@@ -55,13 +62,69 @@ export function checkFile(name: string) {
 
 /** Checks the arguments of a new semaphore, before any call. */
 export function checkCreate(name: string, initialValue: number, mode: number): void {
-  checkName(name, "sem");
+  checkNewName(name, "sem");
   if (!Number.isInteger(initialValue) || initialValue < 0 || initialValue > SEM_VALUE_MAX) {
     throw new RangeError(
       `Invalid initial value ${initialValue}: expected a whole number from 0 to ${SEM_VALUE_MAX}`,
     );
   }
   checkMode(mode);
+}
+
+/** A semaphore made and named: see {@link makeSemaphore}. */
+export interface MadeSemaphore {
+  sem: Deno.PointerObject;
+  /** A descriptor of its file, holding it (see `_held.ts`). */
+  fd: number;
+  inode: number;
+}
+
+/**
+ * Makes semaphore `name` holding `value`, with mode `mode`, and names it only if the name is
+ * free: its file is written under a temporary name (`sem_init` on its 32 bytes, as glibc's own
+ * `sem_open` does under a name of its own), held, opened, and only then renamed to its name. So
+ * no other process ever sees it unheld (a `replace` cannot take it from its creator), and a
+ * process killed meanwhile leaves a temporary name `deno task clean` knows, never glibc's.
+ *
+ * @throws {PosixError} `EEXIST` (`rename`) if the name exists, `ENOSPC`, `EACCES`...
+ * @throws {DamagedObjectError} If the name is not a regular file.
+ */
+export function makeSemaphore(name: string, value: number, mode: number): MadeSemaphore {
+  const temporary = temporaryName(name);
+  const path = devShmPath(temporary, "sem");
+  // (Read and write for its maker first: sem_open opens it so; the mode asked for comes last.)
+  const fd = libc.shm_open(cString(`/sem.${temporary.slice(1)}`), O_RDWR | O_CREAT | O_EXCL, 0o600);
+  if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot create semaphore");
+  let sem: Deno.PointerObject | null = null;
+  try {
+    const bytes = new Uint8Array(SEM_FILE_SIZE);
+    if (libc.sem_init(bytes, 1, value) !== 0) {
+      throw new PosixError("sem_init", errno(), name, "Cannot create semaphore");
+    }
+    const written = Number(libc.write(fd, bytes, BigInt(SEM_FILE_SIZE)));
+    if (written !== SEM_FILE_SIZE) {
+      throw new PosixError("write", written < 0 ? errno() : 28, name, "Cannot create semaphore");
+    }
+    const st = fstat(fd);
+    if (!st) throw new PosixError("fstat", errno(), name, "Cannot create semaphore");
+    hold(fd, name); // (new: nobody else can hold it yet)
+    sem = libc.sem_open(cString(temporary), 0, 0, 0);
+    if (sem === null) throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
+    if (libc.fchmod(fd, mode) !== 0) {
+      throw new PosixError("fchmod", errno(), name, "Cannot set the mode of semaphore");
+    }
+    if (renameNoReplace(path, devShmPath(name, "sem")) !== 0) {
+      const err = errno();
+      if (err === EEXIST) checkFile(name); // (DAMAGED for what is not a semaphore)
+      throw new PosixError("rename", err, name, "Cannot create semaphore");
+    }
+    return { sem, fd, inode: st.ino };
+  } catch (error) {
+    if (sem !== null) libc.sem_close(sem);
+    libc.close(fd);
+    libc.unlink(cString(path));
+    throw error;
+  }
 }
 
 /**
@@ -83,7 +146,15 @@ export function holdFile(name: string, inode: number): number {
  * that no opener holds it meanwhile.
  */
 export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore): NamedSemaphore {
-  for (;;) {
+  for (let tries = 0;; tries++) {
+    if (tries > RACE_TRIES) {
+      throw new ObjectError(
+        "BUSY",
+        `Cannot replace semaphore "${name}": it keeps changing hands (removed, made and replaced ` +
+          `by other processes, again and again)`,
+        { objectName: name },
+      );
+    }
     const old = checkFile(name);
     if (old === null) {
       try {
@@ -111,7 +182,11 @@ export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore
     }
     // Take it alone: refused while anyone holds it; while we do, no opener can hold it.
     const fd = libc.shm_open(cString(`/sem.${name.slice(1)}`), O_RDWR | O_NONBLOCK, 0);
-    if (fd < 0) continue; // gone meanwhile
+    if (fd < 0) {
+      const err = errno();
+      if (err === ENOENT) continue; // gone meanwhile
+      throw new PosixError("shm_open", err, name, "Cannot replace semaphore");
+    }
     try {
       if (fstat(fd)?.ino !== old.ino) continue; // replaced meanwhile
       if (!holdAlone(fd, name)) {

@@ -18,7 +18,8 @@ export type { ErrnoName };
 const ADVICE: Readonly<Record<string, string>> = {
   ENOENT: "it does not exist: is the process that creates it running, and is the name right?",
   EEXIST:
-    "it already exists: open it instead, or replace it if a crashed run left it (`replace: true`)",
+    "it already exists: open it instead, or take it over with replace() if a crashed run left " +
+    "it (deno task clean lists what is left)",
   EACCES: "permission denied: it belongs to another user or its mode does not let you in",
   EPERM: "operation not permitted: it belongs to another user",
   ENAMETOOLONG: "the name is too long",
@@ -135,6 +136,8 @@ export class PosixError extends ShmemaphoreError {
   readonly errno: number;
   /** The symbolic errno, for example `"ENOENT"` (`"E<number>"` for one we do not name). */
   declare readonly code: ErrnoName | `E${number}`;
+  /** What was being done, in words: `"Cannot open shared memory"`. */
+  readonly action: string;
 
   /**
    * Builds the error and its message from the call, its errno and what was being done.
@@ -155,6 +158,7 @@ export class PosixError extends ShmemaphoreError {
     this.name = "PosixError";
     this.syscall = syscall;
     this.errno = errno;
+    this.action = action;
   }
 }
 

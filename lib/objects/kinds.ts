@@ -8,8 +8,9 @@
  *   `/SEM_C_REQ`, `/SEM_C_RES`: the C++ original's names);
  * - **plain**: a `Segment` or `NamedSemaphore` of yours, anything else.
  *
- * An object is made whole under a temporary name ({@link TEMPORARY_NAME}: `NAME.new.PID.TAG`)
- * and then renamed into place; a process killed in between leaves the temporary name.
+ * An object is made whole under a temporary name ({@link TEMPORARY_NAME}: `NAME.new.TAG`, a
+ * random 16-digit hex tag) and then renamed into place; a process killed in between leaves the
+ * temporary name.
  *
  * @module
  */
@@ -23,8 +24,8 @@ export const CHANNEL_NAME = /^\/(?:SEM_(.+)_(?:REQ|RES)|SEG_(.+)_(?:HEAD|DATA))$
 /** A ring's semaphores: the ring's name, then `.readable` or `.writable`. */
 export const RING_SEMAPHORE = /^(\/.+)\.(?:readable|writable)$/;
 
-/** A temporary name: the name it is made for (group 1), the maker's pid, a random tag. */
-export const TEMPORARY_NAME = /^(\/.+)\.new\.(\d+)\.([0-9a-f]{8})$/;
+/** A temporary name: the name it is made for (group 1), then `.new.` and a random tag. */
+export const TEMPORARY_NAME = /^(\/.+)\.new\.([0-9a-f]{16})$/;
 
 /** What an object is: see the module's notes. */
 export type ObjectKind = "ring" | "channel" | "plain";
@@ -46,6 +47,6 @@ export function kindOf(name: string, type: "shm" | "sem", firstWord?: number): O
 
 /** A new temporary name for an object to be published as `name` (see {@link TEMPORARY_NAME}). */
 export function temporaryName(name: string): string {
-  const tag = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
-  return `${name}.new.${Deno.pid}.${tag}`;
+  const [a, b] = crypto.getRandomValues(new Uint32Array(2));
+  return `${name}.new.${a.toString(16).padStart(8, "0")}${b.toString(16).padStart(8, "0")}`;
 }

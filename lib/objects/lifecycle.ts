@@ -18,26 +18,28 @@
  * @module
  */
 
-import { currentUid, lstat, monotonicMs } from "./_libc.ts";
+import { cString, currentUid, libc, lstat, monotonicMs } from "./_libc.ts";
 import { devShmPath } from "./_names.ts";
-import { tryLock } from "./_lock.ts";
+import { isOwnerAlive, tryLock } from "./_lock.ts";
 import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { CHANNEL_NAME, type ObjectKind, RING_MAGIC } from "./kinds.ts";
-import { HELD_BYTE } from "./_held.ts";
+import { HELD_BYTE, holdAlone } from "./_held.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
-import { Segment } from "./segment.ts";
-import { temporaryName } from "./kinds.ts";
+import { exchangeName, makeUnpublished, Segment } from "./segment.ts";
+import { RACE_TRIES } from "./_util.ts";
 
 /** How a kind takes a name over from a stale object: see {@link publish}. */
 export interface Takeover {
   /** The kind that publishes: it never takes another kind's name. */
   kind: ObjectKind;
   /**
-   * The byte whose lock the name's owner holds while it lives (the ring's reader, the channel's
-   * server, or any holder of a plain segment): taken exclusively, it proves the owner dead.
+   * The byte whose lock the name's owner holds while it lives: the ring's reader and the
+   * channel's server hold it exclusively (`owner: "exclusive"`: a shared lock there is no owner,
+   * see `_lock.ts`); every holder of a plain segment holds it shared (`owner: "any"`).
    */
   ownerByte: number;
+  owner: "exclusive" | "any";
   /** Throws if `old` (of this user) is not of this kind: `FOREIGN_OBJECT`, `DAMAGED`. */
   checkKind(old: Segment, name: string): void;
   /** The error for a name whose owner lives. */
@@ -46,18 +48,21 @@ export interface Takeover {
   foreign(name: string, uid: number): Error;
   /** Opens the object at the name now (`null` or `ENOENT`: there is none). */
   open(name: string): Segment | null;
-  /** Marks the stale object before its name is taken (the channel tells its clients). */
+  /** Marks the stale object once its name is taken (the channel tells its clients). */
   retire?(old: Segment): void;
 }
 
 /**
  * Gives the made, filled `segment` (under a temporary name, its owner lock taken) the name
  * `name`, in one step: at once if there is none; if there is one, only if it is this user's, of
- * this kind, and its owner is dead (its lock is free), replacing it with `rename`. A live
- * owner's name is refused (`how.busy`), and so is another user's, even as root.
+ * this kind, and its owner is dead (no owner's lock), swapping the two names
+ * (`renameat2(RENAME_EXCHANGE)`) and removing the old one only if what came out is the very
+ * object found dead. So of two processes taking one stale name at once, exactly one wins (the
+ * other puts the name back and is refused as busy), and a live owner's name, or another user's
+ * (even as root), is never taken.
  */
 export function publish(segment: Segment, name: string, how: Takeover): void {
-  for (;;) {
+  for (let tries = 0;; tries++) {
     try {
       segment.rename(name);
       return;
@@ -71,21 +76,65 @@ export function publish(segment: Segment, name: string, how: Takeover): void {
       if (!isAbsent(error)) throw error;
       old = null;
     }
-    if (old === null) continue; // removed meanwhile: try again
+    if (old === null) {
+      if (tries >= RACE_TRIES) throw changing(name);
+      continue; // removed meanwhile: try again
+    }
     try {
       const { uid } = old.info();
       if (uid !== currentUid()) throw how.foreign(name, uid);
       how.checkKind(old, name);
-      if (!tryLock(old.fd, how.ownerByte, true, name)) throw how.busy(old, name);
-      // Its owner is dead. Is the name still its (not replaced by a third process meanwhile)?
-      if (!old.linked()) continue;
-      how.retire?.(old);
-      segment.rename(name, { replace: true });
-      return;
+      // Its owner must be dead. A plain object's holders share the byte: taking it alone keeps
+      // new openers off the old object while it is replaced (they open again, and find ours).
+      const dead = how.owner === "any"
+        ? holdAlone(old.fd, name)
+        : !isOwnerAlive(old.fd, how.ownerByte, name);
+      if (!dead) throw how.busy(old, name);
+      if (takeOver(segment, name, old, how)) {
+        how.retire?.(old);
+        return;
+      }
+      if (tries >= RACE_TRIES) throw changing(name);
     } finally {
       old.close();
     }
   }
+}
+
+/**
+ * Puts `segment` at `name` in place of `old`, found stale there: swaps the two names and keeps
+ * the swap only if what came out is `old` itself (else another process took the name first:
+ * the names are swapped back, and `false` says so). Where names cannot be swapped, the owner's
+ * byte taken exclusively keeps two takers apart, and `rename` replaces.
+ */
+function takeOver(segment: Segment, name: string, old: Segment, how: Takeover): boolean {
+  const { inode } = old.info();
+  const temporary = segment.name;
+  const out = exchangeName(segment, name);
+  if (out === null) {
+    if (how.owner === "exclusive" && !tryLock(old.fd, how.ownerByte, true, name)) return false;
+    if (!old.linked()) return false;
+    segment.rename(name, { replace: true });
+    return true;
+  }
+  const came = lstat(devShmPath(out, "shm"));
+  if (came && came.ino === inode) {
+    libc.unlink(cString(devShmPath(out, "shm")));
+    return true;
+  }
+  // Another process published first: give it its name back.
+  exchangeName(segment, temporary);
+  return false;
+}
+
+/** The error of a name that other processes keep changing while a call works on it. */
+function changing(name: string): ObjectError {
+  return new ObjectError(
+    "BUSY",
+    `"${name}" keeps changing hands while this call works on it (removed, made and replaced by ` +
+      `other processes, again and again): try again later`,
+    { objectName: name },
+  );
 }
 
 /** The kind of a segment from its first word and name: see `kinds.ts`. */
@@ -181,7 +230,7 @@ export class Made {
  * {@link publish}), its owner's lock on `ownerByte` taken: nobody else can see it yet.
  */
 export function makeOwned(name: string, size: number, mode: number, ownerByte: number): Segment {
-  const segment = Segment.create(temporaryName(name), size, { mode });
+  const segment = makeUnpublished(name, size, mode);
   if (!tryLock(segment.fd, ownerByte, true, segment.name)) {
     segment.unlink();
     segment.close();
@@ -209,6 +258,18 @@ export function drain(sem: NamedSemaphore, remake: () => NamedSemaphore): NamedS
 }
 
 /**
+ * `sem` again if its name still refers to it, else the semaphore at its name now (`reopen`):
+ * for an owner that opened its semaphores before it took its name over. A previous owner that
+ * closed meanwhile removed the names of the ones it had (the same ones); once the name is this
+ * owner's, nobody else removes them.
+ */
+export function relink(sem: NamedSemaphore, reopen: () => NamedSemaphore): NamedSemaphore {
+  if (sem.linked()) return sem;
+  sem.close();
+  return reopen();
+}
+
+/**
  * Publishes the made plain segment `made` as `name` in place of a stale one (see
  * `Segment.replace`): never over a live process's (`BUSY`), another user's, a ring's or a
  * channel's (`FOREIGN_OBJECT`). `made` is removed if it cannot be.
@@ -218,6 +279,7 @@ export function replaceStaleSegment(made: Segment, name: string): Segment {
     publish(made, name, {
       kind: "plain",
       ownerByte: HELD_BYTE,
+      owner: "any",
       open: (at) => Segment.open(at),
       foreign: (at, uid) =>
         new ObjectError(

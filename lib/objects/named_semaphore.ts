@@ -10,14 +10,11 @@ import {
   clockNs,
   cString,
   EAGAIN,
-  EEXIST,
   ENOENT,
   errno,
   libc,
   lstat,
   monotonicMs,
-  O_CREAT,
-  O_EXCL,
   stat,
   timespec,
 } from "./_libc.ts";
@@ -29,9 +26,12 @@ import {
   checkCreate,
   checkFile,
   holdFile,
+  makeSemaphore,
   replaceStaleSemaphore,
   SEM_FILE_SIZE,
 } from "./_sem_file.ts";
+import { RACE_TRIES } from "./_util.ts";
+import { ObjectError } from "./errors.ts";
 
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
 const DEFAULT_SPIN_MICROS = 100;
@@ -138,12 +138,15 @@ export class NamedSemaphore implements Disposable {
   /**
    * Creates a new semaphore holding `initialValue`.
    *
-   * @param name `/` and then up to 251 bytes, no other `/`.
+   * It is made whole (and marked held by this process) under a temporary name, then given its
+   * name in one step: no other process ever sees it unheld.
+   *
+   * @param name `/` and then up to 230 bytes, no other `/`.
    * @param initialValue The starting count. @default {0}
-   * @param options `mode` (default `0o600`).
+   * @param options `mode` (default `0o600`), `unlinkOnClose`.
    * @returns The semaphore; this process owns it.
    * @throws {TypeError | RangeError} For a bad name, value or mode, before any call.
-   * @throws {PosixError} `EEXIST` if it exists (see {@link replace}), `EACCES`...
+   * @throws {PosixError} `EEXIST` if it exists (a crashed run's: see {@link replace}), `EACCES`...
    *
    * @example
    * ```ts
@@ -162,11 +165,8 @@ export class NamedSemaphore implements Disposable {
   ): NamedSemaphore {
     const { mode = 0o600 } = options;
     checkCreate(name, initialValue, mode);
-    const sem = libc.sem_open(cString(name), O_CREAT | O_EXCL, mode, initialValue);
-    if (sem === null) {
-      throw new PosixError("sem_open", errno(), name, "Cannot create semaphore");
-    }
-    const semaphore = NamedSemaphore.#created(name, sem, mode);
+    const { sem, fd, inode } = makeSemaphore(name, initialValue, mode);
+    const semaphore = new NamedSemaphore(name, sem, true, inode, fd);
     semaphore.unlinkOnClose = options.unlinkOnClose ?? false;
     return semaphore;
   }
@@ -179,6 +179,8 @@ export class NamedSemaphore implements Disposable {
    * @throws {TypeError | RangeError} For a bad name.
    * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
    * @throws {DamagedObjectError} If its file is not a semaphore's (checked before it is mapped).
+   * @throws {ObjectError} `BUSY` if another process keeps it to itself (it is being replaced,
+   * again and again).
    *
    * @example
    * ```ts
@@ -193,13 +195,14 @@ export class NamedSemaphore implements Disposable {
    */
   static open(name: string): NamedSemaphore {
     checkName(name, "sem");
-    for (;;) {
+    for (let tries = 0; tries < RACE_TRIES; tries++) {
       const before = checkFile(name);
       const sem = libc.sem_open(cString(name), 0, 0, 0);
       if (sem === null) throw new PosixError("sem_open", errno(), name, "Cannot open semaphore");
       const opened = NamedSemaphore.#opened(name, sem, before?.ino);
       if (opened) return opened;
     }
+    throw busyOpening(name);
   }
 
   /**
@@ -245,28 +248,21 @@ export class NamedSemaphore implements Disposable {
   ): NamedSemaphore {
     const { mode = 0o600 } = options;
     checkCreate(name, initialValue, mode);
-    const cname = cString(name);
-    // Create-exclusive first, so that we know whether we created it (and must set its mode);
-    // loop because another process may remove it between our two attempts.
-    for (;;) {
-      const created = libc.sem_open(cname, O_CREAT | O_EXCL, mode, initialValue);
-      if (created !== null) {
-        const semaphore = NamedSemaphore.#created(name, created, mode);
-        semaphore.unlinkOnClose = options.unlinkOnClose ?? false; // (only the one it created)
-        return semaphore;
+    // Create-exclusive first, so that we know whether we created it; again if another process
+    // removes it between our two attempts (a bounded number of times).
+    for (let tries = 0;; tries++) {
+      try {
+        return NamedSemaphore.create(name, initialValue, options);
+      } catch (error) {
+        if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
       }
-      let err = errno();
-      if (err !== EEXIST) throw new PosixError("sem_open", err, name, "Cannot create semaphore");
-      const before = checkFile(name);
-      if (before === null) continue; // removed since: create it
-      const opened = libc.sem_open(cname, 0, 0, 0);
-      if (opened !== null) {
-        const semaphore = NamedSemaphore.#opened(name, opened, before.ino);
-        if (semaphore) return semaphore;
-        continue;
+      try {
+        return NamedSemaphore.open(name);
+      } catch (error) {
+        if (!(error instanceof PosixError && error.code === "ENOENT") || tries === RACE_TRIES) {
+          throw error;
+        }
       }
-      err = errno();
-      if (err !== ENOENT) throw new PosixError("sem_open", err, name, "Cannot open semaphore");
     }
   }
 
@@ -345,23 +341,6 @@ export class NamedSemaphore implements Disposable {
   static openWhenReady(name: string, options: ReadyOptions = {}): Promise<NamedSemaphore | null> {
     checkName(name, "sem");
     return openWhenReady(() => NamedSemaphore.open(name), options);
-  }
-
-  static #created(name: string, sem: Deno.PointerObject, mode: number): NamedSemaphore {
-    const inode = lstat(devShmPath(name, "sem"))?.ino ?? -1;
-    // (New: nobody else can hold it yet, nor replace it while we hold it.)
-    const semaphore = new NamedSemaphore(name, sem, true, inode, holdFile(name, inode));
-    // sem_open applied the umask (so the mode can only be narrower than asked); set it exactly.
-    // Linux keeps named semaphores as files in /dev/shm, which is what chmod reaches.
-    if (libc.chmod(cString(devShmPath(name, "sem")), mode) !== 0) {
-      const err = errno();
-      if (err !== ENOENT) {
-        semaphore.close();
-        NamedSemaphore.unlinkName(name);
-        throw new PosixError("chmod", err, name, "Cannot set the mode of semaphore");
-      }
-    }
-    return semaphore;
   }
 
   /**
@@ -592,4 +571,15 @@ export function spinTake(semaphore: NamedSemaphore, micros: number): number {
     for (let i = 0; i < 32; i++) if (libc.sem_trywait(sem) === 0) return (now - start) * 1000;
   }
   return semaphore.tryWait() ? micros : -1;
+}
+
+/** `BUSY`: a semaphore another process keeps to itself (see {@link NamedSemaphore.open}). */
+function busyOpening(name: string): ObjectError {
+  return new ObjectError(
+    "BUSY",
+    `Cannot open semaphore "${name}": another process keeps it to itself (an exclusive lock on ` +
+      `its held byte: a replace() under way, again and again, or a process that does it on ` +
+      `purpose)`,
+    { objectName: name },
+  );
 }

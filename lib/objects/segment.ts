@@ -5,8 +5,12 @@
  */
 
 import {
+  AT_FDCWD,
   cString,
+  EEXIST,
+  EINVAL,
   ENOENT,
+  ENOSYS,
   errno,
   fileKind,
   fstat,
@@ -16,17 +20,19 @@ import {
   O_CREAT,
   O_EXCL,
   O_RDWR,
+  RENAME_EXCHANGE,
+  renameNoReplace,
   stat,
   type StatInfo,
 } from "./_libc.ts";
 import { hold } from "./_held.ts";
 import { Mapping } from "./_mapping.ts";
-import { checkMode, checkName, devShmPath } from "./_names.ts";
+import { checkMode, checkName, checkNewName, devShmPath } from "./_names.ts";
 import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
 import { temporaryName } from "./kinds.ts";
 import { isAbsent, openWhenReady, replaceStaleSegment } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
-import { checkSize } from "./_util.ts";
+import { checkSize, RACE_TRIES } from "./_util.ts";
 
 /** Options of {@link Segment.create}. */
 export interface SegmentCreateOptions {
@@ -68,6 +74,26 @@ export interface SegmentInfo {
 }
 
 /**
+ * For the library's layers above (not exported by `mod.ts`): a new segment for `name`, made
+ * under a temporary name, held, not published; {@link Segment.rename} or `publish` names it.
+ */
+export let makeUnpublished: (name: string, size: number, mode: number) => Segment;
+
+/**
+ * For the library's layers above: the segment's whole mapping over a buffer of its own, for
+ * views handed out for a while (see `_mapping.ts`): transferring one of them leaves
+ * {@link Segment.bytes} whole.
+ */
+export let loanedBytes: (segment: Segment) => Uint8Array<ArrayBuffer>;
+
+/**
+ * For the library's layers above: swaps the segment's name with `name` in one step; see
+ * `publish` (`lifecycle.ts`). Returns the segment's old name, which now names what was at
+ * `name`; `null` where the system cannot swap names.
+ */
+export let exchangeName: (segment: Segment, name: string) => string | null;
+
+/**
  * A POSIX shared memory object, mapped once into this process. {@link Segment.bytes} is a
  * `Uint8Array` over the shared pages themselves: what one process writes there, the other reads,
  * with no copy.
@@ -81,7 +107,8 @@ export interface SegmentInfo {
  * so that {@link Segment.replace} and `deno task clean` never take a live process's object.
  *
  * Memory safety: closing or remapping detaches the old `ArrayBuffer` before `munmap`, so a view
- * kept too long reads as empty instead of crashing the process. Reading `size` or `bytes` makes
+ * kept too long reads as empty instead of crashing the process. A buffer you transferred (to a
+ * Worker) is never unmapped: it stays readable there until the process ends. Reading `size` or `bytes` makes
  * no system call: they are the mapping as of the last check. {@link refresh} checks the
  * object's real size (one `lseek`) and remaps when another process has grown or truncated it:
  * call it before you read what another process may have resized.
@@ -144,12 +171,16 @@ export class Segment implements Disposable {
    * Creates a new shared memory object of `size` bytes (zero-filled, its memory reserved) and
    * maps it.
    *
-   * @param name `/` and then up to 255 bytes, no other `/`.
+   * The object is made whole (and marked held by this process) under a temporary name, then
+   * given its name in one step: no other process ever sees it half made, or unheld.
+   *
+   * @param name `/` and then up to 234 bytes, no other `/`.
    * @param size Bytes, 0 or more.
-   * @param options `mode` (default `0o600`) and `replace`.
+   * @param options `mode` (default `0o600`), `unlinkOnClose`.
    * @returns The mapped segment; this process owns it.
    * @throws {TypeError | RangeError} For a bad name, size or mode, before any call.
-   * @throws {PosixError} `EEXIST` if it exists (and `replace` is not set), `EACCES`, `ENOSPC`...
+   * @throws {PosixError} `EEXIST` if it exists (a crashed run's: see {@link replace}),
+   * `EACCES`, `ENOSPC`...
    * @throws {DamagedObjectError} If something that is not a regular file has the name.
    *
    * @example
@@ -163,12 +194,32 @@ export class Segment implements Disposable {
    * ```
    */
   static create(name: string, size: number, options: SegmentCreateOptions = {}): Segment {
-    checkName(name, "shm");
+    checkNewName(name, "shm");
     checkSize(size);
     const { mode = 0o600 } = options;
     checkMode(mode);
-    const fd = libc.shm_open(cString(name), O_RDWR | O_CREAT | O_EXCL, mode);
-    if (fd < 0) throw openError(name, "Cannot create shared memory");
+    const segment = Segment.#make(name, size, mode);
+    try {
+      segment.#publishAs(name);
+    } catch (error) {
+      segment.unlink();
+      segment.close();
+      throw error;
+    }
+    segment.unlinkOnClose = options.unlinkOnClose ?? false;
+    return segment;
+  }
+
+  /**
+   * A new object for `name`, made under a temporary name (see `kinds.ts`), held, of `size`
+   * bytes: nobody else can see it yet, and once it has a name, a live process holds it. Its
+   * errors name `name`, the name the caller gave.
+   */
+  static #make(name: string, size: number, mode: number): Segment {
+    const temporary = temporaryName(name);
+    const fd = libc.shm_open(cString(temporary), O_RDWR | O_CREAT | O_EXCL, mode);
+    if (fd < 0) throw new PosixError("shm_open", errno(), name, "Cannot create shared memory");
+    let segment: Segment | null = null;
     try {
       // shm_open applied the umask; set exactly what was asked.
       if (libc.fchmod(fd, mode) !== 0) {
@@ -176,16 +227,40 @@ export class Segment implements Disposable {
       }
       const st = fstat(fd);
       if (!st) throw new PosixError("fstat", errno(), name, "Cannot read shared memory");
-      hold(fd, name); // (new: nobody else can hold it yet)
-      const segment = new Segment(name, fd, true, st);
-      segment.unlinkOnClose = options.unlinkOnClose ?? false;
+      hold(fd, temporary); // (new: nobody else can hold it yet)
+      segment = new Segment(temporary, fd, true, st);
       segment.grow(size);
       return segment;
     } catch (error) {
-      libc.close(fd);
-      libc.shm_unlink(cString(name));
-      throw error;
+      if (segment) segment.close();
+      else libc.close(fd);
+      libc.shm_unlink(cString(temporary));
+      throw error instanceof PosixError && error.objectName === temporary
+        ? new PosixError(error.syscall, error.errno, name, error.action)
+        : error;
     }
+  }
+
+  /**
+   * Gives this new segment (under its temporary name) the name `name`, only if there is none
+   * (`renameNoReplace`): `EEXIST`, or `DAMAGED` for a name that is not a regular file, if there
+   * is.
+   */
+  #publishAs(name: string): void {
+    const from = devShmPath(this.#name, "shm");
+    if (renameNoReplace(from, devShmPath(name, "shm")) !== 0) {
+      const err = errno();
+      const there = err === EEXIST ? lstat(devShmPath(name, "shm")) : null;
+      if (there && !isRegular(there.mode)) {
+        throw new DamagedObjectError(
+          name,
+          devShmPath(name, "shm"),
+          `is ${fileKind(there.mode)}, not shared memory`,
+        );
+      }
+      throw new PosixError("rename", err, name, "Cannot create shared memory");
+    }
+    this.#name = name;
   }
 
   /**
@@ -193,7 +268,7 @@ export class Segment implements Disposable {
    * crashed run left, that no live process holds. Made whole under a temporary name and then
    * renamed into place in one step; with no object of that name, it is {@link create}.
    *
-   * @param name The object's name (at most 237 bytes: the temporary name is longer).
+   * @param name The object's name (at most 234 bytes: it is made under a temporary name).
    * @param size Bytes.
    * @param options `mode` (default `0o600`).
    * @returns The mapped segment; this process owns it.
@@ -215,10 +290,13 @@ export class Segment implements Disposable {
    * ```
    */
   static replace(name: string, size: number, options: SegmentCreateOptions = {}): Segment {
-    checkName(name, "shm");
+    checkNewName(name, "shm");
     checkSize(size);
-    checkMode(options.mode ?? 0o600);
-    return replaceStaleSegment(Segment.create(temporaryName(name), size, options), name);
+    const { mode = 0o600 } = options;
+    checkMode(mode);
+    const segment = replaceStaleSegment(Segment.#make(name, size, mode), name);
+    segment.unlinkOnClose = options.unlinkOnClose ?? false;
+    return segment;
   }
 
   /**
@@ -251,10 +329,12 @@ export class Segment implements Disposable {
     for (let tries = 0;; tries++) {
       const segment = Segment.#open(name, minSize);
       if (segment) return segment;
-      if (tries === REPLACING_TRIES) {
+      if (tries === RACE_TRIES) {
         throw new ObjectError(
           "BUSY",
-          `Cannot open shared memory "${name}": it is being replaced, again and again`,
+          `Cannot open shared memory "${name}": another process keeps it to itself (an exclusive ` +
+            `lock on its held byte: a replace() under way, again and again, or a process that ` +
+            `does it on purpose)`,
           { objectName: name },
         );
       }
@@ -330,12 +410,12 @@ export class Segment implements Disposable {
     size: number,
     options: SegmentCreateOptions = {},
   ): Segment {
-    checkName(name, "shm");
+    checkNewName(name, "shm");
     checkSize(size);
     checkMode(options.mode ?? 0o600);
-    // Create-exclusive first, so that we know whether we created it; loop because another
-    // process may remove it between our two attempts.
-    for (;;) {
+    // Create-exclusive first, so that we know whether we created it; again if another process
+    // removes it between our two attempts (a bounded number of times).
+    for (let tries = 0;; tries++) {
       try {
         return Segment.create(name, size, options);
       } catch (error) {
@@ -344,7 +424,7 @@ export class Segment implements Disposable {
       try {
         return Segment.open(name);
       } catch (error) {
-        if (!(error instanceof PosixError && error.code === "ENOENT")) throw error;
+        if (!isAbsent(error) || tries === RACE_TRIES) throw error;
       }
     }
   }
@@ -549,8 +629,8 @@ export class Segment implements Disposable {
    * Gives the object the name `name` in one step, and drops its old name: the way to publish an
    * object that must never be seen half-made. Create it under a private name, fill it in, then
    * rename it; a process that opens `name` finds either nothing (or the old object) or this one,
-   * whole. Without `replace` it fails with `EEXIST` when `name` exists (`link`, then `unlink` of
-   * the old name); with `replace` it takes the name from whatever holds it (`rename`).
+   * whole. Without `replace` it fails with `EEXIST` when `name` exists (`renameat2` with
+   * `RENAME_NOREPLACE`); with `replace` it takes the name from whatever holds it (`rename`).
    *
    * @param name The new name.
    * @param options `replace`: take the name from an existing object. @default {false}
@@ -579,11 +659,8 @@ export class Segment implements Disposable {
       if (libc.rename(from, to) !== 0) {
         throw new PosixError("rename", errno(), name, `Cannot rename "${this.#name}" to`);
       }
-    } else {
-      if (libc.link(from, to) !== 0) {
-        throw new PosixError("link", errno(), name, `Cannot rename "${this.#name}" to`);
-      }
-      libc.unlink(from);
+    } else if (renameNoReplace(devShmPath(this.#name, "shm"), devShmPath(name, "shm")) !== 0) {
+      throw new PosixError("rename", errno(), name, `Cannot rename "${this.#name}" to`);
     }
     this.#name = name;
   }
@@ -620,6 +697,35 @@ export class Segment implements Disposable {
     if (this.#fd < 0) throw new Deno.errors.BadResource(`Shared memory "${this.#name}" is closed`);
   }
 
+  /**
+   * Swaps this segment's name with `name` in one step (`renameat2(RENAME_EXCHANGE)`): this
+   * segment is `name` afterwards, and what was there has this segment's old name, which is
+   * returned. `null` where the system cannot swap two names.
+   */
+  #exchange(name: string): string | null {
+    this.#checkOpen();
+    if (!libc.renameat2) return null;
+    const from = devShmPath(this.#name, "shm");
+    const to = devShmPath(name, "shm");
+    if (libc.renameat2(AT_FDCWD, cString(from), AT_FDCWD, cString(to), RENAME_EXCHANGE) !== 0) {
+      const err = errno();
+      if (err === ENOSYS || err === EINVAL) return null;
+      throw new PosixError("renameat2", err, name, `Cannot swap "${this.#name}" with`);
+    }
+    const other = this.#name;
+    this.#name = name;
+    return other;
+  }
+
+  static {
+    makeUnpublished = (name, size, mode) => Segment.#make(name, size, mode);
+    exchangeName = (segment, name) => segment.#exchange(name);
+    loanedBytes = (segment) => {
+      segment.#checkOpen();
+      return segment.#map.loan;
+    };
+  }
+
   #stat(): StatInfo {
     this.#checkOpen();
     const st = fstat(this.#fd);
@@ -633,9 +739,6 @@ export class Segment implements Disposable {
     this.#map.sync(this.#fd, this.#name);
   }
 }
-
-/** How many times {@link Segment.open} tries while the object is being replaced. */
-const REPLACING_TRIES = 1000;
 
 /**
  * Why `shm_open` failed on `name`, read right after the call: a name that is not a regular file

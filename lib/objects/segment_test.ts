@@ -39,7 +39,7 @@ Deno.test("Segment.create() fails with EEXIST if the name exists; replace() refu
     assert.throws(() => Segment.create(`/seg_${id}`, 16), (e: unknown) => {
       assert.ok(e instanceof PosixError);
       assert.equal(e.code, "EEXIST");
-      assert.equal(e.syscall, "shm_open");
+      assert.equal(e.syscall, "rename");
       assert.equal(e.objectName, `/seg_${id}`);
       assert.match(e.message, /Cannot create shared memory "\/seg_\w+": EEXIST/);
       return true;

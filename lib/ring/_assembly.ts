@@ -11,11 +11,11 @@
  * @module
  */
 
-import type { ReaderLanes } from "./_lanes.ts";
+import type { Assembly, ReaderLanes } from "./_lanes.ts";
 import type { RingMemory } from "./_memory.ts";
 import { CopyPool } from "./_pool.ts";
-import { appendPacked, type MessageBatch, packedSize } from "./batch.ts";
-import { Flag, readRecord, RECORD_HEADER, slotsFor } from "./layout.ts";
+import { appendPacked, type MessageBatch, packedError, packedSize } from "./batch.ts";
+import { Flag, readRecord, RECORD_HEADER, type RecordCheck, slotsFor } from "./layout.ts";
 
 /** Puts messages together from the records of the lanes {@link ReaderLanes} reads. */
 export class MessageReader {
@@ -72,13 +72,25 @@ export class MessageReader {
     if (!into || !this.#borrowed) return;
     this.#borrowed = false;
     for (const assembly of this.lanes.assemblies) {
-      if (assembly?.data.buffer !== into.buffer || assembly.filled === assembly.data.length) {
+      if (!assembly?.data || assembly.data.buffer !== into.buffer) continue;
+      if (assembly.data.length !== assembly.total) {
+        this.#lost(assembly); // the caller's buffer changed under it: that part is gone
         continue;
       }
-      const owned = new Uint8Array(assembly.data.length);
+      const owned = new Uint8Array(assembly.total);
       owned.set(assembly.data.subarray(0, assembly.filled));
       assembly.data = owned;
     }
+  }
+
+  /**
+   * A message being put together whose buffer the caller changed (shrunk, transferred) while a
+   * read waited: what came of it is gone. The rest of its records are dropped as they come,
+   * and it is counted lost; the ring goes on.
+   */
+  #lost(assembly: Assembly): void {
+    assembly.data = null;
+    this.lanes.dropped++;
   }
 
   #fromLane(lane: number, copy: boolean): Uint8Array | null {
@@ -92,26 +104,32 @@ export class MessageReader {
       const available = lanes.available(lane);
       if (available === 0) return null;
       const slot = head < slots ? head : head - slots;
-      const lv = m.lanes[lane];
       const at = slot * slotSize;
-      const length = lv.getUint32(at, true);
-      // The fast path, twin of the checked path below: a whole message in one record, checked
-      // in a few operations (its length keeps it within the lane and within what is published).
-      if (lv.getUint32(at + 4, true) === (Flag.FIRST | Flag.LAST) && !lanes.assemblies[lane]) {
+      // The fast path, twin of the checked path below: a whole message in one record, at the
+      // reader's position, of this claim, its total its length, that fits within the lane and
+      // what was published (readRecord's checks, in a few operations).
+      const w = m.laneWords[lane];
+      const i = at >> 2;
+      const length = w[i];
+      if (
+        w[i + 1] === (Flag.FIRST | Flag.LAST) && w[i + 2] === head &&
+        w[i + 3] === lanes.generations[lane] && w[i + 4] === length && w[i + 5] === 0 &&
+        !lanes.assemblies[lane] && length >= 0
+      ) {
         const need = slotsFor(length, slotSize);
         if (slot + need <= slots && need <= available) {
           this.foundLane = lane;
           this.foundSlots = need;
           const from = at + RECORD_HEADER;
-          return copy
-            ? this.#copyOut(lane, from, length)
-            : m.laneBytes[lane].subarray(from, from + length);
+          return copy ? this.#copyOut(lane, from, length) : m.loanView(lane, from, length);
         }
       }
-      const record = readRecord(lv, slot, available, shape);
+      const record = readRecord(m.lanes[lane], slot, available, shape, {
+        position: head,
+        generation: lanes.generations[lane],
+      });
       if (!record.ok) throw lanes.damaged(lane, record.error);
       const from = at + RECORD_HEADER;
-      const payload = m.laneBytes[lane].subarray(from, from + record.length);
       const { flags } = record;
       if (flags & Flag.PAD) {
         lanes.advance(lane, record.slots);
@@ -119,8 +137,8 @@ export class MessageReader {
       }
       if (flags & Flag.RESTART && lanes.assemblies[lane]) {
         // Its writer gave up on the message before (a timeout): drop what came of it.
+        if (lanes.assemblies[lane]!.data) lanes.dropped++;
         lanes.assemblies[lane] = null;
-        lanes.dropped++;
       }
       if ((flags & Flag.FIRST) && (flags & Flag.LAST)) {
         if (lanes.assemblies[lane]) throw lanes.damaged(lane, "a new message inside another");
@@ -129,35 +147,62 @@ export class MessageReader {
         }
         this.foundLane = lane;
         this.foundSlots = record.slots;
-        return copy ? this.#copyOut(lane, from, record.length) : payload;
+        return copy
+          ? this.#copyOut(lane, from, record.length)
+          : m.loanView(lane, from, record.length);
       }
-      // A message in pieces: copy each into its own buffer as it comes.
-      let assembly = lanes.assemblies[lane];
-      if (flags & Flag.FIRST) {
-        if (assembly) throw lanes.damaged(lane, "a new message inside another");
-        assembly = lanes.assemblies[lane] = {
-          data: this.#assemblyBuffer(lane, record.total),
-          filled: 0,
-        };
-      } else if (!assembly) {
-        throw lanes.damaged(lane, "the rest of a message that never began");
-      }
-      if (assembly.filled + record.length > assembly.data.length) {
-        throw lanes.damaged(lane, `more than the ${assembly.data.length} bytes it announced`);
-      }
-      assembly.data.set(payload, assembly.filled);
-      assembly.filled += record.length;
-      lanes.advance(lane, record.slots);
-      if (flags & Flag.LAST) {
-        lanes.assemblies[lane] = null;
-        if (assembly.filled !== assembly.data.length) {
-          throw lanes.damaged(lane, `${assembly.filled} of the ${assembly.data.length} bytes`);
-        }
-        this.foundLane = lane;
-        this.foundSlots = 0;
-        return assembly.data;
-      }
+      const whole = this.#piece(lane, record, from);
+      if (whole) return whole;
     }
+  }
+
+  /**
+   * A record of a message in pieces (`record`, payload at `from`): copied into the message's
+   * buffer as it comes, and handed back. The message, once its LAST record is in; else `null`.
+   * @throws {TypeError} If the caller's `into` buffer, which it is put together in, changed
+   * while the read waited (the message is dropped; the ring goes on).
+   */
+  #piece(lane: number, record: RecordCheck & { ok: true }, from: number): Uint8Array | null {
+    const lanes = this.lanes;
+    const { flags } = record;
+    let assembly = lanes.assemblies[lane];
+    if (flags & Flag.FIRST) {
+      if (assembly) throw lanes.damaged(lane, "a new message inside another");
+      assembly = lanes.assemblies[lane] = {
+        data: this.#assemblyBuffer(lane, record.total),
+        filled: 0,
+        total: record.total,
+      };
+    } else if (!assembly) {
+      throw lanes.damaged(lane, "the rest of a message that never began");
+    }
+    if (assembly.filled + record.length > assembly.total) {
+      throw lanes.damaged(lane, `more than the ${assembly.total} bytes it announced`);
+    }
+    let changed = false;
+    if (assembly.data && assembly.data.length !== assembly.total) {
+      this.#lost(assembly); // the caller's `into` shrank or was transferred meanwhile
+      changed = true;
+    }
+    const payload = this.#m.laneBytes[lane].subarray(from, from + record.length);
+    assembly.data?.set(payload, assembly.filled);
+    assembly.filled += record.length;
+    lanes.advance(lane, record.slots);
+    if (changed) {
+      throw new TypeError(
+        `The buffer given as read({ into }) changed while the read waited (shrunk or ` +
+          `transferred): the message being put together in it is dropped`,
+      );
+    }
+    if (!(flags & Flag.LAST)) return null;
+    lanes.assemblies[lane] = null;
+    if (assembly.filled !== assembly.total) {
+      throw lanes.damaged(lane, `${assembly.filled} of the ${assembly.total} bytes`);
+    }
+    if (!assembly.data) return null; // dropped: its end is in, and nothing of it is delivered
+    this.foundLane = lane;
+    this.foundSlots = 0;
+    return assembly.data;
   }
 
   /** Where a message of `total` bytes is put together: the caller's `into` if it is free. */
@@ -187,6 +232,11 @@ export class MessageReader {
   ): Uint8Array | null {
     const lanes = this.lanes;
     const at = lanes.batchAt[lane];
+    if (at === 0) {
+      // The whole record checked before any of its messages is delivered.
+      const error = packedError(this.#m.laneWords[lane], from, length);
+      if (error) throw lanes.damaged(lane, error);
+    }
     const n = this.#m.laneWords[lane][(from + at) >> 2] >>> 0;
     // (n bounded first: packedSize's 32-bit arithmetic would wrap a hostile length.)
     if (length - at < 4 || n > length - at - 4 || at + packedSize(n) > length) {
@@ -198,9 +248,7 @@ export class MessageReader {
     this.foundLane = lane;
     this.foundSlots = last ? slots : 0;
     const start = from + at + 4;
-    return copy
-      ? this.#copyOut(lane, start, n)
-      : this.#m.laneBytes[lane].subarray(start, start + n);
+    return copy ? this.#copyOut(lane, start, n) : this.#m.loanView(lane, start, n);
   }
 
   /**
@@ -225,7 +273,10 @@ export class MessageReader {
         const available = lanes.available(lane);
         if (available === 0) break;
         const slot = head < slots ? head : head - slots;
-        const record = readRecord(m.lanes[lane], slot, available, m.shape);
+        const record = readRecord(m.lanes[lane], slot, available, m.shape, {
+          position: head,
+          generation: lanes.generations[lane],
+        });
         if (!record.ok) throw lanes.damaged(lane, record.error);
         const from = slot * slotSize + RECORD_HEADER;
         if (record.flags & Flag.PAD) {
@@ -290,7 +341,7 @@ export class MessageReader {
     }
     if (record.flags & Flag.FIRST && record.flags & Flag.LAST) return record.length;
     const assembly = this.lanes.assemblies[lane];
-    const total = record.flags & Flag.FIRST ? record.total : assembly?.data.length ?? 0;
+    const total = record.flags & Flag.FIRST ? record.total : assembly?.total ?? 0;
     // Whole only once its LAST record is published: let the single read assemble what is here.
     return total;
   }

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { isLocked } from "../objects/_lock.ts";
+import { isOwnerAlive } from "../objects/_lock.ts";
 import { DEFAULT_SPIN_US, HEAD_WORD, type RingMemory, TAIL_WORD, waitFor } from "./_memory.ts";
 import { RingError } from "./error.ts";
 import {
@@ -45,9 +45,12 @@ export class LaneWriter {
   #headSeen: number;
   /** Whether the last message begun was cut short: the next one says so (RESTART). */
   cut = false;
+  /** The GENERATION of this writer's claim: every record it writes carries it. */
+  readonly #generation: number;
   readonly #shape: LayoutShape;
   readonly #view: DataView;
   readonly #bytes: Uint8Array<ArrayBuffer>;
+  readonly #words: Int32Array;
   /** Its lane entry's first 32-bit word in the header. */
   readonly #entry: number;
 
@@ -55,9 +58,12 @@ export class LaneWriter {
     this.#shape = m.shape;
     this.#view = m.lanes[lane];
     this.#bytes = m.laneBytes[lane];
+    this.#words = m.laneWords[lane];
     this.#entry = laneField(lane, 0) >> 2;
+    // (The claim set TAIL to HEAD, and GENERATION: this writer's.)
     this.#tail = m.load(laneField(lane, LANE.TAIL));
     this.#headSeen = m.load(laneField(lane, LANE.HEAD));
+    this.#generation = m.load(laneField(lane, LANE.GENERATION));
   }
 
   /** The largest record's payload. */
@@ -95,7 +101,15 @@ export class LaneWriter {
       // (A HEAD that cannot be goes to the checked path, whose room() says DAMAGED.)
       if (slots - used(tail, head, slots) >= need && head >>> 0 < 2 * slots) {
         const at = slot * slotSize;
-        writeRecord(this.#view, slot, slotSize, length, Flag.FIRST | Flag.LAST, length);
+        const w = this.#words;
+        const i = at >> 2;
+        // (writeRecord's fields, as words: LENGTH, FLAGS, POSITION, GENERATION, TOTAL.)
+        w[i] = length;
+        w[i + 1] = Flag.FIRST | Flag.LAST;
+        w[i + 2] = tail;
+        w[i + 3] = this.#generation;
+        w[i + 4] = length;
+        w[i + 5] = 0;
         this.#bytes.set(message, at + RECORD_HEADER);
         this.#tail = advance(tail, need, slots);
         Atomics.store(m.words, this.#entry + TAIL_WORD, this.#tail);
@@ -127,9 +141,7 @@ export class LaneWriter {
     if (head >>> 0 >= 2 * slots || free < 0) {
       throw new RingError(
         "DAMAGED",
-        `RingReader "${this.name}", lane ${this.lane}: the reader's head (${
-          head >>> 0
-        }) cannot be ` +
+        `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
           `(the writer is at ${this.#tail}): the ring cannot be trusted`,
         { objectName: this.name },
       );
@@ -141,7 +153,7 @@ export class LaneWriter {
     if (pad <= free) {
       // Room for the pad but not for both (a record of nearly the whole lane): publish the pad
       // alone, and the record once the reader has passed it.
-      writeRecord(this.#view, slot, slotSize, 0, Flag.PAD, 0);
+      this.#writePad(slot);
       this.#tail = advance(this.#tail, pad, slots);
       this.m.store(laneField(this.lane, LANE.TAIL), this.#tail);
       this.wakeReader();
@@ -149,10 +161,29 @@ export class LaneWriter {
     return null;
   }
 
-  /** The record at `place`'s payload, to fill in place (a reservation). */
+  /** A PAD record at slot `slot` (this writer's TAIL): the rest of the lane is skipped. */
+  #writePad(slot: number): void {
+    writeRecord(this.#view, slot, this.#shape.slotSize, {
+      length: 0,
+      flags: Flag.PAD,
+      total: 0,
+      position: this.#tail,
+      generation: this.#generation,
+    });
+  }
+
+  /** The record at `place`'s payload, to fill in place (this writer's own copy). */
   payloadAt(place: Place, length: number): Uint8Array {
     const at = place.slot * this.#shape.slotSize + RECORD_HEADER;
     return this.#bytes.subarray(at, at + length);
+  }
+
+  /**
+   * The record at `place`'s payload, on loan to the caller (a reservation): a view of the
+   * segment's loan buffer, so that a caller who transfers it leaves this writer's views whole.
+   */
+  loanAt(place: Place, length: number): Uint8Array {
+    return this.m.loanView(this.lane, place.slot * this.#shape.slotSize + RECORD_HEADER, length);
   }
 
   /** Copies `payload` into the record at `place` and publishes it. */
@@ -165,12 +196,18 @@ export class LaneWriter {
   /** Writes the record's header (and a pad before it), then the new tail: the reader sees it. */
   publish(place: Place, length: number, flags: number, total: number): void {
     const { slots, slotSize } = this.#shape;
-    if (place.pad) writeRecord(this.#view, this.#tail % slots, slotSize, 0, Flag.PAD, 0);
+    if (place.pad) this.#writePad(this.#tail % slots);
     if (flags & Flag.FIRST && this.cut) {
       flags |= Flag.RESTART;
       this.cut = false;
     }
-    writeRecord(this.#view, place.slot, slotSize, length, flags, total);
+    writeRecord(this.#view, place.slot, slotSize, {
+      length,
+      flags,
+      total,
+      position: advance(this.#tail, place.pad, slots),
+      generation: this.#generation,
+    });
     this.#tail = advance(this.#tail, place.pad + slotsFor(length, slotSize), slots);
     this.m.store(laneField(this.lane, LANE.TAIL), this.#tail);
     this.wakeReader();
@@ -219,7 +256,7 @@ export class LaneWriter {
 
   /** `READER_GONE` if the reader's lock is free (a system call: for the slow paths). */
   checkReader(): void {
-    if (!isLocked(this.m.segment.fd, READER_LOCK_BYTE, this.name)) {
+    if (!isOwnerAlive(this.m.segment.fd, READER_LOCK_BYTE, this.name)) {
       throw new RingError(
         "READER_GONE",
         `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,

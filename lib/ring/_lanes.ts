@@ -7,12 +7,14 @@
  *   not read ──(STATE not FREE: a claim, found by CLAIMS or by checkWriters)──▶ read
  *   read ──(drained, and its writer CLOSED, ABORTED, or dead: its lock is free)──▶ FREE
  *
- * Every field a writer can write (STATE, HEAD at a claim, TAIL) is bounded here before use.
+ * Every field a writer can write (STATE, GENERATION, TAIL) is bounded here before use. Where the
+ * reader is in a lane (its head) is its own: it never takes it from the lane's entry, which it
+ * alone writes; a writer starts where it left off.
  *
  * @module
  */
 
-import { isLocked } from "../objects/_lock.ts";
+import { isOwnerAlive } from "../objects/_lock.ts";
 import {
   CLAIMS_WORD,
   HEAD_WORD,
@@ -26,14 +28,19 @@ import { advance, LANE, laneField, LaneState, RING, used, WRITER_LOCK_BASE } fro
 
 /** A message being put together from the records of a lane. */
 export interface Assembly {
-  data: Uint8Array;
+  /** Where it is put together; `null` once it is lost (its pieces are dropped as they come). */
+  data: Uint8Array | null;
   filled: number;
+  /** Its length, as its FIRST record said. */
+  total: number;
 }
 
 /** The reader's state for every lane, and the moves between its two states (read or not). */
 export class ReaderLanes {
   /** Where the reader is in each lane (also published as HEAD). */
   readonly heads: number[];
+  /** Each lane's GENERATION, as its claim said it: every record of the claim must carry it. */
+  readonly generations: number[];
   /** Each lane entry's first 32-bit word in the header. */
   readonly entries: number[];
   /** Lanes the reader knows a writer has claimed (until it frees them). */
@@ -67,6 +74,7 @@ export class ReaderLanes {
   constructor(readonly name: string, readonly m: RingMemory) {
     const lanes = m.shape.lanes;
     this.heads = new Array(lanes).fill(0);
+    this.generations = new Array(lanes).fill(0);
     this.tailsSeen = new Array(lanes).fill(0);
     this.#unpublished = new Array(lanes).fill(0);
     this.#publishEvery = Math.max(1, m.shape.slots >> 4);
@@ -112,11 +120,9 @@ export class ReaderLanes {
     this.active[lane] = true;
     this.#joined = true;
     this.activeList = this.activeList.concat(lane);
-    const head = Atomics.load(words, entry + HEAD_WORD);
-    if (head >>> 0 >= 2 * this.m.shape.slots) {
-      throw this.damaged(lane, `its head (${head >>> 0}) is past 2 × ${this.m.shape.slots}`);
-    }
-    this.heads[lane] = this.tailsSeen[lane] = head;
+    // (The writer set GENERATION before STATE: it is the claim's now.)
+    this.generations[lane] = Atomics.load(words, entry + (LANE.GENERATION >> 2));
+    this.tailsSeen[lane] = this.heads[lane];
     this.#unpublished[lane] = 0;
     this.assemblies[lane] = null;
     this.batchAt[lane] = 0;
@@ -136,7 +142,7 @@ export class ReaderLanes {
       // A writer that died between claiming its lane and saying so (CLAIMS) is found here.
       if (!this.active[i]) this.#activate(i);
       if (state !== LaneState.CLAIMED) continue;
-      if (!isLocked(m.segment.fd, WRITER_LOCK_BASE + i, this.name)) this.#dead.add(i);
+      if (!isOwnerAlive(m.segment.fd, WRITER_LOCK_BASE + i, this.name)) this.#dead.add(i);
     }
   }
 
@@ -234,7 +240,7 @@ export class ReaderLanes {
     this.publish(lane);
     this.active[lane] = false;
     this.activeList = this.activeList.filter((l) => l !== lane);
-    if (this.assemblies[lane] || m.load(laneField(lane, LANE.PENDING))) this.dropped++;
+    if (this.assemblies[lane]?.data || m.load(laneField(lane, LANE.PENDING))) this.dropped++;
     const state = m.load(laneField(lane, LANE.STATE));
     if (state === LaneState.ABORTED) this.aborted++;
     else if (state !== LaneState.CLOSED) this.died++;
@@ -249,7 +255,7 @@ export class ReaderLanes {
     const pid = this.m.load(laneField(lane, LANE.WRITER_PID));
     return new RingError(
       "DAMAGED",
-      `RingReader "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
+      `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
       { objectName: this.name },
     );
   }

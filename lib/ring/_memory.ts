@@ -11,7 +11,7 @@ import { checkName } from "../objects/_names.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { isAbsent, openOwn, type OwnErrors } from "../objects/lifecycle.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
-import type { Segment } from "../objects/segment.ts";
+import { loanedBytes, type Segment } from "../objects/segment.ts";
 import { RingError } from "./error.ts";
 import { LANE, laneOffset, type LayoutShape, RING } from "./layout.ts";
 
@@ -107,7 +107,7 @@ export class RingMemory {
     if (size !== was || this.bytes.byteLength === 0) {
       throw new RingError(
         "DAMAGED",
-        `RingReader "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
+        `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
           "it cannot be trusted",
         { objectName: this.name },
       );
@@ -139,6 +139,16 @@ export class RingMemory {
     for (let i = Math.max(atLeast, sleeping); i > 0; i--) {
       this.writable.post();
     }
+  }
+
+  /**
+   * `length` bytes at byte `from` of lane `lane`, over the segment's loan buffer (see
+   * `_mapping.ts`): for what is handed out for a while (a peeked message, a reserved record), so
+   * that a caller that transfers its buffer leaves this end's own views whole.
+   */
+  loanView(lane: number, from: number, length: number): Uint8Array<ArrayBuffer> {
+    const at = this.laneBytes[lane].byteOffset + from;
+    return loanedBytes(this.segment).subarray(at, at + length);
   }
 
   /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */

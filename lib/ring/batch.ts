@@ -132,7 +132,7 @@ export class MessageBatch {
       throw new RangeError(`Invalid message length ${length}: expected a whole number, 0 or more`);
     }
     const at = this.#size;
-    const packed = 4 + ((length + 3) & ~3);
+    const packed = packedSize(length);
     const next = at + packed;
     if (next > this.bytes.length) return -1;
     this.#words[at >>> 2] = length;
@@ -222,7 +222,7 @@ export class MessageBatch {
       for (let at = 0; at < length; count++) {
         if (length - at < 4) return `a message header cut at byte ${at} of ${length}`;
         const n = words[(from + at) >>> 2] >>> 0;
-        const packed = 4 + ((n + 3) & ~3);
+        const packed = packedSize(n);
         if (n > length || at + packed > length) {
           return `a message of ${n} bytes at byte ${at}, past the record's ${length}`;
         }
@@ -244,7 +244,28 @@ export class MessageBatch {
   }
 }
 
-/** The packed size of a message of `length` bytes: its length word, its bytes, its padding. */
+/**
+ * The packed size of a message of `length` bytes (0 to 2^32 − 1): its length word, its bytes, its
+ * padding. (Not in 32-bit arithmetic, which would wrap for lengths from 2^31 − 3 on.)
+ */
 export function packedSize(length: number): number {
-  return 4 + ((length + 3) & ~3);
+  return length < 0x7fff_fff0 ? 4 + ((length + 3) & ~3) : 4 + Math.ceil(length / 4) * 4;
+}
+
+/**
+ * Checks that `length` bytes at byte `from` of `words` (both multiples of 4) are packed messages
+ * whose lengths add up to `length` exactly.
+ *
+ * @returns `null` if they are; else why not.
+ */
+export function packedError(words: Uint32Array | Int32Array, from: number, length: number) {
+  for (let at = 0; at < length;) {
+    if (length - at < 4) return `a message header cut at byte ${at} of ${length}`;
+    const n = words[(from + at) >>> 2] >>> 0;
+    if (n > length - at - 4 || packedSize(n) > length - at) {
+      return `a message of ${n} bytes at byte ${at}, past the record's ${length}`;
+    }
+    at += packedSize(n);
+  }
+  return null;
 }

@@ -17,7 +17,7 @@
  * ```text
  * header (native byte order; u32 unless said)
  *    0 MAGIC             "SHRN" (0x4e524853)
- *    4 VERSION           1
+ *    4 VERSION           2
  *    8 LANES             how many writers at most
  *   12 SLOTS             slots per lane
  *   16 SLOT_SIZE         bytes per slot, a multiple of 64
@@ -35,9 +35,10 @@
  *                        3 aborted by it (drained as closed, but the reader counts the stream
  *                        as cut short: its last message, if PENDING, is dropped)
  *        +4  WRITER_PID
- *        +8  GENERATION  bumped at every claim
+ *        +8  GENERATION  bumped at every claim; every record of the claim carries it
  *        +12 PENDING     1 while the writer has reserved a record it has not committed
- *        +16 TAIL        the writer's position (below), published after the record is written
+ *        +16 TAIL        the writer's position (below), published after the record is written;
+ *                        a writer that claims the lane starts it at HEAD
  *        +64 HEAD        the reader's position, published after the record is read
  *        +68 WAITING     while the writer blocks on /R.writable for room in this lane, how
  *                        many slots it waits to see free (0 when it does not wait): the reader
@@ -51,23 +52,32 @@
  * ```
  *
  * Positions count slots modulo 2 × SLOTS (so that a full lane and an empty one differ): the slot
- * of position p is p mod SLOTS, and a lane holds (TAIL − HEAD) mod 2 × SLOTS slots.
+ * of position p is p mod SLOTS, and a lane holds (TAIL − HEAD) mod 2 × SLOTS slots. They go on
+ * from one writer of a lane to the next (a writer starts at HEAD, where the reader is), so that
+ * a record's position says which lap of the lane it was written in.
  *
- * A record starts at a slot boundary and takes whole slots: a 16-byte header, then the payload.
+ * A record starts at a slot boundary and takes whole slots: a 24-byte header, then the payload.
  *
  * ```text
- *    0 u32 LENGTH   bytes of payload in this record
- *    4 u32 FLAGS    1 FIRST (a message starts), 2 LAST (it ends), 4 PAD (skip to the lane's
- *                   start), 8 RESTART (on a FIRST: the message before it was cut short by its
- *                   writer; drop what came of it), 16 BATCH (with FIRST | LAST only: the payload
- *                   is many whole messages, each a u32 length, its bytes, and padding to a
- *                   multiple of 4; see batch.ts. A reader that does not know BATCH must
- *                   refuse the record)
- *    8 u64 TOTAL    the whole message's length (on its FIRST record)
+ *    0 u32 LENGTH      bytes of payload in this record
+ *    4 u32 FLAGS       1 FIRST (a message starts), 2 LAST (it ends), 4 PAD (skip to the lane's
+ *                      start), 8 RESTART (on a FIRST: the message before it was cut short by its
+ *                      writer; drop what came of it), 16 BATCH (with FIRST | LAST only: the
+ *                      payload is many whole messages, each a u32 length, its bytes, and padding
+ *                      to a multiple of 4; see batch.ts. A reader that does not know BATCH must
+ *                      refuse the record)
+ *    8 u32 POSITION    the lane position the record starts at (the writer's TAIL before it)
+ *   12 u32 GENERATION  the lane's GENERATION of the claim that wrote it
+ *   16 u64 TOTAL       the whole message's length: on a FIRST record at least LENGTH, and
+ *                      exactly LENGTH on a FIRST | LAST one
  * ```
  *
+ * The reader checks every record against what it knows itself (where it is in the lane, the
+ * claim's generation) before any of it is delivered: a record from before the claim, or from an
+ * earlier lap (a writer whose TAIL ran ahead of what it wrote, or went back), is DAMAGED.
+ *
  * A record never wraps: one that would cross the lane's end is placed at its start, after a PAD
- * record that fills the rest. A message of up to `SLOTS × SLOT_SIZE − 16` bytes is one record
+ * record that fills the rest. A message of up to `SLOTS × SLOT_SIZE − 24` bytes is one record
  * (FIRST | LAST); a larger one streams through in records of at most that size, while the reader
  * copies them out.
  *
@@ -81,7 +91,7 @@
 /** "SHRN", little-endian. */
 export const RING_MAGIC = 0x4e524853;
 /** The layout version this code speaks. */
-export const RING_VERSION = 1;
+export const RING_VERSION = 2;
 
 /** Byte offsets in the header. */
 export const RING = {
@@ -118,7 +128,9 @@ export const LaneState = { FREE: 0, CLAIMED: 1, CLOSED: 2, ABORTED: 3 } as const
 export const RingState = { OPEN: 0, CLOSED: 1 } as const;
 
 /** A record's header size. */
-export const RECORD_HEADER = 16;
+export const RECORD_HEADER = 24;
+/** Offsets in a record's header. */
+export const RECORD = { LENGTH: 0, FLAGS: 4, POSITION: 8, GENERATION: 12, TOTAL: 16 } as const;
 /** Record `FLAGS`. */
 export const Flag = { FIRST: 1, LAST: 2, PAD: 4, RESTART: 8, BATCH: 16 } as const;
 
@@ -249,23 +261,46 @@ export type RecordCheck =
   | { ok: true; length: number; flags: number; total: number; slots: number }
   | { ok: false; error: string };
 
+/** Where the reader is in a lane: what the record at its head must say of itself. */
+export interface RecordPlace {
+  /** The lane position of the record (the reader's head there). */
+  position: number;
+  /** The GENERATION of the lane's claim. */
+  generation: number;
+}
+
 /**
- * Reads the record at slot `slot` of a lane (its bytes, `lane`), and checks that it can be: a
- * payload that fits from there to the lane's end, known flags, a total no shorter than the
- * record, and slots no more than the `available` ones the writer has published.
+ * Reads the record at slot `slot` of a lane (its bytes, `lane`), and checks that it can be: it
+ * says it is at the reader's position and of the lane's claim (`place`), its payload fits from
+ * there to the lane's end, its flags are known, its total is right for them (at least its length
+ * on a FIRST, exactly on a FIRST | LAST), and its slots are no more than the `available` ones the
+ * writer has published.
  */
 export function readRecord(
   lane: DataView,
   slot: number,
   available: number,
   shape: LayoutShape,
+  place: RecordPlace,
 ): RecordCheck {
   const at = slot * shape.slotSize;
-  const length = lane.getUint32(at, true);
-  const flags = lane.getUint32(at + 4, true);
-  const high = lane.getUint32(at + 12, true);
-  const total = high < 0x20_0000 ? high * 0x1_0000_0000 + lane.getUint32(at + 8, true) : Infinity;
+  const length = lane.getUint32(at + RECORD.LENGTH, true);
+  const flags = lane.getUint32(at + RECORD.FLAGS, true);
+  const position = lane.getUint32(at + RECORD.POSITION, true);
+  const generation = lane.getUint32(at + RECORD.GENERATION, true);
+  const high = lane.getUint32(at + RECORD.TOTAL + 4, true);
+  const total = high < 0x20_0000
+    ? high * 0x1_0000_0000 + lane.getUint32(at + RECORD.TOTAL, true)
+    : Infinity;
   const where = `record at slot ${slot}`;
+  if (position !== place.position || generation !== (place.generation >>> 0)) {
+    return {
+      ok: false,
+      error: `${where} says position ${position}, generation ${generation}; the reader is at ` +
+        `${place.position} of generation ${place.generation >>> 0} (a record from before this ` +
+        `writer's claim, or from an earlier lap: its TAIL ran ahead of what it wrote, or back)`,
+    };
+  }
   if ((flags & ~31) !== 0) return { ok: false, error: `${where}: flags = ${flags}` };
   if (flags & Flag.BATCH && (flags & (Flag.FIRST | Flag.LAST | Flag.PAD)) !== 3) {
     return { ok: false, error: `${where}: flags = ${flags} (a batch is one whole record)` };
@@ -289,8 +324,12 @@ export function readRecord(
   if (flags & Flag.BATCH && (length === 0 || length % 4 !== 0)) {
     return { ok: false, error: `${where}: a batch of ${length} bytes (not packed messages)` };
   }
-  if ((flags & Flag.FIRST) && total < length) {
-    return { ok: false, error: `${where}: total = ${total} is less than its length ${length}` };
+  if ((flags & Flag.FIRST) && (flags & Flag.LAST) ? total !== length : total < length) {
+    return {
+      ok: false,
+      error: `${where}: total = ${total}, but its length is ${length}` +
+        ((flags & Flag.LAST) ? " (a whole message in one record)" : ""),
+    };
   }
   return { ok: true, length, flags, total, slots };
 }
@@ -300,13 +339,13 @@ export function writeRecord(
   lane: DataView,
   slot: number,
   slotSize: number,
-  length: number,
-  flags: number,
-  total: number,
+  record: { length: number; flags: number; total: number; position: number; generation: number },
 ): void {
   const at = slot * slotSize;
-  lane.setUint32(at, length, true);
-  lane.setUint32(at + 4, flags, true);
-  lane.setUint32(at + 8, total >>> 0, true);
-  lane.setUint32(at + 12, Math.floor(total / 0x1_0000_0000), true);
+  lane.setUint32(at + RECORD.LENGTH, record.length, true);
+  lane.setUint32(at + RECORD.FLAGS, record.flags, true);
+  lane.setUint32(at + RECORD.POSITION, record.position, true);
+  lane.setUint32(at + RECORD.GENERATION, record.generation >>> 0, true);
+  lane.setUint32(at + RECORD.TOTAL, record.total >>> 0, true);
+  lane.setUint32(at + RECORD.TOTAL + 4, Math.floor(record.total / 0x1_0000_0000), true);
 }

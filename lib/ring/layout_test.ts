@@ -33,7 +33,7 @@ Deno.test("shapeError() refuses a shape that cannot be, naming it", () => {
   );
   assert.match(shapeError({ ...SHAPE, slots: 2 ** 16, slotSize: 2 ** 16 })!, /under 2 GiB/);
   assert.equal(ringSize(SHAPE), RING.DATA_OFFSET + 2 * 4 * 64);
-  assert.equal(maxRecord(SHAPE), 4 * 64 - 16);
+  assert.equal(maxRecord(SHAPE), 4 * 64 - 24);
 });
 
 Deno.test("positions count slots modulo twice the lane, so that full and empty differ", () => {
@@ -41,8 +41,8 @@ Deno.test("positions count slots modulo twice the lane, so that full and empty d
   assert.equal(used(4, 0, 4), 4, "full");
   assert.equal(used(1, 6, 4), 3, "across the wrap of positions");
   assert.equal(advance(7, 2, 4), 1);
-  assert.equal(slotsFor(48, 64), 1);
-  assert.equal(slotsFor(49, 64), 2);
+  assert.equal(slotsFor(40, 64), 1);
+  assert.equal(slotsFor(41, 64), 2);
 });
 
 Deno.test("readHeader() takes a ring it can use and says why not otherwise", () => {
@@ -59,32 +59,60 @@ Deno.test("readHeader() takes a ring it can use and says why not otherwise", () 
   assert.match((readHeader(view, ringSize(SHAPE)) as { error: string }).error, /version is 9/);
 });
 
-Deno.test("readRecord() refuses a record that cannot be: past the lane, past what was published, unknown flags", () => {
+Deno.test("readRecord() refuses a record that cannot be: past the lane, past what was published, unknown flags, a total that is not its length", () => {
   const lane = new DataView(new ArrayBuffer(4 * 64));
-  writeRecord(lane, 1, 64, 100, Flag.FIRST | Flag.LAST, 100);
-  assert.deepEqual(readRecord(lane, 1, 3, SHAPE), {
+  const record = (slot: number, length: number, flags: number, total: number) =>
+    writeRecord(lane, slot, 64, { length, flags, total, position: slot, generation: 7 });
+  const at = (slot: number) => ({ position: slot, generation: 7 });
+  record(1, 100, Flag.FIRST | Flag.LAST, 100);
+  assert.deepEqual(readRecord(lane, 1, 3, SHAPE, at(1)), {
     ok: true,
     length: 100,
     flags: 3,
     total: 100,
     slots: 2,
   });
-  assert.match((readRecord(lane, 1, 1, SHAPE) as { error: string }).error, /2 slots, but 1 were/);
-  writeRecord(lane, 3, 64, 100, Flag.FIRST, 100);
   assert.match(
-    (readRecord(lane, 3, 4, SHAPE) as { error: string }).error,
+    (readRecord(lane, 1, 1, SHAPE, at(1)) as { error: string }).error,
+    /2 slots, but 1 were/,
+  );
+  record(3, 100, Flag.FIRST, 100);
+  assert.match(
+    (readRecord(lane, 3, 4, SHAPE, at(3)) as { error: string }).error,
     /runs past the lane's end/,
   );
-  writeRecord(lane, 0, 64, 10, 64, 10);
-  assert.match((readRecord(lane, 0, 4, SHAPE) as { error: string }).error, /flags = 64/);
-  writeRecord(lane, 0, 64, 10, Flag.FIRST, 5);
-  assert.match((readRecord(lane, 0, 4, SHAPE) as { error: string }).error, /total = 5/);
-  writeRecord(lane, 2, 64, 0, Flag.PAD, 0);
-  assert.deepEqual(readRecord(lane, 2, 2, SHAPE), {
+  record(0, 10, 64, 10);
+  assert.match((readRecord(lane, 0, 4, SHAPE, at(0)) as { error: string }).error, /flags = 64/);
+  record(0, 10, Flag.FIRST, 5);
+  assert.match((readRecord(lane, 0, 4, SHAPE, at(0)) as { error: string }).error, /total = 5/);
+  // One rule for a whole message in one record, with or without RESTART: its total is its length.
+  for (const flags of [Flag.FIRST | Flag.LAST, Flag.FIRST | Flag.LAST | Flag.RESTART]) {
+    for (const total of [0, 11, 2 ** 40]) {
+      record(0, 10, flags, total);
+      assert.match(
+        (readRecord(lane, 0, 4, SHAPE, at(0)) as { error: string }).error,
+        new RegExp(`total = ${total}, but its length is 10`),
+      );
+    }
+  }
+  record(2, 0, Flag.PAD, 0);
+  assert.deepEqual(readRecord(lane, 2, 2, SHAPE, at(2)), {
     ok: true,
     length: 0,
     flags: 4,
     total: 0,
     slots: 2,
   });
+});
+
+Deno.test("readRecord() refuses a record of another claim or another lap: its position and generation must be the reader's", () => {
+  const lane = new DataView(new ArrayBuffer(4 * 64));
+  writeRecord(lane, 1, 64, { length: 8, flags: 3, total: 8, position: 1, generation: 7 });
+  assert.equal(readRecord(lane, 1, 1, SHAPE, { position: 1, generation: 7 }).ok, true);
+  for (const place of [{ position: 5, generation: 7 }, { position: 1, generation: 8 }]) {
+    assert.match(
+      (readRecord(lane, 1, 1, SHAPE, place) as { error: string }).error,
+      /from before this writer's claim, or from an earlier lap/,
+    );
+  }
 });

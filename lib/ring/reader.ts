@@ -4,7 +4,8 @@
  * @module
  */
 
-import { drain, Made, makeOwned, publish } from "../objects/lifecycle.ts";
+import { drain, Made, makeOwned, publish, relink } from "../objects/lifecycle.ts";
+import { checkPeerMode } from "../objects/_names.ts";
 import { monotonicMs } from "../objects/_libc.ts";
 import { checkSpin, checkTimeout } from "../objects/wait.ts";
 import { DamagedObjectError } from "../objects/errors.ts";
@@ -94,7 +95,8 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * A ring of the same name whose reader died is replaced; one whose reader lives is refused.
    *
    * @param name `/` and a name, for example `"/frames"`.
-   * @param options `slots` (64), `slotSize` (64 KiB), `writers` (4), `mode` (0o600).
+   * @param options `slots` (64), `slotSize` (64 KiB), `maxWriters` (4), `mode` (0o600: read
+   * and write, or nothing, for each of owner, group and others).
    * @returns The reading end; this process owns the ring ({@link close} removes it).
    * @throws {TypeError | RangeError} For a bad name or shape.
    * @throws {RingError} `BUSY`, `FOREIGN_OBJECT`.
@@ -106,16 +108,22 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     const shape = { lanes: maxWriters, slots, slotSize };
     const bad = shapeError(shape);
     if (bad) throw new RangeError(`Invalid ring shape: ${bad}`);
+    checkPeerMode(mode, "ring");
     const made = new Made();
     try {
+      // The semaphores first: a writer that finds the ring finds them.
       let readable = made.add(ringSemaphore(names.readable, mode));
       let writable = made.add(ringSemaphore(names.writable, mode));
       const segment = made.add(makeOwned(name, RING.DATA_OFFSET, mode, READER_LOCK_BYTE));
       segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
       writeHeader(new DataView(segment.bytes.buffer), shape, Deno.pid);
       take(segment, name);
-      // Counts a crashed run left: the semaphores only wake sleepers, so start them at zero.
+      // The ring is ours now. A reader that held it before us and closed meanwhile removed the
+      // semaphores we opened (its own): make them again. Then start them at zero (a crashed
+      // run's counts: the semaphores only wake sleepers).
       const reopen = (sem: NamedSemaphore) => () => ringSemaphore(sem.name, mode);
+      readable = made.swap(readable, relink(readable, reopen(readable)));
+      writable = made.swap(writable, relink(writable, reopen(writable)));
       readable = made.swap(readable, drain(readable, reopen(readable)));
       writable = made.swap(writable, drain(writable, reopen(writable)));
       return new RingReader(name, new RingMemory(name, segment, shape, readable, writable));
@@ -232,7 +240,13 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     this.#checkIdle("tryReadMany()");
     if (this.#returned) {
       batch.clear();
-      batch.add(this.#takeReturned());
+      if (!batch.add(this.#returned)) {
+        throw new RangeError(
+          `A message of ${this.#returned.length} bytes is larger than the batch (` +
+            `${batch.capacity} bytes): read it with read()`,
+        );
+      }
+      this.#returned = null;
       return 1;
     }
     this.#m.checkNow();
@@ -445,7 +459,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Deno.errors.BadResource(`RingReader "${this.name}" is closed`);
+    if (this.#closed) throw new Deno.errors.BadResource(`Ring reader of "${this.name}" is closed`);
   }
 
   /** `BUSY` while a `read()` or `peek()` is in flight: one read at a time. */
@@ -526,6 +540,7 @@ function take(segment: Segment, name: string): void {
   publish(segment, name, {
     kind: "ring",
     ownerByte: READER_LOCK_BYTE,
+    owner: "exclusive",
     open: (at) => {
       try {
         return Segment.open(at);

@@ -5,7 +5,7 @@
  */
 
 import { monotonicMs } from "../objects/_libc.ts";
-import { isLocked, tryLock, unlock } from "../objects/_lock.ts";
+import { isOwnerAlive, tryLock, unlock } from "../objects/_lock.ts";
 import { checkSpin, checkTimeout } from "../objects/wait.ts";
 import { isAbsent, openOwn, openWhenReady } from "../objects/lifecycle.ts";
 import type { ReadyOptions } from "../objects/wait.ts";
@@ -19,7 +19,13 @@ import {
   ringNames,
   ringSemaphore,
 } from "./_memory.ts";
-import { type MessageBatch, packedEndWithin, packedLargest, packedStart } from "./batch.ts";
+import {
+  type MessageBatch,
+  packedEndWithin,
+  packedError,
+  packedLargest,
+  packedStart,
+} from "./batch.ts";
 import { RingError } from "./error.ts";
 import {
   Flag,
@@ -30,7 +36,6 @@ import {
   readHeader,
   RING,
   RingState,
-  used,
   WRITER_LOCK_BASE,
 } from "./layout.ts";
 import type { WaitOptions } from "../objects/wait.ts";
@@ -93,11 +98,11 @@ export class RingWriter implements Disposable {
       const bytes = segment.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
-        throw new RingError("DAMAGED", `RingReader "${name}": ${header.error}`, {
+        throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`, {
           objectName: name,
         });
       }
-      if (!isLocked(segment.fd, READER_LOCK_BYTE, name)) {
+      if (!isOwnerAlive(segment.fd, READER_LOCK_BYTE, name)) {
         throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`, {
           objectName: name,
         });
@@ -109,7 +114,7 @@ export class RingWriter implements Disposable {
       const m = new RingMemory(name, segment, header.shape, readable, writable);
       if (m.load(RING.STATE) !== RingState.OPEN) {
         m.resized.close();
-        throw new RingError("CLOSED", `RingReader "${name}" was closed by its reader`, {
+        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`, {
           objectName: name,
         });
       }
@@ -120,20 +125,21 @@ export class RingWriter implements Disposable {
           unlock(segment.fd, WRITER_LOCK_BASE + lane, name); // the reader has not freed it yet
           continue;
         }
-        // Positions a hostile process wrote are refused before anything is written with them.
-        const tail = m.load(laneField(lane, LANE.TAIL)) >>> 0;
+        // A position a hostile process wrote is refused before anything is written with it.
         const head = m.load(laneField(lane, LANE.HEAD)) >>> 0;
         const { slots } = header.shape;
-        if (tail >= 2 * slots || head >= 2 * slots || used(tail, head, slots) > slots) {
+        if (head >= 2 * slots) {
           unlock(segment.fd, WRITER_LOCK_BASE + lane, name);
           m.resized.close();
           throw new RingError(
             "DAMAGED",
-            `RingReader "${name}", lane ${lane}: its positions (tail ${tail}, head ${head}) cannot ` +
-              `be: the ring cannot be trusted`,
+            `Ring "${name}", lane ${lane}: its head (${head}) cannot be: the ring cannot be ` +
+              `trusted`,
             { objectName: name },
           );
         }
+        // The claim: start where the reader is, with a generation of its own; then say so.
+        m.store(laneField(lane, LANE.TAIL), head);
         m.store(laneField(lane, LANE.WRITER_PID), Deno.pid);
         m.store(laneField(lane, LANE.PENDING), 0);
         m.store(laneField(lane, LANE.GENERATION), m.load(laneField(lane, LANE.GENERATION)) + 1);
@@ -146,7 +152,7 @@ export class RingWriter implements Disposable {
       m.resized.close();
       throw new RingError(
         "NO_LANE",
-        `RingReader "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
         { objectName: name },
       );
     } finally {
@@ -287,7 +293,18 @@ export class RingWriter implements Disposable {
       const bytes = packedStart(batch, end) - start;
       const place = this.#out.room(bytes);
       if (!place) break;
-      this.#out.payloadAt(place, bytes).set(batch.bytes.subarray(start, start + bytes));
+      const payload = this.#out.payloadAt(place, bytes);
+      payload.set(batch.bytes.subarray(start, start + bytes));
+      // The length words came from the caller's buffer, which it may have written over: a
+      // record the reader would refuse (DAMAGED, for every writer) is never published.
+      const words = new Int32Array(payload.buffer, payload.byteOffset, bytes >> 2);
+      const error = packedError(words, 0, bytes);
+      if (error) {
+        throw new TypeError(
+          `The batch's bytes were changed after its messages were added (${error}): nothing of ` +
+            `it from message ${i} on was written`,
+        );
+      }
       this.#out.publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
       i = end;
     }
@@ -415,7 +432,7 @@ export class RingWriter implements Disposable {
   #reserve(place: Place, length: number): Uint8Array {
     this.#reserved = { ...place, length };
     this.#m.store(laneField(this.lane, LANE.PENDING), 1);
-    return this.#out.payloadAt(place, length);
+    return this.#out.loanAt(place, length);
   }
 
   /**
@@ -522,7 +539,7 @@ export class RingWriter implements Disposable {
       throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
     }
     if (this.#m.load(RING.STATE) !== RingState.OPEN) {
-      throw new RingError("CLOSED", `RingReader "${this.name}" was closed by its reader`, {
+      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`, {
         objectName: this.name,
       });
     }
