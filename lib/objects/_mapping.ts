@@ -5,9 +5,9 @@
  *
  * A buffer of the mapping that this process no longer holds (transferred to a Worker, say) may
  * still be read there: such a mapping is never unmapped, only forgotten (it goes with the
- * process). Views handed out for a while (a peeked message, an answer) are views of a second
- * buffer over the same pages ({@link Mapping.loan}), so that transferring one leaves the
- * owner's own views whole.
+ * process). What is handed out for a while (a peeked message, a reserved record) is a buffer of
+ * its own over just those bytes ({@link Mapping.lend}), detached when it is given back: a view
+ * kept past that reads as empty, and transferring one leaves the owner's views whole.
  *
  * @module
  */
@@ -21,9 +21,8 @@ export class Mapping {
   #pointer: Deno.PointerObject | null = null;
   #buffer: ArrayBuffer | null = null;
   #bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
-  /** The second buffer over the same pages, for views on loan (made when first asked for). */
-  #loanBuffer: ArrayBuffer | null = null;
-  #loanBytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  /** The buffers lent out and not given back yet (see {@link lend}). */
+  readonly #loans = new Set<ArrayBuffer>();
   /** A buffer of this mapping was transferred: it is never unmapped. */
   #transferred = false;
 
@@ -38,19 +37,25 @@ export class Mapping {
   }
 
   /**
-   * The whole mapping again, over a buffer of its own: for views handed out on loan. If the
-   * caller transferred the last one, a new one is made (and the mapping is kept for good).
+   * `length` bytes at `offset` of the mapping, over a buffer of their own, lent until
+   * {@link giveBack}: for what a caller holds for a while. About half a microsecond.
    */
-  get loan(): Uint8Array<ArrayBuffer> {
-    if (this.#loanBuffer?.detached) {
-      this.#transferred = true;
-      this.#loanBuffer = null;
-    }
-    if (this.#loanBuffer === null && this.#pointer !== null) {
-      this.#loanBuffer = Deno.UnsafePointerView.getArrayBuffer(this.#pointer, this.#size);
-      this.#loanBytes = new Uint8Array(this.#loanBuffer);
-    }
-    return this.#loanBytes;
+  lend(offset: number, length: number): ArrayBuffer {
+    if (length === 0 || this.#pointer === null) return new ArrayBuffer(0);
+    const pointer = Deno.UnsafePointer.offset(this.#pointer, offset)!;
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(pointer, length);
+    this.#loans.add(buffer);
+    return buffer;
+  }
+
+  /**
+   * Takes a lent buffer back: detached, so that a view kept past the loan reads as empty; one
+   * the caller transferred (it is detached already) keeps the mapping mapped for good.
+   */
+  giveBack(buffer: ArrayBuffer): void {
+    if (!this.#loans.delete(buffer)) return;
+    if (buffer.detached) this.#transferred = true;
+    else buffer.transfer(0);
   }
 
   /**
@@ -84,10 +89,9 @@ export class Mapping {
    */
   unmap(): void {
     if (this.#pointer) {
-      const transferred = this.#transferred || this.#buffer!.detached ||
-        (this.#loanBuffer?.detached ?? false);
+      for (const loan of this.#loans) this.giveBack(loan);
+      const transferred = this.#transferred || this.#buffer!.detached;
       if (!this.#buffer!.detached) this.#buffer!.transfer(0);
-      if (this.#loanBuffer && !this.#loanBuffer.detached) this.#loanBuffer.transfer(0);
       // (Transferred: another thread may still read it, and unmapping it would crash the whole
       // process there. It stays until the process ends.)
       if (!transferred) libc.munmap(this.#pointer, BigInt(this.#size));
@@ -95,8 +99,6 @@ export class Mapping {
     this.#pointer = null;
     this.#buffer = null;
     this.#bytes = new Uint8Array(0);
-    this.#loanBuffer = null;
-    this.#loanBytes = new Uint8Array(0);
     this.#transferred = false;
     this.#size = 0;
   }

@@ -80,11 +80,15 @@ export interface SegmentInfo {
 export let makeUnpublished: (name: string, size: number, mode: number) => Segment;
 
 /**
- * For the library's layers above: the segment's whole mapping over a buffer of its own, for
- * views handed out for a while (see `_mapping.ts`): transferring one of them leaves
- * {@link Segment.bytes} whole.
+ * For the library's layers above: `length` bytes at `offset` of the segment's mapping over a
+ * buffer of their own, lent until {@link giveBackBytes} (see `_mapping.ts`): for what a caller
+ * holds for a while (a peeked message, a reserved record). Transferring it leaves
+ * {@link Segment.bytes} whole, and once given back it reads as empty.
  */
-export let loanedBytes: (segment: Segment) => Uint8Array<ArrayBuffer>;
+export let lendBytes: (segment: Segment, offset: number, length: number) => Uint8Array<ArrayBuffer>;
+
+/** For the library's layers above: gives back what {@link lendBytes} lent. */
+export let giveBackBytes: (segment: Segment, bytes: Uint8Array) => void;
 
 /**
  * For the library's layers above: swaps the segment's name with `name` in one step; see
@@ -720,10 +724,11 @@ export class Segment implements Disposable {
   static {
     makeUnpublished = (name, size, mode) => Segment.#make(name, size, mode);
     exchangeName = (segment, name) => segment.#exchange(name);
-    loanedBytes = (segment) => {
+    lendBytes = (segment, offset, length) => {
       segment.#checkOpen();
-      return segment.#map.loan;
+      return new Uint8Array(segment.#map.lend(offset, length));
     };
+    giveBackBytes = (segment, bytes) => segment.#map.giveBack(bytes.buffer as ArrayBuffer);
   }
 
   #stat(): StatInfo {

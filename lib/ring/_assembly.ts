@@ -121,7 +121,7 @@ export class MessageReader {
           this.foundLane = lane;
           this.foundSlots = need;
           const from = at + RECORD_HEADER;
-          return copy ? this.#copyOut(lane, from, length) : m.loanView(lane, from, length);
+          return copy ? this.#copyOut(lane, from, length) : m.lend(lane, from, length);
         }
       }
       const record = readRecord(m.lanes[lane], slot, available, shape, {
@@ -147,9 +147,7 @@ export class MessageReader {
         }
         this.foundLane = lane;
         this.foundSlots = record.slots;
-        return copy
-          ? this.#copyOut(lane, from, record.length)
-          : m.loanView(lane, from, record.length);
+        return copy ? this.#copyOut(lane, from, record.length) : m.lend(lane, from, record.length);
       }
       const whole = this.#piece(lane, record, from);
       if (whole) return whole;
@@ -248,7 +246,7 @@ export class MessageReader {
     this.foundLane = lane;
     this.foundSlots = last ? slots : 0;
     const start = from + at + 4;
-    return copy ? this.#copyOut(lane, start, n) : this.#m.loanView(lane, start, n);
+    return copy ? this.#copyOut(lane, start, n) : this.#m.lend(lane, start, n);
   }
 
   /**

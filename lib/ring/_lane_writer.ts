@@ -179,11 +179,12 @@ export class LaneWriter {
   }
 
   /**
-   * The record at `place`'s payload, on loan to the caller (a reservation): a view of the
-   * segment's loan buffer, so that a caller who transfers it leaves this writer's views whole.
+   * The record at `place`'s payload, lent to the caller (a reservation) until it is given back
+   * (`RingMemory.giveBack`): a buffer of its own, so that a caller who transfers it leaves this
+   * writer's views whole.
    */
-  loanAt(place: Place, length: number): Uint8Array {
-    return this.m.loanView(this.lane, place.slot * this.#shape.slotSize + RECORD_HEADER, length);
+  lendAt(place: Place, length: number): Uint8Array {
+    return this.m.lend(this.lane, place.slot * this.#shape.slotSize + RECORD_HEADER, length);
   }
 
   /** Copies `payload` into the record at `place` and publishes it. */

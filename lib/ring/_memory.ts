@@ -11,7 +11,7 @@ import { checkName } from "../objects/_names.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { isAbsent, openOwn, type OwnErrors } from "../objects/lifecycle.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
-import { loanedBytes, type Segment } from "../objects/segment.ts";
+import { giveBackBytes, lendBytes, type Segment } from "../objects/segment.ts";
 import { RingError } from "./error.ts";
 import { LANE, laneOffset, type LayoutShape, RING } from "./layout.ts";
 
@@ -142,13 +142,18 @@ export class RingMemory {
   }
 
   /**
-   * `length` bytes at byte `from` of lane `lane`, over the segment's loan buffer (see
-   * `_mapping.ts`): for what is handed out for a while (a peeked message, a reserved record), so
-   * that a caller that transfers its buffer leaves this end's own views whole.
+   * `length` bytes at byte `from` of lane `lane`, over a buffer of their own lent until
+   * {@link giveBack} (see `_mapping.ts`): for what is handed out for a while (a peeked message,
+   * a reserved record). A caller that transfers it leaves this end's own views whole; one that
+   * keeps it past the loan finds it empty.
    */
-  loanView(lane: number, from: number, length: number): Uint8Array<ArrayBuffer> {
-    const at = this.laneBytes[lane].byteOffset + from;
-    return loanedBytes(this.segment).subarray(at, at + length);
+  lend(lane: number, from: number, length: number): Uint8Array<ArrayBuffer> {
+    return lendBytes(this.segment, this.laneBytes[lane].byteOffset + from, length);
+  }
+
+  /** Takes back what {@link lend} lent. */
+  giveBack(bytes: Uint8Array): void {
+    giveBackBytes(this.segment, bytes);
   }
 
   /** {@link checkSize}, once every {@link CHECK_EVERY} calls: for the loops that run. */

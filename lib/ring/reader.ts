@@ -354,6 +354,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   /** Gives back the message {@link peek} returned: its slots are the writers' again. */
   release(): void {
     if (!this.#peeked) return;
+    this.#m.giveBack(this.#peeked); // (a view of the ring reads as empty from now on)
     this.#peeked = null;
     this.#lanes.advance(this.#peekedLane, this.#peekedSlots);
   }

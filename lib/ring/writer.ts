@@ -67,8 +67,11 @@ export class RingWriter implements Disposable {
   readonly #m: RingMemory;
   /** Its lane's records, room and wake-ups (`_lane_writer.ts`). */
   readonly #out: LaneWriter;
-  /** A record reserved by `reserve()`, not yet committed: where, and how many slots. */
-  #reserved: (Place & { length: number }) | null = null;
+  /**
+   * A record reserved by `reserve()`, not yet committed: where, how many slots, and the bytes
+   * lent to the caller to fill.
+   */
+  #reserved: (Place & { length: number; room: Uint8Array }) | null = null;
   /** A `write()` or `reserve()` is in flight (it awaits): every other call is refused. */
   #busy = false;
   #closed = false;
@@ -430,9 +433,10 @@ export class RingWriter implements Disposable {
   }
 
   #reserve(place: Place, length: number): Uint8Array {
-    this.#reserved = { ...place, length };
+    const room = this.#out.lendAt(place, length);
+    this.#reserved = { ...place, length, room };
     this.#m.store(laneField(this.lane, LANE.PENDING), 1);
-    return this.#out.loanAt(place, length);
+    return room;
   }
 
   /**
@@ -449,6 +453,7 @@ export class RingWriter implements Disposable {
       throw new RangeError(`Cannot commit ${n} bytes of the ${reserved.length} reserved`);
     }
     this.#reserved = null;
+    this.#m.giveBack(reserved.room);
     this.#out.publish(reserved, n, Flag.FIRST | Flag.LAST, n);
     this.#m.store(laneField(this.lane, LANE.PENDING), 0);
   }
@@ -460,6 +465,7 @@ export class RingWriter implements Disposable {
   abandon(): void {
     this.#checkOpen();
     if (!this.#reserved) return;
+    this.#m.giveBack(this.#reserved.room);
     this.#reserved = null;
     this.#m.store(laneField(this.lane, LANE.PENDING), 0);
   }
