@@ -315,6 +315,7 @@ export function removeObject(object: ShmObject): Removal {
   if (was.uid !== currentUid()) return foreign(was.uid);
   // Out of everybody's reach, under a temporary name of its own (which `clean` knows).
   const aside = devShmPath(temporaryName(name), type);
+  // (As objects/_unlink.ts does, with the checks of a removal between the two steps.)
   if (libc.rename(cString(path), cString(aside)) !== 0) {
     const err = errno();
     if (err === 2) return { removed: false, why: "gone", detail: "it is gone already" };

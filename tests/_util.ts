@@ -170,7 +170,7 @@ let nobodyDirPromise: Promise<string> | undefined;
  * A directory `nobody` can read, holding the deno binary and a copy of lib/ (the npm cache and
  * the checkout may sit under a directory only root can enter). Removed when the tests end.
  */
-function nobodyDir(): Promise<string> {
+export function nobodyDir(): Promise<string> {
   nobodyDirPromise ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "shmemaphore_nobody_" });
     globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

@@ -129,6 +129,33 @@ Deno.test("Ctrl-C reaches server and client: both stop with 130, clean up, and t
     assert.deepEqual(shmEntries(id), []);
   }));
 
+Deno.test("SIGTERM to the pid of deno task stream with no role (server and client): both clean up, exit 143", () =>
+  withId(async (id) => {
+    const ring = `/st_${id}`;
+    const out = await tempDir("stream");
+    const both = watch(
+      denoArgv(
+        ...await taskArgs("stream"),
+        ...WAIT,
+        "--ring",
+        ring,
+        "--out",
+        out,
+        "--frames",
+        "1000000",
+      ),
+      { cwd: ROOT.pathname },
+    );
+    await both.waitFor("writing");
+    await both.waitFor("is ready");
+    both.process.kill("SIGTERM"); // its own pid, not its process group
+    const done = await both.done;
+    assert.equal(done.code, 143, done.stdout + done.stderr);
+    assert.match(done.stderr, /SIGTERM: cleaning up/);
+    assert.match(done.stdout, /stream server: \d+ frames, 0 bad/);
+    assert.deepEqual(shmEntries(id), []);
+  }));
+
 Deno.test("either side alone gives up after --timeout with exit 3 and a hint", () =>
   withId(async (id) => {
     const ring = `/st_${id}`;

@@ -110,7 +110,15 @@ export function publish(segment: Segment, name: string, how: Takeover): void {
 function takeOver(segment: Segment, name: string, old: Segment, how: Takeover): boolean {
   const { inode } = old.info();
   const temporary = segment.name;
-  const out = exchangeName(segment, name);
+  const at = devShmPath(name, "shm");
+  if (lstat(at)?.ino !== inode) return false; // not the one found dead any more: look again
+  let out: string | null;
+  try {
+    out = exchangeName(segment, name);
+  } catch (error) {
+    if (isAbsent(error)) return false; // the stale one was removed meanwhile: publish anew
+    throw error;
+  }
   if (out === null) {
     if (how.owner === "exclusive" && !tryLock(old.fd, how.ownerByte, true, name)) return false;
     if (!old.linked()) return false;
@@ -123,8 +131,15 @@ function takeOver(segment: Segment, name: string, old: Segment, how: Takeover): 
     return true;
   }
   // Another process published first: give it its name back.
-  exchangeName(segment, temporary);
-  return false;
+  const ours = segment.info().inode;
+  try {
+    exchangeName(segment, temporary);
+    return false;
+  } catch (error) {
+    // What came out went meanwhile (its owner removed it): the name is ours, rightly.
+    if (isAbsent(error) && lstat(at)?.ino === ours) return true;
+    throw error;
+  }
 }
 
 /** The error of a name that other processes keep changing while a call works on it. */

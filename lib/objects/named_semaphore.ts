@@ -31,6 +31,7 @@ import {
   SEM_FILE_SIZE,
 } from "./_sem_file.ts";
 import { RACE_TRIES } from "./_util.ts";
+import { unlinkIfSame } from "./_unlink.ts";
 import { ObjectError } from "./errors.ts";
 
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
@@ -472,12 +473,15 @@ export class NamedSemaphore implements Disposable {
 
   /**
    * Removes this semaphore's name, if it still refers to this semaphore (see {@link linked}): a
-   * name another process has since given to another semaphore is left alone.
+   * name another process has since given to another semaphore is left alone, checked at the
+   * moment of removal.
    *
    * @returns `true` if it was removed, `false` if it was gone or refers to another semaphore.
    */
   unlink(): boolean {
-    return this.linked() && NamedSemaphore.unlinkName(this.name);
+    const st = lstat(devShmPath(this.name, "sem"));
+    return st !== null && st.ino === this.#inode &&
+      unlinkIfSame(devShmPath(this.name, "sem"), this.name, { ino: this.#inode, dev: st.dev });
   }
 
   /** `true` once {@link close} has run. */

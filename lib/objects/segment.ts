@@ -33,6 +33,7 @@ import { temporaryName } from "./kinds.ts";
 import { isAbsent, openWhenReady, replaceStaleSegment } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
 import { checkSize, RACE_TRIES } from "./_util.ts";
+import { unlinkIfSame } from "./_unlink.ts";
 
 /** Options of {@link Segment.create}. */
 export interface SegmentCreateOptions {
@@ -619,14 +620,16 @@ export class Segment implements Disposable {
 
   /**
    * Removes this segment's name, if it still refers to this object (see {@link linked}): a name
-   * that another process has since given to another object is left alone. Works before or after
-   * {@link close}.
+   * that another process has since given to another object is left alone, checked at the moment
+   * of removal (the name is moved aside, checked, then removed or given back). Works before or
+   * after {@link close}.
    *
    * @returns `true` if it was removed, `false` if it was gone or refers to another object.
    * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
   unlink(): boolean {
-    return this.linked() && Segment.unlinkName(this.#name);
+    return this.linked() &&
+      unlinkIfSame(devShmPath(this.#name, "shm"), this.#name, { ino: this.#ino, dev: this.#dev });
   }
 
   /**

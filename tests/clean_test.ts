@@ -1,0 +1,107 @@
+/**
+ * Removing what crashed runs left (`removeObject`, `deno task clean`) never removes what it did
+ * not look at, nor what a live program uses: identity is checked at the moment of removal, a
+ * kind only a name suggests is never enough, and a program that takes none of this library's
+ * locks is seen in /proc. Other programs are real processes.
+ */
+
+import assert from "node:assert/strict";
+import { listObjects, removeObject, Segment } from "../lib/mod.ts";
+import {
+  assertClean,
+  denoArgv,
+  peer,
+  rootTest,
+  runDeno,
+  shmEntries,
+  spawnPeer,
+  stop,
+  taskArgs,
+  withId,
+} from "./_util.ts";
+
+/** Runs `deno task clean ARGS...`: its exit code and what it printed. */
+async function clean(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+  const out = await new Deno.Command(command, {
+    args: rest,
+    cwd: new URL("../", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+Deno.test("removeObject() of a stale object whose name a live process took over since it was listed: not removed", () =>
+  withId(async (id) => {
+    const name = `/cl_${id}`;
+    Segment.create(name, 8).close(); // stale: a crashed run's
+    const [listed] = listObjects((n) => n === name);
+    assert.equal(listed.live, false);
+    const holder = spawnPeer(peer("replace_and_hold"), [name]);
+    try {
+      await holder.waitFor("holding");
+      const done = removeObject(listed);
+      assert.deepEqual(done.removed ? "removed" : done.why, "changed");
+      using theirs = Segment.open(name);
+      assert.equal(theirs.bytes[0], 42, "the live process's object is there, whole");
+    } finally {
+      await stop(holder);
+      Segment.unlinkName(name);
+    }
+  }));
+
+rootTest(
+  "removeObject() as root of a stale object whose name another user has taken since: not removed",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const name = `/cl_${id}`;
+      Segment.create(name, 8).close();
+      const [listed] = listObjects((n) => n === name);
+      Segment.unlinkName(name);
+      assertClean(await runDeno(peer("attacks_9"), { asNobody: true, args: [name] }));
+      const done = removeObject(listed);
+      assert.equal(done.removed, false);
+      const [now] = listObjects((n) => n === name);
+      assert.equal(now.uid, 65534, "the other user's object is there");
+      Segment.unlinkName(name);
+    }),
+);
+
+Deno.test("clean --all --remove leaves what only a name or four bytes call a ring's, and a program that does not use the library keeps its objects", () =>
+  withId(async (id) => {
+    const name = `/cl_${id}`;
+    const holder = spawnPeer(peer("raw_holder"), [name]);
+    // A proven ring, stale (its reader was killed): --all does remove that.
+    const crashed = spawnPeer(peer("robustness_3"), [`/cl_ring_${id}`]);
+    try {
+      await holder.waitFor("holding");
+      await crashed.waitFor("made");
+      await stop(crashed);
+      const listed = await clean("--all");
+      assert.match(listed.stdout, new RegExp(`shm +plain +${name} `)); // ("SHRN" is no header)
+      assert.match(listed.stdout, new RegExp(`sem +ring\\? +${name}\\.readable `));
+      assert.match(listed.stdout, new RegExp(`shm +ring +/cl_ring_${id} `));
+      const swept = await clean("--all", "--remove");
+      assert.equal(swept.code, 0);
+      assert.match(swept.stdout, new RegExp(`^removed shm /cl_ring_${id}$`, "m"));
+      for (const kept of [name, `${name}.readable`, `${name}.writable`]) {
+        assert.match(
+          swept.stdout,
+          new RegExp(`^kept \\w+ ${kept}: .* may be another program.s`, "m"),
+        );
+      }
+      // Named, it is looked at again: open and mapped by a live process.
+      const named = await clean("--name", `${name}.readable`, "--remove");
+      assert.match(named.stdout, /^kept sem .*: in use by pid \d+/m);
+      assert.equal(shmEntries(id).filter((o) => o.name.startsWith(name)).length, 3);
+      // Once that program has gone, the same command removes it.
+      await stop(holder);
+      for (const object of [name, `${name}.readable`, `${name}.writable`]) {
+        const gone = await clean("--name", object, "--remove");
+        assert.match(gone.stdout, /^removed /m, gone.stdout);
+      }
+    } finally {
+      await stop(holder, crashed);
+    }
+  }));

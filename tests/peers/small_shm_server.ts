@@ -1,0 +1,23 @@
+// The asking side of channel CHANNEL in a small /dev/shm: asks four times, the second with a
+// timeout its client's answer comes too late for (then its data segment is replaced, beside the
+// old one), and prints how each ended.
+//
+//   deno run -A tests/peers/small_shm_server.ts CHANNEL
+import { ChannelServer } from "../../lib/mod.ts";
+
+using server = ChannelServer.create(Deno.args[0]);
+for (
+  const [text, timeoutMs] of [["big", 10_000], ["late", 200], ["big", 10_000], ["big", 10_000]]
+) {
+  try {
+    const answer = await server.request(text as string, { timeoutMs: timeoutMs as number });
+    console.log(
+      answer === null
+        ? `${text}: no answer in time`
+        : `${text}: ${answer.ok ? answer.data.length : answer.error}`,
+    );
+  } catch (e) {
+    console.log(`${text}: ${(e as { code?: string }).code ?? e}`);
+  }
+}
+server.finish();
