@@ -15,7 +15,7 @@ import { message } from "./_ring_peer.ts";
 
 /** One step: what to call, the message's size, and a time (a timeout, or an abort's delay). */
 export type Op = [
-  "tryWrite" | "write" | "abortWrite" | "reserve" | "abandon" | "pause" | "writeMany",
+  "tryWrite" | "write" | "abortWrite" | "reserve" | "abandon" | "pause" | "writeMany" | "badBatch",
   number,
   number,
 ];
@@ -65,6 +65,21 @@ for (const [kind, size, ms] of ops) {
       }
       const written = await w.writeMany(batch, { timeoutMs: ms });
       for (let j = 0; j < written; j++) sent(k + j);
+      break;
+    }
+    case "badBatch": {
+      // Batches that must be refused in this writer, never reach the reader: a message no batch
+      // holds, and a length word written over after its message was added.
+      const batch = new MessageBatch(256);
+      if (batch.push(0xffff_ffff) !== -1) throw new Error("a 4 GiB message in a 256-byte batch");
+      batch.add(message(id, k, 12 + (size % 100)));
+      new DataView(batch.bytes.buffer).setUint32(0, 100_000 + size, true);
+      try {
+        w.tryWriteMany(batch);
+        throw new Error("an overwritten batch was taken");
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+      }
       break;
     }
     case "pause":

@@ -5,6 +5,10 @@
  * What must hold, for every writer: each message arrives whole and checked, at most once, in
  * the writer's order; every message it said was sent ("ok") arrives; a killed writer's one
  * message in flight may arrive too, nothing else; the stream ends; `died` counts the killed.
+ * Writers also try batches that must be refused in them (never DAMAGED for the reader), and
+ * once they are done, a writer written from the layout alone may join, started at HEAD or
+ * (wrongly) at 0: its messages arrive whole, or, if it started a used lane at 0, the reader
+ * says DAMAGED, never an old message.
  *
  * Runs: `SHMEMAPHORE_MODEL_PROCESS_RUNS` (default 20 scenarios, a few seconds).
  */
@@ -28,6 +32,7 @@ const op: fc.Arbitrary<Op> = fc.tuple(
     "abandon" as const,
     "pause" as const,
     "writeMany" as const,
+    "badBatch" as const,
   ),
   fc.oneof(fc.integer({ min: 12, max: 200 }), fc.integer({ min: 900, max: 5000 })),
   fc.constantFrom(0, 1, 5, 20),
@@ -43,11 +48,15 @@ const scenario = fc.record({
   ),
   /** The reader reads with readMany (the batch path) instead of read(). */
   batches: fc.boolean(),
+  /** A writer from the layout alone, once the others are done: where it starts its lane. */
+  lateDoc: fc.option(fc.constantFrom("head" as const, "zero" as const), { nil: undefined }),
 });
+
+const DOC_WRITER = new URL("./peers/doc_ring_writer.ts", import.meta.url).pathname;
 
 Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message whole, in order, once; every one sent arrives`, async () => {
   await fc.assert(
-    fc.asyncProperty(scenario, ({ writers, batches }) =>
+    fc.asyncProperty(scenario, ({ writers, batches, lateDoc }) =>
       withId(async (id) => {
         const ring = RingReader.create(`/rm_${id}`, { slots: 8, slotSize: 256, maxWriters: 3 });
         const children: Watched[] = writers.map((w, i) =>
@@ -55,6 +64,7 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
         );
         let stopped = false;
         let reading: Promise<void> = Promise.resolve();
+        let doc: Watched | undefined;
         try {
           // The reader reads from the start, while the writers write and some are killed.
           const got: number[][] = writers.map(() => []);
@@ -62,10 +72,27 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
           // (A stream that ends while a writer has not joined yet starts again when it does:
           // read until every writer has exited and the stream has ended.)
           let exited = false;
-          const all = Promise.all(children.map((c) => c.done)).then((o) => (exited = true, o));
+          // The late writer starts once the others have exited and all they sent was read.
+          let othersExited = false;
+          let drained!: () => void;
+          const othersRead = new Promise<void>((resolve) => drained = resolve);
+          const all = Promise.all(children.map((c) => c.done)).then(async (outcomes) => {
+            othersExited = true;
+            if (lateDoc) {
+              await othersRead;
+              const id = String(writers.length);
+              doc = watch(denoArgv("run", "-A", DOC_WRITER, ring.name, id, "5", "40", lateDoc));
+              await Promise.race([doc.done, reading]); // (the reader ends early on DAMAGED)
+            }
+            exited = true;
+            return outcomes;
+          });
+          let damaged: RingError | undefined;
+          const docGot: number[] = [];
           const note = (message: Uint8Array) => {
             const r = check(message);
             if (typeof r === "string") errors.push(r);
+            else if (r[0] === writers.length) docGot.push(r[1]);
             else got[r[0]].push(r[1]);
           };
           const batch = new MessageBatch(64 * 1024);
@@ -85,10 +112,16 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
                   }
                 }
               } catch (error) {
+                // DAMAGED: said of a late writer that started a used lane at 0 (checked below).
+                if (error instanceof RingError && error.code === "DAMAGED" && doc) {
+                  damaged = error;
+                  return;
+                }
                 // The end of the stream, for now: a writer that joins later (even just after the
                 // call) starts it again.
                 if (!(error instanceof RingError && error.code === "ENDED")) throw error;
               }
+              if (othersExited && ring.ended) drained();
               if (exited && ring.ended) return;
             }
           })();
@@ -125,11 +158,27 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
               for (const k of extra) assert.ok(k > Math.max(-1, ...ok), `writer ${i}: ${k}`);
             } else assert.deepEqual(extra, [], `writer ${i}: ${extra} never said sent`);
           });
+          if (doc) {
+            if (damaged) {
+              // Only for a used lane it started at 0 (it waits for room the reader will never
+              // give: stop it); and none of its messages came before.
+              await stop(doc);
+              const head = Number(doc.seen().match(/at head (\d+)/)![1]);
+              assert.ok(lateDoc === "zero" && head !== 0, `DAMAGED: ${damaged.message}`);
+              assert.deepEqual(docGot, []);
+              return;
+            }
+            const out = await doc.done;
+            assert.equal(out.code, 0, out.stderr);
+            const head = Number(out.stdout.match(/at head (\d+)/)![1]);
+            assert.ok(!(lateDoc === "zero" && head !== 0), "a used lane started at 0 was read");
+            assert.deepEqual(docGot, [0, 1, 2, 3, 4]);
+          }
           assert.equal(ring.ended, true);
           assert.ok(ring.died <= killed.size, `died ${ring.died}, killed ${killed.size}`);
           assert.equal(ring.aborted, 0);
         } finally {
-          await stop(...children);
+          await stop(...children, ...(doc ? [doc] : []));
           stopped = true;
           await reading.catch(() => {});
           ring.close();

@@ -30,6 +30,12 @@ export let packedStart: (batch: MessageBatch, i: number) => number;
 export let packedLargest: (batch: MessageBatch) => number;
 
 /**
+ * The first message from `from` on whose length word in `batch.bytes` is no longer the one it
+ * was added with (the caller wrote over it); -1 if there is none. For the ring.
+ */
+export let packedMismatch: (batch: MessageBatch, from: number) => number;
+
+/**
  * The end of the longest run of messages from `i` on whose packed bytes end at or before byte
  * `limit` of the batch; at least `i + 1`. For the ring (a record's worth of messages).
  */
@@ -197,6 +203,15 @@ export class MessageBatch {
   static {
     packedStart = (batch, i) => i < batch.#count ? batch.#starts[i] : batch.#size;
     packedLargest = (batch) => batch.#largest;
+    packedMismatch = (batch, from) => {
+      const starts = batch.#starts, words = batch.#words;
+      for (let i = from; i < batch.#count; i++) {
+        const at = starts[i];
+        const next = i + 1 < batch.#count ? starts[i + 1] : batch.#size;
+        if (packedSize(words[at >>> 2]) !== next - at) return i;
+      }
+      return -1;
+    };
     packedEndWithin = (batch, i, limit) => {
       // The last message that ends within `limit`: a binary search of the starts.
       const starts = batch.#starts;

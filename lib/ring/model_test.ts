@@ -7,6 +7,13 @@
  * for that writer; `null` only when the model holds none; a message never sent whole, never.
  * fast-check shrinks a failure to the shortest sequence.
  *
+ * And what others may do to it: a writer written from the layout alone (not RingWriter), which
+ * may start a reused lane at 0 instead of at HEAD; a batch record whose length word, or a whole
+ * record whose TOTAL, a hostile process rewrites; a batch whose length word its caller rewrote;
+ * a message a cancelled `readable` gives back. Once a hostile act has made the ring DAMAGED a
+ * read may say so (and the run ends there); it may never give a message the model does not hold
+ * next.
+ *
  * Runs: `SHMEMAPHORE_MODEL_RUNS` (default 1000 sequences, about 20 s); a long run sets it
  * higher.
  */
@@ -15,6 +22,20 @@ import fc from "fast-check";
 import assert from "node:assert/strict";
 import { RingError, RingReader, RingWriter } from "./mod.ts";
 import { MessageBatch, packedSize } from "./batch.ts";
+import { Segment } from "../objects/segment.ts";
+import { tryLock, unlock } from "../objects/_lock.ts";
+import {
+  Flag,
+  LANE,
+  laneField,
+  laneOffset,
+  RECORD,
+  RECORD_HEADER,
+  RING,
+  slotsFor,
+  used,
+  WRITER_LOCK_BASE,
+} from "./layout.ts";
 
 /** 4 slots of 256 bytes a lane: one record holds up to 1000 bytes; larger ones stream. */
 const SHAPE = { slots: 4, slotSize: 256, maxWriters: 2 };
@@ -44,9 +65,93 @@ function identify(bytes: Uint8Array): [number, number] {
   return [id, seq];
 }
 
+/**
+ * A writer written from the layout (`layout.ts`) alone, in this process: it claims a free lane
+ * and writes whole messages in one record each. Started at `zero`, it misses the rule that a
+ * claimed lane starts at HEAD.
+ */
+class DocWriter {
+  readonly #seg: Segment;
+  readonly #words: Int32Array;
+  readonly #view: DataView;
+  readonly lane: number;
+  readonly head: number;
+  #tail: number;
+  readonly #generation: number;
+
+  private constructor(seg: Segment, lane: number, start: "head" | "zero") {
+    this.#seg = seg;
+    this.#view = new DataView(seg.bytes.buffer);
+    this.#words = new Int32Array(seg.bytes.buffer, 0, RING.DATA_OFFSET / 4);
+    this.lane = lane;
+    this.head = Atomics.load(this.#words, laneField(lane, LANE.HEAD) >> 2);
+    this.#tail = start === "zero" ? 0 : this.head;
+    const w = (f: number) => laneField(lane, f) >> 2;
+    Atomics.store(this.#words, w(LANE.TAIL), this.#tail);
+    Atomics.store(this.#words, w(LANE.PENDING), 0);
+    this.#generation = Atomics.add(this.#words, w(LANE.GENERATION), 1) + 1;
+    Atomics.store(this.#words, w(LANE.STATE), 1);
+    Atomics.add(this.#words, RING.CLAIMS >> 2, 1);
+  }
+
+  /** Claims a free lane of ring `name`; `null` if there is none. */
+  static open(name: string, start: "head" | "zero"): DocWriter | null {
+    const seg = Segment.open(name);
+    const words = new Int32Array(seg.bytes.buffer, 0, RING.DATA_OFFSET / 4);
+    for (let lane = 0; lane < SHAPE.maxWriters; lane++) {
+      if (!tryLock(seg.fd, WRITER_LOCK_BASE + lane, true, name)) continue;
+      if (Atomics.load(words, laneField(lane, LANE.STATE) >> 2) === 0) {
+        return new DocWriter(seg, lane, start);
+      }
+      unlock(seg.fd, WRITER_LOCK_BASE + lane, name); // (not freed by the reader yet)
+    }
+    seg.close();
+    return null;
+  }
+
+  /** Writes `message` as one record if there is room now. */
+  tryWrite(message: Uint8Array): boolean {
+    const { slots, slotSize } = SHAPE;
+    const need = slotsFor(message.length, slotSize);
+    if (need > slots) return false;
+    const head = Atomics.load(this.#words, laneField(this.lane, LANE.HEAD) >> 2);
+    const slot = this.#tail % slots;
+    const pad = slot + need > slots ? slots - slot : 0;
+    if (pad + need > slots - used(this.#tail, head, slots)) return false;
+    if (pad) {
+      this.#record(slot, 0, Flag.PAD);
+      this.#tail = (this.#tail + pad) % (2 * slots);
+    }
+    const at = laneOffset({ lanes: SHAPE.maxWriters, ...SHAPE }, this.lane) +
+      (this.#tail % slots) * slotSize;
+    this.#seg.bytes.set(message, at + RECORD_HEADER);
+    this.#record(this.#tail % slots, message.length, Flag.FIRST | Flag.LAST);
+    this.#tail = (this.#tail + need) % (2 * slots);
+    Atomics.store(this.#words, laneField(this.lane, LANE.TAIL) >> 2, this.#tail);
+    return true;
+  }
+
+  #record(slot: number, length: number, flags: number): void {
+    const at = laneOffset({ lanes: SHAPE.maxWriters, ...SHAPE }, this.lane) + slot * SHAPE.slotSize;
+    this.#view.setUint32(at + RECORD.LENGTH, length, true);
+    this.#view.setUint32(at + RECORD.FLAGS, flags, true);
+    this.#view.setUint32(at + RECORD.POSITION, this.#tail, true);
+    this.#view.setUint32(at + RECORD.GENERATION, this.#generation >>> 0, true);
+    this.#view.setBigUint64(at + RECORD.TOTAL, BigInt(length), true);
+  }
+
+  close(): void {
+    if (this.#seg.closed) return;
+    Atomics.store(this.#words, laneField(this.lane, LANE.STATE) >> 2, 2);
+    this.#seg.close();
+  }
+}
+
 /** One writer, as the model sees it. */
 interface ModelWriter {
   id: number;
+  /** Written from the layout alone (a {@link DocWriter}): only tryWrite and close. */
+  doc?: boolean;
   /** The messages it was told were sent, not yet read: seq and size. */
   sent: { seq: number; size: number }[];
   /** A reservation open: its message. */
@@ -54,10 +159,21 @@ interface ModelWriter {
   closed: boolean;
   /** A write of this seq did not report its message sent: part of it may be in the ring. */
   cutSeq: number | null;
+  /**
+   * Nothing more of this writer can be read: a hostile act damaged its lane, or it is a
+   * {@link DocWriter} that started a used lane at 0. What it writes is not expected.
+   */
+  doomed?: boolean;
 }
 
 interface Model {
   writers: ModelWriter[];
+  /** A hostile act or a wrong peer has made the ring DAMAGED: a read may say so. */
+  damaged: boolean;
+  /** A read has said DAMAGED: nothing is tried any more. */
+  dead: boolean;
+  /** The one cancel of the ring's readable has been tried. */
+  cancelled: boolean;
   nextSeq: number;
   nextId: number;
   /** Writes that did not report a whole message sent: each may be a message the reader drops. */
@@ -68,14 +184,39 @@ interface Model {
 
 interface Real {
   ring: RingReader;
-  writers: Map<number, RingWriter>;
+  writers: Map<number, RingWriter | DocWriter>;
+  /** The ring's segment, opened as a hostile process of the same user would. */
+  raw: Segment;
 }
 
 type Cmd = fc.AsyncCommand<Model, Real>;
 
-/** The model's writer `k` (modulo how many there are), if any. */
-function pick(m: Model, k: number): ModelWriter | undefined {
-  return m.writers.length ? m.writers[k % m.writers.length] : undefined;
+/**
+ * The model's writer `k` (modulo how many there are), if any; only writers of this library
+ * unless `doc` (a {@link DocWriter} does tryWrite and close only).
+ */
+function pick(m: Model, k: number, doc = false): ModelWriter | undefined {
+  const writers = doc ? m.writers : m.writers.filter((w) => !w.doc);
+  return !m.dead && writers.length ? writers[k % writers.length] : undefined;
+}
+
+/** This writer's real end, which {@link pick} says is a RingWriter. */
+function realOf(r: Real, w: ModelWriter): RingWriter {
+  return r.writers.get(w.id) as RingWriter;
+}
+
+/**
+ * Runs a read: what it found, or `undefined` when it said DAMAGED after a hostile act (then the
+ * run ends). DAMAGED with no hostile act is a failure.
+ */
+async function attempt<T>(m: Model, read: () => T | Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof RingError && error.code === "DAMAGED" && m.damaged)) throw error;
+    m.dead = true;
+    return undefined;
+  }
 }
 
 /** What a write that is not allowed now must throw; `null` if it is allowed. */
@@ -130,13 +271,22 @@ class OpenWriter implements Cmd {
 
 class TryWrite implements Cmd {
   constructor(readonly k: number, readonly size: number) {}
-  check = (m: Model) => pick(m, this.k) !== undefined;
+  check = (m: Model) => pick(m, this.k, true) !== undefined;
   async run(m: Model, r: Real) {
-    const w = pick(m, this.k)!;
+    const w = pick(m, this.k, true)!;
     const seq = m.nextSeq++;
-    const real = r.writers.get(w.id)!;
-    if (await expectRefused(w, () => real.tryWrite(message(w.id, seq, this.size)))) return;
-    if (real.tryWrite(message(w.id, seq, this.size))) w.sent.push({ seq, size: this.size });
+    const writer = r.writers.get(w.id)!;
+    if (writer instanceof DocWriter) {
+      if (w.closed) return;
+      if (writer.tryWrite(message(w.id, seq, this.size)) && !w.doomed) {
+        w.sent.push({ seq, size: this.size });
+      }
+      return;
+    }
+    if (await expectRefused(w, () => writer.tryWrite(message(w.id, seq, this.size)))) return;
+    if (writer.tryWrite(message(w.id, seq, this.size)) && !w.doomed) {
+      w.sent.push({ seq, size: this.size });
+    }
   }
   toString = () => `tryWrite(w${this.k}, ${this.size})`;
 }
@@ -153,7 +303,7 @@ class Write implements Cmd {
   async run(m: Model, r: Real) {
     const w = pick(m, this.k)!;
     const seq = m.nextSeq++;
-    const real = r.writers.get(w.id)!;
+    const real = realOf(r, w);
     const bytes = message(w.id, seq, this.size);
     if (await expectRefused(w, () => real.write(bytes, { timeoutMs: this.ms }))) return;
     let data: Uint8Array = bytes;
@@ -169,7 +319,7 @@ class Write implements Cmd {
         data,
         this.how === "abort" ? { signal: AbortSignal.timeout(this.ms) } : { timeoutMs: this.ms },
       );
-      if (sent) w.sent.push({ seq, size: this.size });
+      if (sent && !w.doomed) w.sent.push({ seq, size: this.size });
       else {
         m.maybeCut++;
         w.cutSeq = seq;
@@ -197,7 +347,7 @@ class TwoWrites implements Cmd {
   };
   async run(m: Model, r: Real) {
     const w = pick(m, this.k)!;
-    const real = r.writers.get(w.id)!;
+    const real = realOf(r, w);
     const seqs = [m.nextSeq++, m.nextSeq++];
     const sizes = [this.a, this.b];
     const results = await Promise.allSettled(
@@ -205,7 +355,7 @@ class TwoWrites implements Cmd {
     );
     results.forEach((result, i) => {
       if (result.status === "fulfilled") {
-        if (result.value) w.sent.push({ seq: seqs[i], size: sizes[i] });
+        if (result.value && !w.doomed) w.sent.push({ seq: seqs[i], size: sizes[i] });
         else {
           m.maybeCut++;
           w.cutSeq = seqs[i];
@@ -226,7 +376,7 @@ class Reserve implements Cmd {
   async run(m: Model, r: Real) {
     const w = pick(m, this.k)!;
     const seq = m.nextSeq++;
-    const real = r.writers.get(w.id)!;
+    const real = realOf(r, w);
     if (await expectRefused(w, () => real.tryReserve(this.size))) return;
     const room = real.tryReserve(this.size);
     if (!room) return;
@@ -246,10 +396,10 @@ class Finish implements Cmd {
   check = (m: Model) => pick(m, this.k)?.reserved != null;
   async run(m: Model, r: Real) {
     const w = pick(m, this.k)!;
-    const real = r.writers.get(w.id)!;
+    const real = realOf(r, w);
     if (this.commit) {
       real.commit();
-      w.sent.push(w.reserved!);
+      if (!w.doomed) w.sent.push(w.reserved!);
     } else real.abandon();
     w.reserved = null;
     await Promise.resolve();
@@ -259,11 +409,12 @@ class Finish implements Cmd {
 
 class EndWriter implements Cmd {
   constructor(readonly k: number, readonly abort: boolean) {}
-  check = (m: Model) => pick(m, this.k)?.closed === false;
+  check = (m: Model) => pick(m, this.k, true)?.closed === false;
   async run(m: Model, r: Real) {
-    const w = pick(m, this.k)!;
+    const w = pick(m, this.k, true)!;
     const real = r.writers.get(w.id)!;
-    if (this.abort) {
+    if (real instanceof DocWriter) real.close();
+    else if (this.abort) {
       real.abort();
       m.aborted++;
     } else real.close();
@@ -281,7 +432,7 @@ class WriteMany implements Cmd {
   check = (m: Model) => pick(m, this.k) !== undefined;
   async run(m: Model, r: Real) {
     const w = pick(m, this.k)!;
-    const real = r.writers.get(w.id)!;
+    const real = realOf(r, w);
     const batch = new MessageBatch(16 * 1024);
     const seqs = this.sizes.map((size) => {
       const seq = m.nextSeq++;
@@ -296,6 +447,7 @@ class WriteMany implements Cmd {
       return; // refused before any is written
     }
     const written = await call();
+    if (w.doomed) return;
     for (let i = 0; i < written; i++) w.sent.push({ seq: seqs[i], size: this.sizes[i] });
   }
   toString = () =>
@@ -305,14 +457,19 @@ class WriteMany implements Cmd {
 /** The batch path's read: every message in it must be, in turn, the model's next of its writer. */
 class ReadMany implements Cmd {
   constructor(readonly capacity: number, readonly wait: boolean) {}
-  check = () => true;
+  check = (m: Model) => !m.dead;
   async run(m: Model, r: Real) {
     const batch = new MessageBatch(this.capacity);
-    let n: number;
+    let n: number | undefined;
     try {
-      n = this.wait
-        ? await r.ring.readMany(batch, { timeoutMs: 0 }).catch(ended(r.ring)) ?? 0
-        : r.ring.tryReadMany(batch);
+      n = await attempt(
+        m,
+        async () =>
+          this.wait
+            ? await r.ring.readMany(batch, { timeoutMs: 0 }).catch(ended(r.ring)) ?? 0
+            : r.ring.tryReadMany(batch),
+      );
+      if (n === undefined) return; // DAMAGED, after a hostile act
     } catch (e) {
       // Only for a message larger than the whole batch (whole, or the start of one cut
       // short, which read() drops): it stays in the ring.
@@ -352,26 +509,26 @@ function take(m: Model, got: Uint8Array): void {
 /** One read, in one of its forms; then the model's next message of that writer must be it. */
 class Read implements Cmd {
   constructor(readonly how: "tryRead" | "read" | "into" | "peek") {}
-  check = () => true;
+  check = (m: Model) => !m.dead;
   async run(m: Model, r: Real) {
     const ring = r.ring;
-    let got: Uint8Array | null;
-    switch (this.how) {
-      case "tryRead":
-        got = ring.tryRead();
-        break;
-      case "read":
-        got = await ring.read({ timeoutMs: 0 }).catch(ended(ring));
-        break;
-      case "into":
-        got = await ring.read({ timeoutMs: 0, into: new Uint8Array(600) }).catch(ended(ring));
-        break;
-      case "peek":
-        got = ring.tryPeek();
-        got = got && got.slice();
-        ring.release();
-        break;
-    }
+    const got = await attempt(m, async () => {
+      switch (this.how) {
+        case "tryRead":
+          return ring.tryRead();
+        case "read":
+          return await ring.read({ timeoutMs: 0 }).catch(ended(ring));
+        case "into":
+          return await ring.read({ timeoutMs: 0, into: new Uint8Array(600) }).catch(ended(ring));
+        case "peek": {
+          const peeked = ring.tryPeek();
+          const copy = peeked && peeked.slice();
+          ring.release();
+          return copy;
+        }
+      }
+    });
+    if (got === undefined) return; // DAMAGED, after a hostile act
     if (got === null) {
       for (const w of m.writers) {
         assert.deepEqual(w.sent, [], `nothing read, but writer ${w.id} sent these`);
@@ -383,6 +540,152 @@ class Read implements Cmd {
     take(m, got);
   }
   toString = () => this.how;
+}
+
+/** A writer written from the layout alone claims a lane: at HEAD, or (wrongly) at 0. */
+class OpenDocWriter implements Cmd {
+  constructor(readonly start: "head" | "zero") {}
+  check = (m: Model) => !m.dead && m.writers.filter((w) => !w.closed).length < SHAPE.maxWriters;
+  async run(m: Model, r: Real) {
+    const doc = DocWriter.open(r.ring.name, this.start);
+    if (!doc) return; // (a closed writer's lane, not freed by the reader yet)
+    const id = m.nextId++;
+    r.writers.set(id, doc);
+    // At 0 where the reader is not: the reader must refuse its lane, never read it.
+    const doomed = this.start === "zero" && doc.head !== 0;
+    if (doomed) m.damaged = true;
+    m.writers.push({
+      id,
+      doc: true,
+      sent: [],
+      reserved: null,
+      closed: false,
+      cutSeq: null,
+      doomed,
+    });
+    await Promise.resolve();
+  }
+  toString = () => `openDoc(${this.start})`;
+}
+
+/**
+ * A writer's whole life at once: it opens, writes `n` messages, closes; the reader reads them
+ * (each the model's next) and frees its lane. The lane's HEAD is where the reader stopped: a
+ * writer that claims it next must start there.
+ */
+class Lifetime implements Cmd {
+  constructor(readonly n: number) {}
+  check = (m: Model) =>
+    !m.dead && !m.damaged && m.writers.filter((w) => !w.closed).length < SHAPE.maxWriters &&
+    m.writers.every((w) => w.sent.length === 0);
+  async run(m: Model, r: Real) {
+    let writer: RingWriter;
+    try {
+      writer = RingWriter.open(r.ring.name);
+    } catch (e) {
+      assert.ok(e instanceof RingError && e.code === "NO_LANE", String(e));
+      return;
+    }
+    const id = m.nextId++;
+    for (let i = 0; i < this.n; i++) {
+      const seq = m.nextSeq++;
+      assert.equal(writer.tryWrite(message(id, seq, 8 + 40 * i)), true);
+      const got = r.ring.tryRead();
+      assert.ok(got, "the message just written");
+      assert.deepEqual(identify(got), [id, seq]);
+    }
+    writer.close();
+    assert.equal(r.ring.tryRead(), null); // (and its lane is free again)
+    await Promise.resolve();
+  }
+  toString = () => `lifetime(${this.n})`;
+}
+
+/** Where the record a writer has just published starts: `slots` before its lane's TAIL. */
+function lastRecord(r: Real, lane: number, slots: number): number {
+  const words = new Int32Array(r.raw.bytes.buffer, 0, RING.DATA_OFFSET / 4);
+  const tail = Atomics.load(words, laneField(lane, LANE.TAIL) >> 2);
+  const position = (tail - slots + 2 * SHAPE.slots) % (2 * SHAPE.slots);
+  return laneOffset({ lanes: SHAPE.maxWriters, ...SHAPE }, lane) +
+    (position % SHAPE.slots) * SHAPE.slotSize;
+}
+
+/**
+ * A hostile process rewrites what a writer has just published: the second length word of a
+ * batch record, or the TOTAL of a whole message's record. That writer's lane is DAMAGED from
+ * there: nothing of that record may be read, nor anything after it.
+ */
+class Hostile implements Cmd {
+  constructor(readonly k: number, readonly what: "batch" | "total", readonly value: number) {}
+  check = (m: Model) => {
+    const w = pick(m, this.k);
+    return w !== undefined && refusal(w) === null && !w.doomed;
+  };
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const writer = realOf(r, w);
+    const view = new DataView(r.raw.bytes.buffer);
+    if (this.what === "batch") {
+      const batch = new MessageBatch(256);
+      for (let i = 0; i < 3; i++) batch.add(message(w.id, m.nextSeq++, 8 + 8 * i));
+      if (writer.tryWriteMany(batch) !== 3) return;
+      const at = lastRecord(r, writer.lane, slotsFor(batch.size, SHAPE.slotSize));
+      view.setUint32(at + RECORD_HEADER + packedSize(8), this.value, true);
+    } else {
+      if (!writer.tryWrite(message(w.id, m.nextSeq++, 40))) return;
+      const at = lastRecord(r, writer.lane, slotsFor(40, SHAPE.slotSize));
+      view.setBigUint64(at + RECORD.TOTAL, BigInt(this.value), true);
+    }
+    w.doomed = true;
+    m.damaged = true;
+    await Promise.resolve();
+  }
+  toString = () => `hostile ${this.what}(w${this.k}, ${this.value})`;
+}
+
+/**
+ * A batch whose length word its caller wrote over after adding the message: refused whole
+ * (TypeError), nothing of it written. And a message no batch of its size can hold: refused.
+ */
+class OverwrittenBatch implements Cmd {
+  constructor(readonly k: number) {}
+  check = (m: Model) => {
+    const w = pick(m, this.k);
+    return w !== undefined && refusal(w) === null;
+  };
+  async run(m: Model, r: Real) {
+    const w = pick(m, this.k)!;
+    const batch = new MessageBatch(256);
+    assert.equal(batch.push(0xffff_ffff), -1);
+    batch.add(message(w.id, m.nextSeq++, 16));
+    batch.add(message(w.id, m.nextSeq++, 16));
+    new DataView(batch.bytes.buffer).setUint32(packedSize(16), 100_000, true);
+    assert.throws(() => realOf(r, w).tryWriteMany(batch), TypeError);
+    await Promise.resolve();
+  }
+  toString = () => `overwrittenBatch(w${this.k})`;
+}
+
+/**
+ * The ring's readable, cancelled just after a read that takes a message: the message is given
+ * back, and must be the next read, whatever reads it (a batch too small for it says RangeError
+ * and keeps it). Once a run: a cancelled stream stays cancelled.
+ */
+class CancelledRead implements Cmd {
+  constructor(readonly capacity: number) {}
+  // (With a message in the ring to be taken and given back.)
+  check = (m: Model) => !m.dead && !m.cancelled && m.writers.some((w) => w.sent.length > 0);
+  async run(m: Model, r: Real) {
+    m.cancelled = true;
+    const reader = r.ring.readable.getReader();
+    await new Promise((resolve) => setTimeout(resolve, 0)); // (the stream has started)
+    const pending = reader.read();
+    await reader.cancel("model");
+    await attempt(m, () => pending.catch(ended(r.ring)));
+    // The batch path next, into a batch that may be too small for the message given back.
+    await new ReadMany(this.capacity, false).run(m, r);
+  }
+  toString = () => `cancelledRead(${this.capacity})`;
 }
 
 const writerIndex = fc.nat({ max: 3 });
@@ -415,6 +718,16 @@ const commands = [
     fc.option(fc.constantFrom(0, 2), { nil: null }),
   ).map(([k, sizes, ms]) => new WriteMany(k, sizes, ms)),
   fc.tuple(fc.integer({ min: 16, max: 3000 }), fc.boolean()).map(([c, w]) => new ReadMany(c, w)),
+  fc.constantFrom("head" as const, "zero" as const).map((start) => new OpenDocWriter(start)),
+  fc.integer({ min: 1, max: 6 }).map((n) => new Lifetime(n)),
+  fc.tuple(writerIndex, fc.constantFrom(0xffff_ffff, 0xffff_fffc, 1000, 61)).map(([k, v]) =>
+    new Hostile(k, "batch", v)
+  ),
+  fc.tuple(writerIndex, fc.constantFrom(0, 39, 2 ** 40)).map(([k, v]) =>
+    new Hostile(k, "total", v)
+  ),
+  writerIndex.map((k) => new OverwrittenBatch(k)),
+  fc.integer({ min: 16, max: 200 }).map((capacity) => new CancelledRead(capacity)),
 ];
 
 Deno.test(`the ring matches a plain model over ${RUNS} random sequences of writes, reads, reservations, cuts and ends`, async () => {
@@ -423,10 +736,20 @@ Deno.test(`the ring matches a plain model over ${RUNS} random sequences of write
     fc.asyncProperty(fc.commands(commands, { maxCommands: 60 }), async (cmds) => {
       const name = `/model_${crypto.randomUUID().slice(0, 8)}_${n++}`;
       const ring = RingReader.create(name, SHAPE);
-      const real: Real = { ring, writers: new Map() };
-      const model: Model = { writers: [], nextSeq: 0, nextId: 0, maybeCut: 0, aborted: 0 };
+      const real: Real = { ring, writers: new Map(), raw: Segment.open(name) };
+      const model: Model = {
+        writers: [],
+        nextSeq: 0,
+        nextId: 0,
+        maybeCut: 0,
+        aborted: 0,
+        damaged: false,
+        dead: false,
+        cancelled: false,
+      };
       try {
         await fc.asyncModelRun(() => ({ model, real }), cmds);
+        if (model.damaged) return; // (what is left may be DAMAGED: the checks above were all)
         // The end: every writer closed, everything read; the stream ends, nothing is missing.
         for (const w of model.writers) {
           if (!w.closed) {
@@ -447,6 +770,7 @@ Deno.test(`the ring matches a plain model over ${RUNS} random sequences of write
         assert.equal(ring.aborted, model.aborted);
       } finally {
         for (const w of real.writers.values()) w.close();
+        real.raw.close();
         ring.close();
       }
     }),

@@ -22,8 +22,8 @@ import {
 import {
   type MessageBatch,
   packedEndWithin,
-  packedError,
   packedLargest,
+  packedMismatch,
   packedStart,
 } from "./batch.ts";
 import { RingError } from "./error.ts";
@@ -268,6 +268,15 @@ export class RingWriter implements Disposable {
     if (!Number.isSafeInteger(from) || from < 0 || from > batch.count) {
       throw new RangeError(`Invalid from ${from}: the batch holds ${batch.count} messages`);
     }
+    // The length words are in the caller's buffer, which it may have written over: a record the
+    // reader would refuse (DAMAGED, for every writer) is never sent, nor any of the batch.
+    const bad = packedMismatch(batch, from);
+    if (bad >= 0) {
+      throw new TypeError(
+        `Message ${bad} of the batch: its length word was changed after it was added (the ` +
+          `batch's bytes hold ${batch.length(bad)}): nothing of the batch was written`,
+      );
+    }
     const most = this.maxReserve;
     if (packedLargest(batch) <= most) return; // (one look for the usual batch)
     for (let i = from, at = packedStart(batch, i); i < batch.count; i++) {
@@ -296,18 +305,7 @@ export class RingWriter implements Disposable {
       const bytes = packedStart(batch, end) - start;
       const place = this.#out.room(bytes);
       if (!place) break;
-      const payload = this.#out.payloadAt(place, bytes);
-      payload.set(batch.bytes.subarray(start, start + bytes));
-      // The length words came from the caller's buffer, which it may have written over: a
-      // record the reader would refuse (DAMAGED, for every writer) is never published.
-      const words = new Int32Array(payload.buffer, payload.byteOffset, bytes >> 2);
-      const error = packedError(words, 0, bytes);
-      if (error) {
-        throw new TypeError(
-          `The batch's bytes were changed after its messages were added (${error}): nothing of ` +
-            `it from message ${i} on was written`,
-        );
-      }
+      this.#out.payloadAt(place, bytes).set(batch.bytes.subarray(start, start + bytes));
       this.#out.publish(place, bytes, Flag.FIRST | Flag.LAST | Flag.BATCH, bytes);
       i = end;
     }
