@@ -152,6 +152,10 @@ for (const how of ["huge", "overwritten"] as const) {
       const bad = spawnPeer(peer("batch_writer"), [name, how]);
       const good = docWriter(name, 7, 50, 40, "head");
       try {
+        // Both have joined before the stream is read to its end (it ends once all who joined
+        // have closed).
+        await good.waitFor("claimed");
+        await bad.waitFor("tryWriteMany");
         const got: (string | number)[] = [];
         for await (const m of ring) {
           const r = check(m);

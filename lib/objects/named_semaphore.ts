@@ -12,10 +12,10 @@ import {
   EAGAIN,
   ENOENT,
   errno,
+  fstat,
   libc,
   lstat,
   monotonicMs,
-  stat,
   timespec,
 } from "./_libc.ts";
 import { checkName, devShmPath } from "./_names.ts";
@@ -453,13 +453,15 @@ export class NamedSemaphore implements Disposable {
   }
 
   /**
-   * Mode and owner of the semaphore's file in /dev/shm.
+   * Mode and owner of the semaphore's file in /dev/shm (the one it opened, whatever its name is
+   * now).
    *
-   * @throws {PosixError} If it has been unlinked (`ENOENT`).
+   * @throws {Deno.errors.BadResource} If the semaphore is closed.
    */
   info(): SemaphoreInfo {
-    const st = stat(devShmPath(this.name, "sem"));
-    if (!st) throw new PosixError("stat", errno(), this.name, "Cannot read semaphore");
+    this.#handle();
+    const st = fstat(this.#heldFd);
+    if (!st) throw new PosixError("fstat", errno(), this.name, "Cannot read semaphore");
     return { mode: st.mode & 0o777, uid: st.uid, inode: st.ino };
   }
 

@@ -1,6 +1,7 @@
 // A writer of ring NAME written from lib/ring/layout.ts alone, not with RingWriter (an outside
-// peer that follows the layout's words): it claims a free lane, writes COUNT one-record messages
-// (message(ID, k, SIZE) of tests/_ring_peer.ts), says "wrote", and closes its lane.
+// peer that follows the layout's words): it claims a free lane (saying "claiming lane L at head H",
+// then "claimed"), writes COUNT one-record messages (message(ID, k, SIZE) of tests/_ring_peer.ts),
+// says "wrote", and closes its lane.
 //
 //   deno run -A tests/peers/doc_ring_writer.ts NAME ID COUNT SIZE [head | zero]
 //
@@ -41,6 +42,9 @@ for (let i = 0; i < shape.lanes && lane < 0; i++) {
 }
 if (lane < 0) throw new Error("no free lane");
 const head = Atomics.load(words, word(lane, LANE.HEAD));
+// (Said before the claim shows, so that a reader that refuses this lane at once cannot outrun
+// it; and "claimed" once it shows.)
+console.log(`claiming lane ${lane} at head ${head}`);
 let tail = start === "zero" ? 0 : head;
 Atomics.store(words, word(lane, LANE.TAIL), tail);
 Atomics.store(words, word(lane, LANE.WRITER_PID), Deno.pid);
@@ -48,7 +52,7 @@ Atomics.store(words, word(lane, LANE.PENDING), 0);
 const generation = Atomics.add(words, word(lane, LANE.GENERATION), 1) + 1;
 Atomics.store(words, word(lane, LANE.STATE), 1);
 Atomics.add(words, RING.CLAIMS >> 2, 1);
-console.log(`claimed lane ${lane} at head ${head}`);
+console.log("claimed");
 
 const base = laneOffset(shape, lane);
 const readable = NamedSemaphore.open(`${name}.readable`);
