@@ -54,6 +54,8 @@ export {
 export {
   channelObjects,
   listObjects,
+  objectUsers,
+  type Removal,
   removeObject,
   ringObjects,
   type ShmObject,

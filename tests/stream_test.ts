@@ -152,7 +152,8 @@ Deno.test("SIGTERM to the pid of deno task stream with no role (server and clien
     const done = await both.done;
     assert.equal(done.code, 143, done.stdout + done.stderr);
     assert.match(done.stderr, /SIGTERM: cleaning up/);
-    assert.match(done.stdout, /stream server: \d+ frames, 0 bad/);
+    // (It may come before the first frame does.)
+    assert.match(done.stdout, /stream server: (\d+ frames, 0 bad|no frame came)/);
     assert.deepEqual(shmEntries(id), []);
   }));
 
