@@ -6,10 +6,11 @@
  * @module
  */
 
-import { ChannelClient, PosixError } from "./lib/mod.ts";
-import { dimsOf, ImageFolder } from "./cli/images.ts";
+import { PosixError, Responder } from "./lib/mod.ts";
+import { ImageFolder, metaOf } from "./cli/images.ts";
 import {
   channelOption,
+  channelPath,
   count,
   Exit,
   exitCodeOf,
@@ -59,7 +60,7 @@ const folder = await ImageFolder.open(opts.images, {
 }).catch((e) => fail(e.message, Exit.USAGE));
 
 // Made before any wait, so that every way out (a second Ctrl-C included) can clean it up.
-const client = new ChannelClient(channel, { mode });
+const client = new Responder(channelPath(channel), { mode });
 const shutdown = shutdownOnSignals(() => client.close());
 const waitMs = keepServing ? Infinity : timeoutMs;
 let exitCode: number = Exit.OK;
@@ -69,37 +70,39 @@ let lost: string | undefined;
 try {
   console.log(`client: waiting for a server on channel "${channel}", images from ${opts.images}`);
   for (;;) {
-    if (!client.connected && await client.join({ timeoutMs: waitMs, signal: shutdown.signal })) {
-      const pid = client.serverPid;
+    if (!client.joined && await client.join({ timeoutMs: waitMs, signal: shutdown.signal })) {
+      const pid = client.requesterPid;
       console.log(
         `client: serving ${pid ? `server pid ${pid}` : "a plain-protocol server"} on ` +
           `channel "${channel}"`,
       );
     }
-    const request = client.connected
+    const incoming = client.joined
       ? await client.next({ timeoutMs: waitMs, signal: shutdown.signal })
       : null;
-    if (request === null) {
+    if (incoming === null) {
       exitCode = lost ? Exit.PEER_GONE : Exit.TIMEOUT;
       console.error(
         lost
           ? `client: ${lost}, and no server came back in ${timeoutMs / 1000} s: start one ` +
             `(${taskCommand("server", ["--channel", channel])}), or use --keep-serving`
-          : client.connected
+          : client.joined
           ? `client: no request for ${timeoutMs / 1000} s; giving up (see --timeout)`
           : `client: no server created channel "${channel}" in ${timeoutMs / 1000} s: start ` +
             `one (${taskCommand("server", ["--channel", channel])}), or check the channel name`,
       );
       break;
     }
-    if (request.kind === "server-gone") {
-      lost = request.reason;
-      console.log(`client: ${request.reason}; waiting for a server on channel "${channel}"`);
+    if (incoming.kind === "requester-gone") {
+      lost = incoming.reason;
+      console.log(`client: ${incoming.reason}; waiting for a server on channel "${channel}"`);
       continue;
     }
     lost = undefined;
-    if (request.kind === "finish") {
-      const strays = client.strays ? ` (${count(client.strays, "stray token")} ignored)` : "";
+    if (incoming.kind === "finish") {
+      const strays = client.strayTokens
+        ? ` (${count(client.strayTokens, "stray token")} ignored)`
+        : "";
       console.log(
         `client: the server has finished; answered ${count(answered, "request")}${strays}`,
       );
@@ -107,26 +110,36 @@ try {
       break;
     }
     answered++;
+    // Lent until answered; answered with an error if this block is left without an answer.
+    using request = incoming;
     if (request.kind === "invalid") {
-      client.respondError(request.error);
-      console.log(`client: ${request.error}`);
+      request.respondError(request.problem);
+      console.log(`client: ${request.problem}`);
       continue;
     }
-    const name = request.text; // an image's name
+    let name: string; // an image's name
+    try {
+      name = request.text;
+    } catch {
+      const problem = `Bad request: the name (${request.bytes.length} bytes) is not UTF-8`;
+      request.respondError(problem);
+      console.log(`client: ${problem}`);
+      continue;
+    }
     const found = await folder.pixels(name, { timeoutMs, signal: shutdown.signal });
     if (!found.ok) {
-      client.respondError(found.error);
+      request.respondError(found.error);
       console.log(`client: ${JSON.stringify(name)}: ${found.error}`);
       continue;
     }
     const { width, height, channels, data } = found.image;
     try {
-      client.respond(data, dimsOf(found.image));
+      request.respond(data, metaOf(found.image));
     } catch (error) {
       // One image too large for /dev/shm is that image's error, not the end of the session.
       if (!(error instanceof PosixError)) throw error;
       const message = `Cannot answer "${name}" (${data.length} bytes): ${error.message}`;
-      client.respondError(message);
+      request.respondError(message);
       console.log(`client: ${message}`);
       continue;
     }

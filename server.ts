@@ -6,11 +6,12 @@
  * @module
  */
 
-import { ChannelServer } from "./lib/mod.ts";
+import { Requester } from "./lib/mod.ts";
 import { encode, ImageFolder, pixelsOf } from "./cli/images.ts";
 import { ProgressBar } from "./cli/progress.ts";
 import {
   channelOption,
+  channelPath,
   count,
   Exit,
   exitCodeOf,
@@ -74,10 +75,11 @@ await Deno.mkdir(opts.out, { recursive: true }).catch((e) =>
   )
 );
 
-let server: ChannelServer | undefined;
+let server: Requester | undefined;
 const shutdown = shutdownOnSignals(() => server?.close());
 try {
-  server = ChannelServer.create(channel, { mode });
+  // (A server that crashed left the channel: it is taken over; a live one is BUSY.)
+  server = Requester.replace(channelPath(channel), { mode });
 } catch (error) {
   fail(
     `Cannot create channel "${channel}": ${explain(error, "server", channel)}`,
@@ -93,13 +95,13 @@ let images = 0;
 let failed = 0;
 let exitCode: number = Exit.OK;
 /** The kind of client that answered last, said when it changes. */
-let peer: typeof server.peer = null;
+let peer: typeof server.responderKind = null;
 console.log(`server: channel "${channel}" (${server.names.head}), ${count(rounds, "round")}`);
-if (server.clients.length === 0) console.log(`server: waiting for a client on "${channel}"`);
+if (server.responderPids.length === 0) console.log(`server: waiting for a client on "${channel}"`);
 try {
   for (let round = 1; round <= rounds; round++) {
     const name = names[Math.floor(Math.random() * names.length)];
-    const waited = round === 1 && server.clients.length === 0;
+    const waited = round === 1 && server.responderPids.length === 0;
     const start = performance.now();
     const answer = await server.request(name, {
       timeoutMs,
@@ -108,8 +110,8 @@ try {
     });
     const ms = performance.now() - start;
     const tag = `round ${String(round).padStart(String(rounds).length)}/${rounds}`;
-    if (server.peer !== peer) {
-      peer = server.peer;
+    if (server.responderKind !== peer) {
+      peer = server.responderKind;
       print(
         peer === "plain"
           ? `server: serving a plain-protocol client (as the C++ original: it resizes the ` +
@@ -119,7 +121,7 @@ try {
       );
     }
     if (answer === null) {
-      const pid = server.clientPid;
+      const pid = server.responderPid;
       throw new TimedOut(
         pid !== 0
           ? `The client (pid ${pid}) took the request for "${name}" but did not answer in ` +
@@ -198,7 +200,7 @@ async function save(file: string, bytes: Uint8Array): Promise<string | undefined
 
 times.sort((a, b) => a - b);
 const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-const strays = server?.strays ? `; ${server.strays} stray tokens ignored` : "";
+const strays = server?.strayTokens ? `; ${server.strayTokens} stray tokens ignored` : "";
 const timing = times.length
   ? `exchange median ${pick(0.5).toFixed(3)} ms, p99 ${pick(0.99).toFixed(3)} ms`
   : "no exchange timed";

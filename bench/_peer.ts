@@ -14,7 +14,7 @@
  * @module
  */
 
-import { ChannelClient } from "../lib/mod.ts";
+import { Responder } from "../lib/mod.ts";
 import { readFull, writeFull } from "./_io.ts";
 
 const [transport, where, mode] = Deno.args;
@@ -25,17 +25,18 @@ const own = new Uint8Array(MAX + 64).subarray(64);
 for (let i = 0; i < own.length; i++) own[i] = i & 0xff;
 
 if (transport === "channel") {
-  using client = (await ChannelClient.openWhenReady(where, { timeoutMs: 10_000 }))!;
+  using client = (await Responder.openWhenReady(where, { timeoutMs: 10_000 }))!;
   for (let round = 0;; round++) {
     // No timeout: between its blocks the benchmark runs the other transports' for as long as a
-    // slow machine takes; a benchmark that dies is noticed from its lock (server-gone).
-    const request = await client.next();
-    if (request === null || request.kind !== "request") break;
+    // slow machine takes; a benchmark that dies is noticed from its lock (requester-gone).
+    const incoming = await client.next();
+    if (incoming === null || incoming.kind !== "request") break;
+    using request = incoming;
     const n = Number(request.text);
-    const view = client.reserve(n);
+    const view = request.reserve(n);
     if (mode === "copy") view.set(own.subarray(0, n));
     else if (mode === "zero") view.fill(round & 0xff);
-    client.send([n, 1, 1]);
+    request.send([n, 1, 1]);
   }
 } else {
   using conn = await Deno.connect({ transport: "unix", path: where });

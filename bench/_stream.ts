@@ -18,7 +18,7 @@
  * @module
  */
 
-import { MessageBatch, RingError, RingReader } from "../lib/mod.ts";
+import { MessageBatch, RingReader, ShmemaphoreError } from "../lib/mod.ts";
 import { PEER_FLAGS } from "./_io.ts";
 
 /** The clock: `performance.now()` is monotonic. */
@@ -98,7 +98,7 @@ function row(
 
 /** `null` for the end of the stream (`ENDED`: every writer has closed); any other error thrown. */
 function endOfStream(error: unknown): null {
-  if (error instanceof RingError && error.code === "ENDED") return null;
+  if (error instanceof ShmemaphoreError && error.code === "ENDED") return null;
   throw error;
 }
 
@@ -143,8 +143,8 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
           await ring.peek({ timeoutMs: 30_000 }).catch(endOfStream);
         if (message === null) break;
         if (got++ === 0) start = monotonicMs();
-        sink ^= touch(message);
-        ring.release();
+        sink ^= touch(message.bytes);
+        message.release();
       }
     }
   } finally {

@@ -45,8 +45,8 @@ if (transport === "ring") {
   } else if (mode === "zero") {
     for (let i = 0; i < count; i++) {
       const room = writer.tryReserve(bytes) ?? (await writer.reserve(bytes))!;
-      room.fill(i & 0xff);
-      writer.commit();
+      room.bytes.fill(i & 0xff);
+      room.commit();
     }
   } else {
     for (let i = 0; i < count; i++) if (!writer.tryWrite(message)) await writer.write(message);

@@ -29,7 +29,7 @@
 
 import os from "node:os";
 import { parseOptions } from "../cli/cli.ts";
-import { ChannelClient, ChannelServer, NamedSemaphore } from "../lib/mod.ts";
+import { NamedSemaphore, Requester, Responder } from "../lib/mod.ts";
 import { PEER_FLAGS, readFull, removeRun, writeFull } from "./_io.ts";
 import {
   cRingStream,
@@ -192,8 +192,8 @@ async function timeRounds(rounds: number, exchange: () => Promise<void>): Promis
 }
 
 async function channelPeer(mode: string): Promise<Peer> {
-  const channel = `bench_${id}_${mode}`;
-  const server = ChannelServer.create(channel);
+  const channel = `/bench_${id}_${mode}`;
+  const server = Requester.create(channel);
   const process = new Deno.Command(Deno.execPath(), {
     args: [...PEER_FLAGS, `${root}bench/_peer.ts`, "channel", channel, mode],
   }).spawn();
@@ -208,7 +208,7 @@ async function channelPeer(mode: string): Promise<Peer> {
     const answer = await server.request(name, options);
     if (answer === null) throw new Error(`No answer to "${name}" in time`);
     if (!answer.ok) throw new Error(answer.error);
-    use(mode, answer.data);
+    use(mode, answer.bytes);
   };
   const close = async () => {
     server.finish();
@@ -373,14 +373,14 @@ async function benchPingPong(): Promise<void> {
  * case, right after 2000 fast exchanges have taught it to spin as long as it ever does.
  */
 async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
-  const channel = `bench_${id}_idle`;
+  const channel = `/bench_${id}_idle`;
   const server = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
       "--quiet",
       `import process from "node:process";
-       import { ChannelServer } from "${new URL("../lib/mod.ts", import.meta.url).href}";
-       using server = ChannelServer.create(${JSON.stringify(channel)});
+       import { Requester } from "${new URL("../lib/mod.ts", import.meta.url).href}";
+       using server = Requester.create(${JSON.stringify(channel)});
        // (No answer in time: the benchmark that answers is gone. Stop, do not ask on.)
        for (let i = 0; i < 2000; i++) if (!(await server.request("now"))) Deno.exit(3);
        const u0 = process.cpuUsage(); const t0 = performance.now();
@@ -391,12 +391,13 @@ async function benchIdleWait(): Promise<{ cpuMs: number; wallMs: number }> {
     ],
     stdout: "piped",
   }).spawn();
-  using client = (await ChannelClient.openWhenReady(channel, { timeoutMs: 10_000 }))!;
+  using client = (await Responder.openWhenReady(channel, { timeoutMs: 10_000 }))!;
   for (;;) {
-    const request = await client.next({ timeoutMs: 30_000 });
-    if (request?.kind !== "request") break;
+    const incoming = await client.next({ timeoutMs: 30_000 });
+    if (incoming?.kind !== "request") break;
+    using request = incoming;
     if (request.text === "late") await new Promise((r) => setTimeout(r, 1000));
-    client.respond(new Uint8Array(1), [1, 1, 1]);
+    request.respond(new Uint8Array(1), [1, 1, 1]);
   }
   const out = await server.output();
   if (!out.success) throw new Error("The idle-wait server failed");

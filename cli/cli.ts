@@ -8,8 +8,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChannelError, type ChannelErrorCode } from "../lib/mod.ts";
-import { channelNames } from "../lib/mod.ts";
+import { type ErrorCode, ShmemaphoreError } from "../lib/mod.ts";
+import { channelNames } from "../lib/protocol.ts";
 
 /**
  * `deno run` and the permissions the scripts need, for a script that starts another as a
@@ -51,7 +51,7 @@ export const Exit = {
   SIGHUP: 129,
 } as const;
 
-const EXIT_OF: Record<ChannelErrorCode, number> = {
+const EXIT_OF: Partial<Record<ErrorCode, number>> = {
   PEER_GONE: Exit.PEER_GONE,
   PROTOCOL: Exit.PROTOCOL,
   FOREIGN_OBJECT: Exit.FOREIGN,
@@ -77,7 +77,7 @@ export class TimedOut extends Error {
 /** The exit code for an error that ended the script. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof TimedOut) return Exit.TIMEOUT;
-  return error instanceof ChannelError ? EXIT_OF[error.code] : Exit.SOME_FAILED;
+  return (error instanceof ShmemaphoreError && EXIT_OF[error.code]) || Exit.SOME_FAILED;
 }
 
 /** Prints `message` to stderr and exits with `code`. */
@@ -129,7 +129,7 @@ export function advice(error: unknown, side: "server" | "client", channel: strin
       : `start a server: ${taskCommand("server", ["--channel", channel])}, ` +
         `or check the channel name`;
   }
-  if (!(error instanceof ChannelError)) return "";
+  if (!(error instanceof ShmemaphoreError)) return "";
   switch (error.code) {
     case "PEER_GONE":
       return `start a ${peer} again: ${taskCommand(peer, ["--channel", channel])}`;
@@ -230,10 +230,17 @@ export function fileError(error: unknown, path: string, option: string): string 
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Checks `--channel` (the names its objects would get), or exits 2 saying what is wrong. */
+/**
+ * Checks `--channel` (the names its objects would get), or exits 2 saying what is wrong. The
+ * scripts take the C++ original's channel names (`ibis`); the library's begin with `/`, like
+ * every other name of it (see {@link channelPath}).
+ */
 export function channelOption(value: string): string {
+  if (value === "" || value === "/") {
+    fail(`Invalid --channel "${value}": expected a name, like ibis`, Exit.USAGE);
+  }
   try {
-    channelNames(value);
+    channelNames(channelPath(value));
   } catch (error) {
     // (The library says "Invalid channel ...": say it of the option, once.)
     fail(
@@ -242,6 +249,11 @@ export function channelOption(value: string): string {
     );
   }
   return value;
+}
+
+/** The library's name of the scripts' channel `value`: `ibis` is `/ibis` (`/ibis` stays). */
+export function channelPath(value: string): string {
+  return value.startsWith("/") ? value : `/${value}`;
 }
 
 /** The signals a script cleans up on: Ctrl-C, `kill`, a closed terminal. */

@@ -7,11 +7,11 @@
  */
 
 import { decode, GIF, Image } from "imagescript";
-import type { Answer, Dims } from "../lib/mod.ts";
+import type { Answer, Meta } from "../lib/mod.ts";
 
 /**
  * An image as it crosses the channel: the channel carries bytes and three numbers (see
- * {@link Dims}); what they mean (width, height, channels) is the scripts'.
+ * {@link Meta}); what they mean (width, height, channels) is the scripts'.
  */
 export interface Pixels {
   /** Pixels per row, 1 or more. */
@@ -26,12 +26,12 @@ export interface Pixels {
 
 /** The image an answer carries: its bytes, and its three numbers as width, height, channels. */
 export function pixelsOf(answer: Answer & { ok: true }): Pixels {
-  const [width, height, channels] = answer.dims;
-  return { width, height, channels, data: answer.data };
+  const [width, height, channels] = answer.meta;
+  return { width, height, channels, data: answer.bytes };
 }
 
 /** The three numbers that carry an image's shape. */
-export function dimsOf(pixels: Pixels): Dims {
+export function metaOf(pixels: Pixels): Meta {
   return [pixels.width, pixels.height, pixels.channels];
 }
 

@@ -3,7 +3,7 @@
  *
  * - {@link Segment}: a shared memory object, mapped once, with zero-copy views.
  * - {@link NamedSemaphore}: a named semaphore whose waits keep the event loop running.
- * - {@link ChannelServer} and {@link ChannelClient}: a request/response exchange that never takes
+ * - {@link Requester} and {@link Responder}: a request/response exchange that never takes
  *   a wrong answer for a right one.
  * - {@link RingReader} and {@link RingWriter}: a stream of messages from many writing processes to one
  *   reader, through a circular buffer; Web Streams, zero copy.
@@ -29,16 +29,15 @@
  */
 
 export {
-  DamagedObjectError,
   type ErrnoName,
-  ObjectError,
-  type ObjectErrorCode,
+  type ErrorCode,
+  hasCode,
   PosixError,
   ShmemaphoreError,
   type ShmemaphoreErrorOptions,
 } from "./objects/errors.ts";
-export { ChannelError, type ChannelErrorCode } from "./channel/error.ts";
 export type { ReadyOptions, WaitOptions } from "./objects/wait.ts";
+export { closeOnSignals } from "./objects/signals.ts";
 export {
   Segment,
   type SegmentCreateOptions,
@@ -52,37 +51,34 @@ export {
   type SemaphoreInfo,
 } from "./objects/named_semaphore.ts";
 export {
-  channelObjects,
   listObjects,
+  type ObjectKind,
   objectUsers,
   type Removal,
   removeObject,
-  ringObjects,
   type ShmObject,
-} from "./inventory.ts";
-export { type ObjectKind } from "./objects/kinds.ts";
+} from "./objects/inventory.ts";
 export {
   type Answer,
-  ChannelServer,
-  type ChannelServerOptions,
-  type PeerKind,
+  Requester,
+  type RequesterOptions,
   type RequestOptions,
-} from "./channel/server.ts";
-export { ChannelClient, type ChannelClientOptions, type Request } from "./channel/client.ts";
-export {
-  type ChannelNames,
-  channelNames,
-  type Dims,
-  HEADER,
-  ProtocolViolation,
-} from "./channel/protocol.ts";
+} from "./channel/requester.ts";
+export { type Incoming, Responder, type ResponderOptions } from "./channel/responder.ts";
+export { ActiveRequest, type Notice } from "./channel/request.ts";
+export type { Meta } from "./channel/header.ts";
+export { channelObjects } from "./channel/kind.ts";
 export {
   MessageBatch,
+  PeekedMessage,
+  Reservation,
   type RingCreateOptions,
-  RingError,
-  type RingErrorCode,
   RingReader,
   type RingReadOptions,
   type RingShape,
+  type RingTryReadOptions,
   RingWriter,
+  type TryWriteManyOptions,
+  type WriteManyOptions,
 } from "./ring/mod.ts";
+export { ringObjects } from "./ring/kind.ts";

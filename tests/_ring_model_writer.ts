@@ -48,10 +48,10 @@ for (const [kind, size, ms] of ops) {
     case "abandon": {
       const room = await w.reserve(Math.min(size, w.maxReserve), { timeoutMs: ms });
       if (!room) break;
-      room.set(message(id, k, room.length));
-      if (kind === "abandon") w.abandon();
+      room.bytes.set(message(id, k, room.bytes.length));
+      if (kind === "abandon") room.abandon();
       else {
-        w.commit();
+        room.commit();
         sent(k);
       }
       break;

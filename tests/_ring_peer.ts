@@ -80,8 +80,8 @@ if (import.meta.main) {
     console.log(
       JSON.stringify({
         got: Object.fromEntries(next),
-        dropped: ring.dropped,
-        died: ring.died,
+        dropped: ring.droppedMessages,
+        died: ring.diedWriters,
         errors,
       }),
     );

@@ -320,7 +320,7 @@ export async function stop(...children: Watched[]): Promise<void> {
 
 /** Removes whatever is left of channel `channel` (for tests whose processes were killed). */
 export function removeChannel(channel: string): void {
-  for (const object of channelObjects(channel)) unlinkListed(object);
+  for (const object of channelObjects(`/${channel}`)) unlinkListed(object);
 }
 
 /** Removes a listed object's name, whatever it refers to now: a test's own leftovers. */
@@ -339,7 +339,7 @@ export async function tempDir(prefix: string): Promise<string> {
 /**
  * Starts a peer in a second Deno process, for a peer that misbehaves on purpose: a script of
  * tests/peers/ ({@link peer}), or code (`deno eval`, `"MOD"` and `"CHANNEL"` replaced by
- * lib/mod.ts's URL, `"PROTOCOL"` by lib/channel/protocol.ts's).
+ * lib/mod.ts's URL, `"PROTOCOL"` by lib/protocol.ts's).
  */
 export function spawnPeer(source: string | PeerFile, args: string[] = []): Watched {
   const code = typeof source === "string"

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ChannelServer, NamedSemaphore, Segment } from "../lib/mod.ts";
-import { channelNames, HEADER, State } from "../lib/channel/protocol.ts";
+import { NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
+import { channelNames, HEADER, State } from "../lib/protocol.ts";
 import {
   assertClean,
   denoArgv,
@@ -34,7 +34,7 @@ async function truncate(name: string, size: number): Promise<void> {
 Deno.test("a late answer to a request the server gave up on never becomes the answer to the next", () =>
   withId(async (id) => {
     const channel = `a_${id}`;
-    using server = ChannelServer.create(channel);
+    using server = Requester.create(`/${channel}`);
     // A client that takes "red" and answers it, late: when the server has moved on to "blue" and
     // another client has claimed it, it writes its red pixels into the data segment it has.
     const late = spawnPeer(peer("attacks_1"), [channel, `${SLOW}`]);
@@ -50,7 +50,7 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
         const answer = await server.request("blue", { timeoutMs: 10_000 * SLOW });
         assert.ok(answer?.ok);
         assert.deepEqual(
-          [...answer.data],
+          [...answer.bytes],
           new Array(12).fill(0x11),
           "blue, not the late red",
         );
@@ -68,7 +68,7 @@ for (const side of ["server", "client"] as const) {
     withId(async (id) => {
       for (const how of ["timeout", "SIGINT"]) {
         const channel = `a_${id}`;
-        const names = channelNames(channel);
+        const names = channelNames(`/${channel}`);
         const server = side === "server"
           ? await startTask("server", [
             "--channel",
@@ -110,8 +110,8 @@ for (const side of ["server", "client"] as const) {
 Deno.test("a request token taken and never claimed (its taker stopped) is posted again for the other client", () =>
   withId(async (id) => {
     const channel = `a_${id}`;
-    const names = channelNames(channel);
-    using server = ChannelServer.create(channel);
+    const names = channelNames(`/${channel}`);
+    using server = Requester.create(`/${channel}`);
     const client = await startTask("client", ["--channel", channel]);
     const thief = spawnPeer(peer("attacks_6"), [names.requestReady]);
     try {
@@ -123,7 +123,7 @@ Deno.test("a request token taken and never claimed (its taker stopped) is posted
       client.process.kill("SIGCONT");
       const answer = await asked;
       assert.ok(answer?.ok, answer?.ok === false ? answer.error : "no answer");
-      assert.deepEqual([answer.dims[0], answer.dims[1]], [1, 1]);
+      assert.deepEqual([answer.meta[0], answer.meta[1]], [1, 1]);
     } finally {
       server.finish();
       await client.done;
@@ -135,7 +135,7 @@ Deno.test("segments cut between two exchanges: the server grows the data segment
   withId(async (id) => {
     for (const which of ["data", "head"] as const) {
       const channel = `a_${which}_${id}`;
-      const names = channelNames(channel);
+      const names = channelNames(`/${channel}`);
       const server = spawnPeer(peer("attacks_7"), [channel]);
       const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
       try {
@@ -160,7 +160,7 @@ Deno.test("segments cut between two exchanges: the server grows the data segment
 Deno.test("a data segment cut while the client works on its answer: it grows it back and answers, no SIGBUS", () =>
   withId(async (id) => {
     const channel = `a_${id}`;
-    using server = ChannelServer.create(channel);
+    using server = Requester.create(`/${channel}`);
     const client = spawnPeer(peer("attacks_8"), [channel]);
     try {
       const asked = server.request("x", { timeoutMs: 20_000 });
@@ -168,7 +168,7 @@ Deno.test("a data segment cut while the client works on its answer: it grows it 
       await truncate(server.names.data, 0);
       const answer = await asked;
       assert.ok(answer?.ok);
-      assert.ok(answer.data.every((b) => b === 9));
+      assert.ok(answer.bytes.every((b) => b === 9));
       const c = await client.done;
       assert.equal(c.signal, null);
       assert.match(c.stdout, /sent true/);
@@ -180,7 +180,7 @@ Deno.test("a data segment cut while the client works on its answer: it grows it 
 Deno.test("a live header marked retired by someone: a second server is refused at once (exit 7), not spinning", () =>
   withId(async (id) => {
     const channel = `a_${id}`;
-    using server = ChannelServer.create(channel);
+    using server = Requester.create(`/${channel}`);
     {
       using head = Segment.open(server.names.head);
       new DataView(head.bytes.buffer).setUint32(HEADER.STATE, State.RETIRED, true);
@@ -188,14 +188,14 @@ Deno.test("a live header marked retired by someone: a second server is refused a
     const second =
       await (await startTask("server", ["--channel", channel, "--out", await tempDir("out")])).done;
     assert.equal(second.code, 7, second.stderr);
-    assert.match(second.stderr, /taking .* over right now: one server per channel/);
+    assert.match(second.stderr, /taking .* over right now: one requester per channel/);
   }));
 
 Deno.test("a server refused a live channel removes none of the semaphores the winner uses, even ones it created", () =>
   withId(async (id) => {
     const channel = `a_${id}`;
-    const names = channelNames(channel);
-    using server = ChannelServer.create(channel);
+    const names = channelNames(`/${channel}`);
+    using server = Requester.create(`/${channel}`);
     // The semaphores' names removed under the live server: the second server creates new ones.
     NamedSemaphore.unlinkName(names.requestReady);
     NamedSemaphore.unlinkName(names.responseReady);
@@ -216,7 +216,7 @@ Deno.test("a directory where a segment should be is DAMAGED (exit 8) on both sid
   withId(async (id) => {
     for (const which of ["head", "data"] as const) {
       const channel = `a_${which}_${id}`;
-      const path = `/dev/shm${channelNames(channel)[which]}`;
+      const path = `/dev/shm${channelNames(`/${channel}`)[which]}`;
       assert.ok((await new Deno.Command("mkdir", { args: [path] }).output()).success);
       try {
         const s =
@@ -242,11 +242,11 @@ rootTest(
   () =>
     withId(async (id) => {
       const channel = `a_${id}`;
-      const names = channelNames(channel);
+      const names = channelNames(`/${channel}`);
       const squat = await runDeno(peer("attacks_9"), { asNobody: true, args: [names.head] });
       assertClean(squat);
       // A channel whose name starts like one of this channel's temporary names.
-      const lookalike = channelNames(`${channel}_HEAD.new.1`).head;
+      const lookalike = channelNames(`/${channel}_HEAD.new.1`).head;
       Segment.create(lookalike, 8).close();
       const clean = async (args: string[]) => {
         const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);

@@ -16,7 +16,7 @@ import {
   initHeader,
   RequestKind,
   writeRequest,
-} from "../lib/channel/protocol.ts";
+} from "../lib/protocol.ts";
 import {
   assertClean,
   denoArgv,
@@ -47,7 +47,7 @@ async function imagePixels(name: string) {
 Deno.test("a stray post on either semaphore is ignored: the server never reads its own request as pixels", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     const out = await tempDir("out");
     const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
     await client.waitFor("waiting for a server");
@@ -108,7 +108,8 @@ Deno.test("a server killed and restarted while the client stays: every new serve
       // Each death is seen either way: its lock freed (checked every 100 ms), or its header
       // retired by the next server before its first request.
       assert.equal(
-        c.stdout.match(/(was replaced by a new server|it was killed or crashed); waiting/g)?.length,
+        c.stdout.match(/(was replaced by a new requester|it was killed or crashed); waiting/g)
+          ?.length,
         8,
         c.stdout,
       );
@@ -132,7 +133,7 @@ Deno.test("a second server on a live channel is refused at once (exit 7) and tou
     assert.equal(second.code, 7, second.stderr);
     assert.match(
       second.stderr,
-      /A live server \(pid \d+\) holds "\/SEG_f_\w+_HEAD": one server per channel/,
+      /A live requester \(pid \d+\) holds "\/SEG_f_\w+_HEAD": one requester per channel/,
     );
     assert.match(second.stderr, /a server already runs on channel/);
     const after = shmEntries(id).map((o) =>
@@ -148,7 +149,7 @@ Deno.test("a second server on a live channel is refused at once (exit 7) and tou
 Deno.test("a header truncated under a waiting server: exit 8 naming it, not a SIGBUS; nothing left", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     const client = spawnPeer(peer("fencing_1"), [channel]);
     const server = await startTask("server", [
       "--channel",
@@ -168,7 +169,7 @@ Deno.test("a header truncated under a waiting server: exit 8 naming it, not a SI
       assert.equal(s.code, 8, s.stderr);
       assert.match(
         s.stderr,
-        /"\/SEG_f_\w+_HEAD" was truncated to 0 bytes \(this server made it 4096; a plain client makes it 8 or 32\): the channel cannot be trusted/,
+        /"\/SEG_f_\w+_HEAD" was truncated to 0 bytes \(this requester made it 4096; a plain responder makes it 8 or 32\): the channel cannot be trusted/,
       );
       assert.match(s.stderr, /task clean --channel f_\w+ --remove/);
     } finally {
@@ -179,7 +180,7 @@ Deno.test("a header truncated under a waiting server: exit 8 naming it, not a SI
 Deno.test("a header truncated under a waiting client: exit 8 naming it, not a SIGBUS", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     const server = spawnPeer(peer("fencing_2"), [channel]);
     try {
       await server.waitFor("up");
@@ -191,7 +192,7 @@ Deno.test("a header truncated under a waiting client: exit 8 naming it, not a SI
       assert.equal(c.code, 8, c.stderr);
       assert.match(
         c.stderr,
-        /"\/SEG_f_\w+_HEAD" was truncated to 0 bytes \(its server made it 4096\)/,
+        /"\/SEG_f_\w+_HEAD" was truncated to 0 bytes \(its requester made it 4096\)/,
       );
     } finally {
       await stop(server);
@@ -202,7 +203,7 @@ Deno.test("a header truncated under a waiting client: exit 8 naming it, not a SI
 Deno.test("an empty file where a semaphore should be: both sides refuse it (exit 8), no SIGBUS", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     // An empty file where glibc keeps the semaphore (/dev/shm/sem.NAME), made as a segment.
     const file = `/sem.${names.requestReady.slice(1)}`;
     Segment.create(file, 0).close();
@@ -419,7 +420,7 @@ rootTest(
     withId(async (id) => {
       for (const which of ["head", "data"] as const) {
         const channel = `f_${which}_${id}`;
-        const name = channelNames(channel)[which];
+        const name = channelNames(`/${channel}`)[which];
         const squat = await runDeno(peer("fencing_5"), { asNobody: true, args: [name] });
         assertClean(squat);
         try {
@@ -447,7 +448,7 @@ rootTest(
 Deno.test("a semaphore left at its largest count is replaced at once, not drained for seconds", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     NamedSemaphore.create(names.requestReady, 0x7fff_ffff).close();
     const stale = lstat(`/dev/shm/sem.${names.requestReady.slice(1)}`)!.ino;
     const server = await startTask("server", [
@@ -516,15 +517,15 @@ Deno.test("the server's words: 1 round (not 1 rounds), and an --out Deno refuses
 Deno.test("a client does not answer the leftover request of a dead server, even when its pid is taken by another process", () =>
   withId(async (id) => {
     const channel = `f_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     {
       // A server of this project that died after posting a request: its header is not locked.
       using head = Segment.create(names.head, HEADER.SEGMENT_SIZE);
       using data = Segment.create(names.data, 64);
       const view = new DataView(head.bytes.buffer);
-      initHeader(view, { session: 7, serverPid: 1, dataId: data.info().inode }); // pid 1 lives
+      initHeader(view, { session: 7, requesterPid: 1, dataId: data.info().inode }); // pid 1 lives
       data.bytes.set(new TextEncoder().encode("dot"));
-      writeRequest(view, 3, 1, RequestKind.IMAGE);
+      writeRequest(view, 3, 1, RequestKind.REQUEST);
       assert.equal(view.getUint32(HEADER.EXT_MAGIC, true), EXT_MAGIC);
       NamedSemaphore.create(names.requestReady, 1).close();
       NamedSemaphore.create(names.responseReady, 0).close();

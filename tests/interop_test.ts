@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { decode, type Image } from "imagescript";
 import { pack } from "../cli/images.ts";
-import { channelNames } from "../lib/channel/protocol.ts";
+import { channelNames } from "../lib/protocol.ts";
 import { lstat } from "../lib/objects/_libc.ts";
 import {
   buildPeer,
@@ -44,7 +44,7 @@ function sizeOf(name: string): number {
 Deno.test("the C peer sizes its segments as the original: 1 byte, then only what a message needs", () =>
   withId(async (id) => {
     const channel = `c_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     const server = await runPeer(["server", channel, "1", "moon", await tempDir("raw")]);
     try {
       // No client: the server waits with its first request posted.
@@ -69,7 +69,7 @@ for (const first of ["C server", "client.ts"]) {
       let server: Watched, client: Watched;
       if (first === "C server") {
         server = await runPeer(["server", channel, "6", names, out]);
-        await until(() => sizeOf(channelNames(channel).head) === 8, "the C server's request");
+        await until(() => sizeOf(channelNames(`/${channel}`).head) === 8, "the C server's request");
         client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
       } else {
         client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
@@ -83,7 +83,7 @@ for (const first of ["C server", "client.ts"]) {
       // A plain server cannot say "finish": the client sees it remove the channel, waits for
       // another (--timeout 1), then gives up.
       assert.equal(c.code, 4, c.stderr);
-      assert.match(c.stdout, /The server removed channel .*: it finished/);
+      assert.match(c.stdout, /The requester removed channel .*: it finished/);
       const lines = s.stdout.trim().split("\n");
       assert.equal(lines.length, 6);
       for (const line of lines) {
@@ -126,7 +126,7 @@ for (const first of ["C server", "client.ts"]) {
         server = await startTask("server", args);
       } else {
         server = await startTask("server", args);
-        await until(() => sizeOf(channelNames(channel).data) > 0, "the server's channel");
+        await until(() => sizeOf(channelNames(`/${channel}`).data) > 0, "the server's channel");
         client = await runPeer(["client", channel]);
       }
       const s = await server.done;
@@ -161,7 +161,7 @@ for (const first of ["C client", "server.ts"]) {
         server = await startTask("server", args);
       } else {
         server = await startTask("server", args);
-        await until(() => sizeOf(channelNames(channel).data) > 0, "the server's channel");
+        await until(() => sizeOf(channelNames(`/${channel}`).data) > 0, "the server's channel");
         client = await runPeer(["sizes", "client", channel, "3"]);
       }
       const [s, c] = await Promise.all([server.done, client.done]);
@@ -199,7 +199,7 @@ for (const first of ["C client", "server.ts"]) {
       let server: Watched, client: Watched;
       if (first === "C client") {
         server = await runPeer(peerArgs);
-        await until(() => sizeOf(channelNames(channel).head) === 8, "the C server's request");
+        await until(() => sizeOf(channelNames(`/${channel}`).head) === 8, "the C server's request");
         client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
       } else {
         client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
@@ -248,7 +248,7 @@ Deno.test("a C client (as the original) that exits removes the channel: server.t
       ...["--timeout", String(20 * SLOW)],
     ]);
     try {
-      await until(() => sizeOf(channelNames(channel).data) > 0, "the server's channel");
+      await until(() => sizeOf(channelNames(`/${channel}`).data) > 0, "the server's channel");
       const client = await runPeer(["client", channel, "2"]);
       assert.equal((await client.done).code, 0);
       const started = performance.now();

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ChannelServer, listObjects, RingError, RingReader, RingWriter } from "../lib/mod.ts";
+import { listObjects, Requester, RingReader, RingWriter, ShmemaphoreError } from "../lib/mod.ts";
 import { cString, libc } from "../lib/objects/_libc.ts";
 import {
   assertClean,
@@ -25,7 +25,7 @@ Deno.test("a ring's or a channel's mode gives read and write, or nothing, to eac
   withId((id) => {
     for (const mode of [0o644, 0o604, 0o620, 0o400]) {
       assert.throws(() => RingReader.create(`/lv_${id}`, { mode }), RangeError);
-      assert.throws(() => ChannelServer.create(`lv_${id}`, { mode }), RangeError);
+      assert.throws(() => Requester.create(`/lv_${id}`, { mode }), RangeError);
     }
     using _ring = RingReader.create(`/lv_${id}`, { mode: 0o660, slots: 2, slotSize: 64 });
     assert.equal(listObjects((n) => n === `/lv_${id}`)[0].mode, 0o660);
@@ -61,14 +61,14 @@ rootTest(
         // A writer cannot take a lane of that live ring (its lock is blocked): an error, said.
         assert.throws(
           () => RingWriter.open(name),
-          (e: unknown) => e instanceof RingError && e.code === "NO_LANE",
+          (e: unknown) => e instanceof ShmemaphoreError && e.code === "NO_LANE",
         );
         await stop(reader); // the reader dies; the shared locks stay, and take its byte too
         await forger.waitFor("all locked");
         const [segment] = listObjects((n) => n === name);
         assert.equal(segment.live, false, "the inventory: no reader holds it");
         // Its name is taken over, as any dead reader's.
-        using fresh = RingReader.create(name, { slots: 2, slotSize: 64, maxWriters: 1 });
+        using fresh = RingReader.replace(name, { slots: 2, slotSize: 64, maxWriters: 1 });
         using writer = RingWriter.open(name);
         assert.equal(writer.tryWrite(new Uint8Array([7])), true);
         assert.deepEqual([...fresh.tryRead()!], [7]);
@@ -84,7 +84,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const channel = `lv_${id}`;
-      using server = ChannelServer.create(channel);
+      using server = Requester.create(`/${channel}`);
       const inNamespace = (name: string, ...args: string[]) => {
         const file = new URL(`peers/${name}.ts`, import.meta.url).pathname;
         return watch([
@@ -98,16 +98,16 @@ rootTest(
       const taker = inNamespace("silent_client", channel);
       let other: Watched | undefined;
       try {
-        await until(() => server.clients.length === 1, "the first client");
+        await until(() => server.responderPids.length === 1, "the first client");
         const asked = server.request("ping", { timeoutMs: 10_000 });
         await taker.waitFor("got request");
         other = inNamespace("answer_once", "channel", channel);
-        await until(() => server.clients.length === 2, "the second client");
-        assert.deepEqual(server.clients, [1, 1], "both are pid 1, each in its namespace");
+        await until(() => server.responderPids.length === 2, "the second client");
+        assert.deepEqual(server.responderPids, [1, 1], "both are pid 1, each in its namespace");
         taker.process.kill("SIGKILL"); // its child too (--kill-child)
         const answer = await asked;
         assert.ok(answer?.ok, `answered: ${JSON.stringify(answer)}`);
-        assert.equal(new TextDecoder().decode(answer.data), "pong");
+        assert.equal(new TextDecoder().decode(answer.bytes), "pong");
         assert.equal(server.retries, 1);
         assertClean(await other.done);
       } finally {

@@ -7,13 +7,13 @@
 
 import assert from "node:assert/strict";
 import {
-  ChannelClient,
-  ChannelServer,
   MessageBatch,
-  RingError,
+  Requester,
+  Responder,
   RingReader,
   RingWriter,
   Segment,
+  ShmemaphoreError,
 } from "../lib/mod.ts";
 import {
   denoArgv,
@@ -97,10 +97,10 @@ for (const change of ["shrunk", "transferred"]) {
     }));
 }
 
-Deno.test("a reservation excludes every other write until it is committed or abandoned (BUSY)", () =>
+Deno.test("a reservation excludes every other write until it is committed or abandoned (TypeError: the reservation is the way on)", () =>
   withId(async (id) => {
     const { read, wrote } = await scenario(id, "reserve");
-    assert.equal(wrote.match(/refused BUSY/g)?.length, 3, wrote);
+    assert.equal(wrote.match(/refused TypeError/g)?.length, 3, wrote);
     assert.doesNotMatch(wrote, /taken/);
     assert.match(wrote, /after: true/);
     assert.deepEqual(read, {
@@ -112,10 +112,10 @@ Deno.test("a reservation excludes every other write until it is committed or aba
     });
   }));
 
-Deno.test("two calls in flight on one writer: the second is refused at once (BUSY); nothing is duplicated or lost", () =>
+Deno.test("two calls in flight on one writer: the second is refused at once (IN_FLIGHT); nothing is duplicated or lost", () =>
   withId(async (id) => {
     const { read, wrote } = await scenario(id, "two-calls");
-    assert.match(wrote, /sent true\nrefused BUSY\nrefused BUSY/);
+    assert.match(wrote, /sent true\nrefused IN_FLIGHT\nrefused IN_FLIGHT/);
     const fill = Number(wrote.match(/filled (\d+)/)![1]);
     assert.ok(fill > 0);
     assert.deepEqual(read, {
@@ -127,7 +127,7 @@ Deno.test("two calls in flight on one writer: the second is refused at once (BUS
     });
   }));
 
-Deno.test("two reads in flight on one ring: the second is refused at once (BUSY); nothing is duplicated or lost", () =>
+Deno.test("two reads in flight on one ring: the second is refused at once (IN_FLIGHT); nothing is duplicated or lost", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
@@ -141,7 +141,10 @@ Deno.test("two reads in flight on one ring: the second is refused at once (BUSY)
         for (const r of await Promise.allSettled([ring.read(), ring.read()])) {
           if (r.status === "rejected" && r.reason?.code === "ENDED") ended = true;
           else if (r.status === "rejected") {
-            assert.ok(r.reason instanceof RingError && r.reason.code === "BUSY", String(r.reason));
+            assert.ok(
+              r.reason instanceof ShmemaphoreError && r.reason.code === "IN_FLIGHT",
+              String(r.reason),
+            );
             refused++;
           } else if (r.value !== null) got.push(new TextDecoder().decode(r.value));
         }
@@ -164,8 +167,8 @@ Deno.test("spinMicros must be finite, 0 or more and at most a second: Infinity w
       await assert.rejects(w.write(new Uint8Array(8000), { spinMicros }), RangeError);
       await assert.rejects(w.reserve(8, { spinMicros }), RangeError);
     }
-    using server = ChannelServer.create(`rc_${id}`);
-    using client = new ChannelClient(`rc_${id}`);
+    using server = Requester.create(`/rc_${id}`);
+    using client = new Responder(`/rc_${id}`);
     await assert.rejects(server.request("x", { spinMicros: Infinity }), RangeError);
     await assert.rejects(client.next({ spinMicros: Infinity }), RangeError);
   }));
@@ -282,7 +285,7 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
     }
   }));
 
-Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OBJECT) and never removes it", () =>
+Deno.test("RingReader.create (EEXIST) and replace (FOREIGN_OBJECT) refuse a name a live process's Segment holds, and never remove it", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
     const holder = spawnPeer(peer("ring_cases_5"), [name]);
@@ -290,7 +293,11 @@ Deno.test("Ring.create refuses a name a live process's Segment holds (FOREIGN_OB
       await holder.waitFor("holding");
       assert.throws(
         () => RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 }),
-        (e: unknown) => e instanceof RingError && e.code === "FOREIGN_OBJECT",
+        (e: unknown) => e instanceof ShmemaphoreError && e.code === "EEXIST",
+      );
+      assert.throws(
+        () => RingReader.replace(name, { slots: 4, slotSize: 1024, maxWriters: 1 }),
+        (e: unknown) => e instanceof ShmemaphoreError && e.code === "FOREIGN_OBJECT",
       );
       using seg = Segment.open(name);
       assert.equal(seg.size, 4096, "the segment is there as it was");
@@ -321,7 +328,7 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
       await reading; // ends: without the fix, never
       assert.deepEqual(got, ["one"]);
       assert.equal(ring.ended, true);
-      assert.equal(ring.died, 1);
+      assert.equal(ring.diedWriters, 1);
     } finally {
       await stop(claimer, ...(writer ? [writer] : []));
     }
@@ -339,7 +346,7 @@ Deno.test("hostile ring fields: a huge WRITERS_SLEEPING does not make close() po
       assert.equal(first.lane, 0);
       assert.throws(
         () => RingWriter.open(name),
-        (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+        (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED",
       );
       const start = performance.now();
       ring.close();
@@ -349,7 +356,7 @@ Deno.test("hostile ring fields: a huge WRITERS_SLEEPING does not make close() po
     }
   }));
 
-Deno.test("a writer opening a ring its reader is closing gets READER_GONE or CLOSED, and makes no semaphore again", () =>
+Deno.test("a writer opening a ring its reader is closing gets PEER_GONE or CLOSED, and makes no semaphore again", () =>
   withId(async (id) => {
     const rounds = 40;
     // A writer process opens each ring as it appears, while this process closes it at once.
@@ -392,11 +399,11 @@ for (const value of [0xffff_ffff, 0xffff_fffc, 0x7fff_ffff]) {
       await hostile(name, 4096 + 16, value);
       assert.throws(
         () => ring.tryRead(),
-        (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+        (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED",
       );
       assert.throws(
         () => ring.tryReadMany(new MessageBatch(4096)),
-        (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+        (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED",
       );
     }));
 }
@@ -411,7 +418,7 @@ Deno.test("a hostile HEAD the writer's fast path loads is DAMAGED, never room th
     await hostile(name, 256 + 64, 0x7fff_ffff); // lane 0's HEAD
     assert.throws(
       () => w.tryWrite(new Uint8Array([99])),
-      (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED",
     );
     // The reader keeps its own place in the lane (it alone moves it): it reads every message
     // the writer sent, whole and in order, and none twice.
@@ -431,7 +438,7 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
         await hostile(name, 256, value); // lane 0's STATE
         await assert.rejects(
           ring.read({ timeoutMs: 5000 }),
-          (e: unknown) => e instanceof RingError && e.code === "DAMAGED",
+          (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED",
         );
       } finally {
         await stop(writer);

@@ -15,7 +15,7 @@
 
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { MessageBatch, RingError, RingReader } from "../lib/mod.ts";
+import { MessageBatch, RingReader, ShmemaphoreError } from "../lib/mod.ts";
 import { check } from "./_ring_peer.ts";
 import type { Op } from "./_ring_model_writer.ts";
 import { denoArgv, stop, watch, type Watched, withId } from "./_util.ts";
@@ -87,7 +87,7 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
             exited = true;
             return outcomes;
           });
-          let damaged: RingError | undefined;
+          let damaged: ShmemaphoreError | undefined;
           const docGot: number[] = [];
           const note = (message: Uint8Array) => {
             const r = check(message);
@@ -113,13 +113,13 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
                 }
               } catch (error) {
                 // DAMAGED: said of a late writer that started a used lane at 0 (checked below).
-                if (error instanceof RingError && error.code === "DAMAGED" && doc) {
+                if (error instanceof ShmemaphoreError && error.code === "DAMAGED" && doc) {
                   damaged = error;
                   return;
                 }
                 // The end of the stream, for now: a writer that joins later (even just after the
                 // call) starts it again.
-                if (!(error instanceof RingError && error.code === "ENDED")) throw error;
+                if (!(error instanceof ShmemaphoreError && error.code === "ENDED")) throw error;
               }
               if (othersExited && ring.ended) drained();
               if (exited && ring.ended) return;
@@ -175,8 +175,11 @@ Deno.test(`writer processes killed at random: ${RUNS} scenarios, every message w
             assert.deepEqual(docGot, [0, 1, 2, 3, 4]);
           }
           assert.equal(ring.ended, true);
-          assert.ok(ring.died <= killed.size, `died ${ring.died}, killed ${killed.size}`);
-          assert.equal(ring.aborted, 0);
+          assert.ok(
+            ring.diedWriters <= killed.size,
+            `died ${ring.diedWriters}, killed ${killed.size}`,
+          );
+          assert.equal(ring.abortedWriters, 0);
         } finally {
           await stop(...children, ...(doc ? [doc] : []));
           stopped = true;

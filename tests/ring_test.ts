@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import {
   MessageBatch,
   NamedSemaphore,
-  RingError,
   RingReader,
   RingWriter,
   Segment,
+  ShmemaphoreError,
 } from "../lib/mod.ts";
 import { LANE, laneField, laneOffset, RING } from "../lib/ring/layout.ts";
 import { check, message } from "./_ring_peer.ts";
@@ -106,7 +106,7 @@ Deno.test("a writer killed in the middle of a long message costs the others noth
     }
   }));
 
-Deno.test("the reader's death: a writer waiting for room fails with READER_GONE, at once", () =>
+Deno.test("the reader's death: a writer waiting for room fails with PEER_GONE, at once", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
     const reader = spawnPeer(peer("ring_1"), [name]);
@@ -118,8 +118,8 @@ Deno.test("the reader's death: a writer waiting for room fails with READER_GONE,
     reader.process.kill("SIGKILL");
     await reader.done;
     await assert.rejects(waiting, (e: unknown) => {
-      assert.ok(e instanceof RingError);
-      assert.equal(e.code, "READER_GONE");
+      assert.ok(e instanceof ShmemaphoreError);
+      assert.equal(e.code, "PEER_GONE");
       return true;
     });
     w.close();
@@ -147,34 +147,35 @@ Deno.test("zero copy: a writer fills a message in place and commits it; the read
   const name = `/r_zero_${crypto.randomUUID().slice(0, 8)}`;
   using ring = RingReader.create(name, { slots: 4, slotSize: 1024 });
   using w = RingWriter.open(name);
-  const room = await w.reserve(3000, { timeoutMs: 1000 });
-  room!.fill(5);
-  w.commit(2500); // less than was reserved
-  const seen = await ring.peek({ timeoutMs: 1000 });
-  assert.equal(seen!.length, 2500);
-  assert.ok(seen!.every((b) => b === 5));
-  assert.equal(seen!.buffer, (await ring.peek())!.buffer, "the same message until release()");
-  ring.release();
+  const room = (await w.reserve(3000, { timeoutMs: 1000 }))!;
+  room.bytes.fill(5);
+  room.commit(2500); // less than was reserved
+  assert.throws(() => room.commit(), TypeError, "committed once");
+  const seen = (await ring.peek({ timeoutMs: 1000 }))!;
+  assert.equal(seen.bytes.length, 2500);
+  assert.ok(seen.bytes.every((b) => b === 5));
+  assert.throws(() => ring.tryPeek(), TypeError, "one message lent at a time");
+  seen.release();
+  assert.throws(() => seen.release(), TypeError, "released once");
   assert.equal(ring.tryRead(), null);
   await assert.rejects(w.reserve(w.maxReserve + 1), RangeError);
   w.close();
   ring.close();
 });
 
-Deno.test("without waiting: tryReserve and tryPeek; reading on before release() is refused", () =>
+Deno.test("without waiting: tryReserve and tryPeek; reading on before release() is a TypeError", () =>
   withId((id) => {
     const name = `/r_${id}`;
     using ring = RingReader.create(name, { slots: 2, slotSize: 64 });
     using w = RingWriter.open(name);
     const room = w.tryReserve(40)!;
-    room.fill(3);
-    w.commit();
+    room.bytes.fill(3);
+    room.commit();
     assert.equal(w.tryReserve(100), null, "no room for two slots now");
     const seen = ring.tryPeek()!;
-    assert.deepEqual([...seen.subarray(0, 3)], [3, 3, 3]);
-    assert.equal(ring.tryPeek(), seen, "the same message until release()");
-    assert.throws(() => ring.tryRead(), /release\(\)/);
-    ring.release();
+    assert.deepEqual([...seen.bytes.subarray(0, 3)], [3, 3, 3]);
+    assert.throws(() => ring.tryRead(), { name: "TypeError", message: /release\(\)/ });
+    seen.release();
     assert.equal(ring.tryPeek(), null);
     w.close();
     ring.close();
@@ -215,7 +216,10 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
     assert.deepEqual(fromA, big, "a's message, whole, though `into` was overwritten meanwhile");
     a.close();
     b.close();
-    await assert.rejects(ring.read({ timeoutMs: 1000 }), { name: "RingError", code: "ENDED" });
+    await assert.rejects(ring.read({ timeoutMs: 1000 }), {
+      name: "ShmemaphoreError",
+      code: "ENDED",
+    });
     ring.close();
   }));
 
@@ -230,7 +234,8 @@ Deno.test("a lane whose head or tail is past twice its slots is DAMAGED, not a m
     words.setUint32(laneField(0, LANE.TAIL), 0xfffffff0, true); // a tail no lane has
     assert.throws(
       () => ring.tryRead(),
-      (e: unknown) => e instanceof RingError && e.code === "DAMAGED" && /lane 0/.test(e.message),
+      (e: unknown) =>
+        e instanceof ShmemaphoreError && e.code === "DAMAGED" && /lane 0/.test(e.message),
     );
     ring.close();
     await Promise.resolve();
@@ -242,21 +247,25 @@ Deno.test("one reader per ring; no lane left is NO_LANE; a closed ring is CLOSED
     using ring = RingReader.create(name, { slots: 2, slotSize: 64, maxWriters: 1 });
     assert.throws(
       () => RingReader.create(name),
-      (e: unknown) => e instanceof RingError && e.code === "BUSY",
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "EEXIST",
+    );
+    assert.throws(
+      () => RingReader.replace(name),
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "BUSY",
     );
     using w = RingWriter.open(name);
     assert.throws(
       () => RingWriter.open(name),
-      (e: unknown) => e instanceof RingError && e.code === "NO_LANE",
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "NO_LANE",
     );
     ring.close();
     assert.throws(
       () => w.tryWrite(new Uint8Array(1)),
-      (e: unknown) => e instanceof RingError && e.code === "CLOSED",
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "CLOSED",
     );
     assert.throws(
       () => RingWriter.open(name),
-      (e: unknown) => e instanceof RingError && e.code === "READER_GONE",
+      (e: unknown) => e instanceof ShmemaphoreError && e.code === "PEER_GONE",
     );
     assert.deepEqual(shmEntries(id), []);
   }));
@@ -276,7 +285,7 @@ Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by
       true,
     );
     assert.throws(() => ring.tryRead(), (e: unknown) => {
-      assert.ok(e instanceof RingError);
+      assert.ok(e instanceof ShmemaphoreError);
       assert.equal(e.code, "DAMAGED");
       assert.match(
         e.message,
@@ -362,7 +371,7 @@ Deno.test("a timeout is null and the end of the stream is ENDED, for read(), pee
           () => ring.read(), // no timeout at all: it does not wait for ever
         ]
       ) {
-        await assert.rejects(call(), { name: "RingError", code: "ENDED" });
+        await assert.rejects(call(), { name: "ShmemaphoreError", code: "ENDED" });
       }
       assert.equal(ring.tryRead(), null, "tryRead: nothing now (see ended)");
       assert.equal(ring.ended, true);

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MessageBatch, RingError, RingReader, RingWriter } from "../lib/mod.ts";
+import { MessageBatch, RingReader, RingWriter, ShmemaphoreError } from "../lib/mod.ts";
 import { check, message } from "./_ring_peer.ts";
 import {
   assertClean,
@@ -34,7 +34,7 @@ const LANE0 = 4096;
 const TOTAL = 16;
 const PAYLOAD = 24;
 
-const damaged = (e: unknown) => e instanceof RingError && e.code === "DAMAGED";
+const damaged = (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED";
 
 /** Writer process `id` written from the layout alone: COUNT messages of SIZE bytes. */
 function docWriter(name: string, id: number, count: number, size: number, start: string) {
@@ -201,7 +201,7 @@ Deno.test("read({ into }) a resizable buffer that shrinks while a streamed messa
       await assert.rejects(reading, TypeError);
       // The next message is whole; the dropped one is counted, and nothing is DAMAGED.
       assert.deepEqual(check((await ring.read({ timeoutMs: 20_000 }))!), [1, 1]);
-      assert.equal(ring.dropped, 1);
+      assert.equal(ring.droppedMessages, 1);
     } finally {
       await stop(w);
     }
@@ -224,12 +224,15 @@ Deno.test("a peeked message is lent until release(): kept past it, it reads as e
     using w = RingWriter.open(name);
     w.tryWrite(message(1, 0, 100));
     const peeked = ring.tryPeek()!;
-    assert.deepEqual(check(peeked), [1, 0]);
-    ring.release();
-    assert.equal(peeked.length, 0);
+    const bytes = peeked.bytes;
+    assert.deepEqual(check(bytes), [1, 0]);
+    peeked.release();
+    assert.equal(bytes.length, 0);
+    assert.throws(() => peeked.bytes, TypeError, "its bytes are gone with the loan");
     const room = w.tryReserve(16)!;
-    room.fill(5);
-    w.commit();
-    assert.equal(room.length, 0, "a reservation, likewise, until commit()");
+    const into = room.bytes;
+    into.fill(5);
+    room.commit();
+    assert.equal(into.length, 0, "a reservation, likewise, until commit()");
     assert.deepEqual([...ring.tryRead()!], new Array(16).fill(5));
   }));

@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { channelObjects, ChannelServer, NamedSemaphore, Segment } from "../lib/mod.ts";
-import { channelNames, EXT_MAGIC, HEADER } from "../lib/channel/protocol.ts";
+import { channelObjects, NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
+import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
 import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
@@ -54,7 +54,7 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
     const s = await server.done;
     const noticedMs = performance.now() - killedAt;
     assert.equal(s.code, 4, s.stderr);
-    assert.match(s.stderr, /The client \(pid \d+\) exited while answering the request for "x"/);
+    assert.match(s.stderr, /The responder \(pid \d+\) exited while answering the request for "x"/);
     assert.ok(noticedMs < 10_000, `noticed after ${noticedMs} ms, not the 60 s timeout`);
     assert.deepEqual([...Deno.readDirSync(out)], [], "no partial image");
   }));
@@ -72,12 +72,12 @@ Deno.test("a server killed with SIGKILL: the client says so, waits for another, 
     assert.equal(c.code, 4, c.stderr);
     assert.match(
       c.stdout,
-      /The server \(pid \d+\) is no longer running: it was killed or crashed; waiting/,
+      /The requester \(pid \d+\) is no longer running: it was killed or crashed; waiting/,
     );
     assert.match(c.stderr, /and no server came back in 1 s: start one/);
     // What a killed process leaves is exactly what `deno task clean` is for.
     assert.equal(shmEntries(id).length, 4);
-    for (const object of channelObjects(channel)) unlinkListed(object);
+    for (const object of channelObjects(`/${channel}`)) unlinkListed(object);
   }));
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -111,7 +111,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 Deno.test("objects a crashed run left (junk header, counts in the semaphores) do not break the next", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     // A pid that is certainly not running: one that has just exited.
     const dead = new Deno.Command("true").spawn();
     await dead.status;
@@ -122,7 +122,7 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
       crypto.getRandomValues(data.bytes);
       const view = new DataView(head.bytes.buffer);
       view.setUint32(HEADER.EXT_MAGIC, EXT_MAGIC, true);
-      view.setUint32(HEADER.SERVER_PID, dead.pid, true);
+      view.setUint32(HEADER.REQUESTER_PID, dead.pid, true);
       NamedSemaphore.create(names.requestReady, 5).close();
       NamedSemaphore.create(names.responseReady, 3).close();
     }
@@ -162,9 +162,9 @@ const LIES: [string, string[], RegExp][] = [
     /Bad response: length = 1099511627776: larger than the data segment/,
   ],
   ["length ≠ w × h × c", ["100", "10", "10", "3"], /length = 100: expected .* = 10 × 10 × 3 = 300/],
-  ["width 0", ["0", "0", "5", "3"], /Bad response: width = 0: expected 1 or more/],
-  ["channels 0", ["12", "2", "2", "0"], /Bad response: channels = 0: expected 1 to 4/],
-  ["channels 5", ["20", "2", "2", "5"], /Bad response: channels = 5: expected 1 to 4/],
+  ["width 0", ["0", "0", "5", "3"], /Bad response: meta\[0\] = 0: expected 1 or more/],
+  ["channels 0", ["12", "2", "2", "0"], /Bad response: meta\[2\] = 0: expected 1 to 4/],
+  ["channels 5", ["20", "2", "2", "5"], /Bad response: meta\[2\] = 5: expected 1 to 4/],
   [
     "w × h × c overflowing 64 bits",
     [String(2n ** 63n), String(2n ** 63n), "2", "2"],
@@ -207,8 +207,8 @@ Deno.test("a data segment truncated by a third process is a clear error, not a S
 Deno.test("hostile requests get error answers naming the problem; the client goes on", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const names = channelNames(channel);
-    using server = ChannelServer.create(channel);
+    const names = channelNames(`/${channel}`);
+    using server = Requester.create(`/${channel}`);
     const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
     assert.equal((await server.request("nope", { timeoutMs: 20_000 }))?.ok, false);
     using head = Segment.open(names.head);
@@ -275,14 +275,14 @@ rootTest(
       const channel = `t_${id}`;
       const squat = await runDeno(peer("robustness_2"), {
         asNobody: true,
-        args: [channelNames(channel).requestReady],
+        args: [channelNames(`/${channel}`).requestReady],
       });
       assertClean(squat);
       const server = await serverRun(channel, await tempDir("out"));
       const s = await server.done;
       assert.equal(s.code, 6, s.stderr);
       assert.match(s.stderr, /Refusing "\/SEM_t_\w+_REQ": it belongs to user 65534, not to you/);
-      assert.equal(NamedSemaphore.unlinkName(channelNames(channel).requestReady), true);
+      assert.equal(NamedSemaphore.unlinkName(channelNames(`/${channel}`).requestReady), true);
     }),
 );
 
@@ -300,12 +300,12 @@ async function clean(...args: string[]): Promise<{ code: number; stdout: string 
 Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const names = channelNames(channel);
+    const names = channelNames(`/${channel}`);
     Segment.create(names.head, HEADER.SEGMENT_SIZE).close();
     Segment.create(names.data, 100, { mode: 0o640 }).close();
     NamedSemaphore.create(names.requestReady, 2).close();
     NamedSemaphore.create(names.responseReady).close();
-    const other = channelNames(`u_${id}`).head;
+    const other = channelNames(`/u_${id}`).head;
     Segment.create(other, 1).close();
     const listed = await clean("--channel", channel);
     assert.equal(listed.code, 0);
@@ -368,7 +368,7 @@ Deno.test("deno task clean knows rings, their temporary names and plain objects;
 Deno.test("deno task clean never removes the objects of a channel a live server holds", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    using server = ChannelServer.create(channel);
+    using server = Requester.create(`/${channel}`);
     const [command, ...rest] = denoArgv(
       ...await taskArgs("clean"),
       "--channel",

@@ -15,7 +15,7 @@ import {
   ringObjects,
   type ShmObject,
 } from "../lib/mod.ts";
-import { Exit } from "../cli/cli.ts";
+import { channelPath, Exit } from "../cli/cli.ts";
 
 const USAGE =
   `Usage: deno task clean [--channel NAME | --ring /NAME | --name /NAME | --all] [--remove]
@@ -78,7 +78,7 @@ try {
     what = `the name "${name}"`;
   } else {
     const channel = opts.channel ?? "ibis";
-    objects = channelObjects(channel);
+    objects = channelObjects(channelPath(channel));
     what = `channel "${channel}"`;
   }
 } catch (error) {

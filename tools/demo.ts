@@ -54,5 +54,5 @@ try {
   console.log(`\ndemo: server exited ${s.code}, client exited ${c.code}; images are in out/`);
   Deno.exitCode = s.code || c.code;
 } finally {
-  for (const object of channelObjects(channel)) removeObject(object);
+  for (const object of channelObjects(`/${channel}`)) removeObject(object);
 }

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { ChannelServer } from "../lib/mod.ts";
+import { Requester } from "../lib/mod.ts";
 import { verdict } from "./_trend.ts";
 import { numberOption, parseOptions } from "../cli/cli.ts";
 import { fnv1a } from "./_fnv.ts";
@@ -66,17 +66,18 @@ const pause = () =>
 
 if (values.peer) {
   // The client process: answer "SIZE:SEED" with SIZE bytes from SEED.
-  const { ChannelClient } = await import("../lib/mod.ts");
-  using client = await ChannelClient.openWhenReady(values.peer, { timeoutMs: 10_000 });
+  const { Responder } = await import("../lib/mod.ts");
+  using client = await Responder.openWhenReady(values.peer, { timeoutMs: 10_000 });
   if (!client) throw new Error(`No server on channel "${values.peer}" in 10 s`);
   for (;;) {
-    const request = await client.next({ timeoutMs: 60_000 });
-    if (request === null || request.kind !== "request") break;
+    const incoming = await client.next({ timeoutMs: 60_000 });
+    if (incoming === null || incoming.kind !== "request") break;
+    using request = incoming;
     const [size, seed] = request.text.split(":").map(Number);
     // Aligned to 4 bytes for the word view: the segment's mapping is page-aligned.
-    fill(client.reserve(size), seed);
+    fill(request.reserve(size), seed);
     await pause();
-    client.send([size, 1, 1]);
+    request.send([size, 1, 1]);
   }
   Deno.exit(0);
 }
@@ -97,11 +98,12 @@ if (values["ring-writer"]) {
     const size = randomSize(Number(max));
     const seed = (Math.random() * 2 ** 31) | 0;
     const inPlace = 16 + size <= w.maxReserve && Math.random() < 0.5;
-    const message = inPlace ? (await w.reserve(16 + size))! : scratch.subarray(0, 16 + size);
+    const room = inPlace ? (await w.reserve(16 + size))! : null;
+    const message = room?.bytes ?? scratch.subarray(0, 16 + size);
     const head = new DataView(message.buffer, message.byteOffset, 16);
     [Number(writer), seq, size, seed].forEach((v, i) => head.setUint32(4 * i, v, true));
     fill(message.subarray(16), seed);
-    if (inPlace) w.commit();
+    if (room) room.commit();
     else await w.write(message);
     await pause();
   }
@@ -114,7 +116,7 @@ const maxBytes = numberOption(values["max-bytes"], "max-bytes", values.ring ? 2 
   min: 1,
   integer: true,
 });
-const channel = `soak_${crypto.randomUUID().slice(0, 8)}`;
+const channel = `/soak_${crypto.randomUUID().slice(0, 8)}`;
 
 async function sample(pid: number) {
   const sh = (cmd: string) =>
@@ -133,7 +135,7 @@ if (values.ring) {
   Deno.exit(await soakRing(writers, maxBytes));
 }
 
-const server = ChannelServer.create(channel);
+const server = Requester.create(channel);
 const peer = new Deno.Command(Deno.execPath(), {
   args: ["run", "--allow-ffi", new URL(import.meta.url).pathname, "--peer", channel],
 }).spawn();
@@ -154,7 +156,7 @@ try {
     const size = Math.max(1, Math.floor(Math.exp(Math.random() * Math.log(maxBytes))));
     const seed = (Math.random() * 2 ** 31) | 0;
     const answer = await server.request(`${size}:${seed}`, { timeoutMs: 60_000 });
-    if (answer === null || !answer.ok || answer.data.length !== size) {
+    if (answer === null || !answer.ok || answer.bytes.length !== size) {
       bad++;
       console.error(
         `round ${round}: ${
@@ -164,7 +166,7 @@ try {
     } else {
       const want = expected.subarray(0, size);
       fill(want, seed);
-      if (fnv1a(answer.data) !== fnv1a(want)) {
+      if (fnv1a(answer.bytes) !== fnv1a(want)) {
         bad++;
         console.error(`round ${round}: checksum mismatch for ${size} bytes, seed ${seed}`);
       }
@@ -205,7 +207,7 @@ Deno.exit(bad || grew.length ? 1 : 0);
 
 /** `--ring`: see the module's notes. @returns The exit code. */
 async function soakRing(writers: number, maxBytes: number): Promise<number> {
-  const { RingError, RingReader } = await import("../lib/mod.ts");
+  const { ShmemaphoreError, RingReader } = await import("../lib/mod.ts");
   const name = `/soak_${crypto.randomUUID().slice(0, 8)}`;
   using ring = RingReader.create(name, { slots: 64, slotSize: 4096, maxWriters: 4 });
   const self = new URL(import.meta.url).pathname;
@@ -254,7 +256,7 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
       message = await ring.read({ timeoutMs: 100 });
     } catch (error) {
       // Between two writers the stream may end for a moment: the next writer starts it again.
-      if (error instanceof RingError && error.code === "ENDED") continue;
+      if (error instanceof ShmemaphoreError && error.code === "ENDED") continue;
       throw error;
     }
     if (message === null) continue;
@@ -280,7 +282,7 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
     if (messages % 5000 === 0) {
       console.log(
         `${messages} messages, ${(bytes / 1e9).toFixed(2)} GB, ${started} writers started, ` +
-          `${killed.size} killed, ${ring.dropped} dropped`,
+          `${killed.size} killed, ${ring.droppedMessages} dropped`,
       );
     }
   }
@@ -288,12 +290,14 @@ async function soakRing(writers: number, maxBytes: number): Promise<number> {
   const seconds = (performance.now() - begin) / 1000;
   const trend = verdict(samples);
   const grew = trend.grew.length > 0;
-  const lostTooMany = ring.dropped > killed.size;
+  const lostTooMany = ring.droppedMessages > killed.size;
   console.log(
     `\n${messages} messages, ${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(0)} s from ` +
-      `${writers} writers (${killed.size} killed, ${ring.died} died, ${ring.dropped} messages ` +
+      `${writers} writers (${killed.size} killed, ${ring.diedWriters} died, ${ring.droppedMessages} messages ` +
       `lost with them): ${bad} bad; memory, maps and fds ${trend.text}`,
   );
-  if (lostTooMany) console.error(`More messages lost (${ring.dropped}) than writers killed`);
+  if (lostTooMany) {
+    console.error(`More messages lost (${ring.droppedMessages}) than writers killed`);
+  }
   return bad || grew || lostTooMany ? 1 : 0;
 }

@@ -12,7 +12,13 @@
  * @module
  */
 
-import { RingError, type RingErrorCode, RingReader, RingWriter } from "../lib/mod.ts";
+import {
+  type ErrorCode,
+  type PeekedMessage,
+  RingReader,
+  RingWriter,
+  ShmemaphoreError,
+} from "../lib/mod.ts";
 import { encode, ImageFolder } from "../cli/images.ts";
 import type { Pixels } from "../cli/images.ts";
 import { ProgressBar } from "../cli/progress.ts";
@@ -52,8 +58,8 @@ ring's name; 7 the ring has its reader (or all its writers) already; 8 the ring 
 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM).`;
 
 /** The exit code for each way a ring cannot go on. */
-const EXIT_OF: Record<RingErrorCode, number> = {
-  READER_GONE: Exit.PEER_GONE,
+const EXIT_OF: Partial<Record<ErrorCode, number>> = {
+  PEER_GONE: Exit.PEER_GONE,
   CLOSED: Exit.PEER_GONE,
   ENDED: Exit.OK,
   ABORTED: Exit.PEER_GONE,
@@ -117,7 +123,7 @@ if (role === "server") {
   const shutdown = shutdownOnSignals(() => ring?.close());
   if (opts.parent) shutdown.fromParent();
   try {
-    ring = RingReader.create(opts.ring, {
+    ring = RingReader.replace(opts.ring, {
       slots: numberOption(opts.slots, "slots", 32, { min: 2, integer: true }),
       slotSize: numberOption(opts["slot-size"], "slot-size", 1 << 20, { min: 64, integer: true }),
       maxWriters: 2,
@@ -125,8 +131,8 @@ if (role === "server") {
   } catch (error) {
     fail(
       `stream server: ${(error as Error).message}`,
-      error instanceof RingError
-        ? EXIT_OF[error.code]
+      error instanceof ShmemaphoreError
+        ? EXIT_OF[error.code] ?? Exit.SOME_FAILED
         : error instanceof RangeError || error instanceof TypeError
         ? Exit.USAGE
         : Exit.SOME_FAILED,
@@ -143,21 +149,23 @@ if (role === "server") {
   let failed = false;
   try {
     for (;;) {
-      let frame: Uint8Array | null;
+      let peeked: PeekedMessage | null;
       try {
-        frame = await ring.peek({
+        peeked = await ring.peek({
           timeoutMs: count ? Infinity : timeoutMs,
           signal: shutdown.signal,
         });
       } catch (error) {
-        if (error instanceof RingError && error.code === "ENDED") break; // every client is done
+        if (error instanceof ShmemaphoreError && error.code === "ENDED") break; // every client is done
         throw error;
       }
-      if (frame === null) {
+      if (peeked === null) {
         console.error(`stream server: no client wrote in ${timeoutMs / 1000} s (see --timeout)`);
         exitCode = Exit.TIMEOUT;
         break;
       }
+      using lent = peeked; // (released at the end of this round, however it ends)
+      const frame = lent.bytes;
       if (count === 0) started = performance.now();
       const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
       const ok = frame.length >= FRAME_HEADER && view.getUint32(0, true) === FRAME_MAGIC;
@@ -182,13 +190,12 @@ if (role === "server") {
       expected = seq + 1;
       count++;
       bytes += frame.length;
-      ring.release();
       if (bar && count % 50 === 0) bar.draw(Math.min(count, frames));
     }
   } catch (error) {
     failed = true;
     exitCode = shutdown.exitCode() ??
-      (error instanceof RingError ? EXIT_OF[error.code] : Exit.SOME_FAILED);
+      ((error instanceof ShmemaphoreError ? EXIT_OF[error.code] : undefined) ?? Exit.SOME_FAILED);
     if (shutdown.exitCode() === undefined) {
       console.error(`stream server: ${(error as Error).message}`);
     }
@@ -203,10 +210,10 @@ if (role === "server") {
       `${(bytes / 1e9).toFixed(2)} GB in ${seconds.toFixed(2)} s: ` +
       `${(count / seconds).toFixed(0)} frames/s, ${(bytes / seconds / 1e9).toFixed(2)} GB/s`,
   );
-  if (ring.died > 0) {
+  if (ring.diedWriters > 0) {
     console.error(
-      `stream server: ${ring.died} writer(s) died without closing the stream ` +
-        `(${ring.dropped} message(s) lost half written)`,
+      `stream server: ${ring.diedWriters} writer(s) died without closing the stream ` +
+        `(${ring.droppedMessages} message(s) lost half written)`,
     );
   }
   ring.close();
@@ -217,7 +224,7 @@ if (role === "server") {
     console.log(`stream server: the last frame, ${last.width}×${last.height}, is in ${file}`);
   }
   if (exitCode === Exit.OK && bad > 0) exitCode = Exit.SOME_FAILED;
-  if (exitCode === Exit.OK && ring.died > 0) exitCode = Exit.PEER_GONE;
+  if (exitCode === Exit.OK && ring.diedWriters > 0) exitCode = Exit.PEER_GONE;
   Deno.exit(exitCode);
 }
 
@@ -258,19 +265,19 @@ if (role === "client") {
       const room = length <= writer.maxReserve
         ? await writer.reserve(length, { signal: shutdown.signal })
         : null;
-      const frame = room ?? new Uint8Array(length);
+      const frame = room?.bytes ?? new Uint8Array(length);
       const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
       [FRAME_MAGIC, seq, width, height, channels, sums[k]].forEach((v, i) =>
         view.setUint32(4 * i, v, true)
       );
       frame.set(data, FRAME_HEADER);
-      if (room) writer.commit();
+      if (room) room.commit();
       else await writer.write(frame, { signal: shutdown.signal });
     }
     console.log(`stream client: wrote ${frames} frames`);
   } catch (error) {
     exitCode = await signalled(shutdown) ??
-      (error instanceof RingError ? EXIT_OF[error.code] : Exit.SOME_FAILED);
+      ((error instanceof ShmemaphoreError ? EXIT_OF[error.code] : undefined) ?? Exit.SOME_FAILED);
     if (shutdown.exitCode() === undefined) {
       console.error(`stream client: ${(error as Error).message}`);
     }

@@ -1,35 +1,39 @@
 /**
  * What the two ends of a channel share: its error, how a channel object is opened (refusing
- * another user's and damaged ones), how a server publishes its objects (taking a dead server's
+ * another user's and damaged ones), how a requester publishes its objects (taking a dead requester's
  * channel over), the header's views, and the blocking wait for the peer.
  *
  * @module
  */
 
-import { currentUid, fileKind, isRegular, lstat, monotonicMs } from "../objects/_libc.ts";
+import "./kind.ts"; // (channels are a kind of object: kinds.ts)
+import { currentUid, fileKind, isRegular, lstat } from "../objects/_libc.ts";
 import { devShmPath } from "../objects/_names.ts";
 import { PosixError } from "../objects/errors.ts";
-import { ChannelError } from "./error.ts";
+import { blockOn } from "../objects/wait.ts";
+import { ShmemaphoreError } from "../objects/errors.ts";
 
-export { ChannelError };
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
-import { isAbsent, openOwn, type OwnErrors, publish, refuseRing } from "../objects/lifecycle.ts";
+import {
+  isAbsent,
+  openOwn,
+  type OwnErrors,
+  publish,
+  refuseOtherKind,
+} from "../objects/lifecycle.ts";
 import {
   type ChannelNames,
   HEADER,
   isExtended,
-  SERVER_LOCK_BYTE,
+  REQUESTER_LOCK_BYTE,
   setState,
   State,
 } from "./protocol.ts";
 
-/** How often a waiting end checks on its peer (and on the header) while it blocks. */
-const PEER_CHECK_MS = 100;
-
 /** The error for an object of another user's. */
-export function foreign(name: string, uid: number): ChannelError {
-  return new ChannelError(
+export function foreign(name: string, uid: number): ShmemaphoreError {
+  return new ShmemaphoreError(
     "FOREIGN_OBJECT",
     `Refusing "${name}": it belongs to user ${uid}, not to you (${currentUid()}); another user ` +
       `holds this channel's name`,
@@ -38,8 +42,8 @@ export function foreign(name: string, uid: number): ChannelError {
 }
 
 /** The error for a damaged object. */
-export function damaged(name: string, what: string, cause?: unknown): ChannelError {
-  return new ChannelError("DAMAGED", `"${name}" ${what}: the channel cannot be trusted`, {
+export function damaged(name: string, what: string, cause?: unknown): ShmemaphoreError {
+  return new ShmemaphoreError("DAMAGED", `"${name}" ${what}: the channel cannot be trusted`, {
     objectName: name,
     cause,
   });
@@ -55,7 +59,7 @@ function refuseForeign(name: string, kind: "shm" | "sem"): void {
 }
 
 /**
- * Turns a libc failure of opening a channel object into a {@link ChannelError} where it is one:
+ * Turns a libc failure of opening a channel object into a {@link ShmemaphoreError} where it is one:
  * another user's, or not a regular file (glibc reports a directory as EINVAL, a link as ELOOP).
  */
 function translate(error: unknown, name: string, kind: "shm" | "sem"): unknown {
@@ -105,8 +109,6 @@ export function openSegment(name: string): Segment | null {
 /** The errors of opening a channel's objects (see `openOwn`). */
 const channelErrors: OwnErrors = {
   foreign,
-  damaged: (cause) =>
-    new ChannelError("DAMAGED", cause.message, { objectName: cause.objectName, cause }),
 };
 
 /** The header segment's views, rebuilt when its mapping changes (a plain peer grew it). */
@@ -148,8 +150,8 @@ export class HeaderView {
 
 /**
  * Blocks for the peer's post on `sem` until `deadline` (after the caller's spin), calling `check`
- * every {@link PEER_CHECK_MS}: `check` throws to end the wait with an error, or returns a value to
- * end it without a token.
+ * between slices without a token (see `blockOn`): `check` throws to end the wait with an error,
+ * or returns a value to end it without a token.
  *
  * @returns `true` for a token, `false` at the deadline, or what `check` returned.
  */
@@ -159,13 +161,12 @@ export async function awaitPeer<T>(
   check: () => T | undefined,
   signal?: AbortSignal,
 ): Promise<boolean | T> {
-  for (;;) {
-    const slice = Math.max(0, Math.min(deadline - monotonicMs(), PEER_CHECK_MS));
-    if (await sem.wait({ timeoutMs: slice, signal, spinMicros: 0 })) return true;
-    const stop = check();
-    if (stop !== undefined) return stop;
-    if (monotonicMs() >= deadline) return false;
-  }
+  const got = await blockOn<true | T>(sem, {
+    deadline,
+    signal,
+    after: (woken) => woken ? true : check(),
+  });
+  return got ?? false;
 }
 
 /** A random session in [1, 2^53). */
@@ -176,29 +177,31 @@ export function randomSession(): number {
 
 /**
  * Gives the locked, filled header `head` the channel's name (the one takeover, `publish`): at
- * once if there is none; if there is one, only once its server is known dead (its lock is free),
- * replacing it in one step and marking it retired, so that its clients move on. Nobody else's
+ * once if there is none; if there is one, only once its requester is known dead (its lock is free),
+ * replacing it in one step and marking it retired, so that its responders move on. Nobody else's
  * live channel is touched, and never a ring's name.
  */
 export function takeChannel(head: Segment, names: ChannelNames): void {
   publish(head, names.head, {
     kind: "channel",
-    ownerByte: SERVER_LOCK_BYTE,
+    ownerByte: REQUESTER_LOCK_BYTE,
     owner: "exclusive",
     open: openSegment,
     foreign,
-    checkKind: (old, name) => refuseRing(old, name, "channel"),
+    checkKind: (old, name) => refuseOtherKind(old, name, "channel"),
     busy: (old, name) => {
       const bytes = old.refresh();
       const view = new DataView(bytes.buffer, 0, bytes.length);
       const extended = isExtended(view);
-      const pid = extended ? view.getUint32(HEADER.SERVER_PID, true) : 0;
+      const pid = extended ? view.getUint32(HEADER.REQUESTER_PID, true) : 0;
       const retiring = extended && view.getUint32(HEADER.STATE, true) === State.RETIRED;
-      return new ChannelError(
+      return new ShmemaphoreError(
         "BUSY",
         retiring
-          ? `Another server is taking "${name}" over right now: one server per channel`
-          : `A live server${pid ? ` (pid ${pid})` : ""} holds "${name}": one server per channel`,
+          ? `Another requester is taking "${name}" over right now: one requester per channel`
+          : `A live requester${
+            pid ? ` (pid ${pid})` : ""
+          } holds "${name}": one requester per channel`,
         { objectName: name },
       );
     },
@@ -220,7 +223,7 @@ export function checkDataName(name: string): void {
 }
 
 /**
- * Gives the new data segment its name, once the channel is this server's: over a stale one of
+ * Gives the new data segment its name, once the channel is this requester's: over a stale one of
  * this user's (which only its owner or root could have put there), or, where there is none,
  * only if nobody puts one there first (`link`): a name another user takes in between is refused,
  * never replaced, even as root.

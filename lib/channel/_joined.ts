@@ -1,6 +1,6 @@
 /**
- * The server a `ChannelClient` has joined: finding a live one and joining it (its objects opened,
- * this client's lock taken), checking on it while waiting, checking both segments' sizes after
+ * The requester a `Responder` has joined: finding a live one and joining it (its objects opened,
+ * this responder's lock taken), checking on it while waiting, checking both segments' sizes after
  * every wait, and following its data segment when it replaces it.
  *
  * @module
@@ -11,27 +11,29 @@ import { ResizeWatch } from "../objects/_resize_watch.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import type { Segment } from "../objects/segment.ts";
 import { damaged, HeaderView, openSegment } from "./_channel.ts";
-import type { Request } from "./client.ts";
-import { ChannelError } from "./error.ts";
+import type { Incoming } from "./responder.ts";
+import { notice } from "./request.ts";
+import { ShmemaphoreError } from "../objects/errors.ts";
 import {
   type ChannelNames,
-  CLIENT_TAGS,
-  clientLockByte,
   EXT_MAGIC,
   EXT_VERSION,
   HEADER,
   headerCut,
   isExtended,
+  type LastAnswer,
   ProtocolViolation,
-  SERVER_LOCK_BYTE,
+  REQUESTER_LOCK_BYTE,
+  RESPONDER_TAGS,
+  responderLockByte,
   State,
   u64,
 } from "./protocol.ts";
 
-/** How many times a client reads the header again to follow a replaced data segment. */
+/** How many times a responder reads the header again to follow a replaced data segment. */
 const FOLLOW_TRIES = 8;
 
-/** The objects of the server this client has joined. */
+/** The objects of the requester this responder has joined. */
 export interface Joined {
   head: Segment;
   data: Segment;
@@ -40,19 +42,21 @@ export interface Joined {
   header: HeaderView;
   /** Tells whether either segment was resized since they were last measured. */
   resized: ResizeWatch;
-  /** The server's session, or `null` for a plain-protocol server (which cannot be fenced). */
+  /** The requester's session, or `null` for a plain-protocol requester (which cannot be fenced). */
   session: number | null;
-  serverPid: number;
-  /** The tag of this client's lock (see `clientLockByte`): 0 with a plain-protocol server. */
+  requesterPid: number;
+  /** The tag of this responder's lock (see `responderLockByte`): 0 with a plain-protocol requester. */
   tag: number;
-  /** The inode of the data segment (the one the header names, for a server of this project). */
+  /** The inode of the data segment (the one the header names, for a requester of this project). */
   dataId: number;
   /** When the sizes were last checked (monotonic ms). */
   checkedAt: number;
+  /** This responder's last answer to a plain requester, to recognize it in the header. */
+  last: LastAnswer | null;
 }
 
 /**
- * One look for a live server of channel `names`: the objects it joined (the semaphores opened
+ * One look for a live requester of channel `names`: the objects it joined (the semaphores opened
  * with `semaphore`, its lock taken), or `null` if there is none now. The sizes are checked at
  * `now`.
  */
@@ -66,33 +70,33 @@ export function tryJoin(
   const opened: (Segment | NamedSemaphore)[] = [head];
   try {
     const bytes = head.refresh();
-    if (bytes.length === 0) return null; // a plain server is making it
+    if (bytes.length === 0) return null; // a plain requester is making it
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     let session: number | null = null;
-    let serverPid = 0;
+    let requesterPid = 0;
     let tag = 0;
     let data: Segment | null;
     if (
       bytes.length >= HEADER.EXT_MAGIC + 8 && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC
     ) {
-      // A server of this project: join it only while it lives (holds its lock) and serves.
-      if (!isOwnerAlive(head.fd, SERVER_LOCK_BYTE, names.head)) return null;
+      // A requester of this project: join it only while it lives (holds its lock) and serves.
+      if (!isOwnerAlive(head.fd, REQUESTER_LOCK_BYTE, names.head)) return null;
       const version = view.getUint32(HEADER.EXT_VERSION, true);
       if (!isExtended(view) || version !== EXT_VERSION) {
-        throw new ChannelError(
+        throw new ShmemaphoreError(
           "PROTOCOL",
-          `The server of "${names.head}" speaks extension version ${version}; this ` +
-            `client speaks ${EXT_VERSION}`,
+          `The requester of "${names.head}" speaks extension version ${version}; this ` +
+            `responder speaks ${EXT_VERSION}`,
           { objectName: names.head },
         );
       }
       if (view.getUint32(HEADER.STATE, true) !== State.LIVE) return null;
       session = u64(view, HEADER.SESSION);
-      serverPid = view.getUint32(HEADER.SERVER_PID, true);
+      requesterPid = view.getUint32(HEADER.REQUESTER_PID, true);
       data = openSegment(names.data);
       if (data === null) return null;
       opened.push(data);
-      // Until the server publishes its data segment, the name may hold an older one.
+      // Until the requester publishes its data segment, the name may hold an older one.
       if (data.info().inode !== u64(view, HEADER.DATA_ID)) return null;
       tag = lockOwnByte(head, names);
     } else {
@@ -114,10 +118,11 @@ export function tryJoin(
       header,
       resized,
       session,
-      serverPid,
+      requesterPid,
       tag,
       dataId: data.info().inode,
       checkedAt: 0,
+      last: null,
     };
     try {
       checkSizes(joined, names, now);
@@ -133,42 +138,44 @@ export function tryJoin(
 }
 
 /**
- * Marks this client alive on the header: an exclusive lock on a byte of its own (its pid and a
- * random tag); returns the tag. Another tag if that byte is taken (a client of the same pid in
+ * Marks this responder alive on the header: an exclusive lock on a byte of its own (its pid and a
+ * random tag); returns the tag. Another tag if that byte is taken (a responder of the same pid in
  * another PID namespace).
  */
 function lockOwnByte(head: Segment, names: ChannelNames): number {
   for (let tries = 0; tries < 16; tries++) {
-    const tag = 1 + crypto.getRandomValues(new Uint32Array(1))[0] % (CLIENT_TAGS - 1);
-    if (tryLock(head.fd, clientLockByte(Deno.pid, tag), true, names.head)) return tag;
+    const tag = 1 + crypto.getRandomValues(new Uint32Array(1))[0] % (RESPONDER_TAGS - 1);
+    if (tryLock(head.fd, responderLockByte(Deno.pid, tag), true, names.head)) return tag;
   }
-  throw new ChannelError(
+  throw new ShmemaphoreError(
     "BUSY",
-    `Cannot mark this client alive on "${names.head}": every byte it tried is locked by others`,
+    `Cannot mark this responder alive on "${names.head}": every byte it tried is locked by others`,
     { objectName: names.head },
   );
 }
 
-/** What the periodic check while waiting (at `now`) found: the server gone or finished, or nothing. */
-export function checkServer(j: Joined, names: ChannelNames, now: number): Request | undefined {
-  const gone = (reason: string): Request => ({ kind: "server-gone", reason });
+/** What the periodic check while waiting (at `now`) found: the requester gone or finished, or nothing. */
+export function checkRequester(j: Joined, names: ChannelNames, now: number): Incoming | undefined {
+  const gone = (reason: string): Incoming => notice({ kind: "requester-gone", reason });
   if (j.session === null) {
     return j.head.linked() ? undefined : gone(
-      `The server removed channel "${names.head}": it finished, or was stopped or restarted`,
+      `The requester removed channel "${names.head}": it finished, or was stopped or restarted`,
     );
   }
   const view = checkSizes(j, names, now);
-  // A header a plain client on this channel cut holds no state: the lock says enough.
+  // A header a plain responder on this channel cut holds no state: the lock says enough.
   switch (view.byteLength >= HEADER.EXT_SIZE ? view.getUint32(HEADER.STATE, true) : State.LIVE) {
     case State.FINISHED:
-      return { kind: "finish" };
+      return notice({ kind: "finish" });
     case State.RETIRED:
-      return gone(`The server (pid ${j.serverPid}) was replaced by a new server`);
+      return gone(`The requester (pid ${j.requesterPid}) was replaced by a new requester`);
     case State.CLOSED:
-      return gone(`The server (pid ${j.serverPid}) closed the channel`);
+      return gone(`The requester (pid ${j.requesterPid}) closed the channel`);
   }
-  if (!isOwnerAlive(j.head.fd, SERVER_LOCK_BYTE, names.head)) {
-    return gone(`The server (pid ${j.serverPid}) is no longer running: it was killed or crashed`);
+  if (!isOwnerAlive(j.head.fd, REQUESTER_LOCK_BYTE, names.head)) {
+    return gone(
+      `The requester (pid ${j.requesterPid}) is no longer running: it was killed or crashed`,
+    );
   }
   return undefined;
 }
@@ -176,10 +183,10 @@ export function checkServer(j: Joined, names: ChannelNames, now: number): Reques
 /**
  * Both segments' sizes, checked: one system call when neither was resized since they were
  * last measured (see `_resize_watch.ts`), else an `lseek` each (and a remap where one
- * changed). Then the header, for a server of this project: cut to 8 or 32 bytes, a plain
- * client on the same channel (returned as it is: it holds no request for this client);
+ * changed). Then the header, for a requester of this project: cut to 8 or 32 bytes, a plain
+ * responder on the same channel (returned as it is: it holds no request for this responder);
  * `DAMAGED` if it was cut to any other size, or is whole without its marks. Where the header
- * names another data segment, this client moves to it (`follow`). `now` is the time of the check
+ * names another data segment, this responder moves to it (`follow`). `now` is the time of the check
  * as last read (no later than the truth).
  */
 export function checkSizes(j: Joined, names: ChannelNames, now: number, follow = true): DataView {
@@ -195,7 +202,7 @@ export function checkSizes(j: Joined, names: ChannelNames, now: number, follow =
   if (cut instanceof ProtocolViolation) {
     throw damaged(
       names.head,
-      `was truncated to ${view.byteLength} bytes (its server made it ${HEADER.SEGMENT_SIZE})`,
+      `was truncated to ${view.byteLength} bytes (its requester made it ${HEADER.SEGMENT_SIZE})`,
     );
   }
   if (cut === "plain") return view;
@@ -205,13 +212,13 @@ export function checkSizes(j: Joined, names: ChannelNames, now: number, follow =
 }
 
 /**
- * Moves to the data segment the server has put in place of the old one (it does after giving
- * up on a request, so that a late answer lands in the old one). The server publishes the new
+ * Moves to the data segment the requester has put in place of the old one (it does after giving
+ * up on a request, so that a late answer lands in the old one). The requester publishes the new
  * one under the name before the header names it, and may replace it again at any time after:
  * a name that holds another segment than the header names is a reason to read the header again,
- * not damage. Where the two do not agree after a few reads (the server is between the two
- * steps, or was stopped there), the client stays where it is: its requests are not current
- * (see the client's `#current`), and the next token tries again.
+ * not damage. Where the two do not agree after a few reads (the requester is between the two
+ * steps, or was stopped there), the responder stays where it is: its requests are not current
+ * (see the responder's `#current`), and the next token tries again.
  */
 function followData(j: Joined, names: ChannelNames, view: DataView): void {
   for (let tries = 0; tries < FOLLOW_TRIES; tries++) {
@@ -233,7 +240,7 @@ function followData(j: Joined, names: ChannelNames, view: DataView): void {
   }
 }
 
-/** Leaves the server joined: closes its objects (and with the header, this client's lock). */
+/** Leaves the requester joined: closes its objects (and with the header, this responder's lock). */
 export function leave(j: Joined): void {
   j.resized.close();
   j.requestReady.close();
@@ -242,8 +249,8 @@ export function leave(j: Joined): void {
   j.head.close();
 }
 
-/** Whether a server (live, or a plain one, which cannot be told) holds the channel now. */
-export function serverHoldsChannel(names: ChannelNames): boolean {
+/** Whether a requester (live, or a plain one, which cannot be told) holds the channel now. */
+export function requesterHoldsChannel(names: ChannelNames): boolean {
   let head: Segment | null;
   try {
     head = openSegment(names.head);
@@ -254,7 +261,7 @@ export function serverHoldsChannel(names: ChannelNames): boolean {
   try {
     const bytes = head.refresh();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    return !isExtended(view) || isOwnerAlive(head.fd, SERVER_LOCK_BYTE, names.head);
+    return !isExtended(view) || isOwnerAlive(head.fd, REQUESTER_LOCK_BYTE, names.head);
   } finally {
     head.close();
   }

@@ -1,6 +1,6 @@
 /**
- * The channel's rules as a codec, no I/O: what a server writes with a request and reads in an
- * answer, what a client reads in a request and writes in an answer, with every check and fence
+ * The channel's rules as a codec, no I/O: what a requester writes with a request and reads in an
+ * answer, what a responder reads in a request and writes in an answer, with every check and fence
  * the protocol (`protocol.ts`) describes. Tested in-process (`protocol_test.ts`).
  *
  * @module
@@ -13,7 +13,7 @@ import {
   HEADER,
   headerCut,
   isExtended,
-  MAX_CHANNELS,
+  META2_MAX,
   ProtocolViolation,
   RequestKind,
   RESPONSE_MAGIC,
@@ -23,13 +23,13 @@ import {
   u64,
 } from "./header.ts";
 
-// ---- the server's side ----------------------------------------------------------------------
+// ---- the requester's side -------------------------------------------------------------------
 
-/** What a server writes into a new header: see {@link initHeader}. */
-export interface ServerIdentity {
+/** What a requester writes into a new header: see {@link initHeader}. */
+export interface RequesterIdentity {
   /** Random, in [1, 2^53). */
   session: number;
-  serverPid: number;
+  requesterPid: number;
   /** The inode number of the data segment it made. */
   dataId: number;
 }
@@ -39,14 +39,14 @@ export interface ServerIdentity {
  *
  * @throws {ProtocolViolation} If `view` is shorter than {@link HEADER.EXT_SIZE}.
  */
-export function initHeader(view: DataView, id: ServerIdentity): void {
+export function initHeader(view: DataView, id: RequesterIdentity): void {
   if (view.byteLength < HEADER.EXT_SIZE) {
     throw new ProtocolViolation("header", "size", view.byteLength, `expected ${HEADER.EXT_SIZE}+`);
   }
   for (let i = 0; i < HEADER.EXT_SIZE; i += 4) view.setUint32(i, 0, true);
   view.setUint32(HEADER.EXT_VERSION, EXT_VERSION, true);
   setU64(view, HEADER.SESSION, id.session);
-  view.setUint32(HEADER.SERVER_PID, id.serverPid, true);
+  view.setUint32(HEADER.REQUESTER_PID, id.requesterPid, true);
   view.setUint32(HEADER.STATE, State.LIVE, true);
   setU64(view, HEADER.DATA_ID, id.dataId);
   view.setUint32(HEADER.EXT_MAGIC, EXT_MAGIC, true);
@@ -59,18 +59,18 @@ export function initHeader(view: DataView, id: ServerIdentity): void {
  */
 export function writeRequest(view: DataView, nameLength: number, seq: number, kind: number): void {
   setU64(view, HEADER.LENGTH, nameLength);
-  setU64(view, HEADER.WIDTH, 0);
-  setU64(view, HEADER.HEIGHT, 0);
-  setU64(view, HEADER.CHANNELS, 0);
+  setU64(view, HEADER.META0, 0);
+  setU64(view, HEADER.META1, 0);
+  setU64(view, HEADER.META2, 0);
   view.setUint32(HEADER.REQUEST_KIND, kind, true);
   view.setUint32(HEADER.RESPONSE_MAGIC, 0, true);
-  // (Who claims this request writes them: until then, no client is known to have it.)
+  // (Who claims this request writes them: until then, no responder is known to have it.)
   view.setUint32(HEADER.CLAIM_PID, 0, true);
   view.setUint32(HEADER.CLAIM_TAG, 0, true);
   setU64(view, HEADER.REQUEST_SEQ, seq);
 }
 
-/** What the server is waiting for an answer to. */
+/** What the requester is waiting for an answer to. */
 export interface Pending {
   session: number;
   seq: number;
@@ -80,9 +80,9 @@ export interface Pending {
 
 /** What a token on "response ready" brought: see {@link readResponse}. */
 export type DecodedResponse =
-  /** An image: `length` bytes of the data segment are its pixels. */
-  | { kind: "pixels"; width: number; height: number; channels: number; length: number }
-  /** The client answered with an error. */
+  /** An answer: `length` bytes of the data segment, and the three numbers that came with them. */
+  | { kind: "data"; meta: [number, number, number]; length: number }
+  /** The responder answered with an error. */
   | { kind: "error"; message: string }
   /** Nothing that answers this request (a stray token, or one that came too early): wait on. */
   | { kind: "none"; why: string }
@@ -94,17 +94,19 @@ export type DecodedResponse =
  *
  * - An extended answer (RESPONSE_MAGIC set) counts only if RESPONSE_SESSION and RESPONSE_SEQ are
  *   the request's; another one is an old or foreign answer: `none`.
- * - A request a client has claimed (CLAIM_SEQ) but not marked answered: `none` (the client is
- *   still writing; a plain client never claims).
+ * - A request a responder has claimed (CLAIM_SEQ) but not marked answered: `none` (it is
+ *   still writing; a plain responder never claims).
  * - Otherwise it is a plain answer, unless the header is still exactly the request (word 0 the
- *   name's length, words 1..3 zero): `none`. What a plain client cannot be fenced against: a
+ *   name's length, words 1..3 zero): `none`. What a plain responder cannot be fenced against: a
  *   token that comes while it is halfway through writing its answer is taken for the answer.
- * - A header of exactly 8 bytes is a plain client that has read the request and not answered
+ * - A header of exactly 8 bytes is a plain responder that has read the request and not answered
  *   yet (it makes the header 32 bytes before it answers): `none`. Any other size under 32 is a
  *   violation.
  *
- * Every answer taken is checked to add up: 1 ≤ channels ≤ 4, width and height ≥ 1, length =
- * width × height × channels exactly (no overflow), and `dataSize` ≥ length.
+ * Every answer taken is checked to add up: 1 ≤ meta[2] ≤ 4, meta[0] and meta[1] ≥ 1, length =
+ * meta[0] × meta[1] × meta[2] exactly (no overflow), and `dataSize` ≥ length; or, for an
+ * extended answer only (a plain one of four zero words is the plain protocol's error), all four
+ * words 0: an empty answer.
  *
  * @param view The header, as mapped after the size check that followed the wait.
  * @param pending The request.
@@ -112,7 +114,7 @@ export type DecodedResponse =
  */
 export function readResponse(view: DataView, pending: Pending, dataSize: number): DecodedResponse {
   if (view.byteLength === HEADER.REQUEST_SIZE) {
-    return { kind: "none", why: "a plain client has read the request and not answered yet" };
+    return { kind: "none", why: "a plain responder has read the request and not answered yet" };
   }
   if (view.byteLength < HEADER.PLAIN_SIZE) {
     return violation("response", "header size", view.byteLength, `expected at least 32 bytes`);
@@ -120,15 +122,15 @@ export function readResponse(view: DataView, pending: Pending, dataSize: number)
   if (isExtended(view)) {
     if (view.getUint32(HEADER.RESPONSE_MAGIC, true) === RESPONSE_MAGIC) {
       if (u64(view, HEADER.RESPONSE_SESSION) !== pending.session) {
-        return { kind: "none", why: "an answer for another server's session" };
+        return { kind: "none", why: "an answer for another requester's session" };
       }
       if (u64(view, HEADER.RESPONSE_SEQ) !== pending.seq) {
         return { kind: "none", why: "an answer to another request" };
       }
       const n = u64(view, HEADER.LENGTH);
-      const w = u64(view, HEADER.WIDTH);
-      const h = u64(view, HEADER.HEIGHT);
-      const c = u64(view, HEADER.CHANNELS);
+      const w = u64(view, HEADER.META0);
+      const h = u64(view, HEADER.META1);
+      const c = u64(view, HEADER.META2);
       const status = view.getUint32(HEADER.STATUS, true);
       if (
         view.getUint32(HEADER.RESPONSE_CHECK, true) !==
@@ -138,30 +140,33 @@ export function readResponse(view: DataView, pending: Pending, dataSize: number)
       }
       if (status === Status.ERROR) return { kind: "error", message: errorText(view) };
       if (status !== Status.OK) return violation("response", "status", status, "expected 0 or 1");
-      return pixels(view, dataSize, n, w, h, c);
+      if (n === 0 && w === 0 && h === 0 && c === 0) {
+        return { kind: "data", meta: [0, 0, 0], length: 0 };
+      }
+      return answer(view, dataSize, n, w, h, c);
     }
     if (view.getUint32(HEADER.CLAIM_SEQ, true) === pending.seq % 0x1_0000_0000) {
-      return { kind: "none", why: "the client has not finished its answer" };
+      return { kind: "none", why: "the responder has not finished its answer" };
     }
   }
   const length = u64(view, HEADER.LENGTH);
-  const width = u64(view, HEADER.WIDTH);
-  const height = u64(view, HEADER.HEIGHT);
-  const channels = u64(view, HEADER.CHANNELS);
+  const width = u64(view, HEADER.META0);
+  const height = u64(view, HEADER.META1);
+  const channels = u64(view, HEADER.META2);
   if (length === pending.nameLength && width === 0 && height === 0 && channels === 0) {
     return { kind: "none", why: "the header still holds the request" };
   }
   if (length === 0 && width === 0 && height === 0 && channels === 0) {
     return {
       kind: "error",
-      message: "the client sent an empty answer (the plain protocol's error)",
+      message: "four zero words: the plain protocol's error answer",
     };
   }
-  return pixels(view, dataSize, length, width, height, channels);
+  return answer(view, dataSize, length, width, height, channels);
 }
 
 /** An answer's words (as read with `u64`) checked to add up; the exact values for a message. */
-function pixels(
+function answer(
   view: DataView,
   dataSize: number,
   n: number,
@@ -171,26 +176,26 @@ function pixels(
 ): DecodedResponse {
   // The usual answer, checked with numbers: all four below 2^53 (`u64`), and a product equal to
   // a length below 2^53 is exact (a true product past 2^53 rounds to 2^53 or more).
-  if (c >= 1 && c <= MAX_CHANNELS && w >= 1 && h >= 1 && w * h * c === n && n <= dataSize) {
-    return { kind: "pixels", width: w, height: h, channels: c, length: n };
+  if (c >= 1 && c <= META2_MAX && w >= 1 && h >= 1 && w * h * c === n && n <= dataSize) {
+    return { kind: "data", meta: [w, h, c], length: n };
   }
   // Anything else, exactly, in BigInt, to name the field and the value.
   const length = exact(view, HEADER.LENGTH);
-  const width = exact(view, HEADER.WIDTH);
-  const height = exact(view, HEADER.HEIGHT);
-  const channels = exact(view, HEADER.CHANNELS);
-  if (channels < 1n || channels > BigInt(MAX_CHANNELS)) {
-    return violation("response", "channels", channels, `expected 1 to ${MAX_CHANNELS}`);
+  const width = exact(view, HEADER.META0);
+  const height = exact(view, HEADER.META1);
+  const channels = exact(view, HEADER.META2);
+  if (channels < 1n || channels > BigInt(META2_MAX)) {
+    return violation("response", "meta[2]", channels, `expected 1 to ${META2_MAX}`);
   }
-  if (width < 1n) return violation("response", "width", width, "expected 1 or more");
-  if (height < 1n) return violation("response", "height", height, "expected 1 or more");
+  if (width < 1n) return violation("response", "meta[0]", width, "expected 1 or more");
+  if (height < 1n) return violation("response", "meta[1]", height, "expected 1 or more");
   const product = width * height * channels;
   if (product !== length) {
     return violation(
       "response",
       "length",
       length,
-      `expected width × height × channels = ${width} × ${height} × ${channels} = ${product}`,
+      `expected meta[0] × meta[1] × meta[2] = ${width} × ${height} × ${channels} = ${product}`,
     );
   }
   return violation(
@@ -205,12 +210,12 @@ function errorText(view: DataView): string {
   const length = Math.min(view.getUint32(HEADER.ERROR_LENGTH, true), HEADER.ERROR_TEXT_MAX);
   const bytes = new Uint8Array(view.buffer, view.byteOffset + HEADER.ERROR_TEXT, length);
   const text = new TextDecoder().decode(bytes); // lenient: a message, never a name
-  return text || "the client reported an error";
+  return text || "the responder reported an error";
 }
 
-// ---- the client's side ----------------------------------------------------------------------
+// ---- the responder's side -------------------------------------------------------------------
 
-/** The client's own last plain answer, to tell a stray token from a plain server's request. */
+/** The responder's own last plain answer, to tell a stray token from a plain requester's. */
 export interface LastAnswer {
   /** Words 0..3 as written. */
   words: [number, number, number, number];
@@ -218,41 +223,41 @@ export interface LastAnswer {
   head: Uint8Array;
 }
 
-/** How much of a plain answer the client keeps to recognize it (a name is shorter). */
+/** How much of a plain answer the responder keeps to recognize it (a request is shorter). */
 export const PLAIN_ECHO_BYTES = 4096;
 
 /** What a token on "request ready" brought: see {@link readRequest}. */
 export type DecodedRequest =
-  /** An image request: the name is the data segment's first `length` bytes. */
-  | { kind: "image"; length: number; seq: number }
-  /** The server has finished: the client should exit. */
+  /** A request: its bytes are the data segment's first `length` bytes. */
+  | { kind: "request"; length: number; seq: number }
+  /** The requester has finished: the responder should leave. */
   | { kind: "finish" }
-  /** The server that made this header was replaced by a newer one: join that one. */
+  /** The requester that made this header was replaced by a newer one: join that one. */
   | { kind: "retired" }
-  /** The server closed the channel without finishing: wait for another. */
+  /** The requester closed the channel without finishing: wait for another. */
   | { kind: "closed" }
   /** Nothing to answer (a stray token, a request already taken): wait on. */
   | { kind: "none"; why: string }
   /** A request that breaks the protocol: answer it with an error naming the violation. */
   | { kind: "invalid"; violation: ProtocolViolation; seq: number }
-  /** A header that cannot be the server's: damaged, or overwritten by someone else. */
+  /** A header that cannot be the requester's: damaged, or overwritten by someone else. */
   | { kind: "violation"; violation: ProtocolViolation };
 
 /**
  * Decodes what is in the header after a token on "request ready".
  *
- * Extended (a header this client joined as extended, `session` its SESSION): a header cut to 8
- * or 32 bytes is a plain client on the same channel answering (`none`: the server makes the
+ * Extended (a header this responder joined as extended, `session` its SESSION): a header cut to 8
+ * or 32 bytes is a plain responder on the same channel answering (`none`: the requester makes the
  * header whole again before its next request); then STATE (not
  * live: `finish`, `retired`, `closed`), then REQUEST_SEQ must be new: 0, or equal to CLAIM_SEQ
- * (already taken, by this client or another), is `none`. The caller then claims it with
- * {@link claim}, which only one client wins.
+ * (already taken, by this responder or another), is `none`. The caller then claims it with
+ * {@link claim}, which only one responder wins.
  *
- * Plain (`session` null): a header shorter than 8 bytes is `none` (the C++ server grows it to 8
- * with its first request), and so is a header that still holds this client's own last answer
- * (words and data unchanged; `last`). What a plain server cannot be fenced against: a token that
+ * Plain (`session` null): a header shorter than 8 bytes is `none` (the C++ original's server, a requester, grows it to 8
+ * with its first request), and so is a header that still holds this responder's own last answer
+ * (words and data unchanged; `last`). What a plain requester cannot be fenced against: a token that
  * comes while it is halfway through writing its next request, and a request whose name's bytes
- * are exactly the pixels of the answer before it (taken for the old answer: the server waits).
+ * are exactly the pixels of the answer before it (taken for the old answer: the requester waits).
  *
  * Either way the name must fit in `data` (the data segment, size-checked after the wait).
  */
@@ -265,7 +270,7 @@ export function readRequest(
   let seq = 0;
   if (session !== null) {
     if (headerCut(view.byteLength) === "plain") {
-      return { kind: "none", why: "a plain client on this channel cut the header to answer" };
+      return { kind: "none", why: "a plain responder on this channel cut the header to answer" };
     }
     if (!isExtended(view)) {
       return violation("request", "header size", view.byteLength, `expected ${HEADER.EXT_SIZE}+`);
@@ -288,15 +293,18 @@ export function readRequest(
     }
     const kind = view.getUint32(HEADER.REQUEST_KIND, true);
     if (kind === RequestKind.FINISH) return { kind: "finish" };
-    if (kind !== RequestKind.IMAGE) {
-      return invalid(violation("request", "kind", kind, "expected 0 (image) or 1 (finish)"), seq);
+    if (kind !== RequestKind.REQUEST) {
+      return invalid(
+        violation("request", "kind", kind, "expected 0 (a request) or 1 (finish)"),
+        seq,
+      );
     }
   } else {
     if (view.byteLength < HEADER.REQUEST_SIZE) {
       return { kind: "none", why: "a header too short to hold a request" };
     }
     if (last && unchanged(view, data, last)) {
-      return { kind: "none", why: "the header still holds this client's answer" };
+      return { kind: "none", why: "the header still holds this responder's answer" };
     }
   }
   const length = u64(view, HEADER.LENGTH);
@@ -311,7 +319,7 @@ export function readRequest(
       seq,
     );
   }
-  return { kind: "image", length, seq };
+  return { kind: "request", length, seq };
 }
 
 function unchanged(view: DataView, data: Uint8Array, last: LastAnswer): boolean {
@@ -337,12 +345,12 @@ function violation(
 }
 
 /**
- * Claims request `seq` for this client (pid `pid`, lock tag `tag`) with a compare-and-swap on
- * CLAIM_SEQ, so that of two clients woken for one request exactly one answers it; then says who
- * it is (CLAIM_TAG, then CLAIM_PID: the server looks at the claimer once CLAIM_PID is set).
+ * Claims request `seq` for this responder (pid `pid`, lock tag `tag`) with a compare-and-swap on
+ * CLAIM_SEQ, so that of two responders woken for one request exactly one answers it; then says who
+ * it is (CLAIM_TAG, then CLAIM_PID: the requester looks at the claimer once CLAIM_PID is set).
  *
  * @param words An `Int32Array` over the header.
- * @returns `true` if this client won it.
+ * @returns `true` if this responder won it.
  */
 export function claim(
   words: Int32Array,
@@ -367,32 +375,31 @@ export interface Fence {
 }
 
 /**
- * Writes a response: words 0..3 (the pixels are already in the data segment) and, for an
- * extended server (`fence`), the status, then RESPONSE_SESSION, RESPONSE_SEQ and RESPONSE_MAGIC
- * last.
+ * Writes a response of `length` bytes (already in the data segment) and its three numbers:
+ * words 0..3 and, for an extended requester (`fence`), the status, then RESPONSE_SESSION,
+ * RESPONSE_SEQ and RESPONSE_MAGIC last.
  */
 export function writeResponse(
   view: DataView,
-  width: number,
-  height: number,
-  channels: number,
+  length: number,
+  meta: readonly [number, number, number],
   fence: Fence | null,
 ): void {
-  setU64(view, HEADER.LENGTH, width * height * channels);
-  setU64(view, HEADER.WIDTH, width);
-  setU64(view, HEADER.HEIGHT, height);
-  setU64(view, HEADER.CHANNELS, channels);
+  const [a, b, c] = meta;
+  setU64(view, HEADER.LENGTH, length);
+  setU64(view, HEADER.META0, a);
+  setU64(view, HEADER.META1, b);
+  setU64(view, HEADER.META2, c);
   if (fence) {
     view.setUint32(HEADER.STATUS, Status.OK, true);
     view.setUint32(HEADER.ERROR_LENGTH, 0, true);
-    const length = width * height * channels;
-    mark(view, fence, responseCheck(length, width, height, channels, Status.OK, fence.seq));
+    mark(view, fence, responseCheck(length, a, b, c, Status.OK, fence.seq));
   }
 }
 
 /**
- * Writes an error answer: the four words 0 (what a plain server understands as "no image") and,
- * for an extended server (`fence`), the message (UTF-8, cut to 256 bytes at a character) and the
+ * Writes an error answer: the four words 0 (what a plain requester understands as "no image") and,
+ * for an extended requester (`fence`), the message (UTF-8, cut to 256 bytes at a character) and the
  * marks.
  */
 export function writeErrorResponse(view: DataView, message: string, fence: Fence | null): void {
@@ -419,9 +426,9 @@ function mark(view: DataView, fence: Fence, check: number): void {
 
 /**
  * RESPONSE_CHECK: FNV-1a over an answer's words (length, width, height, channels), its status
- * and the sequence it answers, each u64 as its low then its high u32; so that a client that
- * writes into the header late (it answers a request the server gave up on) cannot lend its
- * words to another client's answer. From numbers: no memory is read.
+ * and the sequence it answers, each u64 as its low then its high u32; so that a responder that
+ * writes into the header late (it answers a request the requester gave up on) cannot lend its
+ * words to another responder's answer. From numbers: no memory is read.
  */
 export function responseCheck(
   length: number,
@@ -445,7 +452,7 @@ function fnv(h: number, value: number): number {
   return Math.imul(h ^ Math.floor(v / 0x1_0000_0000), 0x01000193);
 }
 
-/** Marks a header finished (its clients exit), retired or closed, and for a finish, a request. */
+/** Marks a header finished (its responders exit), retired or closed, and for a finish, a request. */
 export function setState(view: DataView, state: number, seq?: number): void {
   if (!isExtended(view)) return;
   if (seq !== undefined) {

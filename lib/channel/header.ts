@@ -7,14 +7,15 @@
  * @module
  */
 
-import { ShmemaphoreError } from "../objects/errors.ts";
-
-/** Byte offsets in the header segment. */
+/**
+ * Byte offsets in the header segment. META0..META2 are the three numbers the wire format
+ * carries with an answer (the C++ original's width, height and channels of an image).
+ */
 export const HEADER = {
   LENGTH: 0,
-  WIDTH: 8,
-  HEIGHT: 16,
-  CHANNELS: 24,
+  META0: 8,
+  META1: 16,
+  META2: 24,
   /** Size of the plain protocol's header. */
   PLAIN_SIZE: 32,
   /** Bytes a plain request needs: word 0. */
@@ -22,7 +23,7 @@ export const HEADER = {
   EXT_MAGIC: 32,
   EXT_VERSION: 36,
   SESSION: 40,
-  SERVER_PID: 48,
+  REQUESTER_PID: 48,
   STATE: 52,
   DATA_ID: 56,
   REQUEST_SEQ: 64,
@@ -40,7 +41,7 @@ export const HEADER = {
   ERROR_TEXT_MAX: 256,
   /** Bytes a header needs for the extensions. */
   EXT_SIZE: 376,
-  /** The size the server makes the header segment. */
+  /** The size the requester makes the header segment. */
   SEGMENT_SIZE: 4096,
 } as const;
 
@@ -52,58 +53,59 @@ export const RESPONSE_MAGIC = 0x524d4853;
 export const EXT_VERSION = 3;
 
 /** `REQUEST_KIND` values. */
-export const RequestKind = { IMAGE: 0, FINISH: 1 } as const;
+export const RequestKind = { REQUEST: 0, FINISH: 1 } as const;
 /** `STATUS` values. */
 export const Status = { OK: 0, ERROR: 1 } as const;
-/** `STATE` values: what the server that made the header is doing. */
+/** `STATE` values: what the requester that made the header is doing. */
 export const State = {
   /** Serving. */
   LIVE: 0,
-  /** It has said it has finished: its clients exit. */
+  /** It has said it has finished: its responders exit. */
   FINISHED: 1,
-  /** A newer server took the channel over after this one died: clients move to the new one. */
+  /** A newer requester took the channel over after this one died: responders move to the new one. */
   RETIRED: 2,
-  /** It closed the channel without finishing (an error, a signal): clients wait for another. */
+  /** It closed the channel without finishing (an error, a signal): responders wait for another. */
   CLOSED: 3,
 } as const;
 
-/** The byte of the header segment's file the server locks (exclusively) while it is alive. */
-export const SERVER_LOCK_BYTE = 0;
+/** The byte of the header segment's file the requester locks (exclusively) while it is alive. */
+export const REQUESTER_LOCK_BYTE = 0;
 /**
- * A client locks a byte of its own, exclusively, while it is alive: `CLIENT_LOCK_BASE + tag ×
- * 2^22 + pid`, its pid and a random tag (CLAIM_TAG), so that two clients with one pid (in two
+ * A responder locks a byte of its own, exclusively, while it is alive: `RESPONDER_LOCK_BASE + tag ×
+ * 2^22 + pid`, its pid and a random tag (CLAIM_TAG), so that two responders with one pid (in two
  * PID namespaces that share /dev/shm) lock two bytes.
  */
-export const CLIENT_LOCK_BASE = 2 ** 32;
-/** Pids are below 2^22 (Linux's `pid_max` at most): a client's lock byte keeps its pid there. */
+export const RESPONDER_LOCK_BASE = 2 ** 32;
+/** Pids are below 2^22 (Linux's `pid_max` at most): a responder's lock byte keeps its pid there. */
 export const PID_SPAN = 2 ** 22;
-/** Client tags are below 2^18: client lock bytes end before 2^52 (`_held.ts`'s byte). */
-export const CLIENT_TAGS = 2 ** 18;
+/** Responder tags are below 2^18: responder lock bytes end before 2^52 (`_held.ts`'s byte). */
+export const RESPONDER_TAGS = 2 ** 18;
 
-/** The byte client `pid` with tag `tag` locks (exclusively) while it is alive. */
-export function clientLockByte(pid: number, tag: number): number {
-  return CLIENT_LOCK_BASE + tag * PID_SPAN + pid;
+/** The byte responder `pid` with tag `tag` locks (exclusively) while it is alive. */
+export function responderLockByte(pid: number, tag: number): number {
+  return RESPONDER_LOCK_BASE + tag * PID_SPAN + pid;
 }
 
-/** The largest `CHANNELS` value. */
-export const MAX_CHANNELS = 4;
-/** The size the server first makes the data segment; it grows to fit and never shrinks. */
+/** The largest third number of an answer's {@link Meta} (the plain protocol's channels). */
+export const META2_MAX = 4;
+/** The size the requester first makes the data segment; it grows to fit and never shrinks. */
 export const INITIAL_DATA_SIZE = 64 * 1024;
 /** The longest channel name, in bytes: its objects' names (and temporary names) must fit. */
 export const MAX_CHANNEL_BYTES = 200;
 
 /**
- * The three numbers the wire format carries with an answer's bytes (the C++ original's width,
- * height and channels of an image): each 1 or more, the third at most {@link MAX_CHANNELS}, and
- * their product is the number of bytes. `[n, 1, 1]` carries any `n` bytes.
+ * The three numbers the wire format carries with an answer's bytes, as the answerer's metadata
+ * (the C++ original's width, height and channels of an image; a peer of this library may mean
+ * anything by them): each 1 or more, the third at most {@link META2_MAX}, and their product is
+ * the number of bytes. `[n, 1, 1]` goes with any `n` bytes; `[0, 0, 0]` with an empty answer.
  */
-export type Dims = readonly [number, number, number];
+export type Meta = readonly [number, number, number];
 
 /** The four object names of a channel. */
 export interface ChannelNames {
-  /** Semaphore the server posts when a request is ready: `/SEM_C_REQ`. */
+  /** Semaphore the requester posts when a request is ready: `/SEM_C_REQ`. */
   requestReady: string;
-  /** Semaphore the client posts when the response is ready: `/SEM_C_RES`. */
+  /** Semaphore the responder posts when the response is ready: `/SEM_C_RES`. */
   responseReady: string;
   /** Header segment: `/SEG_C_HEAD`. */
   head: string;
@@ -112,38 +114,47 @@ export interface ChannelNames {
 }
 
 /**
- * The object names of channel `channel` (a `/` in it becomes `_`).
+ * The object names of channel `channel`: a name like every other of the library, `/` and then
+ * 1 to 200 bytes (another `/` in it becomes `_`). The C++ original's channel `ibis` is `/ibis`.
  *
- * @param channel For example `"ibis"`: 1 to 200 bytes of UTF-8, no NUL.
+ * @param channel For example `"/ibis"`.
  * @returns The four names.
- * @throws {TypeError} For a channel name that is not a string or holds a NUL.
+ * @throws {TypeError} For a channel name that is not a string, holds a NUL, or does not start
+ * with `/`.
  * @throws {RangeError} For an empty name or one longer than {@link MAX_CHANNEL_BYTES} bytes.
  *
  * @example
  * ```ts
  * import { channelNames } from "./protocol.ts";
  * import assert from "node:assert/strict";
- * assert.equal(channelNames("ibis").head, "/SEG_ibis_HEAD");
- * assert.equal(channelNames("a/b").requestReady, "/SEM_a_b_REQ");
+ * assert.equal(channelNames("/ibis").head, "/SEG_ibis_HEAD");
+ * assert.equal(channelNames("/a/b").requestReady, "/SEM_a_b_REQ");
  * ```
  */
 export function channelNames(channel: string): ChannelNames {
   if (typeof channel !== "string") {
     throw new TypeError(`Invalid channel: expected a string, got ${typeof channel}`);
   }
-  if (channel.length === 0) {
-    throw new RangeError(`Invalid channel "": expected a name, like "ibis"`);
-  }
-  if (channel.includes("\0")) {
-    throw new TypeError(`Invalid channel ${JSON.stringify(channel)}: it must not contain NUL`);
-  }
-  const bytes = new TextEncoder().encode(channel).length;
-  if (bytes > MAX_CHANNEL_BYTES) {
-    throw new RangeError(
-      `Invalid channel: ${bytes} bytes is too long (at most ${MAX_CHANNEL_BYTES})`,
+  if (!channel.startsWith("/")) {
+    throw new TypeError(
+      `Invalid channel "${channel}": it starts with "/" like every other name of the library ` +
+        `(for example "/${channel || "ibis"}")`,
     );
   }
-  const c = channel.replaceAll("/", "_");
+  const rest = channel.slice(1);
+  if (rest.length === 0) {
+    throw new RangeError(`Invalid channel "/": expected a name after "/", like "/ibis"`);
+  }
+  if (rest.includes("\0")) {
+    throw new TypeError(`Invalid channel ${JSON.stringify(channel)}: it must not contain NUL`);
+  }
+  const bytes = new TextEncoder().encode(rest).length;
+  if (bytes > MAX_CHANNEL_BYTES) {
+    throw new RangeError(
+      `Invalid channel: ${bytes} bytes is too long (at most ${MAX_CHANNEL_BYTES} after the "/")`,
+    );
+  }
+  const c = rest.replaceAll("/", "_");
   return {
     requestReady: `/SEM_${c}_REQ`,
     responseReady: `/SEM_${c}_RES`,
@@ -153,14 +164,14 @@ export function channelNames(channel: string): ChannelNames {
 }
 
 /**
- * A message that breaks the protocol, named by field and value: `Bad response: channels = 5:
- * expected 1 to 4`. The codec never throws anything else, and returns (does not throw) it from
- * the decoders.
+ * What breaks the protocol, named by field and value: `Bad response: meta[2] = 5: expected 1 to
+ * 4`. The codec returns (never throws) it from its decoders; a `PROTOCOL` `ShmemaphoreError`
+ * carries it as its `cause`.
  */
-export class ProtocolViolation extends ShmemaphoreError {
-  /** Why: one of the codes of its type. */
-  declare readonly code: "PROTOCOL";
-  /** The field, for example `"channels"`. */
+export class ProtocolViolation {
+  /** `Bad WHAT: FIELD = VALUE: RULE`. */
+  readonly message: string;
+  /** The field, for example `"meta[2]"`. */
   readonly field: string;
   /** Its value, exactly (a u64 as a `bigint`). */
   readonly value: bigint | number;
@@ -168,7 +179,7 @@ export class ProtocolViolation extends ShmemaphoreError {
   readonly rule: string;
 
   /**
-   * Builds the violation; the message is `Bad WHAT: FIELD = VALUE: RULE`.
+   * Builds the violation; its message is `Bad WHAT: FIELD = VALUE: RULE`.
    *
    * @param what `"response"`, `"request"` or `"header"`.
    * @param field The field.
@@ -176,8 +187,7 @@ export class ProtocolViolation extends ShmemaphoreError {
    * @param rule The rule it breaks.
    */
   constructor(what: string, field: string, value: bigint | number, rule: string) {
-    super("PROTOCOL", `Bad ${what}: ${field} = ${value}: ${rule}`);
-    this.name = "ProtocolViolation";
+    this.message = `Bad ${what}: ${field} = ${value}: ${rule}`;
     this.field = field;
     this.value = value;
     this.rule = rule;
@@ -207,12 +217,12 @@ export function exact(view: DataView, offset: number): bigint {
 }
 
 /**
- * What the size of a header that a server of this project made one page
+ * What the size of a header that a requester of this project made one page
  * ({@link HEADER.SEGMENT_SIZE}) says, now that it may be smaller:
  * - `"whole"`: the page (or more) is there, so the extension fields are;
- * - `"plain"`: a plain client resized it as the C++ original does: 8 bytes (it has read a
+ * - `"plain"`: a plain responder resized it as the C++ original does: 8 bytes (it has read a
  *   request), or 32 bytes (it has answered). The extension fields are gone (a truncation zeroes
- *   what it cuts): the server serves that client by the plain rules, and makes the header whole
+ *   what it cuts): the requester serves that responder by the plain rules, and makes the header whole
  *   again before its next request;
  * - a violation: any other size is no plain peer's; the header was damaged.
  *
@@ -225,7 +235,7 @@ export function headerCut(size: number): "whole" | "plain" | ProtocolViolation {
     "header",
     "size",
     size,
-    `expected ${HEADER.SEGMENT_SIZE} (as made), or 8 or 32 (as a plain client resizes it)`,
+    `expected ${HEADER.SEGMENT_SIZE} (as made), or 8 or 32 (as a plain responder resizes it)`,
   );
 }
 

@@ -31,18 +31,18 @@ import {
 
 const SESSION = 0x12_3456_789a;
 
-/** A fresh server header of one page, as a server makes it. */
+/** A fresh requester header of one page, as a requester makes it. */
 function header(): { view: DataView; words: Int32Array } {
   const buffer = new ArrayBuffer(HEADER.SEGMENT_SIZE);
   const view = new DataView(buffer);
-  initHeader(view, { session: SESSION, serverPid: 4242, dataId: 77 });
+  initHeader(view, { session: SESSION, requesterPid: 4242, dataId: 77 });
   return { view, words: new Int32Array(buffer) };
 }
 
 /** A header holding request `seq` for a name of `n` bytes. */
 function asked(seq = 1, n = 3): { view: DataView; words: Int32Array; pending: Pending } {
   const h = header();
-  writeRequest(h.view, n, seq, RequestKind.IMAGE);
+  writeRequest(h.view, n, seq, RequestKind.REQUEST);
   return { ...h, pending: { session: SESSION, seq, nameLength: n } };
 }
 
@@ -50,7 +50,7 @@ function setWords(view: DataView, words: (number | bigint)[]): void {
   words.forEach((w, i) => view.setBigUint64(8 * i, BigInt(w), true));
 }
 
-/** Marks what is in the header as this session's answer to request `seq`, as a client does. */
+/** Marks what is in the header as this session's answer to request `seq`, as a responder does. */
 function fence(view: DataView, seq: number): void {
   setU64(view, HEADER.RESPONSE_SESSION, SESSION);
   setU64(view, HEADER.RESPONSE_SEQ, seq);
@@ -65,17 +65,27 @@ function fence(view: DataView, seq: number): void {
 }
 
 Deno.test("channelNames() names the four objects and refuses names that cannot be", () => {
-  assert.deepEqual(channelNames("ibis"), {
+  assert.deepEqual(channelNames("/ibis"), {
     requestReady: "/SEM_ibis_REQ",
     responseReady: "/SEM_ibis_RES",
     head: "/SEG_ibis_HEAD",
     data: "/SEG_ibis_DATA",
   });
-  assert.equal(channelNames("a/b").head, "/SEG_a_b_HEAD");
-  assert.throws(() => channelNames(""), RangeError);
-  assert.throws(() => channelNames("a\0b"), TypeError);
-  assert.throws(() => channelNames("x".repeat(201)), /201 bytes is too long \(at most 200\)/);
+  assert.equal(channelNames("/a/b").head, "/SEG_a_b_HEAD");
+  assert.throws(() => channelNames("/"), RangeError);
+  assert.throws(() => channelNames("/a\0b"), TypeError);
+  assert.throws(
+    () => channelNames("/" + "x".repeat(201)),
+    /201 bytes is too long \(at most 200 after/,
+  );
   assert.throws(() => channelNames(42 as unknown as string), TypeError);
+});
+
+Deno.test("a channel name without its leading / (0.1.0's form) is refused, saying what to write", () => {
+  assert.throws(() => channelNames("ibis"), {
+    name: "TypeError",
+    message: /starts with "\/" .*"\/ibis"/,
+  });
 });
 
 Deno.test("initHeader() marks a header extended; a short view is a ProtocolViolation", () => {
@@ -86,7 +96,8 @@ Deno.test("initHeader() marks a header extended; a short view is a ProtocolViola
   assert.equal(u64(view, HEADER.DATA_ID), 77);
   assert.equal(isExtended(new DataView(new ArrayBuffer(32))), false);
   assert.throws(
-    () => initHeader(new DataView(new ArrayBuffer(100)), { session: 1, serverPid: 1, dataId: 1 }),
+    () =>
+      initHeader(new DataView(new ArrayBuffer(100)), { session: 1, requesterPid: 1, dataId: 1 }),
     ProtocolViolation,
   );
 });
@@ -104,7 +115,7 @@ Deno.test("writeRequest() clears the answer's words and mark, and writes the seq
   const { view } = header();
   setWords(view, [9, 9, 9, 9]);
   view.setUint32(HEADER.RESPONSE_MAGIC, RESPONSE_MAGIC, true);
-  writeRequest(view, 5, 7, RequestKind.IMAGE);
+  writeRequest(view, 5, 7, RequestKind.REQUEST);
   assert.deepEqual([0, 8, 16, 24].map((o) => u64(view, o)), [5, 0, 0, 0]);
   assert.equal(view.getUint32(HEADER.RESPONSE_MAGIC, true), 0);
   assert.equal(u64(view, HEADER.REQUEST_SEQ), 7);
@@ -112,28 +123,26 @@ Deno.test("writeRequest() clears the answer's words and mark, and writes the seq
 
 Deno.test("readResponse() takes a fenced answer to this request of this session", () => {
   const { view, pending } = asked(3);
-  writeResponse(view, 2, 3, 4, { session: SESSION, seq: 3 });
+  writeResponse(view, 24, [2, 3, 4], { session: SESSION, seq: 3 });
   assert.deepEqual(readResponse(view, pending, 24), {
-    kind: "pixels",
-    width: 2,
-    height: 3,
-    channels: 4,
+    kind: "data",
+    meta: [2, 3, 4],
     length: 24,
   });
 });
 
 Deno.test("readResponse() ignores an answer of another session or to another request", () => {
   const { view, pending } = asked(3);
-  writeResponse(view, 1, 1, 3, { session: SESSION + 1, seq: 3 });
+  writeResponse(view, 3, [1, 1, 3], { session: SESSION + 1, seq: 3 });
   assert.equal(readResponse(view, pending, 100).kind, "none");
-  writeResponse(view, 1, 1, 3, { session: SESSION, seq: 2 });
+  writeResponse(view, 3, [1, 1, 3], { session: SESSION, seq: 2 });
   assert.equal(readResponse(view, pending, 100).kind, "none");
 });
 
 Deno.test("readResponse() refuses a fenced answer whose words another writer changed", () => {
-  // A client that answers, late, a request the server gave up on writes into the same header.
+  // A responder that answers, late, a request the requester gave up on writes into the same header.
   const { view, pending } = asked(3);
-  writeResponse(view, 4, 2, 3, { session: SESSION, seq: 3 });
+  writeResponse(view, 24, [4, 2, 3], { session: SESSION, seq: 3 });
   setWords(view, [24, 2, 4, 3]); // the late writer's words: the same length, other dimensions
   assert.deepEqual(readResponse(view, pending, 100), {
     kind: "none",
@@ -155,21 +164,19 @@ Deno.test("readResponse(): a claimed request without the answer's mark is not an
   assert.equal(readResponse(view, pending, 100).kind, "none");
 });
 
-Deno.test("readResponse() takes a plain client's answer (no marks, no claim) and its error", () => {
+Deno.test("readResponse() takes a plain responder's answer (no marks, no claim) and its error", () => {
   const { view, pending } = asked(1, 4);
   setWords(view, [6, 1, 2, 3]);
   assert.deepEqual(readResponse(view, pending, 6), {
-    kind: "pixels",
-    width: 1,
-    height: 2,
-    channels: 3,
+    kind: "data",
+    meta: [1, 2, 3],
     length: 6,
   });
   setWords(view, [0, 0, 0, 0]);
   assert.equal(readResponse(view, pending, 6).kind, "error");
 });
 
-Deno.test("readResponse() passes on the client's error text, and refuses a status it does not know", () => {
+Deno.test("readResponse() passes on the responder's error text, and refuses a status it does not know", () => {
   const { view, pending } = asked(2);
   writeErrorResponse(view, 'No image "x" in images/', { session: SESSION, seq: 2 });
   assert.deepEqual(readResponse(view, pending, 0), {
@@ -194,21 +201,21 @@ Deno.test("writeErrorResponse() cuts a long message at 256 bytes, on a character
 });
 
 const LIES: [string, (number | bigint)[], number, string][] = [
-  ["channels 0", [12, 2, 2, 0], 100, "Bad response: channels = 0: expected 1 to 4"],
-  ["channels 5", [20, 2, 2, 5], 100, "Bad response: channels = 5: expected 1 to 4"],
-  ["width 0", [0, 0, 5, 3], 100, "Bad response: width = 0: expected 1 or more"],
-  ["height 0", [0, 5, 0, 3], 100, "Bad response: height = 0: expected 1 or more"],
+  ["channels 0", [12, 2, 2, 0], 100, "Bad response: meta[2] = 0: expected 1 to 4"],
+  ["channels 5", [20, 2, 2, 5], 100, "Bad response: meta[2] = 5: expected 1 to 4"],
+  ["width 0", [0, 0, 5, 3], 100, "Bad response: meta[0] = 0: expected 1 or more"],
+  ["height 0", [0, 5, 0, 3], 100, "Bad response: meta[1] = 0: expected 1 or more"],
   [
     "a length that is not w × h × c",
     [100, 10, 10, 3],
     1000,
-    "Bad response: length = 100: expected width × height × channels = 10 × 10 × 3 = 300",
+    "Bad response: length = 100: expected meta[0] × meta[1] × meta[2] = 10 × 10 × 3 = 300",
   ],
   [
     "w × h × c past 64 bits",
     [2n ** 63n, 2n ** 63n, 2, 2],
     1000,
-    "Bad response: length = 9223372036854775808: expected width × height × channels = " +
+    "Bad response: length = 9223372036854775808: expected meta[0] × meta[1] × meta[2] = " +
     "9223372036854775808 × 2 × 2 = 36893488147419103232",
   ],
   [
@@ -238,12 +245,12 @@ Deno.test("readResponse() refuses a header too short for an answer, but for a pl
     const r = readResponse(new DataView(new ArrayBuffer(size)), pending, 0);
     assert.equal(r.kind === "violation" && r.violation.field, "header size", `${size} bytes`);
   }
-  // 8 bytes: a plain client cut the header to read the request, and has not answered yet.
+  // 8 bytes: a plain responder cut the header to read the request, and has not answered yet.
   const r = readResponse(new DataView(new ArrayBuffer(8)), pending, 0);
   assert.equal(r.kind, "none");
 });
 
-Deno.test("headerCut() takes 8 and 32 bytes for a plain client's, and no other cut", () => {
+Deno.test("headerCut() takes 8 and 32 bytes for a plain responder's, and no other cut", () => {
   assert.equal(headerCut(HEADER.SEGMENT_SIZE), "whole");
   assert.equal(headerCut(HEADER.SEGMENT_SIZE * 2), "whole");
   assert.equal(headerCut(8), "plain");
@@ -259,15 +266,13 @@ Deno.test("headerCut() takes 8 and 32 bytes for a plain client's, and no other c
 Deno.test("a plain answer in a header cut to 32 bytes is read by the plain rules", () => {
   const view = new DataView(new ArrayBuffer(HEADER.PLAIN_SIZE));
   const pending = { session: SESSION, seq: 9, nameLength: 5 };
-  // Word 0 still the name's length, words 1..3 zero: the client has not written its answer.
+  // Word 0 still the name's length, words 1..3 zero: the responder has not written its answer.
   setWords(view, [5, 0, 0, 0]);
   assert.equal(readResponse(view, pending, 5).kind, "none");
   setWords(view, [24, 4, 2, 3]);
   assert.deepEqual(readResponse(view, pending, 24), {
-    kind: "pixels",
-    width: 4,
-    height: 2,
-    channels: 3,
+    kind: "data",
+    meta: [4, 2, 3],
     length: 24,
   });
   // The data segment cut below the answer's length is a violation, never pixels.
@@ -279,14 +284,14 @@ Deno.test("readRequest() returns a new request once, and only to one claimant", 
   const { view, words } = asked(4, 3);
   const data = new TextEncoder().encode("dot");
   const r = readRequest(view, data, SESSION, null);
-  assert.deepEqual(r, { kind: "image", length: 3, seq: 4 });
+  assert.deepEqual(r, { kind: "request", length: 3, seq: 4 });
   assert.equal(claim(words, 4, 11, 1), true);
   assert.equal(claim(words, 4, 12, 2), false, "a second claimant loses");
   assert.equal(view.getUint32(HEADER.CLAIM_PID, true), 11);
   assert.equal(readRequest(view, data, SESSION, null).kind, "none", "a stray token after it");
 });
 
-Deno.test("readRequest() follows the server's state: finished, retired, closed", () => {
+Deno.test("readRequest() follows the requester's state: finished, retired, closed", () => {
   for (
     const [state, kind] of [[State.FINISHED, "finish"], [State.RETIRED, "retired"], [
       State.CLOSED,
@@ -303,7 +308,7 @@ Deno.test("readRequest() follows the server's state: finished, retired, closed",
   assert.equal(view.getUint32(HEADER.REQUEST_KIND, true), RequestKind.FINISH);
 });
 
-Deno.test("readRequest() refuses a header whose session or marks changed under the client", () => {
+Deno.test("readRequest() refuses a header whose session or marks changed under the responder", () => {
   const { view } = asked(1);
   let r = readRequest(view, new Uint8Array(8), SESSION + 1, null);
   assert.equal(r.kind === "violation" && r.violation.field, "session");
@@ -320,7 +325,7 @@ Deno.test("readRequest() makes an unknown kind or a name past the segment an err
   const r = readRequest(a.view, new Uint8Array(8), SESSION, null);
   assert.equal(
     r.kind === "invalid" && r.violation.message,
-    "Bad request: kind = 9: expected 0 (image) or 1 (finish)",
+    "Bad request: kind = 9: expected 0 (a request) or 1 (finish)",
   );
   const b = asked(1, 2 ** 40);
   const s = readRequest(b.view, new Uint8Array(10), SESSION, null);
@@ -330,7 +335,7 @@ Deno.test("readRequest() makes an unknown kind or a name past the segment an err
   );
 });
 
-Deno.test("readRequest() for a plain server: a short header or the client's own answer is not a request", () => {
+Deno.test("readRequest() for a plain requester: a short header or the responder's own answer is not a request", () => {
   const data = new Uint8Array([1, 2, 3, 4, 5, 6]);
   assert.equal(readRequest(new DataView(new ArrayBuffer(1)), data, null, null).kind, "none");
   const view = new DataView(new ArrayBuffer(32));
@@ -338,22 +343,22 @@ Deno.test("readRequest() for a plain server: a short header or the client's own 
   const last: LastAnswer = { words: [6, 1, 2, 3], head: data.slice() };
   assert.equal(readRequest(view, data, null, last).kind, "none", "unchanged since the answer");
   const name = new TextEncoder().encode("applex");
-  assert.deepEqual(readRequest(view, name, null, last), { kind: "image", length: 6, seq: 0 });
+  assert.deepEqual(readRequest(view, name, null, last), { kind: "request", length: 6, seq: 0 });
   setWords(view, [3]);
-  assert.deepEqual(readRequest(view, data, null, last), { kind: "image", length: 3, seq: 0 });
-  // The C++ server's header is 8 bytes with its first request.
+  assert.deepEqual(readRequest(view, data, null, last), { kind: "request", length: 3, seq: 0 });
+  // The C++ original's server (a requester): its header is 8 bytes with its first request.
   const eight = new DataView(new ArrayBuffer(8));
   setWords(eight, [4]);
-  assert.deepEqual(readRequest(eight, data, null, null), { kind: "image", length: 4, seq: 0 });
+  assert.deepEqual(readRequest(eight, data, null, null), { kind: "request", length: 4, seq: 0 });
 });
 
 Deno.test("a plain answer is written in words 0..3 only; a fenced one carries the marks last", () => {
   const view = new DataView(new ArrayBuffer(HEADER.SEGMENT_SIZE));
-  writeResponse(view, 2, 2, 1, null);
+  writeResponse(view, 4, [2, 2, 1], null);
   assert.deepEqual([0, 8, 16, 24].map((o) => u64(view, o)), [4, 2, 2, 1]);
   assert.equal(view.getUint32(HEADER.RESPONSE_MAGIC, true), 0);
   const { view: ext } = asked(9);
-  writeResponse(ext, 2, 2, 1, { session: SESSION, seq: 9 });
+  writeResponse(ext, 4, [2, 2, 1], { session: SESSION, seq: 9 });
   assert.equal(ext.getUint32(HEADER.RESPONSE_MAGIC, true), RESPONSE_MAGIC);
   assert.equal(u64(ext, HEADER.RESPONSE_SEQ), 9);
 });
@@ -400,8 +405,9 @@ Deno.test("randomized: 20,000 hostile headers never make the codec throw or take
     } catch (error) {
       assert.fail(`readResponse threw ${error} for header ${bytes.subarray(0, 40)}`);
     }
-    if (r.kind === "pixels") {
-      const { width, height, channels, length } = r;
+    if (r.kind === "data") {
+      const [width, height, channels] = r.meta;
+      const { length } = r;
       assert.ok(channels >= 1 && channels <= 4 && width >= 1 && height >= 1);
       assert.equal(BigInt(width) * BigInt(height) * BigInt(channels), BigInt(length));
       assert.ok(length <= dataSize);
@@ -419,7 +425,7 @@ Deno.test("randomized: 20,000 hostile headers never make the codec throw or take
       } catch (error) {
         assert.fail(`readRequest threw ${error}`);
       }
-      if (q.kind === "image") assert.ok(q.length <= data.length);
+      if (q.kind === "request") assert.ok(q.length <= data.length);
     }
   }
 });

@@ -26,8 +26,8 @@ import {
   renameNoReplace,
 } from "./_libc.ts";
 import { checkMode, checkNewName, devShmPath } from "./_names.ts";
-import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
-import { kindOf, temporaryName } from "./kinds.ts";
+import { damagedObject, PosixError, ShmemaphoreError } from "./errors.ts";
+import { kindByName, temporaryName } from "./kinds.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
 import { RACE_TRIES } from "./_util.ts";
 
@@ -41,17 +41,17 @@ export const SEM_VALUE_MAX = 0x7fff_ffff;
  * of whatever file is there, and a shorter one kills the process with SIGBUS on first use.
  *
  * @returns Its `lstat`, or `null` if there is none.
- * @throws {DamagedObjectError} If it is not a regular file of {@link SEM_FILE_SIZE} bytes.
+ * @throws {ShmemaphoreError} `DAMAGED`: If it is not a regular file of {@link SEM_FILE_SIZE} bytes.
  */
 export function checkFile(name: string) {
   const path = devShmPath(name, "sem");
   const st = lstat(path);
   if (st === null) return null;
   if (!isRegular(st.mode)) {
-    throw new DamagedObjectError(name, path, `is ${fileKind(st.mode)}, not a semaphore`);
+    throw damagedObject(name, path, `is ${fileKind(st.mode)}, not a semaphore`);
   }
   if (st.size !== SEM_FILE_SIZE) {
-    throw new DamagedObjectError(
+    throw damagedObject(
       name,
       path,
       `is ${st.size} bytes, not a semaphore (${SEM_FILE_SIZE} bytes)`,
@@ -87,7 +87,7 @@ export interface MadeSemaphore {
  * process killed meanwhile leaves a temporary name `deno task clean` knows, never glibc's.
  *
  * @throws {PosixError} `EEXIST` (`rename`) if the name exists, `ENOSPC`, `EACCES`...
- * @throws {DamagedObjectError} If the name is not a regular file.
+ * @throws {ShmemaphoreError} `DAMAGED`: If the name is not a regular file.
  */
 export function makeSemaphore(name: string, value: number, mode: number): MadeSemaphore {
   const temporary = temporaryName(name);
@@ -148,7 +148,7 @@ export function holdFile(name: string, inode: number): number {
 export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore): NamedSemaphore {
   for (let tries = 0;; tries++) {
     if (tries > RACE_TRIES) {
-      throw new ObjectError(
+      throw new ShmemaphoreError(
         "BUSY",
         `Cannot replace semaphore "${name}": it keeps changing hands (removed, made and replaced ` +
           `by other processes, again and again)`,
@@ -165,16 +165,16 @@ export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore
       }
     }
     if (old.uid !== currentUid()) {
-      throw new ObjectError(
+      throw new ShmemaphoreError(
         "FOREIGN_OBJECT",
         `Refusing to replace semaphore "${name}": it belongs to user ${old.uid}, not to you ` +
           `(${currentUid()})`,
         { objectName: name },
       );
     }
-    const kind = kindOf(name, "sem");
-    if (kind !== "plain") {
-      throw new ObjectError(
+    const kind = kindByName(name, "sem")?.kind;
+    if (kind !== undefined) {
+      throw new ShmemaphoreError(
         "FOREIGN_OBJECT",
         `Refusing to replace semaphore "${name}": it is a ${kind}'s (use deno task clean)`,
         { objectName: name },
@@ -190,7 +190,7 @@ export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore
     try {
       if (fstat(fd)?.ino !== old.ino) continue; // replaced meanwhile
       if (!holdAlone(fd, name)) {
-        throw new ObjectError(
+        throw new ShmemaphoreError(
           "BUSY",
           `Refusing to replace semaphore "${name}": a live process holds it`,
           { objectName: name },

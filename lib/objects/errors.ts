@@ -1,11 +1,10 @@
 /**
- * The library's errors: one base class, {@link ShmemaphoreError}, with a typed `code`, the name
- * of the object concerned and the `cause`; {@link PosixError} for a failed libc call and
- * {@link DamagedObjectError} for an object that is not what its name says. The channel's and the
- * ring's errors (`ChannelError`, `ProtocolViolation`, `RingError`) extend the same base.
+ * The library's one error family: {@link ShmemaphoreError}, whose `code` is one of a flat union
+ * ({@link ErrorCode}) for every object, the channel's and the ring's alike; its subclass
+ * {@link PosixError} for a failed libc call carries the call and its errno.
  *
- * Bad arguments are `TypeError` or `RangeError`, thrown before any call; a closed object is
- * `Deno.errors.BadResource`. Neither is a `ShmemaphoreError`.
+ * Bad arguments and misuse are `TypeError` or `RangeError`, thrown before any call; a closed
+ * object is `Deno.errors.BadResource`. Neither is a `ShmemaphoreError`.
  *
  * @module
  */
@@ -33,26 +32,61 @@ const ADVICE: Readonly<Record<string, string>> = {
   EOVERFLOW: "the value would overflow",
 };
 
-/** The codes of the objects' own errors (a {@link PosixError}'s code is its errno's name). */
-export type ObjectErrorCode =
-  /** A live process holds the object (its lock): it is not stale, and not yours to replace. */
+/**
+ * Why a call of the library failed: one flat union for every object, documented here once. A
+ * {@link PosixError}'s code is the name of its errno (`"ENOENT"`, `"EACCES"`...); the others:
+ */
+export type ErrorCode =
+  /**
+   * A live process holds the object (its lock): it is not stale, and not yours to take; or other
+   * processes keep changing its name's object under a call.
+   */
   | "BUSY"
+  /** A call of yours on this reader, writer or end is still in flight: await it first. */
+  | "IN_FLIGHT"
   /** The object belongs to another user, or is another kind's (a ring's, a channel's). */
   | "FOREIGN_OBJECT"
   /** The object is not what its name says (truncated, overwritten, not a regular file). */
-  | "DAMAGED";
+  | "DAMAGED"
+  /** The other side broke the protocol (`cause` is the `ProtocolViolation`: field, value, rule). */
+  | "PROTOCOL"
+  /**
+   * The other side is gone: its process died (its lock is free), or it removed its objects, or
+   * there is none (a ring with no reader, a channel with no live requester).
+   */
+  | "PEER_GONE"
+  /** The other side closed it on purpose: a ring's reader closed the ring, writers stop. */
+  | "CLOSED"
+  /** Every lane of the ring has a writer: no room for one more. */
+  | "NO_LANE"
+  /**
+   * The ring's stream has ended (every writer closed, aborted or died, and everything was
+   * read): what a waiting read throws then, never a `null` (which means the time ran out).
+   */
+  | "ENDED"
+  /** The stream ended, but a writer aborted its part of it (see `RingReader.abortedWriters`). */
+  | "ABORTED"
+  | ErrnoName
+  | `E${number}`;
 
 /** What every error of the library carries besides its message. */
 export interface ShmemaphoreErrorOptions {
   /** The POSIX name of the object concerned, for example `"/frames"` (`""` if none). */
   objectName?: string;
+  /** The pid of the other process to blame, when one is (0 when none is known). */
+  peerPid?: number;
   /** The error that led to this one. */
   cause?: unknown;
 }
 
 /**
- * The base class of the library's errors: `code` says why (keyed on it, never on the message),
- * `objectName` which object, `cause` what led to it. Its subclasses narrow `code`.
+ * The library's error: `code` says why (keyed on it, never on the message; see
+ * {@link ErrorCode}), `objectName` which object, `peerPid` which other process when one is to
+ * blame, `cause` what led to it. A failed libc call is its subclass {@link PosixError}.
+ *
+ * Bad arguments and misuse (a loan used after it ended, a call its open loan forbids) are a
+ * `TypeError` or `RangeError`, thrown before anything is done; a closed object is
+ * `Deno.errors.BadResource`. Neither is a `ShmemaphoreError`.
  *
  * @example Handling every error of the library in one place
  * ```ts
@@ -71,44 +105,49 @@ export interface ShmemaphoreErrorOptions {
  */
 export class ShmemaphoreError extends Error {
   /** Why, for example `"BUSY"`, `"PEER_GONE"`, `"ENOENT"`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** The object's POSIX name (`""` if none is concerned). */
   readonly objectName: string;
+  /** The other process to blame, when one is (0 when none is known). */
+  readonly peerPid: number;
 
   /**
    * Builds the error.
    *
-   * @param code Why.
+   * @param code Why: see {@link ErrorCode}.
    * @param message What happened, to which object.
-   * @param options `objectName`, `cause`.
+   * @param options `objectName`, `peerPid`, `cause`.
    */
-  constructor(code: string, message: string, options: ShmemaphoreErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: ShmemaphoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ShmemaphoreError";
     this.code = code;
     this.objectName = options.objectName ?? "";
+    this.peerPid = options.peerPid ?? 0;
   }
 }
 
-/**
- * An object of the library that cannot be used as asked, for a reason that is not an errno:
- * see {@link ObjectErrorCode}.
- */
-export class ObjectError extends ShmemaphoreError {
-  /** Why: one of the codes of its type. */
-  declare readonly code: ObjectErrorCode;
+/** Whether `error` is the library's error of code `code`. */
+export function hasCode(error: unknown, code: ErrorCode): error is ShmemaphoreError {
+  return error instanceof ShmemaphoreError && error.code === code;
+}
 
-  /**
-   * Builds the error.
-   *
-   * @param code Why.
-   * @param message What happened, to which object.
-   * @param options `objectName`, `cause`.
-   */
-  constructor(code: ObjectErrorCode, message: string, options: ShmemaphoreErrorOptions = {}) {
-    super(code, message, options);
-    this.name = "ObjectError";
-  }
+/**
+ * The error for an object in /dev/shm that is not what its name says, found before it was used:
+ * a shared memory name that is a FIFO or a directory, a semaphore file of the wrong size (glibc
+ * would map it and the first access would kill the process with SIGBUS). Nothing was opened or
+ * mapped.
+ *
+ * @param objectName The POSIX name.
+ * @param path Its file in /dev/shm.
+ * @param what What it is instead, in words: `"is 0 bytes, not a semaphore (32 bytes)"`.
+ */
+export function damagedObject(objectName: string, path: string, what: string): ShmemaphoreError {
+  return new ShmemaphoreError(
+    "DAMAGED",
+    `"${objectName}" (${path}) ${what}: it is damaged or not ours; remove it`,
+    { objectName },
+  );
 }
 
 /**
@@ -159,45 +198,5 @@ export class PosixError extends ShmemaphoreError {
     this.syscall = syscall;
     this.errno = errno;
     this.action = action;
-  }
-}
-
-/**
- * An object in /dev/shm that is not what its name says, found before it was used: a shared memory
- * name that is a FIFO or a directory, a semaphore file of the wrong size (glibc would map it and
- * the first access would kill the process with SIGBUS). Nothing was opened or mapped.
- *
- * @example
- * ```ts
- * import { DamagedObjectError, NamedSemaphore, Segment } from "../mod.ts";
- * import assert from "node:assert/strict";
- *
- * const name = `/doc_damaged_${crypto.randomUUID().slice(0, 8)}`;
- * // An empty file where glibc keeps the semaphore `name` (/dev/shm/sem.NAME): made here as a
- * // shared memory object of 0 bytes.
- * Segment.create(`/sem.${name.slice(1)}`, 0).close();
- * assert.throws(() => NamedSemaphore.open(name), DamagedObjectError);
- * Segment.unlinkName(`/sem.${name.slice(1)}`);
- * ```
- */
-export class DamagedObjectError extends ShmemaphoreError {
-  /** Why: one of the codes of its type. */
-  declare readonly code: "DAMAGED";
-  /** Where it is, for example `"/dev/shm/sem.SEM_ibis_REQ"`. */
-  readonly path: string;
-
-  /**
-   * Builds the error; the message names the object, its file, and what it is instead.
-   *
-   * @param objectName The POSIX name.
-   * @param path The file in /dev/shm.
-   * @param what What it is instead, in words: `"is 0 bytes, not a semaphore (32 bytes)"`.
-   */
-  constructor(objectName: string, path: string, what: string) {
-    super("DAMAGED", `"${objectName}" (${path}) ${what}: it is damaged or not ours; remove it`, {
-      objectName,
-    });
-    this.name = "DamagedObjectError";
-    this.path = path;
   }
 }

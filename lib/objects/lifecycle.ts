@@ -18,12 +18,12 @@
  * @module
  */
 
-import { cString, currentUid, libc, lstat, monotonicMs } from "./_libc.ts";
+import { cString, currentUid, libc, lstat } from "./_libc.ts";
 import { devShmPath } from "./_names.ts";
 import { isOwnerAlive, tryLock } from "./_lock.ts";
-import { checkTimeout, type ReadyOptions, sleep } from "./wait.ts";
-import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
-import { CHANNEL_NAME, type ObjectKind, RING_MAGIC } from "./kinds.ts";
+import { poll, type ReadyOptions } from "./wait.ts";
+import { PosixError, ShmemaphoreError } from "./errors.ts";
+import { kindByBytes, kindByName } from "./kinds.ts";
 import { HELD_BYTE, holdAlone } from "./_held.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
 import { exchangeName, makeUnpublished, Segment } from "./segment.ts";
@@ -31,8 +31,8 @@ import { RACE_TRIES } from "./_util.ts";
 
 /** How a kind takes a name over from a stale object: see {@link publish}. */
 export interface Takeover {
-  /** The kind that publishes: it never takes another kind's name. */
-  kind: ObjectKind;
+  /** The kind that publishes (`"plain"` for a `Segment`): it never takes another kind's name. */
+  kind: string;
   /**
    * The byte whose lock the name's owner holds while it lives: the ring's reader and the
    * channel's server hold it exclusively (`owner: "exclusive"`: a shared lock there is no owner,
@@ -143,8 +143,8 @@ function takeOver(segment: Segment, name: string, old: Segment, how: Takeover): 
 }
 
 /** The error of a name that other processes keep changing while a call works on it. */
-function changing(name: string): ObjectError {
-  return new ObjectError(
+function changing(name: string): ShmemaphoreError {
+  return new ShmemaphoreError(
     "BUSY",
     `"${name}" keeps changing hands while this call works on it (removed, made and replaced by ` +
       `other processes, again and again): try again later`,
@@ -152,14 +152,25 @@ function changing(name: string): ObjectError {
   );
 }
 
-/** The kind of a segment from its first word and name: see `kinds.ts`. */
-export function refuseRing(old: Segment, name: string, kind: ObjectKind): void {
+/**
+ * Refuses `old`, found at `name`, if another kind's: its bytes prove it (a ring's segment, a
+ * channel's header) or, taken over as a plain segment, its name says it (see `kinds.ts`).
+ *
+ * @throws {ShmemaphoreError} `FOREIGN_OBJECT`.
+ */
+export function refuseOtherKind(old: Segment, name: string, kind: string): void {
   const bytes = old.refresh();
-  if (bytes.length >= 4 && new DataView(bytes.buffer).getUint32(0, true) === RING_MAGIC) {
-    throw new ObjectError(
+  const proven = kindByBytes(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.length),
+    bytes.length,
+  )
+    ?.kind;
+  const other = proven ?? (kind === "plain" ? kindByName(name, "shm")?.kind : undefined);
+  if (other !== undefined && other !== kind) {
+    throw new ShmemaphoreError(
       "FOREIGN_OBJECT",
-      `Refusing "${name}": it is a ring, not a ${kind === "plain" ? "segment" : kind}; remove ` +
-        `it if it is yours, or choose another name`,
+      `Refusing "${name}": it is a ${other}'s, not a ${kind === "plain" ? "segment" : kind}; ` +
+        `remove it if it is yours (deno task clean), or choose another name`,
       { objectName: name },
     );
   }
@@ -178,25 +189,19 @@ export function isAbsent(error: unknown): boolean {
  * @returns The object, or `null` if `timeoutMs` ran out first.
  * @throws Whatever `open` throws that is not "not yet"; the signal's reason when it aborts.
  */
-export async function openWhenReady<T>(
+export function openWhenReady<T>(
   open: () => T,
   options: ReadyOptions = {},
   notYet: (error: unknown) => boolean = isAbsent,
 ): Promise<T | null> {
-  const { timeoutMs = Infinity, signal } = options;
-  checkTimeout(timeoutMs);
-  const deadline = monotonicMs() + timeoutMs;
-  for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
-    signal?.throwIfAborted();
+  return poll(() => {
     try {
       return open();
     } catch (error) {
       if (!notYet(error)) throw error;
+      return undefined;
     }
-    const left = deadline - monotonicMs();
-    if (left <= 0) return null;
-    await sleep(Math.min(pause, left), signal);
-  }
+  }, options);
 }
 
 /**
@@ -297,23 +302,14 @@ export function replaceStaleSegment(made: Segment, name: string): Segment {
       owner: "any",
       open: (at) => Segment.open(at),
       foreign: (at, uid) =>
-        new ObjectError(
+        new ShmemaphoreError(
           "FOREIGN_OBJECT",
           `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
           { objectName: at },
         ),
-      checkKind: (old, at) => {
-        refuseRing(old, at, "plain");
-        if (CHANNEL_NAME.test(at)) {
-          throw new ObjectError(
-            "FOREIGN_OBJECT",
-            `Refusing to replace "${at}": it is a channel's object (use deno task clean)`,
-            { objectName: at },
-          );
-        }
-      },
+      checkKind: (old, at) => refuseOtherKind(old, at, "plain"),
       busy: (_old, at) =>
-        new ObjectError(
+        new ShmemaphoreError(
           "BUSY",
           `Refusing to replace "${at}": a live process holds it (close it there first)`,
           { objectName: at },
@@ -331,16 +327,13 @@ export function replaceStaleSegment(made: Segment, name: string): Segment {
 export interface OwnErrors {
   /** The object `name` belongs to user `uid`. */
   foreign(name: string, uid: number): Error;
-  /** The file at the name is not what it should be. */
-  damaged(cause: DamagedObjectError): Error;
 }
 
 /**
  * Opens (or creates) object `name` of type `type` with `open`, only if it is this user's: another
  * user's is refused (`errors.foreign`) before it is opened when it is there already (as root,
- * opening would succeed, and using it would take over someone else's object) and after; a file
- * that is not what its name says is `errors.damaged`. Other errors (`ENOENT`...) are thrown as
- * they are.
+ * opening would succeed, and using it would take over someone else's object) and after. Other
+ * errors (`ENOENT`, `DAMAGED`...) are thrown as they are.
  */
 export function openOwn<T extends Segment | NamedSemaphore>(
   name: string,
@@ -350,12 +343,7 @@ export function openOwn<T extends Segment | NamedSemaphore>(
 ): T {
   const there = lstat(devShmPath(name, type));
   if (there && there.uid !== currentUid()) throw errors.foreign(name, there.uid);
-  let object: T;
-  try {
-    object = open();
-  } catch (error) {
-    throw error instanceof DamagedObjectError ? errors.damaged(error) : error;
-  }
+  const object = open();
   const { uid } = object.info();
   if (uid !== currentUid()) {
     object.close();

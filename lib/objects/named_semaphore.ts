@@ -19,8 +19,8 @@ import {
   timespec,
 } from "./_libc.ts";
 import { checkName, devShmPath } from "./_names.ts";
-import { checkSpin, checkTimeout, type ReadyOptions, type WaitOptions } from "./wait.ts";
-import { PosixError } from "./errors.ts";
+import { checkSpin, checkTimeout, type ReadyOptions, SLICE_MS, type WaitOptions } from "./wait.ts";
+import { PosixError, ShmemaphoreError } from "./errors.ts";
 import { openWhenReady } from "./lifecycle.ts";
 import {
   checkCreate,
@@ -32,14 +32,11 @@ import {
 } from "./_sem_file.ts";
 import { RACE_TRIES } from "./_util.ts";
 import { unlinkIfSame } from "./_unlink.ts";
-import { ObjectError } from "./errors.ts";
 
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
 const DEFAULT_SPIN_MICROS = 100;
 /** `sem_trywait` calls (about 30 ns each) before the first clock read of a spin. */
 const SPIN_BURST = 128;
-/** The longest one blocking call on a pool thread lasts; abort and close act within it. */
-const SLICE_MS = 100;
 
 /** Options of {@link NamedSemaphore.create} and {@link NamedSemaphore.openOrCreate}. */
 export interface SemaphoreCreateOptions {
@@ -104,13 +101,15 @@ export class NamedSemaphore implements Disposable {
    * {@link SemaphoreCreateOptions.unlinkOnClose}): only while the name still refers to it.
    */
   unlinkOnClose = false;
-  #sem: Deno.PointerObject | null;
-  #pendingSlices = 0;
-  #closing = false;
+  /**
+   * Open (`slices`: blocking waits still on a pool thread, which keep it mapped); closing (closed
+   * to callers, released when the last slice ends); or released.
+   */
+  #state:
+    | { kind: "open" | "closing"; sem: Deno.PointerObject; heldFd: number; slices: number }
+    | { kind: "released" };
   /** The inode of the file opened, so that unlink() removes this semaphore and no other. */
   #inode: number;
-  /** A descriptor of its file, holding the lock that says a live process holds it. */
-  #heldFd: number;
 
   private constructor(
     name: string,
@@ -120,10 +119,9 @@ export class NamedSemaphore implements Disposable {
     heldFd: number,
   ) {
     this.name = name;
-    this.#sem = sem;
     this.created = created;
     this.#inode = inode;
-    this.#heldFd = heldFd;
+    this.#state = { kind: "open", sem, heldFd, slices: 0 };
   }
 
   /**
@@ -179,8 +177,8 @@ export class NamedSemaphore implements Disposable {
    * @returns The semaphore; this process only borrows it (close, do not unlink).
    * @throws {TypeError | RangeError} For a bad name.
    * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
-   * @throws {DamagedObjectError} If its file is not a semaphore's (checked before it is mapped).
-   * @throws {ObjectError} `BUSY` if another process keeps it to itself (it is being replaced,
+   * @throws {ShmemaphoreError} `DAMAGED`: If its file is not a semaphore's (checked before it is mapped).
+   * @throws {ShmemaphoreError} `BUSY` if another process keeps it to itself (it is being replaced,
    * again and again).
    *
    * @example
@@ -290,9 +288,9 @@ export class NamedSemaphore implements Disposable {
    * @param initialValue The starting count. @default {0}
    * @param options `mode` (default `0o600`).
    * @returns The semaphore; this process owns it.
-   * @throws {ObjectError} `BUSY` if a live process holds the old one (it is left as it is);
+   * @throws {ShmemaphoreError} `BUSY` if a live process holds the old one (it is left as it is);
    * `FOREIGN_OBJECT` if it is another user's (even as root), or a ring's or a channel's.
-   * @throws {DamagedObjectError} If its file is not a semaphore's.
+   * @throws {ShmemaphoreError} `DAMAGED`: If its file is not a semaphore's.
    *
    * @example
    * ```ts
@@ -459,8 +457,7 @@ export class NamedSemaphore implements Disposable {
    * @throws {Deno.errors.BadResource} If the semaphore is closed.
    */
   info(): SemaphoreInfo {
-    this.#handle();
-    const st = fstat(this.#heldFd);
+    const st = fstat(this.#heldFd());
     if (!st) throw new PosixError("fstat", errno(), this.name, "Cannot read semaphore");
     return { mode: st.mode & 0o777, uid: st.uid, inode: st.ino };
   }
@@ -488,7 +485,7 @@ export class NamedSemaphore implements Disposable {
 
   /** `true` once {@link close} has run. */
   get closed(): boolean {
-    return this.#closing;
+    return this.#state.kind !== "open";
   }
 
   /**
@@ -497,7 +494,7 @@ export class NamedSemaphore implements Disposable {
    * that wait rejects.
    */
   close(): void {
-    if (this.#closing) return;
+    if (this.#state.kind !== "open") return;
     if (this.unlinkOnClose) {
       try {
         this.unlink();
@@ -505,8 +502,8 @@ export class NamedSemaphore implements Disposable {
         // not ours to remove after all: closing still closes
       }
     }
-    this.#closing = true;
-    if (this.#pendingSlices === 0) this.#release();
+    this.#state.kind = "closing";
+    if (this.#state.slices === 0) this.#release();
   }
 
   /** Same as {@link close}, for `using`. */
@@ -515,17 +512,26 @@ export class NamedSemaphore implements Disposable {
   }
 
   #handle(): Deno.PointerObject {
-    if (this.#closing || this.#sem === null) {
+    if (this.#state.kind !== "open") {
       throw new Deno.errors.BadResource(`Semaphore "${this.name}" is closed`);
     }
-    return this.#sem;
+    return this.#state.sem;
+  }
+
+  /** The descriptor that holds its file (see `_held.ts`). */
+  #heldFd(): number {
+    if (this.#state.kind !== "open") {
+      throw new Deno.errors.BadResource(`Semaphore "${this.name}" is closed`);
+    }
+    return this.#state.heldFd;
   }
 
   #release(): void {
-    if (this.#sem !== null) libc.sem_close(this.#sem);
-    this.#sem = null;
-    if (this.#heldFd >= 0) libc.close(this.#heldFd);
-    this.#heldFd = -1;
+    const state = this.#state;
+    if (state.kind === "released") return;
+    libc.sem_close(state.sem);
+    if (state.heldFd >= 0) libc.close(state.heldFd);
+    this.#state = { kind: "released" };
   }
 
   /** One bounded blocking wait on a pool thread: `true` if it took the token. */
@@ -535,12 +541,13 @@ export class NamedSemaphore implements Disposable {
     const call = libc.sem_clockwait
       ? libc.sem_clockwait(sem, CLOCK_MONOTONIC, timespec(clockNs(CLOCK_MONOTONIC) + ns))
       : libc.sem_timedwait(sem, timespec(clockNs(CLOCK_REALTIME) + ns));
-    this.#pendingSlices++;
+    const state = this.#state as { slices: number; kind: "open" | "closing" };
+    state.slices++;
     let abandoned = false;
     const done = call.then((rc) => {
       // A slice the caller gave up on that still took the token: give it back.
       if (rc === 0 && abandoned) libc.sem_post(sem);
-      if (--this.#pendingSlices === 0 && this.#closing) this.#release();
+      if (--state.slices === 0 && state.kind === "closing") this.#release();
       return rc === 0;
     });
     if (!signal) return done;
@@ -580,8 +587,8 @@ export function spinTake(semaphore: NamedSemaphore, micros: number): number {
 }
 
 /** `BUSY`: a semaphore another process keeps to itself (see {@link NamedSemaphore.open}). */
-function busyOpening(name: string): ObjectError {
-  return new ObjectError(
+function busyOpening(name: string): ShmemaphoreError {
+  return new ShmemaphoreError(
     "BUSY",
     `Cannot open semaphore "${name}": another process keeps it to itself (an exclusive lock on ` +
       `its held byte: a replace() under way, again and again, or a process that does it on ` +

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NamedSemaphore, ObjectError, PosixError } from "../mod.ts";
+import { NamedSemaphore, PosixError, ShmemaphoreError } from "../mod.ts";
 import {
   assertClean,
   denoArgv,
@@ -230,7 +230,10 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
     NamedSemaphore.create(name, 5).close();
     using fresh = NamedSemaphore.replace(name, 0);
     assert.equal(fresh.value, 0);
-    assert.throws(() => NamedSemaphore.replace(name, 0), { name: "ObjectError", code: "BUSY" });
+    assert.throws(() => NamedSemaphore.replace(name, 0), {
+      name: "ShmemaphoreError",
+      code: "BUSY",
+    });
     assert.equal(fresh.linked(), true, "a held semaphore keeps its name");
     // Another process holds it, alive: refused; killed (no cleanup): stale, replaced.
     const holder = spawnPeer(peer("named_semaphore_4"), [name]);
@@ -263,7 +266,7 @@ rootTest(
       const squat = await runDeno(peer("named_semaphore_5"), { asNobody: true, args: [name] });
       assertClean(squat);
       assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
-        assert.ok(e instanceof ObjectError);
+        assert.ok(e instanceof ShmemaphoreError);
         assert.equal(e.code, "FOREIGN_OBJECT");
         return true;
       });

@@ -28,7 +28,7 @@ import {
 import { hold } from "./_held.ts";
 import { Mapping } from "./_mapping.ts";
 import { checkMode, checkName, checkNewName, devShmPath } from "./_names.ts";
-import { DamagedObjectError, ObjectError, PosixError } from "./errors.ts";
+import { damagedObject, PosixError, ShmemaphoreError } from "./errors.ts";
 import { temporaryName } from "./kinds.ts";
 import { isAbsent, openWhenReady, replaceStaleSegment } from "./lifecycle.ts";
 import type { ReadyOptions } from "./wait.ts";
@@ -186,7 +186,7 @@ export class Segment implements Disposable {
    * @throws {TypeError | RangeError} For a bad name, size or mode, before any call.
    * @throws {PosixError} `EEXIST` if it exists (a crashed run's: see {@link replace}),
    * `EACCES`, `ENOSPC`...
-   * @throws {DamagedObjectError} If something that is not a regular file has the name.
+   * @throws {ShmemaphoreError} `DAMAGED`: If something that is not a regular file has the name.
    *
    * @example
    * ```ts
@@ -257,7 +257,7 @@ export class Segment implements Disposable {
       const err = errno();
       const there = err === EEXIST ? lstat(devShmPath(name, "shm")) : null;
       if (there && !isRegular(there.mode)) {
-        throw new DamagedObjectError(
+        throw damagedObject(
           name,
           devShmPath(name, "shm"),
           `is ${fileKind(there.mode)}, not shared memory`,
@@ -277,7 +277,7 @@ export class Segment implements Disposable {
    * @param size Bytes.
    * @param options `mode` (default `0o600`).
    * @returns The mapped segment; this process owns it.
-   * @throws {ObjectError} `BUSY` if a live process holds the old one (it is left as it is);
+   * @throws {ShmemaphoreError} `BUSY` if a live process holds the old one (it is left as it is);
    * `FOREIGN_OBJECT` if it is another user's (even as root) or another kind's (a ring's, a
    * channel's).
    * @throws {PosixError} `ENOSPC`, `EACCES`...
@@ -312,7 +312,7 @@ export class Segment implements Disposable {
    * @returns The mapped segment; this process only borrows it (close, do not unlink).
    * @throws {TypeError | RangeError} For a bad name; `RangeError` if smaller than `minSize`.
    * @throws {PosixError} `ENOENT` if it does not exist, `EACCES` if it is not ours to open.
-   * @throws {DamagedObjectError} If the name is not a regular file (a FIFO, a directory...).
+   * @throws {ShmemaphoreError} `DAMAGED`: If the name is not a regular file (a FIFO, a directory...).
    *
    * @example
    * ```ts
@@ -335,7 +335,7 @@ export class Segment implements Disposable {
       const segment = Segment.#open(name, minSize);
       if (segment) return segment;
       if (tries === RACE_TRIES) {
-        throw new ObjectError(
+        throw new ShmemaphoreError(
           "BUSY",
           `Cannot open shared memory "${name}": another process keeps it to itself (an exclusive ` +
             `lock on its held byte: a replace() under way, again and again, or a process that ` +
@@ -362,7 +362,7 @@ export class Segment implements Disposable {
       // cannot be opened so: refuse anything but a regular file with a clear error.
       const { mode } = st;
       if (!isRegular(mode)) {
-        throw new DamagedObjectError(
+        throw damagedObject(
           name,
           devShmPath(name, "shm"),
           `is ${fileKind(mode)}, not shared memory`,
@@ -397,7 +397,7 @@ export class Segment implements Disposable {
    * @returns The mapped segment.
    * @throws {TypeError | RangeError} For a bad name, size or mode.
    * @throws {PosixError} `EACCES`, `ENOSPC`...
-   * @throws {DamagedObjectError} If the name is not a regular file.
+   * @throws {ShmemaphoreError} `DAMAGED`: If the name is not a regular file.
    *
    * @example
    * ```ts
@@ -751,13 +751,13 @@ export class Segment implements Disposable {
 /**
  * Why `shm_open` failed on `name`, read right after the call: a name that is not a regular file
  * (glibc reports a directory as EINVAL, a symbolic link as ELOOP) is a
- * {@link DamagedObjectError} saying what is there, as `open` says of a FIFO; else the errno.
+ * a `DAMAGED` {@link ShmemaphoreError} saying what is there, as `open` says of a FIFO; else the errno.
  */
 function openError(name: string, message: string): Error {
   const error = new PosixError("shm_open", errno(), name, message);
   const st = lstat(devShmPath(name, "shm"));
   if (st && !isRegular(st.mode)) {
-    return new DamagedObjectError(
+    return damagedObject(
       name,
       devShmPath(name, "shm"),
       `is ${fileKind(st.mode)}, not shared memory`,

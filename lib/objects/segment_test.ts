@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  DamagedObjectError,
-  NamedSemaphore,
-  ObjectError,
-  PosixError,
-  RingReader,
-  Segment,
-} from "../mod.ts";
+import { NamedSemaphore, PosixError, RingReader, Segment, ShmemaphoreError } from "../mod.ts";
 import {
   assertClean,
   peer,
@@ -45,7 +38,7 @@ Deno.test("Segment.create() fails with EEXIST if the name exists; replace() refu
       return true;
     });
     assert.throws(() => Segment.replace(`/seg_${id}`, 32), (e: unknown) => {
-      assert.ok(e instanceof ObjectError);
+      assert.ok(e instanceof ShmemaphoreError);
       assert.equal(e.code, "BUSY");
       assert.equal(e.objectName, `/seg_${id}`);
       return true;
@@ -71,7 +64,7 @@ Deno.test("Segment.open() fails with ENOENT, naming the object, when it does not
     });
   }));
 
-Deno.test("a directory or a FIFO where a segment should be is a DamagedObjectError naming it, on create and open", () =>
+Deno.test("a directory or a FIFO where a segment should be is DAMAGED, naming it, on create and open", () =>
   withId(async (id) => {
     for (const [kind, make] of [["directory", "mkdir"], ["FIFO", "mkfifo"]] as const) {
       const name = `/seg_${kind}_${id}`;
@@ -79,7 +72,7 @@ Deno.test("a directory or a FIFO where a segment should be is a DamagedObjectErr
       try {
         for (const attempt of [() => Segment.open(name), () => Segment.create(name, 64)]) {
           assert.throws(attempt, (e: unknown) => {
-            assert.ok(e instanceof DamagedObjectError, String(e));
+            assert.ok(e instanceof ShmemaphoreError && e.code === "DAMAGED", String(e));
             assert.match(e.message, new RegExp(`"${name}" .* is a ${kind}, not shared memory`));
             return true;
           });
@@ -241,7 +234,7 @@ rootTest(
       const squat = await runDeno(peer("segment_7"), { asNobody: true, args: [name] });
       assertClean(squat);
       assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
-        assert.ok(e instanceof ObjectError);
+        assert.ok(e instanceof ShmemaphoreError);
         assert.equal(e.code, "FOREIGN_OBJECT");
         assert.match(e.message, /Refusing to replace .* belongs to user 65534/);
         return true;
@@ -274,7 +267,7 @@ Deno.test("replace() takes a stale object of another process's, refuses a live p
     const holder = spawnPeer(peer("segment_8"), [name]);
     try {
       await holder.waitFor("held");
-      assert.throws(() => Segment.replace(name, 8), { name: "ObjectError", code: "BUSY" });
+      assert.throws(() => Segment.replace(name, 8), { name: "ShmemaphoreError", code: "BUSY" });
       using look = Segment.open(name);
       assert.equal(look.bytes[0], 7, "the live process's object is untouched");
     } finally {

@@ -13,7 +13,7 @@
 
 import { isOwnerAlive } from "../objects/_lock.ts";
 import { DEFAULT_SPIN_US, HEAD_WORD, type RingMemory, TAIL_WORD, waitFor } from "./_memory.ts";
-import { RingError } from "./error.ts";
+import { ShmemaphoreError } from "../objects/errors.ts";
 import {
   advance,
   Flag,
@@ -79,7 +79,7 @@ export class LaneWriter {
 
   /**
    * Writes `message` as one record if there is room for it now; `false` if not (or if it is
-   * larger than a record). `READER_GONE` if there is no room and the reader is dead.
+   * larger than a record). `PEER_GONE` if there is no room and the reader is dead.
    */
   tryWhole(message: Uint8Array): boolean {
     const m = this.m;
@@ -139,7 +139,7 @@ export class LaneWriter {
     const head = this.#headSeen = this.m.load(laneField(this.lane, LANE.HEAD));
     const free = slots - used(this.#tail, head, slots);
     if (head >>> 0 >= 2 * slots || free < 0) {
-      throw new RingError(
+      throw new ShmemaphoreError(
         "DAMAGED",
         `Ring "${this.name}", lane ${this.lane}: the reader's head (${head >>> 0}) cannot be ` +
           `(the writer is at ${this.#tail}): the ring cannot be trusted`,
@@ -255,11 +255,11 @@ export class LaneWriter {
     });
   }
 
-  /** `READER_GONE` if the reader's lock is free (a system call: for the slow paths). */
+  /** `PEER_GONE` if the reader's lock is free (a system call: for the slow paths). */
   checkReader(): void {
     if (!isOwnerAlive(this.m.segment.fd, READER_LOCK_BYTE, this.name)) {
-      throw new RingError(
-        "READER_GONE",
+      throw new ShmemaphoreError(
+        "PEER_GONE",
         `The reader of ring "${this.name}" is no longer running: it was killed or crashed`,
         { objectName: this.name },
       );

@@ -23,7 +23,7 @@ import {
   TAIL_WORD,
   WAITING_WORD,
 } from "./_memory.ts";
-import { RingError } from "./error.ts";
+import { ShmemaphoreError } from "../objects/errors.ts";
 import { advance, LANE, laneField, LaneState, RING, used, WRITER_LOCK_BASE } from "./layout.ts";
 
 /** A message being put together from the records of a lane. */
@@ -251,9 +251,9 @@ export class ReaderLanes {
   }
 
   /** `DAMAGED`, naming the lane and its writer. */
-  damaged(lane: number, what: string): RingError {
+  damaged(lane: number, what: string): ShmemaphoreError {
     const pid = this.m.load(laneField(lane, LANE.WRITER_PID));
-    return new RingError(
+    return new ShmemaphoreError(
       "DAMAGED",
       `Ring "${this.name}", lane ${lane} (writer pid ${pid}): ${what}: the ring cannot be trusted`,
       { objectName: this.name },

@@ -7,12 +7,12 @@
  */
 
 import { monotonicMs } from "../objects/_libc.ts";
-import { checkName } from "../objects/_names.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { isAbsent, openOwn, type OwnErrors } from "../objects/lifecycle.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { giveBackBytes, lendBytes, type Segment } from "../objects/segment.ts";
-import { RingError } from "./error.ts";
+import { ShmemaphoreError } from "../objects/errors.ts";
+import { blockOn, Turns } from "../objects/wait.ts";
 import { LANE, laneOffset, type LayoutShape, RING } from "./layout.ts";
 
 /** 32-bit word indexes of a lane entry's fields. */
@@ -22,27 +22,11 @@ export const HEAD_WORD = LANE.HEAD >> 2;
 export const WAITING_WORD = LANE.WAITING >> 2;
 export const CLAIMS_WORD = RING.CLAIMS >> 2;
 
-/** How often a blocked end checks on the other (its lock) and on the ring's size. */
-export const CHECK_MS = 100;
-/** A spinning reader's pause between two looks at the ring (see `#wait`). */
+/** A spinning reader's pause between two looks at the ring (see `waitFor`). */
 export const POLL_GAP_MS = 0.001;
-/** How long a reader or writer that never waits may hold the event loop (see `turnDue`). */
-export const TURN_MS = 10;
-/** Calls between looks at the clock for {@link TURN_MS} (a look costs about 40 ns). */
-export const TURN_EVERY = 8;
-/** Gives the event loop a turn (a macrotask: timers, I/O, signal listeners run). */
-export const giveTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 /** How many messages an end handles between two checks of the ring's size while it runs. */
 export const CHECK_EVERY = 64;
 export const DEFAULT_SPIN_US = navigator.hardwareConcurrency > 1 ? 100 : 0;
-
-/** The names of ring `name`'s objects. */
-export function ringNames(name: string): { segment: string; readable: string; writable: string } {
-  checkName(name, "shm");
-  const names = { segment: name, readable: `${name}.readable`, writable: `${name}.writable` };
-  checkName(names.writable, "sem"); // the longest of the three
-  return names;
-}
 
 /** What every end of a ring holds: the mapped segment and its views, and the semaphores. */
 export class RingMemory {
@@ -57,8 +41,7 @@ export class RingMemory {
   readonly laneWords: Int32Array[];
   readonly resized: ResizeWatch;
   #sinceCheck = 0;
-  #sinceTurn = 0;
-  #turnAt = 0;
+  readonly #turns = new Turns();
 
   constructor(
     readonly name: string,
@@ -105,7 +88,7 @@ export class RingMemory {
     const was = this.mappedSize;
     const size = this.segment.refresh().length; // remaps: the views above are detached if it changed
     if (size !== was || this.bytes.byteLength === 0) {
-      throw new RingError(
+      throw new ShmemaphoreError(
         "DAMAGED",
         `Ring "${this.name}" was resized to ${size} bytes by another process (it was ${was}): ` +
           "it cannot be trusted",
@@ -115,18 +98,11 @@ export class RingMemory {
   }
 
   /**
-   * `true` once in a while (checked every {@link TURN_EVERY} calls) when the event loop has not
-   * had a turn for {@link TURN_MS}: a reader or writer that never has to wait (the ring never
-   * empty, or never full) would otherwise hold it, and timers, I/O and signal listeners (Ctrl-C)
-   * would not run until the stream ends.
+   * `true` once in a while when the event loop has not had a turn for a while (see `Turns` in
+   * `objects/wait.ts`): a reader or writer that never has to wait would otherwise hold it.
    */
   turnDue(): boolean {
-    if (++this.#sinceTurn < TURN_EVERY) return false;
-    this.#sinceTurn = 0;
-    const now = monotonicMs();
-    if (now < this.#turnAt) return false;
-    this.#turnAt = now + TURN_MS;
-    return true;
+    return this.#turns.due();
   }
 
   /**
@@ -185,9 +161,13 @@ export function ringSemaphore(name: string, mode: number | null): NamedSemaphore
     );
   } catch (error) {
     if (mode === null && isAbsent(error)) {
-      throw new RingError("READER_GONE", `The reader of ring is closing it: "${name}" is gone`, {
-        objectName: name,
-      });
+      throw new ShmemaphoreError(
+        "PEER_GONE",
+        `The reader of ring is closing it: "${name}" is gone`,
+        {
+          objectName: name,
+        },
+      );
     }
     throw error;
   }
@@ -196,11 +176,9 @@ export function ringSemaphore(name: string, mode: number | null): NamedSemaphore
 /** The errors of opening a ring's objects (see `openOwn`). */
 export const ringErrors: OwnErrors = {
   foreign: (name, uid) =>
-    new RingError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
+    new ShmemaphoreError("FOREIGN_OBJECT", `Refusing "${name}": it belongs to user ${uid}`, {
       objectName: name,
     }),
-  damaged: (cause) =>
-    new RingError("DAMAGED", cause.message, { objectName: cause.objectName, cause }),
 };
 
 /** How one end waits: see {@link waitFor}. */
@@ -224,7 +202,7 @@ export interface WaitPlan<T> {
   leave: () => void;
   /**
    * Before the first block, and after every wait: `woken` by a post or not (the slice ran
-   * out), `due` once every {@link CHECK_MS} (and before the first block). Throws to end the wait
+   * out), `due` once every `SLICE_MS` (and before the first block). Throws to end the wait
    * (the other end is gone, this end was closed).
    */
   check: (woken: boolean, due: boolean) => void;
@@ -236,7 +214,7 @@ export interface WaitPlan<T> {
  * The waiting protocol, the same for both ends of a ring: look; poll for `spinMicros` (memory
  * only, a pause of `gapMs` between looks); then say it sleeps (`enter`, then `announce` before
  * each look), and look once more: what the other end published before it saw the flag is seen
- * here, what after, it posts for. Block on `sem` for at most {@link CHECK_MS} at a time; after
+ * here, what after, it posts for. Block on `sem` for at most `SLICE_MS` at a time; after
  * every wait check the ring's size, then `check` the other end. The flags go back (`leave`) on
  * every way out.
  *
@@ -257,24 +235,22 @@ export async function waitFor<T>(m: RingMemory, plan: WaitPlan<T>): Promise<T | 
   }
   plan.enter();
   try {
-    let checked = monotonicMs();
     plan.check(false, true);
-    for (;;) {
-      plan.announce();
-      if ((found = look()) !== null) return found;
-      if (plan.over?.()) return null;
-      const now = monotonicMs();
-      if (now >= deadline) return null;
-      const woken = await plan.sem.wait({
-        timeoutMs: Math.min(deadline - now, CHECK_MS),
-        signal: plan.signal,
-        spinMicros: 0,
-      });
-      m.checkSize(); // after every wait, before the ring is read
-      const due = monotonicMs() - checked >= CHECK_MS;
-      if (due) checked = monotonicMs();
-      plan.check(woken, due);
-    }
+    return await blockOn<T | null>(plan.sem, {
+      deadline,
+      signal: plan.signal,
+      before: () => {
+        plan.announce();
+        const there = look();
+        if (there !== null) return there;
+        return plan.over?.() ? null : undefined;
+      },
+      after: (woken, due) => {
+        m.checkSize(); // after every wait, before the ring is read
+        plan.check(woken, due);
+        return undefined;
+      },
+    });
   } finally {
     // (Not on a mapping a resize detached: its DAMAGED error is what the caller must see.)
     if (m.words.length !== 0) plan.leave();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RingError } from "./error.ts";
+import { hasCode, ShmemaphoreError } from "../objects/errors.ts";
 import type { RingReader } from "./reader.ts";
 import type { RingWriter } from "./writer.ts";
 
@@ -33,7 +33,7 @@ export function readableOf(
         message = await read; // (no timeout: never null)
       } catch (error) {
         if (cancel.signal.aborted) return; // cancelled while it waited: nothing was taken
-        if (!(error instanceof RingError && error.code === "ENDED")) throw error;
+        if (!(hasCode(error, "ENDED"))) throw error;
       } finally {
         reading = null;
         pending = null;
@@ -44,11 +44,11 @@ export function readableOf(
       }
       if (message !== null) return controller.enqueue(message);
       // The end of the stream: complete, or cut short by a writer's abort.
-      if (ring.aborted > 0) {
+      if (ring.abortedWriters > 0) {
         controller.error(
-          new RingError(
+          new ShmemaphoreError(
             "ABORTED",
-            `The stream of ring "${ring.name}" ended cut short: ${ring.aborted} writer(s) ` +
+            `The stream of ring "${ring.name}" ended cut short: ${ring.abortedWriters} writer(s) ` +
               `aborted their part of it`,
             { objectName: ring.name },
           ),

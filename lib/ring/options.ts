@@ -32,8 +32,8 @@ export interface RingShape {
   slotSize: number;
 }
 
-/** Options of {@link RingReader.read} and {@link RingReader.tryRead}. */
-export interface RingReadOptions extends WaitOptions {
+/** Options of {@link RingReader.tryRead}. */
+export interface RingTryReadOptions {
   /**
    * A buffer of yours to copy the message into, when it fits (no allocation: for a stream of
    * large messages); the message is then a view of its start. A larger message gets a buffer of
@@ -41,3 +41,6 @@ export interface RingReadOptions extends WaitOptions {
    */
   into?: Uint8Array;
 }
+
+/** Options of {@link RingReader.read}: the wait's, and `into`. */
+export interface RingReadOptions extends WaitOptions, RingTryReadOptions {}

@@ -1,27 +1,29 @@
 /**
- * `Ring`: the reading end of a ring, which creates and owns it (see `mod.ts` for the whole).
+ * `RingReader`: the reading end of a ring, which creates and owns it (see `mod.ts` for the
+ * whole).
  *
  * @module
  */
 
+import {
+  checkSpin,
+  checkTimeout,
+  giveTurn,
+  type ReadyOptions,
+  type WaitOptions,
+} from "../objects/wait.ts";
 import { drain, Made, makeOwned, publish, relink } from "../objects/lifecycle.ts";
 import { checkPeerMode } from "../objects/_names.ts";
 import { monotonicMs } from "../objects/_libc.ts";
-import { checkSpin, checkTimeout } from "../objects/wait.ts";
-import { DamagedObjectError } from "../objects/errors.ts";
+
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
-import {
-  DEFAULT_SPIN_US,
-  giveTurn,
-  POLL_GAP_MS,
-  RingMemory,
-  ringNames,
-  ringSemaphore,
-  waitFor,
-} from "./_memory.ts";
+import { DEFAULT_SPIN_US, POLL_GAP_MS, RingMemory, ringSemaphore, waitFor } from "./_memory.ts";
+import { ringNames } from "./kind.ts";
 import type { MessageBatch } from "./batch.ts";
-import { RingError } from "./error.ts";
+import { hasCode, PosixError, ShmemaphoreError } from "../objects/errors.ts";
+import { EEXIST } from "../objects/_libc.ts";
+import { lendMessage, type PeekedMessage } from "./loans.ts";
 import {
   READER_LOCK_BYTE,
   readHeader,
@@ -30,11 +32,25 @@ import {
   shapeError,
   writeHeader,
 } from "./layout.ts";
-import type { RingCreateOptions, RingReadOptions, RingShape } from "./options.ts";
-import type { WaitOptions } from "../objects/wait.ts";
+import type {
+  RingCreateOptions,
+  RingReadOptions,
+  RingShape,
+  RingTryReadOptions,
+} from "./options.ts";
 import { MessageReader } from "./_assembly.ts";
 import { ReaderLanes } from "./_lanes.ts";
 import { readableOf } from "./_streams.ts";
+
+/** What a reader is doing: see `mod.ts` for the moves between these. */
+type ReaderState =
+  /** Nothing in flight. */
+  | { kind: "idle" }
+  /** A call awaits (a `read`, `peek`, `readMany` or `waitForWriter`): no other read now. */
+  | { kind: "waiting"; call: string }
+  /** A message is lent (`peek`): its lane and slots go back at its release. */
+  | { kind: "peeked"; message: PeekedMessage }
+  | { kind: "closed" };
 
 /**
  * The reading end of a ring, which creates and owns it; see the module's notes. Writers join
@@ -70,15 +86,9 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   readonly #lanes: ReaderLanes;
   /** Records to messages (`_assembly.ts`). */
   readonly #records: MessageReader;
+  #state: ReaderState = { kind: "idle" };
   /** A message a cancelled `readable` took and gave back: the next read returns it first. */
-  #returned: Uint8Array<ArrayBuffer> | null = null;
-  /** A `read()` or `peek()` is in flight (it awaits): every other read is refused (`BUSY`). */
-  #busy = false;
-  /** The message `peek()` returned, until `release()`: its lane and its records' slots. */
-  #peeked: Uint8Array | null = null;
-  #peekedLane = 0;
-  #peekedSlots = 0;
-  #closed = false;
+  #givenBack: Uint8Array<ArrayBuffer> | null = null;
   #readable?: ReadableStream<Uint8Array<ArrayBuffer>>;
 
   private constructor(name: string, m: RingMemory) {
@@ -92,17 +102,47 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
 
   /**
    * Creates a ring and holds it as its reader (a lock the kernel drops when this process dies).
-   * A ring of the same name whose reader died is replaced; one whose reader lives is refused.
    *
    * @param name `/` and a name, for example `"/frames"`.
    * @param options `slots` (64), `slotSize` (64 KiB), `maxWriters` (4), `mode` (0o600: read
    * and write, or nothing, for each of owner, group and others).
    * @returns The reading end; this process owns the ring ({@link close} removes it).
-   * @throws {TypeError | RangeError} For a bad name or shape.
-   * @throws {RingError} `BUSY`, `FOREIGN_OBJECT`.
-   * @throws {PosixError} `ENOSPC` (/dev/shm cannot hold it)...
+   * @throws {TypeError | RangeError} For a bad name, shape or mode.
+   * @throws {PosixError} `EEXIST` if the name exists (a dead reader's ring: see
+   * {@link RingReader.replace}), `ENOSPC` (/dev/shm cannot hold it)...
+   * @throws {ShmemaphoreError} `FOREIGN_OBJECT` (a semaphore of the ring's of another user's).
    */
   static create(name: string, options: RingCreateOptions = {}): RingReader {
+    return RingReader.#make(name, options, false);
+  }
+
+  /**
+   * Creates a ring in place of a stale one of the same name: one whose reader died (its lock is
+   * free), of this user's. With none of that name, it is {@link create}.
+   *
+   * @param name The ring's name.
+   * @param options As for {@link create}.
+   * @returns The reading end; this process owns the ring.
+   * @throws {TypeError | RangeError} For a bad name, shape or mode.
+   * @throws {ShmemaphoreError} `BUSY` (a live reader holds it), `FOREIGN_OBJECT` (another user's,
+   * or shared memory of that name that is not a ring).
+   * @throws {PosixError} `ENOSPC`...
+   *
+   * @example A crashed reader's ring, taken over
+   * ```ts
+   * import { RingReader } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const name = `/doc_ring_replace_${crypto.randomUUID().slice(0, 8)}`;
+   * using first = RingReader.create(name, { slots: 2, slotSize: 64 });
+   * assert.throws(() => RingReader.replace(name), { code: "BUSY" }); // its reader lives
+   * ```
+   */
+  static replace(name: string, options: RingCreateOptions = {}): RingReader {
+    return RingReader.#make(name, options, true);
+  }
+
+  static #make(name: string, options: RingCreateOptions, replace: boolean): RingReader {
     const names = ringNames(name);
     const { slots = 64, slotSize = 64 * 1024, maxWriters = 4, mode = 0o600 } = options;
     const shape = { lanes: maxWriters, slots, slotSize };
@@ -117,7 +157,15 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       const segment = made.add(makeOwned(name, RING.DATA_OFFSET, mode, READER_LOCK_BYTE));
       segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
       writeHeader(new DataView(segment.bytes.buffer), shape, Deno.pid);
-      take(segment, name);
+      if (replace) take(segment, name);
+      else {
+        try {
+          segment.rename(name);
+        } catch (error) {
+          if (!hasCode(error, "EEXIST")) throw error;
+          throw new PosixError("rename", EEXIST, name, "Cannot create ring");
+        }
+      }
       // The ring is ours now. A reader that held it before us and closed meanwhile removed the
       // semaphores we opened (its own): make them again. Then start them at zero (a crashed
       // run's counts: the semaphores only wake sleepers).
@@ -133,31 +181,31 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     }
   }
 
-  /** Messages lost with writers that died while sending them, so far. */
-  get dropped(): number {
+  /** How many messages were lost so far with writers that died, cut or aborted them. */
+  get droppedMessages(): number {
     return this.#lanes.dropped;
   }
 
-  /** Writers that died (their lock went free) without closing, so far. */
-  get died(): number {
+  /** How many writers died (their lock went free) without closing, so far. */
+  get diedWriters(): number {
     return this.#lanes.died;
   }
 
   /**
-   * Writers that ended their stream with {@link RingWriter.abort} (a `writable` aborted or
-   * errored) instead of {@link RingWriter.close}, so far: what they sent is read, but their stream
-   * was cut short. A stream that ended with `aborted` (or {@link died}) above 0 is not complete;
-   * {@link readable} errors at its end then.
+   * How many writers ended their stream with {@link RingWriter.abort} (a `writable` aborted or
+   * errored) instead of {@link RingWriter.close}, so far: what they sent is read, but their
+   * stream was cut short. A stream that ended with {@link abortedWriters} (or
+   * {@link diedWriters}) above 0 is not complete; {@link readable} errors at its end then.
    */
-  get aborted(): number {
+  get abortedWriters(): number {
     return this.#lanes.aborted;
   }
 
   /**
    * How many writers have a lane now (at most {@link RingShape.maxWriters}).
    *
-   * @throws {RingError} `DAMAGED` once the ring was resized under it; `BadResource` after
-   * {@link close}.
+   * @throws {ShmemaphoreError} `DAMAGED` once the ring was resized under it.
+   * @throws {Deno.errors.BadResource} After {@link close}.
    */
   get liveWriters(): number {
     this.#checkMapped();
@@ -166,10 +214,11 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
 
   /**
    * `true` when the stream has ended: a writer has joined, every writer has closed or died, and
-   * everything they wrote has been read. (A writer that joins later starts it again.)
+   * everything they wrote has been read. (A writer that joins later starts another: see
+   * {@link waitForWriter}.)
    *
-   * @throws {RingError} `DAMAGED` once the ring was resized under it; `BadResource` after
-   * {@link close}.
+   * @throws {ShmemaphoreError} `DAMAGED` once the ring was resized under it.
+   * @throws {Deno.errors.BadResource} After {@link close}.
    */
   get ended(): boolean {
     this.#checkMapped();
@@ -180,14 +229,16 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * The next message if there is one now, as a copy of its own; `null` if there is none.
    *
    * @param options `into`, a buffer of yours to copy the message into when it fits.
-   * @throws {RingError} `DAMAGED` for a record that cannot be.
+   * @returns The message, or `null`.
+   * @throws {ShmemaphoreError} `DAMAGED` for a record that cannot be; `IN_FLIGHT` while a read
+   * of this ring awaits.
+   * @throws {TypeError} While a peeked message is lent.
+   * @throws {Deno.errors.BadResource} After {@link close}.
    */
-  tryRead(options?: RingReadOptions): Uint8Array | null {
-    if (this.#closed || this.#peeked || this.#busy || this.#returned) { // (one test, then which)
-      this.#checkOpen();
-      this.#checkNotPeeked();
-      this.#checkIdle("tryRead()");
-      if (this.#returned) return this.#takeReturned();
+  tryRead(options?: RingTryReadOptions): Uint8Array | null {
+    if (this.#state.kind !== "idle" || this.#givenBack) {
+      this.#ready("tryRead()");
+      if (this.#givenBack) return this.#takeGivenBack();
     }
     this.#m.checkNow();
     if (options?.into) {
@@ -213,9 +264,10 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    *
    * @param batch Where the messages go (see {@link MessageBatch}).
    * @returns How many messages it holds now: 0 if none was there.
-   * @throws {RingError} `DAMAGED`, `BUSY` (a read in flight).
+   * @throws {ShmemaphoreError} `DAMAGED`; `IN_FLIGHT` while a read of this ring awaits.
    * @throws {RangeError} If the next message is larger than the whole batch (it stays in the
    * ring: read it with {@link read}).
+   * @throws {TypeError} While a peeked message is lent.
    *
    * @example Many small messages a call
    * ```ts
@@ -235,18 +287,16 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * ```
    */
   tryReadMany(batch: MessageBatch): number {
-    this.#checkOpen();
-    this.#checkNotPeeked();
-    this.#checkIdle("tryReadMany()");
-    if (this.#returned) {
+    this.#ready("tryReadMany()");
+    if (this.#givenBack) {
       batch.clear();
-      if (!batch.add(this.#returned)) {
+      if (!batch.add(this.#givenBack)) {
         throw new RangeError(
-          `A message of ${this.#returned.length} bytes is larger than the batch (` +
+          `A message of ${this.#givenBack.length} bytes is larger than the batch (` +
             `${batch.capacity} bytes): read it with read()`,
         );
       }
-      this.#returned = null;
+      this.#givenBack = null;
       return 1;
     }
     this.#m.checkNow();
@@ -256,21 +306,23 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   /**
    * {@link tryReadMany}, waiting for at least one message as {@link read} does.
    *
+   * @param batch Where the messages go.
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
    * @returns How many messages `batch` holds; 0 when the time ran out.
-   * @throws {RingError} `ENDED` once the stream has ended; `DAMAGED`, `BUSY`; the signal's
-   * reason when it aborts.
+   * @throws {ShmemaphoreError} `ENDED` once the stream has ended; `DAMAGED`, `IN_FLIGHT`.
+   * @throws The signal's reason when it aborts.
    */
   async readMany(batch: MessageBatch, options: WaitOptions = {}): Promise<number> {
     // (As read() does: a loop of reads that never wait must still give timers and I/O a turn.)
     if (this.#m.turnDue()) await giveTurn();
     const got = this.tryReadMany(batch);
     if (got > 0) return got;
-    this.#busy = true;
-    try {
-      return await this.#wait(options, () => this.#records.fillBatch(batch) || null) ?? 0;
-    } finally {
-      this.#busy = false;
-    }
+    return await this.#waiting(
+      "readMany()",
+      options,
+      () => this.#records.fillBatch(batch) || null,
+    ) ??
+      0;
   }
 
   /**
@@ -279,16 +331,16 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`; `into`, a buffer
    * of yours to copy the message into when it fits.
    * @returns A copy of the message (in `into` if it fits); `null` when the time ran out.
-   * One call at a time: until it settles, every other read of this ring is refused (`BUSY`).
-   *
-   * @throws {RingError} `DAMAGED`, `BUSY`; the signal's reason when it aborts.
+   * @throws {ShmemaphoreError} `ENDED` once the stream has ended (see {@link waitForWriter});
+   * `DAMAGED`; `IN_FLIGHT` while another read of this ring awaits (one at a time).
+   * @throws {TypeError} While a peeked message is lent, or if `into` changed while the read
+   * waited (the message put together in it is dropped).
+   * @throws The signal's reason when it aborts.
    */
   async read(options: RingReadOptions = {}): Promise<Uint8Array | null> {
-    this.#checkOpen();
-    this.#checkNotPeeked();
-    this.#checkIdle("read()");
-    if (this.#returned) return this.#takeReturned();
-    this.#busy = true;
+    this.#ready("read()");
+    if (this.#givenBack) return this.#takeGivenBack();
+    this.#state = { kind: "waiting", call: "read()" };
     try {
       if (this.#m.turnDue()) await giveTurn();
       this.#m.checkNow();
@@ -299,90 +351,116 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       return data;
     } finally {
       this.#records.unborrow();
-      this.#busy = false;
+      this.#settle();
     }
   }
 
   /**
-   * The next message in place (zero copy), waiting for it as {@link read} does; then call
-   * {@link release}. A message that fits in one record (up to `slots × slotSize − 16` bytes) is
-   * a view of the ring itself; a larger one, which streamed through in pieces, is the copy they
-   * were put together into.
+   * The next message in place (zero copy), waiting for it as {@link read} does: lent until you
+   * release it ({@link PeekedMessage.release}, or the end of its `using` block). A message that
+   * fits in one record (up to `slots × slotSize − 24` bytes) is the ring's own memory; a larger
+   * one, which streamed through in pieces, is the buffer they were put together in.
    *
-   * @returns The message, valid until {@link release}; `null` as for {@link read}.
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
+   * @returns The message; `null` when the time ran out.
+   * @throws {ShmemaphoreError} As {@link read}.
+   * @throws {TypeError} While another peeked message is lent.
    */
-  async peek(options: WaitOptions = {}): Promise<Uint8Array | null> {
-    if (this.#peeked) return this.#peeked;
-    this.#checkOpen();
-    this.#checkIdle("peek()");
-    if (this.#returned) return this.#peekReturned();
-    this.#busy = true;
+  async peek(options: WaitOptions = {}): Promise<PeekedMessage | null> {
+    this.#ready("peek()");
+    if (this.#givenBack) return this.#lend(this.#takeGivenBack(), 0, 0);
+    this.#state = { kind: "waiting", call: "peek()" };
     try {
       if (this.#m.turnDue()) await giveTurn();
       this.#m.checkNow();
-      let data = this.#records.next(false);
-      if (data) {
-        this.#setPeeked(data);
-        return data;
-      }
-      data = await this.#wait(options, () => this.#records.next(false));
-      if (data) this.#setPeeked(data);
-      return data;
+      const data = this.#records.next(false) ??
+        await this.#wait(options, () => this.#records.next(false));
+      this.#settle();
+      return data ? this.#lend(data, this.#records.foundLane, this.#records.foundSlots) : null;
     } finally {
-      this.#busy = false;
+      this.#settle();
     }
   }
 
   /**
-   * The next message in place if there is one now, as {@link peek} without waiting; then call
-   * {@link release}.
+   * The next message in place if there is one now, as {@link peek} without waiting.
    *
-   * @returns The message, valid until {@link release}; `null` if there is none now.
-   * @throws {RingError} `DAMAGED` for a record that cannot be.
+   * @returns The message, lent until you release it; `null` if there is none now.
+   * @throws {ShmemaphoreError} `DAMAGED`; `IN_FLIGHT` while a read of this ring awaits.
+   * @throws {TypeError} While another peeked message is lent.
    */
-  tryPeek(): Uint8Array | null {
-    if (this.#peeked) return this.#peeked;
-    this.#checkOpen();
-    this.#checkIdle("tryPeek()");
-    if (this.#returned) return this.#peekReturned();
+  tryPeek(): PeekedMessage | null {
+    this.#ready("tryPeek()");
+    if (this.#givenBack) return this.#lend(this.#takeGivenBack(), 0, 0);
     this.#m.checkNow();
     const data = this.#records.next(false);
-    if (data) this.#setPeeked(data);
-    return data;
+    return data ? this.#lend(data, this.#records.foundLane, this.#records.foundSlots) : null;
   }
 
-  /** Gives back the message {@link peek} returned: its slots are the writers' again. */
-  release(): void {
-    if (!this.#peeked) return;
-    this.#m.giveBack(this.#peeked); // (a view of the ring reads as empty from now on)
-    this.#peeked = null;
-    this.#lanes.advance(this.#peekedLane, this.#peekedSlots);
+  /**
+   * Waits until a writer has a lane: for a reader that outlives its writers, after the end of a
+   * stream (a writer that joins starts the next one). At once if one has a lane now.
+   *
+   * @param options `timeoutMs` (default: forever), `signal`.
+   * @returns `true` once a writer has a lane; `false` if the time ran out.
+   * @throws {ShmemaphoreError} `DAMAGED`; `IN_FLIGHT` while a read of this ring awaits.
+   * @throws {TypeError} While a peeked message is lent.
+   * @throws The signal's reason when it aborts.
+   *
+   * @example A reader whose writers come and go
+   * ```ts
+   * import { RingReader, RingWriter } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const name = `/doc_outlive_${crypto.randomUUID().slice(0, 8)}`;
+   * using ring = RingReader.create(name, { slots: 4, slotSize: 256, maxWriters: 1 });
+   * assert.equal(await ring.waitForWriter({ timeoutMs: 10 }), false); // none yet
+   * for (const text of ["first", "second"]) {
+   *   const w = RingWriter.open(name); // a producer comes, writes, goes
+   *   w.tryWrite(new TextEncoder().encode(text));
+   *   w.close();
+   *   assert.equal(await ring.waitForWriter({ timeoutMs: 1000 }), true);
+   *   for await (const m of ring) assert.equal(new TextDecoder().decode(m), text);
+   * }
+   * ```
+   */
+  async waitForWriter(options: ReadyOptions = {}): Promise<boolean> {
+    this.#ready("waitForWriter()");
+    const joined = () => {
+      this.#lanes.claim();
+      return this.#lanes.held() > 0 || this.#lanes.activeList.length > 0 ? true : null;
+    };
+    if (joined()) return true;
+    this.#state = { kind: "waiting", call: "waitForWriter()" };
+    try {
+      return await this.#wait({ ...options, spinMicros: 0 }, joined, false) ?? false;
+    } finally {
+      this.#settle();
+    }
+  }
+
+  /** A message lent by `peek`: its lane's `slots` go back at its release. */
+  #lend(data: Uint8Array, lane: number, slots: number): PeekedMessage {
+    const message = lendMessage(data, () => {
+      this.#m.giveBack(data); // (a view of the ring reads as empty from now on)
+      if (this.#state.kind === "peeked") this.#state = { kind: "idle" };
+      if (!this.#isClosed()) this.#lanes.advance(lane, slots);
+    });
+    this.#state = { kind: "peeked", message };
+    return message;
   }
 
   /** The message a cancelled `readable` gave back (see {@link readable}), read now. */
-  #takeReturned(): Uint8Array<ArrayBuffer> {
-    const data = this.#returned!;
-    this.#returned = null;
+  #takeGivenBack(): Uint8Array<ArrayBuffer> {
+    const data = this.#givenBack!;
+    this.#givenBack = null;
     return data;
-  }
-
-  /** The same, peeked: nothing of the ring's to hand back at `release()`. */
-  #peekReturned(): Uint8Array {
-    const data = this.#takeReturned();
-    this.#peeked = data;
-    this.#peekedSlots = 0;
-    return data;
-  }
-
-  #setPeeked(data: Uint8Array): void {
-    this.#peeked = data;
-    this.#peekedLane = this.#records.foundLane;
-    this.#peekedSlots = this.#records.foundSlots;
   }
 
   /**
    * The messages, until the stream ends: `for await (const message of ring)`. (Check
-   * {@link aborted} and {@link died} after it to know whether the stream was complete.)
+   * {@link abortedWriters} and {@link diedWriters} after it to know whether the stream was
+   * complete.)
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (;;) {
@@ -390,7 +468,7 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       try {
         message = (await this.read()) as Uint8Array<ArrayBuffer>; // (no timeout: never null)
       } catch (error) {
-        if (error instanceof RingError && error.code === "ENDED") return;
+        if (hasCode(error, "ENDED")) return;
         throw error;
       }
       yield message;
@@ -423,17 +501,18 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * ```
    */
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#readable ??= readableOf(this, (message) => this.#returned = message);
+    this.#readable ??= readableOf(this, (message) => this.#givenBack = message);
     return this.#readable;
   }
 
   /**
    * Closes the ring: writers that write next get a `CLOSED` error, the objects are removed (each
-   * only while its name still refers to this ring's), and the lock goes. Idempotent.
+   * only while its name still refers to this ring's), and the lock goes. A peeked message still
+   * lent reads as empty from then on. Idempotent.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#isClosed()) return;
+    this.#state = { kind: "closed" };
     const m = this.#m;
     try {
       if (m.segment.refresh().length === m.bytes.length) {
@@ -459,46 +538,73 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     this.close();
   }
 
-  #checkOpen(): void {
-    if (this.#closed) throw new Deno.errors.BadResource(`Ring reader of "${this.name}" is closed`);
+  #isClosed(): boolean {
+    return this.#state.kind === "closed";
   }
 
-  /** `BUSY` while a `read()` or `peek()` is in flight: one read at a time. */
-  #checkIdle(call: string): void {
-    if (this.#busy) {
-      throw new RingError(
-        "BUSY",
-        `${call} on ring "${this.name}" while another read() or peek() is in flight: await it ` +
-          `first (one read at a time; for await, readable and read() each take that turn)`,
-        { objectName: this.name },
-      );
+  /**
+   * Throws unless a read may begin now: `BadResource` after close, `IN_FLIGHT` while another
+   * read awaits, a `TypeError` while a peeked message is lent.
+   */
+  #ready(call: string): void {
+    const state = this.#state;
+    switch (state.kind) {
+      case "idle":
+        return;
+      case "closed":
+        throw new Deno.errors.BadResource(`Ring reader of "${this.name}" is closed`);
+      case "waiting":
+        throw new ShmemaphoreError(
+          "IN_FLIGHT",
+          `${call} on ring "${this.name}" while ${state.call} is in flight: await it first (one ` +
+            `read at a time; for await, readable and read() each take that turn)`,
+          { objectName: this.name },
+        );
+      case "peeked":
+        throw new TypeError(
+          `${call} on ring "${this.name}" while a peeked message is lent: release() it (or let ` +
+            `its using block end) first`,
+        );
     }
+  }
+
+  /** A call that waited has ended: idle again (unless it lent a message, or the ring closed). */
+  #settle(): void {
+    if (this.#state.kind === "waiting") this.#state = { kind: "idle" };
   }
 
   /** `BadResource` after close; `DAMAGED` once a resize detached the mapping. */
   #checkMapped(): void {
-    this.#checkOpen();
+    if (this.#isClosed()) {
+      throw new Deno.errors.BadResource(`Ring reader of "${this.name}" is closed`);
+    }
     if (this.#m.words.length === 0) this.#m.checkSize();
   }
 
-  #checkNotPeeked(): void {
-    if (this.#peeked) throw new Error("release() the message peek() gave before reading on");
+  /** {@link #wait} for a call that lends nothing: waiting meanwhile, idle after. */
+  async #waiting<T>(call: string, options: WaitOptions, look: () => T | null): Promise<T | null> {
+    this.#state = { kind: "waiting", call };
+    try {
+      return await this.#wait(options, look);
+    } finally {
+      this.#settle();
+    }
   }
 
   /**
    * Waits until `look` finds something (a message, a copy or in place; or a batch of them), by
-   * the waiting protocol both ends share (`waitFor`, in `_memory.ts`); `null` at the deadline or
-   * the end of the stream. Where a message was is left in the `MessageReader`.
+   * the waiting protocol both ends share (`waitFor`, in `_memory.ts`); `null` at the deadline,
+   * or `ENDED` at the end of the stream (unless `untilEnd` is false). Where a message was is
+   * left in the `MessageReader`.
    */
-  async #wait<T>(options: WaitOptions, look: () => T | null): Promise<T | null> {
+  async #wait<T>(options: WaitOptions, look: () => T | null, untilEnd = true): Promise<T | null> {
     const { timeoutMs = Infinity, signal, spinMicros = DEFAULT_SPIN_US } = options;
-    this.#checkOpen();
     checkTimeout(timeoutMs);
     checkSpin(spinMicros);
     signal?.throwIfAborted();
     const m = this.#m;
     m.checkNow();
-    return await waitFor(m, {
+    const found = await waitFor(m, {
       look,
       sem: m.readable,
       deadline: monotonicMs() + timeoutMs,
@@ -512,8 +618,9 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       check: (_woken, due) => {
         if (due) this.#lanes.checkWriters();
       },
-      over: () => this.ended,
-    }) ?? this.#timedOut();
+      over: untilEnd ? () => this.#lanes.ended() : undefined,
+    });
+    return found ?? (untilEnd ? this.#timedOut() : null);
   }
 
   /**
@@ -523,10 +630,11 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   #timedOut(): null {
     if (!this.#lanes.ended()) return null;
     const { aborted, died } = this.#lanes;
-    throw new RingError(
+    throw new ShmemaphoreError(
       "ENDED",
       `The stream of ring "${this.name}" has ended: every writer has gone and everything was ` +
-        `read` + (aborted || died ? ` (${aborted} aborted, ${died} died: it was cut short)` : ""),
+        `read` + (aborted || died ? ` (${aborted} aborted, ${died} died: it was cut short)` : "") +
+        `; waitForWriter() waits for the next writer`,
       { objectName: this.name },
     );
   }
@@ -542,16 +650,9 @@ function take(segment: Segment, name: string): void {
     kind: "ring",
     ownerByte: READER_LOCK_BYTE,
     owner: "exclusive",
-    open: (at) => {
-      try {
-        return Segment.open(at);
-      } catch (error) {
-        if (!(error instanceof DamagedObjectError)) throw error; // (ENOENT: publish tries again)
-        throw new RingError("DAMAGED", error.message, { objectName: at, cause: error });
-      }
-    },
+    open: (at) => Segment.open(at), // (ENOENT: publish tries again)
     foreign: (at, uid) =>
-      new RingError("FOREIGN_OBJECT", `Refusing "${at}": it belongs to user ${uid}`, {
+      new ShmemaphoreError("FOREIGN_OBJECT", `Refusing "${at}": it belongs to user ${uid}`, {
         objectName: at,
       }),
     // Only a ring's name is a ring's to take: a live process's segment, a channel's object,
@@ -560,7 +661,7 @@ function take(segment: Segment, name: string): void {
       const bytes = old.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
-        throw new RingError(
+        throw new ShmemaphoreError(
           "FOREIGN_OBJECT",
           `Refusing "${at}": there is shared memory of that name that is not a ring ` +
             `(${header.error}); remove it if it is yours, or choose another name`,
@@ -569,7 +670,7 @@ function take(segment: Segment, name: string): void {
       }
     },
     busy: (_old, at) =>
-      new RingError("BUSY", `A live reader holds ring "${at}": one reader per ring`, {
+      new ShmemaphoreError("BUSY", `A live reader holds ring "${at}": one reader per ring`, {
         objectName: at,
       }),
   });

@@ -4,21 +4,20 @@
  * @module
  */
 
+import {
+  checkSpin,
+  checkTimeout,
+  giveTurn,
+  type ReadyOptions,
+  type WaitOptions,
+} from "../objects/wait.ts";
 import { monotonicMs } from "../objects/_libc.ts";
 import { isOwnerAlive, tryLock, unlock } from "../objects/_lock.ts";
-import { checkSpin, checkTimeout } from "../objects/wait.ts";
 import { isAbsent, openOwn, openWhenReady } from "../objects/lifecycle.ts";
-import type { ReadyOptions } from "../objects/wait.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
-import {
-  CLAIMS_WORD,
-  giveTurn,
-  ringErrors,
-  RingMemory,
-  ringNames,
-  ringSemaphore,
-} from "./_memory.ts";
+import { CLAIMS_WORD, ringErrors, RingMemory, ringSemaphore } from "./_memory.ts";
+import { ringNames } from "./kind.ts";
 import {
   type MessageBatch,
   packedEndWithin,
@@ -26,7 +25,7 @@ import {
   packedMismatch,
   packedStart,
 } from "./batch.ts";
-import { RingError } from "./error.ts";
+import { hasCode, ShmemaphoreError } from "../objects/errors.ts";
 import {
   Flag,
   LANE,
@@ -38,9 +37,9 @@ import {
   RingState,
   WRITER_LOCK_BASE,
 } from "./layout.ts";
-import type { WaitOptions } from "../objects/wait.ts";
 import { writableOf } from "./_streams.ts";
 import { LaneWriter, type Place } from "./_lane_writer.ts";
+import { lendRoom, type Reservation } from "./loans.ts";
 
 /**
  * A `TypeError` if `message` no longer has the length it had when the call began (a resizable
@@ -55,9 +54,28 @@ function checkUnchanged(message: Uint8Array, total: number): void {
   }
 }
 
+/** What a writer is doing: see `mod.ts` for the moves between these. */
+type WriterState =
+  /** Nothing in flight. */
+  | { kind: "idle" }
+  /** A call awaits (`write`, `reserve`, `writeMany`): no other call now. */
+  | { kind: "waiting"; call: string }
+  /** Room is lent ({@link Reservation}): where, to be published at its commit. */
+  | { kind: "reserved"; place: Place }
+  | { kind: "closed" };
+
+/** Options of {@link RingWriter.tryWriteMany}. */
+export interface TryWriteManyOptions {
+  /** The first message of the batch to write. @default {0} */
+  from?: number;
+}
+
+/** Options of {@link RingWriter.writeMany}: the wait's, and `from`. */
+export interface WriteManyOptions extends WaitOptions, TryWriteManyOptions {}
+
 /**
  * The writing end of a ring: one lane of it, claimed with {@link RingWriter.open}. `tryWrite` and
- * `write` copy a message in; `reserve` + `commit` fill it in place.
+ * `write` copy a message in; `reserve` lends room to fill in place ({@link Reservation}).
  */
 export class RingWriter implements Disposable {
   /** The ring's name. */
@@ -67,14 +85,7 @@ export class RingWriter implements Disposable {
   readonly #m: RingMemory;
   /** Its lane's records, room and wake-ups (`_lane_writer.ts`). */
   readonly #out: LaneWriter;
-  /**
-   * A record reserved by `reserve()`, not yet committed: where, how many slots, and the bytes
-   * lent to the caller to fill.
-   */
-  #reserved: (Place & { length: number; room: Uint8Array }) | null = null;
-  /** A `write()` or `reserve()` is in flight (it awaits): every other call is refused. */
-  #busy = false;
-  #closed = false;
+  #state: WriterState = { kind: "idle" };
   #writable?: WritableStream<Uint8Array>;
 
   private constructor(name: string, m: RingMemory, lane: number) {
@@ -82,6 +93,7 @@ export class RingWriter implements Disposable {
     this.#m = m;
     this.lane = lane;
     this.#out = new LaneWriter(name, m, lane);
+    this.#out.wakeReader(); // (a reader waiting for a writer: here is one)
   }
 
   /** See {@link RingWriter.open}. */
@@ -92,23 +104,31 @@ export class RingWriter implements Disposable {
       segment = openOwn(name, "shm", () => Segment.open(name), ringErrors);
     } catch (error) {
       if (!isAbsent(error)) throw error;
-      throw new RingError("READER_GONE", `There is no ring "${name}": is its reader running?`, {
-        objectName: name,
-      });
+      throw new ShmemaphoreError(
+        "PEER_GONE",
+        `There is no ring "${name}": is its reader running?`,
+        {
+          objectName: name,
+        },
+      );
     }
     const opened: (Segment | NamedSemaphore)[] = [segment];
     try {
       const bytes = segment.refresh();
       const header = readHeader(new DataView(bytes.buffer), bytes.length);
       if (!header.ok) {
-        throw new RingError("DAMAGED", `Ring "${name}": ${header.error}`, {
+        throw new ShmemaphoreError("DAMAGED", `Ring "${name}": ${header.error}`, {
           objectName: name,
         });
       }
       if (!isOwnerAlive(segment.fd, READER_LOCK_BYTE, name)) {
-        throw new RingError("READER_GONE", `The reader of ring "${name}" is no longer running`, {
-          objectName: name,
-        });
+        throw new ShmemaphoreError(
+          "PEER_GONE",
+          `The reader of ring "${name}" is no longer running`,
+          {
+            objectName: name,
+          },
+        );
       }
       const readable = ringSemaphore(names.readable, null);
       opened.push(readable);
@@ -117,7 +137,7 @@ export class RingWriter implements Disposable {
       const m = new RingMemory(name, segment, header.shape, readable, writable);
       if (m.load(RING.STATE) !== RingState.OPEN) {
         m.resized.close();
-        throw new RingError("CLOSED", `Ring "${name}" was closed by its reader`, {
+        throw new ShmemaphoreError("CLOSED", `Ring "${name}" was closed by its reader`, {
           objectName: name,
         });
       }
@@ -134,7 +154,7 @@ export class RingWriter implements Disposable {
         if (head >= 2 * slots) {
           unlock(segment.fd, WRITER_LOCK_BASE + lane, name);
           m.resized.close();
-          throw new RingError(
+          throw new ShmemaphoreError(
             "DAMAGED",
             `Ring "${name}", lane ${lane}: its head (${head}) cannot be: the ring cannot be ` +
               `trusted`,
@@ -153,7 +173,7 @@ export class RingWriter implements Disposable {
         return new RingWriter(name, m, lane);
       }
       m.resized.close();
-      throw new RingError(
+      throw new ShmemaphoreError(
         "NO_LANE",
         `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
         { objectName: name },
@@ -169,11 +189,11 @@ export class RingWriter implements Disposable {
    * @param name The ring's name.
    * @param options `timeoutMs`, `signal`.
    * @returns The writing end, or `null` if `timeoutMs` ran out first.
-   * @throws {RingError} As {@link open} does, but for `READER_GONE` (waited through).
+   * @throws {ShmemaphoreError} As {@link open} does, but for `PEER_GONE` (waited through).
    */
   static openWhenReady(name: string, options: ReadyOptions = {}): Promise<RingWriter | null> {
     ringNames(name); // a bad name is an error at once, not a wait
-    const notYet = (error: unknown) => error instanceof RingError && error.code === "READER_GONE";
+    const notYet = (error: unknown) => hasCode(error, "PEER_GONE");
     return openWhenReady(() => RingWriter.open(name), options, notYet);
   }
 
@@ -187,11 +207,13 @@ export class RingWriter implements Disposable {
    *
    * @returns `true` if written; `false` if it does not fit now (or ever: one larger than
    * {@link maxReserve} only goes through {@link write}, which streams it).
-   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE` (noticed when the ring is full), `DAMAGED`;
+   * `IN_FLIGHT` while a call of this writer awaits.
+   * @throws {TypeError} While a reservation is open.
    */
   tryWrite(message: Uint8Array): boolean {
-    this.#checkOpen();
-    if (this.#busy || this.#reserved) this.#checkIdle("tryWrite()");
+    if (this.#state.kind !== "idle") this.#ready("tryWrite()");
+    this.#checkRing();
     return this.#tryWrite(message);
   }
 
@@ -207,16 +229,19 @@ export class RingWriter implements Disposable {
    * Messages are never split or cut: each is in the ring whole, or not at all.
    *
    * @param batch The messages (see {@link MessageBatch}).
-   * @param from The first message to write. @default {0}
+   * @param options `from`: the first message to write (default 0).
    * @returns The number of the first message not written: `batch.count` when all were.
    * @throws {RangeError} For a message of the batch larger than {@link maxReserve} − 4 (write
    * it with {@link write}), or a bad `from`.
-   * @throws {RingError} `CLOSED`, `READER_GONE` (noticed when the ring is full), `DAMAGED`,
-   * `BUSY`.
+   * @throws {TypeError} For a batch whose length words were written over; while a reservation
+   * is open.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE` (noticed when the ring is full), `DAMAGED`;
+   * `IN_FLIGHT` while a call of this writer awaits.
    */
-  tryWriteMany(batch: MessageBatch, from = 0): number {
-    this.#checkOpen();
-    this.#checkIdle("tryWriteMany()");
+  tryWriteMany(batch: MessageBatch, options: TryWriteManyOptions = {}): number {
+    const { from = 0 } = options;
+    this.#ready("tryWriteMany()");
+    this.#checkRing();
     this.#checkFrom(batch, from);
     this.#m.checkNow();
     const done = this.#writeMany(batch, from);
@@ -227,22 +252,22 @@ export class RingWriter implements Disposable {
   /**
    * {@link tryWriteMany} for all of the batch, waiting for room as {@link write} does.
    *
+   * @param batch The messages.
+   * @param options `from` (default 0), `timeoutMs` (default: forever), `signal`, `spinMicros`.
    * @returns How many messages were written: `batch.count - from`, or fewer if the time ran
    * out (each of those written is whole; the rest were not written at all).
-   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
-   * aborts.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE`, `DAMAGED`, `IN_FLIGHT`.
+   * @throws {TypeError} As for {@link tryWriteMany}.
+   * @throws The signal's reason when it aborts.
    */
-  async writeMany(
-    batch: MessageBatch,
-    options: WaitOptions & { from?: number } = {},
-  ): Promise<number> {
+  async writeMany(batch: MessageBatch, options: WriteManyOptions = {}): Promise<number> {
     const { from = 0, timeoutMs = Infinity } = options;
-    this.#checkOpen();
-    this.#checkIdle("writeMany()");
+    this.#ready("writeMany()");
+    this.#checkRing();
     this.#checkFrom(batch, from);
     checkTimeout(timeoutMs);
     checkSpin(options.spinMicros);
-    this.#busy = true;
+    this.#state = { kind: "waiting", call: "writeMany()" };
     try {
       const deadline = monotonicMs() + timeoutMs;
       let done = from;
@@ -259,7 +284,7 @@ export class RingWriter implements Disposable {
       }
       return done - from;
     } finally {
-      this.#busy = false;
+      this.#settle();
     }
   }
 
@@ -327,25 +352,30 @@ export class RingWriter implements Disposable {
    * loop. A message larger than {@link maxReserve} streams through the ring in pieces while the
    * reader copies them out.
    *
-   * One call at a time: until it settles, every other call on this writer is refused (`BUSY`).
+   * One call at a time: until it settles, every other call on this writer is refused
+   * (`IN_FLIGHT`).
    * The message's length is taken at the call: a buffer that changes while it streams (shrunk,
    * transferred) is a `TypeError`, never a message reported sent that was not.
    *
    * @returns `true` once written whole; `false` if the time ran out. However a message ends
    * early (the time ran out, the signal aborted, an error), a part of it already in the ring is
-   * a cut message: the reader drops it, counts it ({@link RingReader.dropped}), and reads on.
-   * @throws {RingError} `CLOSED`, `READER_GONE`, `DAMAGED`, `BUSY`; the signal's reason when it
-   * aborts.
-   * @throws {TypeError} If the message's buffer changed while it was being written.
+   * a cut message: the reader drops it, counts it ({@link RingReader.droppedMessages}), and
+   * reads on.
+   * @param message The message's bytes.
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE`, `DAMAGED`, `IN_FLIGHT`.
+   * @throws {TypeError} If the message's buffer changed while it was being written; while a
+   * reservation is open.
+   * @throws The signal's reason when it aborts.
    */
   async write(message: Uint8Array, options: WaitOptions = {}): Promise<boolean> {
     const total = message.length; // as at the call
-    this.#checkOpen();
-    this.#checkIdle("write()");
+    this.#ready("write()");
+    this.#checkRing();
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
     checkSpin(options.spinMicros);
-    this.#busy = true;
+    this.#state = { kind: "waiting", call: "write()" };
     let offset = 0;
     try {
       if (this.#m.turnDue()) await giveTurn();
@@ -377,52 +407,63 @@ export class RingWriter implements Disposable {
       if (offset > 0 && offset < total) this.#out.cut = true;
       throw error;
     } finally {
-      this.#busy = false;
+      this.#settle();
     }
   }
 
   /**
-   * Reserves room for a message of `length` bytes in the ring and returns it, to be filled in
-   * place (zero copy) and then {@link commit}ted; waits for room as {@link write} does.
+   * Reserves room for a message of `length` bytes in the ring, to be filled in place (zero copy)
+   * and then committed ({@link Reservation.commit}) or abandoned; waits for room as
+   * {@link write} does. While the room is lent, this writer writes nothing else.
    *
    * @param length At most {@link maxReserve} bytes.
-   * @returns The room, a view of the ring; `null` if the time ran out.
+   * @param options `timeoutMs` (default: forever), `signal`, `spinMicros`.
+   * @returns The room, lent until it is committed or abandoned; `null` if the time ran out.
    * @throws {RangeError} For more than {@link maxReserve} bytes.
+   * @throws {TypeError} While another reservation is open.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE`, `DAMAGED`, `IN_FLIGHT`.
+   * @throws The signal's reason when it aborts.
    */
-  async reserve(length: number, options: WaitOptions = {}): Promise<Uint8Array | null> {
+  async reserve(length: number, options: WaitOptions = {}): Promise<Reservation | null> {
     this.#checkReserve(length);
     const { timeoutMs = Infinity } = options;
     checkTimeout(timeoutMs);
     checkSpin(options.spinMicros);
-    this.#busy = true;
+    this.#state = { kind: "waiting", call: "reserve()" };
+    let place: Place | null = null;
     try {
       if (this.#m.turnDue()) await giveTurn();
       options.signal?.throwIfAborted();
-      const place = this.#out.room(length) ??
+      place = this.#out.room(length) ??
         await this.#waitForRoom(length, monotonicMs() + timeoutMs, options);
-      return place ? this.#reserve(place, length) : null;
     } finally {
-      this.#busy = false;
+      this.#settle();
     }
+    return place ? this.#lend(place, length) : null;
   }
 
   /**
    * Reserves room as {@link reserve} does if there is room now, without waiting.
    *
-   * @returns The room, a view of the ring; `null` if there is not enough room now.
+   * @param length At most {@link maxReserve} bytes.
+   * @returns The room, lent until it is committed or abandoned; `null` if there is not enough
+   * room now.
    * @throws {RangeError} For more than {@link maxReserve} bytes.
+   * @throws {TypeError} While another reservation is open.
+   * @throws {ShmemaphoreError} `CLOSED`, `PEER_GONE` (noticed when the ring is full), `DAMAGED`,
+   * `IN_FLIGHT`.
    */
-  tryReserve(length: number): Uint8Array | null {
+  tryReserve(length: number): Reservation | null {
     this.#checkReserve(length);
     this.#m.checkNow();
     const place = this.#out.room(length);
     if (!place) this.#out.checkReader();
-    return place ? this.#reserve(place, length) : null;
+    return place ? this.#lend(place, length) : null;
   }
 
   #checkReserve(length: number): void {
-    this.#checkOpen();
-    this.#checkIdle("reserve()");
+    this.#ready("reserve()");
+    this.#checkRing();
     if (!Number.isSafeInteger(length) || length < 0 || length > this.maxReserve) {
       throw new RangeError(
         `Cannot reserve ${length} bytes: one message in place is at most ${this.maxReserve}`,
@@ -430,42 +471,25 @@ export class RingWriter implements Disposable {
     }
   }
 
-  #reserve(place: Place, length: number): Uint8Array {
+  /** Lends the room at `place`: published at its commit, given up at its abandon. */
+  #lend(place: Place, length: number): Reservation {
     const room = this.#out.lendAt(place, length);
-    this.#reserved = { ...place, length, room };
+    this.#state = { kind: "reserved", place };
     this.#m.store(laneField(this.lane, LANE.PENDING), 1);
-    return room;
-  }
-
-  /**
-   * Publishes the message {@link reserve}d, as long as `length` bytes of it (default: all).
-   *
-   * @throws {Error} If nothing is reserved; {@link RangeError} for a longer `length`.
-   */
-  commit(length?: number): void {
-    this.#checkOpen();
-    const reserved = this.#reserved;
-    if (!reserved) throw new Error("Nothing is reserved: call reserve() first");
-    const n = length ?? reserved.length;
-    if (!Number.isSafeInteger(n) || n < 0 || n > reserved.length) {
-      throw new RangeError(`Cannot commit ${n} bytes of the ${reserved.length} reserved`);
-    }
-    this.#reserved = null;
-    this.#m.giveBack(reserved.room);
-    this.#out.publish(reserved, n, Flag.FIRST | Flag.LAST, n);
-    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
-  }
-
-  /**
-   * Gives up the message {@link reserve}d: nothing of it is published, and the writer may write
-   * again. Does nothing if nothing is reserved.
-   */
-  abandon(): void {
-    this.#checkOpen();
-    if (!this.#reserved) return;
-    this.#m.giveBack(this.#reserved.room);
-    this.#reserved = null;
-    this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+    return lendRoom(room, (committed) => {
+      if (this.#state.kind === "closed") {
+        if (committed === null) return; // (abandoned: nothing to tell a closed writer)
+        throw new Deno.errors.BadResource(
+          `Ring writer of "${this.name}" was closed: the reservation was dropped, not published`,
+        );
+      }
+      this.#state = { kind: "idle" };
+      this.#m.giveBack(room);
+      if (committed !== null) {
+        this.#out.publish(place, committed, Flag.FIRST | Flag.LAST, committed);
+      }
+      this.#m.store(laneField(this.lane, LANE.PENDING), 0);
+    });
   }
 
   /**
@@ -490,7 +514,7 @@ export class RingWriter implements Disposable {
   /**
    * Ends this writer's stream as cut short (what `writable.abort()` and an error in a piped
    * source do): the reader reads what was sent whole, drops a message cut short, and counts the
-   * stream in {@link RingReader.aborted}, so that it can tell it from one that ended with
+   * stream in {@link RingReader.abortedWriters}, so that it can tell it from one that ended with
    * {@link close}. Idempotent; a no-op after {@link close}.
    */
   abort(): void {
@@ -498,19 +522,20 @@ export class RingWriter implements Disposable {
   }
 
   #end(state: number): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#state.kind === "closed") return;
+    const reserved = this.#state.kind === "reserved";
+    this.#state = { kind: "closed" };
     const m = this.#m;
     try {
       if (m.segment.refresh().length === m.bytes.length) {
-        if (this.#out.cut || this.#reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
+        if (this.#out.cut || reserved) m.store(laneField(this.lane, LANE.PENDING), 1);
         m.store(laneField(this.lane, LANE.STATE), state);
         this.#out.wakeReader();
       }
     } catch {
       // A ring that was cut short: nothing to tell through it.
     }
-    m.close(); // and with it, this writer's lock
+    m.close(); // and with it, this writer's lock (and what was lent reads as empty)
   }
 
   /** Same as {@link close}, for `using`. */
@@ -518,35 +543,44 @@ export class RingWriter implements Disposable {
     this.close();
   }
 
-  /** `BUSY` while a call is in flight or a reservation is open: one call at a time. */
-  #checkIdle(call: string): void {
-    if (this.#busy) {
-      throw new RingError(
-        "BUSY",
-        `${call} on ring "${this.name}" while another write() or reserve() of this writer is ` +
-          `in flight: await it first (one call at a time per writer)`,
-        { objectName: this.name },
-      );
-    }
-    if (this.#reserved) {
-      throw new RingError(
-        "BUSY",
-        `${call} on ring "${this.name}" while a reserved message is open: commit() or ` +
-          `abandon() it first`,
-        { objectName: this.name },
-      );
+  /**
+   * Throws unless a call may begin now: `BadResource` after close, `IN_FLIGHT` while another
+   * call of this writer awaits, a `TypeError` while a reservation is open.
+   */
+  #ready(call: string): void {
+    const state = this.#state;
+    switch (state.kind) {
+      case "idle":
+        return;
+      case "closed":
+        throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
+      case "waiting":
+        throw new ShmemaphoreError(
+          "IN_FLIGHT",
+          `${call} on ring "${this.name}" while ${state.call} of this writer is in flight: ` +
+            `await it first (one call at a time per writer)`,
+          { objectName: this.name },
+        );
+      case "reserved":
+        throw new TypeError(
+          `${call} on ring "${this.name}" while a reservation is open: commit() or abandon() it ` +
+            `(or let its using block end) first`,
+        );
     }
   }
 
-  #checkOpen(): void {
-    if (this.#closed) {
-      throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
-    }
+  /** `CLOSED` once the reader has closed the ring. */
+  #checkRing(): void {
     if (this.#m.load(RING.STATE) !== RingState.OPEN) {
-      throw new RingError("CLOSED", `Ring "${this.name}" was closed by its reader`, {
+      throw new ShmemaphoreError("CLOSED", `Ring "${this.name}" was closed by its reader`, {
         objectName: this.name,
       });
     }
+  }
+
+  /** A call that waited has ended: idle again (unless the writer closed meanwhile). */
+  #settle(): void {
+    if (this.#state.kind === "waiting") this.#state = { kind: "idle" };
   }
 
   /** Waits for room (see `LaneWriter.waitForRoom`); `BadResource` if this writer closed. */
@@ -556,10 +590,15 @@ export class RingWriter implements Disposable {
     options: WaitOptions,
   ): Promise<Place | null> {
     try {
-      return await this.#out.waitForRoom(length, deadline, options, () => this.#checkOpen());
+      return await this.#out.waitForRoom(length, deadline, options, () => {
+        if (this.#state.kind === "closed") {
+          throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
+        }
+        this.#checkRing();
+      });
     } catch (error) {
       // This writer closed (its semaphore with it) while the call waited: say that.
-      if (this.#closed && !(error instanceof RingError)) {
+      if (this.#state.kind === "closed" && !(error instanceof ShmemaphoreError)) {
         throw new Deno.errors.BadResource(
           `Ring writer of "${this.name}" was closed while a call waited for room`,
         );

@@ -2,15 +2,15 @@
 // `ring`, writes "pong" into ring NAME once its reader is there.
 //
 //   deno run -A tests/peers/answer_once.ts channel | ring NAME
-import { ChannelClient, RingWriter } from "../../lib/mod.ts";
+import { Responder, RingWriter } from "../../lib/mod.ts";
 
 const [kind, name] = Deno.args;
 if (kind === "channel") {
-  using client = (await ChannelClient.openWhenReady(name, { timeoutMs: 20_000 }))!;
+  using client = (await Responder.openWhenReady(`/${name}`, { timeoutMs: 20_000 }))!;
   for (;;) {
     const request = await client.next({ timeoutMs: 20_000 });
     if (request?.kind === "request") {
-      client.respond(new TextEncoder().encode("pong"));
+      request.respond(new TextEncoder().encode("pong"));
       break;
     }
   }

@@ -2,8 +2,8 @@
 // words given as arguments (CHANNEL W0 W1 W2 W3), and with --cut-data last, grows the data
 // segment to 200000 bytes and has a third process (coreutils truncate) cut it to 10 first.
 import { NamedSemaphore, Segment } from "../../lib/mod.ts";
-import { channelNames } from "../../lib/channel/protocol.ts";
-const names = channelNames(Deno.args[0]);
+import { channelNames } from "../../lib/protocol.ts";
+const names = channelNames(`/${Deno.args[0]}`);
 using head = (await Segment.openWhenReady(names.head, { timeoutMs: 10_000, minSize: 32 }))!;
 using req = NamedSemaphore.open(names.requestReady);
 using res = NamedSemaphore.open(names.responseReady);

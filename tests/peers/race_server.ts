@@ -1,9 +1,9 @@
 // A peer of tests/fencing_test.ts's race: a server (CHANNEL SECONDS) that asks for SECONDS with
 // timeouts of 2 to 6 ms, checks every answer against pattern(text), and prints the counts.
-import { ChannelServer } from "../../lib/mod.ts";
+import { Requester } from "../../lib/mod.ts";
 import { pattern } from "./_pattern.ts";
 
-const server = ChannelServer.create(Deno.args[0]);
+const server = Requester.create(`/${Deno.args[0]}`);
 const end = performance.now() + Number(Deno.args[1]) * 1000;
 let ok = 0, timeouts = 0, wrong = 0;
 for (let i = 0; performance.now() < end; i++) {
@@ -14,7 +14,7 @@ for (let i = 0; performance.now() < end; i++) {
     continue;
   }
   const want = pattern(name);
-  const got = answer.ok ? answer.data : new Uint8Array(0);
+  const got = answer.ok ? answer.bytes : new Uint8Array(0);
   if (got.length === want.length && got.every((b, k) => b === want[k])) ok++;
   else wrong++;
 }

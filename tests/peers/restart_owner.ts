@@ -6,13 +6,13 @@
 //
 // `retry` prints "trying" when it first meets BUSY and "won" when it has the name; then a
 // channel asks "ping" and prints "answer TEXT", a ring reads a message and prints "read TEXT".
-import { ChannelServer, RingReader } from "../../lib/mod.ts";
+import { Requester, RingReader } from "../../lib/mod.ts";
 
 const [kind, role, name] = Deno.args;
 const take = () =>
   kind === "channel"
-    ? ChannelServer.create(name)
-    : RingReader.create(name, { slots: 4, slotSize: 4 << 20, maxWriters: 1 }); // (16 MiB to make)
+    ? Requester.replace(`/${name}`)
+    : RingReader.replace(name, { slots: 4, slotSize: 4 << 20, maxWriters: 1 }); // (16 MiB to make)
 if (role === "hold") {
   const owner = take();
   console.log("holding");
@@ -22,7 +22,7 @@ if (role === "hold") {
   });
   setInterval(() => {}, 1000);
 } else {
-  let owner: ChannelServer | RingReader;
+  let owner: Requester | RingReader;
   for (let said = false;;) {
     try {
       owner = take();
@@ -34,9 +34,9 @@ if (role === "hold") {
     }
   }
   console.log("won");
-  if (owner instanceof ChannelServer) {
+  if (owner instanceof Requester) {
     const answer = await owner.request("ping", { timeoutMs: 10_000 });
-    console.log(answer?.ok ? `answer ${new TextDecoder().decode(answer.data)}` : "no answer");
+    console.log(answer?.ok ? `answer ${new TextDecoder().decode(answer.bytes)}` : "no answer");
   } else {
     const message = await owner.read({ timeoutMs: 10_000 });
     console.log(message ? `read ${new TextDecoder().decode(message)}` : "nothing read");

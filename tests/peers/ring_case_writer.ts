@@ -13,7 +13,7 @@ const go = () => {
 const hello = new TextEncoder().encode("hello");
 const text = (t: string) => new TextEncoder().encode(t);
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const codeOf = (e: unknown) => (e as { code?: string }).code;
+const codeOf = (e: unknown) => (e as { code?: string }).code ?? (e as Error).name;
 
 /** A buffer that changes under a streaming write(): shrunk, or transferred. */
 async function changed(w: RingWriter, how: "shrunk" | "transferred") {
@@ -59,7 +59,7 @@ const scenarios: Record<string, (w: RingWriter) => Promise<void>> = {
   // A reservation excludes every other write until it is committed or abandoned.
   async reserve(w) {
     const room = w.tryReserve(5)!;
-    room.set(text("first"));
+    room.bytes.set(text("first"));
     for (const call of [() => w.tryWrite(hello), () => w.write(hello), () => w.tryReserve(1)]) {
       try {
         await call();
@@ -68,9 +68,10 @@ const scenarios: Record<string, (w: RingWriter) => Promise<void>> = {
         console.log("refused " + codeOf(e));
       }
     }
-    w.commit();
-    w.tryReserve(3)!.set(text("bad"));
-    w.abandon();
+    room.commit();
+    const bad = w.tryReserve(3)!;
+    bad.bytes.set(text("bad"));
+    bad.abandon();
     console.log("after: " + w.tryWrite(text("second")));
     go();
   },

@@ -21,6 +21,6 @@ try {
   const e = caught as Error & { code?: string };
   error = e.code ?? String(e);
 }
-const { dropped, died, aborted } = ring;
+const { droppedMessages: dropped, diedWriters: died, abortedWriters: aborted } = ring;
 console.log(JSON.stringify({ messages, dropped, died, aborted, error }));
 ring.close();

@@ -1,5 +1,5 @@
-// A peer of tests/ring_cases_test.ts: "a writer opening a ring its reader is closing gets READER_GONE or CLOSED, and makes no semaphore again".
-import { RingError, RingWriter } from "../../lib/mod.ts";
+// A peer of tests/ring_cases_test.ts: "a writer opening a ring its reader is closing gets PEER_GONE or CLOSED, and makes no semaphore again".
+import { RingWriter, ShmemaphoreError } from "../../lib/mod.ts";
 const [id, rounds] = Deno.args;
 const seen: Record<string, number> = {};
 for (let i = 0; i < Number(rounds); i++) {
@@ -10,7 +10,7 @@ for (let i = 0; i < Number(rounds); i++) {
     w?.close();
   } catch (caught) {
     const e = caught as Error & { code?: string };
-    outcome = e instanceof RingError ? e.code : "escaped " + e.name + ": " + e.message;
+    outcome = e instanceof ShmemaphoreError ? e.code : "escaped " + e.name + ": " + e.message;
   }
   seen[outcome] = (seen[outcome] ?? 0) + 1;
 }

@@ -3,9 +3,9 @@
 // old one), and prints how each ended.
 //
 //   deno run -A tests/peers/small_shm_server.ts CHANNEL
-import { ChannelServer } from "../../lib/mod.ts";
+import { Requester } from "../../lib/mod.ts";
 
-using server = ChannelServer.create(Deno.args[0]);
+using server = Requester.create(`/${Deno.args[0]}`);
 for (
   const [text, timeoutMs] of [["big", 10_000], ["late", 200], ["big", 10_000], ["big", 10_000]]
 ) {
@@ -14,7 +14,7 @@ for (
     console.log(
       answer === null
         ? `${text}: no answer in time`
-        : `${text}: ${answer.ok ? answer.data.length : answer.error}`,
+        : `${text}: ${answer.ok ? answer.bytes.length : answer.error}`,
     );
   } catch (e) {
     console.log(`${text}: ${(e as { code?: string }).code ?? e}`);

@@ -33,11 +33,11 @@ if (mode === "peek") {
   w.tryWrite(new Uint8Array(100).fill(42));
   w.tryWrite(new Uint8Array([1, 2, 3]));
   const peeked = ring.tryPeek()!;
-  const view = peeked.slice(); // what the Worker is to see: it is the same memory
+  const view = peeked.bytes.slice(); // what the Worker is to see: it is the same memory
   console.log(`peeked ${view[0]}`);
-  const lent = peeked.buffer as ArrayBuffer;
+  const lent = peeked.bytes.buffer as ArrayBuffer;
   await ask({ buffer: lent }, [lent]);
-  ring.release();
+  peeked.release();
   console.log(`next ${[...ring.tryRead()!]}`);
   w.close();
   ring.close();

@@ -26,16 +26,16 @@ import {
   readSmallFile,
   stat,
   type StatInfo,
-} from "./objects/_libc.ts";
-import { HELD_BYTE } from "./objects/_held.ts";
-import { isLocked, isOwnerAlive } from "./objects/_lock.ts";
-import { PosixError } from "./objects/errors.ts";
-import { CHANNEL_NAME, type ObjectKind, RING_SEMAPHORE, TEMPORARY_NAME } from "./objects/kinds.ts";
-import { devShmPath } from "./objects/_names.ts";
-import { temporaryName } from "./objects/kinds.ts";
-import { channelNames, HEADER, isExtended, SERVER_LOCK_BYTE } from "./channel/protocol.ts";
-import { READER_LOCK_BYTE, readHeader, RING } from "./ring/layout.ts";
-import { ringNames } from "./ring/_memory.ts";
+} from "./_libc.ts";
+import { HELD_BYTE } from "./_held.ts";
+import { isLocked, isOwnerAlive } from "./_lock.ts";
+import { PosixError } from "./errors.ts";
+import { baseName, kindByBytes, kindRules, proofBytes, TEMPORARY_NAME } from "./kinds.ts";
+import { devShmPath } from "./_names.ts";
+import { temporaryName } from "./kinds.ts";
+
+/** What an object is: `"ring"`, `"channel"` (the kinds the library makes), or `"plain"`. */
+export type ObjectKind = "ring" | "channel" | "plain";
 
 /** One object in /dev/shm. */
 export interface ShmObject {
@@ -84,7 +84,7 @@ export interface ShmObject {
  *
  * @example
  * ```ts
- * import { listObjects, Segment } from "./mod.ts";
+ * import { listObjects, Segment } from "../mod.ts";
  * import assert from "node:assert/strict";
  * const name = `/doc_list_${crypto.randomUUID().slice(0, 8)}`;
  * using seg = Segment.create(name, 100);
@@ -114,43 +114,34 @@ export function listObjects(filter: (name: string) => boolean = () => true): Shm
 /** What one look at an object's file found: see {@link look}. */
 interface Look {
   st: StatInfo;
-  /** Of a segment: a ring's whole header; a channel's marked header. */
-  ring: boolean;
-  channelHead: boolean;
-  /** Its owner (a ring's reader, a channel's server) is alive: an exclusive lock. */
+  /** Of a segment: the kind its first bytes prove (a ring's whole header, a channel's marked one). */
+  proves: string | null;
+  /** Whether the owner of the kind it proves is alive: an exclusive lock on its owner's byte. */
   ownerAlive: boolean;
   /** Any holder's lock on the held byte (`null`: not ours to open). */
   held: boolean | null;
 }
 
 /**
- * One object's file: opened read-only without blocking (a FIFO cannot hang it), its first page
+ * One object's file: opened read-only without blocking (a FIFO cannot hang it), its first bytes
  * read (never mapped), its locks asked. `null` if it is not there.
  */
 function look(name: string, type: "shm" | "sem"): Look | null {
   const file = type === "sem" ? `/sem.${name.slice(1)}` : name;
   const fd = libc.shm_open(cString(file), O_RDONLY | O_NONBLOCK, 0);
   let st = fd >= 0 ? fstat(fd) : null;
-  const found: Omit<Look, "st"> = {
-    ring: false,
-    channelHead: false,
-    ownerAlive: false,
-    held: null,
-  };
+  const found: Omit<Look, "st"> = { proves: null, ownerAlive: false, held: null };
   try {
     // (Only a regular file is asked: a FIFO, a directory or a device of that name is nobody's.)
     if (fd >= 0 && st && isRegular(st.mode)) {
       found.held = isLocked(fd, HELD_BYTE, name);
-      if (type === "shm" && st.size >= HEADER.EXT_SIZE) {
-        const page = new Uint8Array(Math.min(st.size, RING.DATA_OFFSET));
-        const n = Number(libc.read(fd, page, BigInt(page.length)));
-        const view = new DataView(page.buffer, 0, Math.max(0, n));
-        if (n === RING.DATA_OFFSET && readHeader(view, st.size).ok) {
-          found.ring = true;
-          found.ownerAlive = isOwnerAlive(fd, READER_LOCK_BYTE, name);
-        } else if (n >= HEADER.EXT_SIZE && isExtended(view)) {
-          found.channelHead = true;
-          found.ownerAlive = isOwnerAlive(fd, SERVER_LOCK_BYTE, name);
+      if (type === "shm" && st.size > 0) {
+        const first = new Uint8Array(Math.min(st.size, proofBytes()));
+        const n = Number(libc.read(fd, first, BigInt(first.length)));
+        const rule = kindByBytes(new DataView(first.buffer, 0, Math.max(0, n)), st.size);
+        if (rule) {
+          found.proves = rule.kind;
+          found.ownerAlive = isOwnerAlive(fd, rule.ownerByte, name);
         }
       }
     }
@@ -162,18 +153,21 @@ function look(name: string, type: "shm" | "sem"): Look | null {
   return st ? { st, ...found } : null;
 }
 
-/** An object's kind, whether its bytes prove it, and whether its owner lives: see {@link kindOf}. */
+/** An object's kind, whether bytes prove it, and whether it is live: see {@link kindOf}. */
 interface Kind {
   kind: ObjectKind;
   proven: boolean;
-  /** Its owner (the ring's reader, the channel's server) lives: only for a proven kind. */
-  ownerAlive: boolean;
+  /** `null`: cannot tell (not ours to open). */
+  live: boolean | null;
 }
 
 /**
- * The kind of object `name` (its file looked at: `own`): from its name, proven by its bytes or
- * by its ring's segment or its channel's header (looked at through `lookAt`), whose owner's lock
- * says whether it is live.
+ * The kind of object `name` (its file looked at: `own`), asked of each kind the layers above
+ * registered (`kinds.ts`): proven by its own bytes, or by those of its ring's segment or its
+ * channel's header (looked at through `lookAt`) when that is its owner's, or only suggested by
+ * its name. Whether it is live: for a kind its own bytes prove, its owner's exclusive lock (a
+ * shared lock of someone who may only read it is no owner); for one a sibling proves, that
+ * owner's lock or any holder's of its own; for any other, any holder's.
  */
 function kindOf(
   name: string,
@@ -181,33 +175,24 @@ function kindOf(
   own: Look,
   lookAt: (at: string, as: "shm" | "sem") => Look | null,
 ): Kind {
-  const base = TEMPORARY_NAME.exec(name)?.[1] ?? name;
-  if (type === "shm" && own.ring) return { kind: "ring", proven: true, ownerAlive: own.ownerAlive };
-  const ring = type === "sem" ? RING_SEMAPHORE.exec(base) : null;
-  if (ring) {
-    const segment = lookAt(ring[1], "shm");
-    return segment?.ring
-      ? { kind: "ring", proven: true, ownerAlive: segment.ownerAlive }
-      : { kind: "ring", proven: false, ownerAlive: false };
+  if (own.proves) return { kind: own.proves as ObjectKind, proven: true, live: own.ownerAlive };
+  const base = baseName(name);
+  for (const rule of kindRules()) {
+    const claim = rule.claim(base, type);
+    if (!claim || (claim.proof === base && type === "shm" && !claim.byName)) continue;
+    const proof = claim.proof === base && type === "shm" ? own : lookAt(claim.proof, "shm");
+    // Proof from another object counts only if it is the same user's: anyone may make a file
+    // that looks like a ring's or a channel's header next to somebody else's name.
+    if (proof?.proves === rule.kind && proof.st.uid === own.st.uid) {
+      return {
+        kind: rule.kind as ObjectKind,
+        proven: true,
+        live: proof.ownerAlive || own.held === true ? true : own.held,
+      };
+    }
+    if (claim.byName) return { kind: rule.kind as ObjectKind, proven: false, live: own.held };
   }
-  const channel = CHANNEL_NAME.exec(base);
-  if (channel) {
-    const head = channelNames(channel[1] ?? channel[2]).head;
-    const header = base === head && type === "shm" ? own : lookAt(head, "shm");
-    return header?.channelHead
-      ? { kind: "channel", proven: true, ownerAlive: header.ownerAlive }
-      : { kind: "channel", proven: false, ownerAlive: false };
-  }
-  return { kind: "plain", proven: false, ownerAlive: false };
-}
-
-/**
- * Whether object `name` is live: for a kind its bytes prove, its owner's lock (a process that
- * only has it open, or a shared lock of someone who may only read it, is no owner); for any
- * other, any holder's lock.
- */
-function liveness(kind: Kind, own: Look): boolean | null {
-  return kind.proven ? kind.ownerAlive : own.held;
+  return { kind: "plain", proven: false, live: own.held };
 }
 
 /** One object as listed, its ring's or channel's header looked at once per listing (`looks`). */
@@ -236,7 +221,7 @@ function describe(
     mtimeMs: own.st.mtimeMs,
     inode: own.st.ino,
     device: own.st.dev,
-    live: liveness(kind, own),
+    live: kind.live,
   };
 }
 
@@ -313,6 +298,11 @@ export function removeObject(object: ShmObject): Removal {
     st !== null && st.ino === object.inode && st.dev === object.device;
   if (!same(was)) return changed();
   if (was.uid !== currentUid()) return foreign(was.uid);
+  // A program that takes no locks and has it open keeps it, and keeps its name: asked before
+  // the name moves too (a peer that opens it by name with O_CREAT in the moment it is away
+  // would make another object at the name and split from its peers).
+  const inUse = usedUnproven(object.proven);
+  if (inUse) return inUse;
   // Out of everybody's reach, under a temporary name of its own (which `clean` knows).
   const aside = devShmPath(temporaryName(name), type);
   // (As objects/_unlink.ts does, with the checks of a removal between the two steps.)
@@ -341,22 +331,22 @@ export function removeObject(object: ShmObject): Removal {
     if (!own) return changed();
     // (Its kind from the name it had: its ring's segment, its channel's header, where they are.)
     const kind = kindOf(name, type, own, look);
-    if (liveness(kind, own) !== false) {
+    if (kind.live !== false) {
       return { removed: false, why: "live", detail: "a live process holds it" };
     }
-    if (!kind.proven) {
-      // A kind its bytes do not prove may be another program's: it must be nobody's at all.
-      const users = objectUsers(object);
-      if (users.length > 0) {
-        return {
-          removed: false,
-          why: "in use",
-          detail: `in use by pid ${users.join(", ")} (open or mapped by a program that does ` +
-            `not take this library's locks)`,
-        };
-      }
-    }
-    return null;
+    return usedUnproven(kind.proven);
+  }
+  /** A kind its bytes do not prove may be another program's: it must be nobody's at all. */
+  function usedUnproven(proven: boolean): Removal | null {
+    if (proven) return null;
+    const users = objectUsers(object);
+    if (users.length === 0) return null;
+    return {
+      removed: false,
+      why: "in use",
+      detail: `in use by pid ${users.join(", ")} (open or mapped by a program that does ` +
+        `not take this library's locks)`,
+    };
   }
   function changed(): Removal {
     return {
@@ -375,37 +365,10 @@ export function removeObject(object: ShmObject): Removal {
 }
 
 /**
- * The objects in /dev/shm that belong to channel `channel`: its four names, and the temporary
- * names a server that was killed while starting may have left (`/SEG_C_HEAD.new.TAG`).
- *
- * @param channel The channel name, for example `"ibis"`.
- * @returns The objects, sorted by name.
- *
- * @example
- * ```ts
- * import { channelObjects } from "./mod.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(channelObjects(`doc_${crypto.randomUUID()}`), []);
- * ```
+ * The objects of these names, and the temporary names made for them (`NAME.new.TAG`): what a
+ * kind's `ringObjects` or `channelObjects` lists.
  */
-export function channelObjects(channel: string): ShmObject[] {
-  return objectsNamed(Object.values(channelNames(channel)));
-}
-
-/**
- * The objects in /dev/shm that belong to ring `name`: its segment, its two semaphores, and the
- * temporary names a reader killed while creating it may have left (`/R.new.TAG`).
- *
- * @param name The ring's name, for example `"/frames"`.
- * @returns The objects, sorted by name.
- */
-export function ringObjects(name: string): ShmObject[] {
-  return objectsNamed(Object.values(ringNames(name)))
-    .map((object) => ({ ...object, kind: "ring" })); // (a temporary one may not be filled yet)
-}
-
-/** The objects of these names, and the temporary names made for them (`NAME.new.TAG`). */
-function objectsNamed(names: string[]): ShmObject[] {
+export function objectsNamed(names: string[]): ShmObject[] {
   const exact = new Set(names);
   return listObjects((at) => exact.has(TEMPORARY_NAME.exec(at)?.[1] ?? at));
 }
