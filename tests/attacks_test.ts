@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
+import { listObjects, NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
 import { channelNames, HEADER, State } from "../lib/protocol.ts";
 import {
   assertClean,
@@ -263,6 +263,38 @@ rootTest(
       } finally {
         Segment.unlinkName(names.head);
         Segment.unlinkName(lookalike);
+      }
+    }),
+);
+
+rootTest(
+  "a requester running as root that replaces its data segment never replaces another user's object at that name: FOREIGN_OBJECT, theirs left whole",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const channel = `a_${id}`;
+      const names = channelNames(`/${channel}`);
+      using server = Requester.create(`/${channel}`);
+      const silent = spawnPeer(peer("silent_client"), [channel]);
+      try {
+        // A request given up on: the next one gets a data segment of its own first.
+        const giveUp = new AbortController();
+        const asked = server.request("x", { signal: giveUp.signal });
+        await silent.waitFor("got request");
+        giveUp.abort();
+        await assert.rejects(asked, { name: "AbortError" });
+        // Meanwhile the data segment's name went (root removed it), and another user took it.
+        Segment.unlinkName(names.data);
+        assertClean(await runDeno(peer("attacks_9"), { asNobody: true, args: [names.data] }));
+        await assert.rejects(server.request("y", { timeoutMs: 10_000 }), {
+          code: "FOREIGN_OBJECT",
+        });
+        const [theirs] = listObjects((n) => n === names.data);
+        assert.equal(theirs?.uid, 65534, "theirs is still at the name");
+        assert.equal(theirs.size, 8);
+      } finally {
+        await stop(silent);
+        Segment.unlinkName(names.data);
       }
     }),
 );

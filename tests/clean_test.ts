@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { listObjects, removeObject, Segment } from "../lib/mod.ts";
+import { listObjects, NamedSemaphore, removeObject, Segment } from "../lib/mod.ts";
 import {
   assertClean,
   denoArgv,
@@ -17,6 +17,7 @@ import {
   spawnPeer,
   stop,
   taskArgs,
+  watch,
   withId,
 } from "./_util.ts";
 
@@ -103,5 +104,73 @@ Deno.test("clean --all --remove leaves what only a name or four bytes call a rin
       }
     } finally {
       await stop(holder, crashed);
+    }
+  }));
+
+rootTest(
+  "clean --all --remove keeps a live process's semaphore that another user's forged ring header 'proves' a dead ring's",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const ring = `/cl_${id}`;
+      const holder = spawnPeer(peer("hold_semaphore"), [`${ring}.readable`]);
+      try {
+        await holder.waitFor("holding");
+        assertClean(await runDeno(peer("plant_ring_header"), { asNobody: true, args: [ring] }));
+        const swept = await clean("--all", "--remove");
+        assert.doesNotMatch(swept.stdout, new RegExp(`^removed sem ${ring}\\.readable$`, "m"));
+        assert.equal(listObjects((n) => n === `${ring}.readable`).length, 1, "still there");
+        assert.equal(listObjects((n) => n === ring)[0]?.uid, 65534, "theirs is left too");
+      } finally {
+        await stop(holder);
+        NamedSemaphore.unlinkName(`${ring}.readable`);
+        Segment.unlinkName(ring);
+      }
+    }),
+);
+
+Deno.test("clean keeps a ring's semaphore a live process holds, though the ring's reader is dead", () =>
+  withId(async (id) => {
+    const ring = `/cl_${id}`;
+    const crashed = spawnPeer(peer("robustness_3"), [ring]);
+    let holder: ReturnType<typeof spawnPeer> | undefined;
+    try {
+      await crashed.waitFor("made");
+      await stop(crashed); // the reader is dead: the ring is stale
+      holder = spawnPeer(peer("hold_semaphore"), [`${ring}.readable`]);
+      await holder.waitFor("holding");
+      const kept = await clean("--name", `${ring}.readable`, "--remove");
+      assert.match(kept.stdout, /^kept sem .*a live process holds it/m, kept.stdout);
+      await stop(holder);
+      const gone = await clean("--ring", ring, "--remove");
+      assert.match(gone.stdout, new RegExp(`^removed sem ${ring}\\.readable$`, "m"), gone.stdout);
+    } finally {
+      await stop(crashed, ...(holder ? [holder] : []));
+      await clean("--ring", ring, "--remove");
+    }
+  }));
+
+Deno.test("removeObject() of an object a lock-less program has open, while another opens its name with O_CREAT again and again: kept, and never split from its name", () =>
+  withId(async (id) => {
+    const name = `/cl_split_${id}`;
+    const path = `/dev/shm${name}`;
+    Segment.create(name, 8).close();
+    const [{ inode }] = listObjects((n) => n === name);
+    const user = watch(["sh", "-c", `exec 3<${path}; echo holding; exec sleep 600`]);
+    const opener = watch(["sh", "-c", `echo opening; while :; do : >> ${path}; done`]);
+    try {
+      await user.waitFor("holding");
+      await opener.waitFor("opening");
+      const [listed] = listObjects((n) => n === name);
+      for (let i = 0; i < 200; i++) {
+        const done = removeObject(listed);
+        assert.equal(done.removed ? "removed" : done.why, "in use");
+      }
+      const now = shmEntries(id);
+      assert.deepEqual(now.map((o) => o.name), [name], "no temporary name left");
+      assert.equal(now[0].inode, inode, "the name still refers to the object in use");
+    } finally {
+      await stop(user, opener);
+      Segment.unlinkName(name);
     }
   }));

@@ -559,6 +559,7 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
   }
   /* The claim: start where the reader is (TAIL = HEAD), with a generation of its own. */
   uint32_t tail = atomic_load(lane_field(&r, lane, L_HEAD));
+  uint32_t position = tail; /* what records carry: from the first TAIL, counted without the modulo */
   atomic_store(lane_field(&r, lane, L_TAIL), tail);
   atomic_store(lane_field(&r, lane, L_PID), (uint32_t)getpid());
   atomic_store(lane_field(&r, lane, L_PENDING), 0);
@@ -585,22 +586,22 @@ static int run_ring_write(const char *name, uint32_t id, int count, char *list) 
         uint32_t slot = tail % r.slots, pad = slot + need > r.slots ? r.slots - slot : 0;
         if (pad + need <= free_slots) {
           if (pad) {
-            put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, tail, gen, 0);
-            tail = (tail + pad) % (2 * r.slots);
+            put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, position, gen, 0);
+            tail = (tail + pad) % (2 * r.slots), position += pad;
             slot = 0;
           }
           uint8_t *at = base + (size_t)slot * r.slot_size;
           uint32_t flags = (off == 0 ? F_FIRST : 0) | (off + len == size ? F_LAST : 0);
-          put_record(at, len, flags, tail, gen, size);
+          put_record(at, len, flags, position, gen, size);
           memcpy(at + REC, msg + off, len);
-          tail = (tail + need) % (2 * r.slots);
+          tail = (tail + need) % (2 * r.slots), position += need;
           atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
           wake_reader(&r);
           break;
         }
         if (pad && pad <= free_slots) { /* publish the pad alone, then wait for the rest */
-          put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, tail, gen, 0);
-          tail = (tail + pad) % (2 * r.slots);
+          put_record(base + (size_t)slot * r.slot_size, 0, F_PAD, position, gen, 0);
+          tail = (tail + pad) % (2 * r.slots), position += pad;
           atomic_store_explicit(lane_field(&r, lane, L_TAIL), tail, memory_order_release);
           wake_reader(&r);
           continue;
@@ -662,6 +663,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
   printf("ready\n");
   fflush(stdout);
   uint32_t heads[256] = {0}, gens[256] = {0}, next[256] = {0}, dead[256] = {0};
+  uint32_t positions[256] = {0}; /* each lane's running position since its claim */
   uint8_t *assembly[256] = {0};
   uint64_t filled[256] = {0}, totals[256] = {0};
   int errors = 0, dropped = 0;
@@ -674,7 +676,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
       busy = 1;
       /* A new claim: its generation. Where the reader is stays its own (the writer starts there). */
       uint32_t gen = atomic_load(lane_field(&r, i, L_GENERATION));
-      if (gen != gens[i]) gens[i] = gen, free(assembly[i]), assembly[i] = NULL;
+      if (gen != gens[i]) gens[i] = gen, positions[i] = heads[i], free(assembly[i]), assembly[i] = NULL;
       uint8_t *base = lane_bytes(&r, i);
       for (;;) {
         uint32_t tail = atomic_load_explicit(lane_field(&r, i, L_TAIL), memory_order_acquire);
@@ -694,7 +696,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
         memcpy(&len, at, 4), memcpy(&flags, at + 4, 4), memcpy(&position, at + 8, 4);
         memcpy(&generation, at + 12, 4), memcpy(&total, at + 16, 8);
         uint32_t need = flags & F_PAD ? slots - slot : (REC + len + slot_size - 1) / slot_size;
-        if (position != heads[i] || generation != gens[i] || avail > slots || need > avail ||
+        if (position != positions[i] || generation != gens[i] || avail > slots || need > avail ||
             slot + need > slots || (!(flags & F_PAD) && len > slots * slot_size - REC) ||
             ((flags & (F_FIRST | F_LAST)) == (F_FIRST | F_LAST) && !(flags & F_PAD) && total != len)) {
           fprintf(stderr, "peer: lane %u: a record that cannot be\n", i);
@@ -713,7 +715,7 @@ static int run_ring_read(const char *name, uint32_t slots, uint32_t slot_size, u
           memcpy(assembly[i] + filled[i], at + REC, len);
           filled[i] += len;
         }
-        heads[i] = (heads[i] + need) % (2 * slots);
+        heads[i] = (heads[i] + need) % (2 * slots), positions[i] += need;
         atomic_store_explicit(lane_field(&r, i, L_HEAD), heads[i], memory_order_release);
         wake_writer(&r, i);
         if (!(flags & F_PAD) && (flags & F_LAST)) {

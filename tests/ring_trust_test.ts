@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { MessageBatch, RingReader, RingWriter, ShmemaphoreError } from "../lib/mod.ts";
+import { MessageBatch, RingReader, RingWriter, Segment, ShmemaphoreError } from "../lib/mod.ts";
+import { LANE, RING } from "../lib/protocol.ts";
 import { check, message } from "./_ring_peer.ts";
 import {
   assertClean,
@@ -32,6 +33,8 @@ async function poke(name: string, offset: number, value: number): Promise<void> 
 /** Where lane 0's data starts, and a record's fields (see lib/ring/layout.ts). */
 const LANE0 = 4096;
 const TOTAL = 16;
+/** Lane 0's TAIL in the header's lane table. */
+const LANE0_TAIL = RING.LANE_TABLE + LANE.TAIL;
 const PAYLOAD = 24;
 
 const damaged = (e: unknown) => e instanceof ShmemaphoreError && e.code === "DAMAGED";
@@ -236,3 +239,108 @@ Deno.test("a peeked message is lent until release(): kept past it, it reads as e
     assert.equal(into.length, 0, "a reservation, likewise, until commit()");
     assert.deepEqual([...ring.tryRead()!], new Array(16).fill(5));
   }));
+
+Deno.test("a TAIL published one slot past what was written, onto a record two laps old behind a pad: DAMAGED on every path, never that old message", () =>
+  withId(async (id) => {
+    for (const via of ["tryRead", "peek", "tryReadMany"] as const) {
+      const name = `/rt_${id}_${via}`;
+      using ring = RingReader.create(name, { slots: 4, slotSize: 64, maxWriters: 1 });
+      using w = RingWriter.open(name);
+      // Six one-slot messages (positions 0 to 5), then a three-slot one: a pad at slot 2 (it
+      // covers slots 2 and 3, and slot 3 keeps message 3, of two laps before), then the message
+      // at slots 0 to 2.
+      for (let i = 0; i < 6; i++) {
+        assert.equal(w.tryWrite(new Uint8Array(8).fill(10 + i)), true);
+        assert.equal(ring.tryRead()![0], 10 + i);
+      }
+      const big = new Uint8Array(3 * 64 - 24).fill(16);
+      assert.equal(w.tryWrite(big), false, "room for the pad alone: it goes first");
+      assert.equal(ring.tryRead(), null, "the pad, read");
+      assert.equal(w.tryWrite(big), true);
+      assert.equal(ring.tryRead()!.length, big.length);
+      // The writer's TAIL, one slot further than it wrote: onto slot 3.
+      using raw = Segment.open(name);
+      const tail = new DataView(raw.bytes.buffer).getUint32(LANE0_TAIL, true);
+      await poke(name, LANE0_TAIL, tail + 1);
+      assert.throws(
+        () =>
+          via === "tryRead"
+            ? ring.tryRead()
+            : via === "peek"
+            ? ring.tryPeek()
+            : ring.tryReadMany(new MessageBatch(1024)),
+        damaged,
+        via,
+      );
+    }
+  }));
+
+Deno.test("a BATCH record rewritten after single reads took part of it: DAMAGED, not the rest of it as one message", () =>
+  withId(async (id) => {
+    for (const [what, offset, value] of [["flags", 4, 3], ["length", 0, 8]] as const) {
+      const name = `/rt_${id}_${what}`;
+      using ring = RingReader.create(name, { slots: 4, slotSize: 256, maxWriters: 1 });
+      using w = RingWriter.open(name);
+      const batch = new MessageBatch(64);
+      for (const text of ["a", "b"]) batch.add(new TextEncoder().encode(text));
+      assert.equal(w.tryWriteMany(batch), 2);
+      batch.clear();
+      for (const text of ["c", "d"]) batch.add(new TextEncoder().encode(text));
+      assert.equal(w.tryWriteMany(batch), 2);
+      assert.equal(new TextDecoder().decode(ring.tryRead()!), "a");
+      await poke(name, LANE0 + offset, value); // the first record: FIRST | LAST, or shorter
+      assert.throws(() => ring.tryRead(), damaged, what);
+    }
+  }));
+
+Deno.test("a batch whose length word its caller changes while writeMany() waits for room: TypeError to that caller; the ring reads on for the others", () =>
+  withId(async (id) => {
+    const name = `/rt_${id}`;
+    using ring = RingReader.create(name, { slots: 4, slotSize: 256, maxWriters: 2 });
+    using w = RingWriter.open(name);
+    using other = RingWriter.open(name);
+    const filler = new Uint8Array(256 - 24).fill(1);
+    while (w.tryWrite(filler)); // its lane full: writeMany must wait
+    const batch = new MessageBatch(1024);
+    batch.add(new Uint8Array(100).fill(2));
+    batch.add(new Uint8Array(100).fill(3));
+    const pending = w.writeMany(batch, { timeoutMs: 10_000 });
+    new DataView(batch.bytes.buffer).setUint32(batch.offset(1) - 4, 1000, true);
+    assert.equal(other.tryWrite(new TextEncoder().encode("other")), true);
+    const got: string[] = [];
+    for (let m; (m = ring.tryRead()) !== null;) {
+      got.push(m.length === filler.length ? "filler" : new TextDecoder().decode(m));
+    }
+    await assert.rejects(pending, {
+      name: "TypeError",
+      message: /changed while writeMany\(\) waited/,
+    });
+    assert.deepEqual(got.filter((m) => m !== "filler"), ["other"]);
+    assert.equal(other.tryWrite(new TextEncoder().encode("again")), true);
+    assert.equal(new TextDecoder().decode(ring.tryRead()!), "again");
+  }));
+
+for (const side of ["reader", "writer"] as const) {
+  Deno.test(`a flood of posts on the ${side}'s semaphore (its count set to 50 000 000): its wait still gives the event loop turns and ends at its timeout`, () =>
+    withId(async (id) => {
+      const name = `/rt_${id}`;
+      using ring = RingReader.create(name, { slots: 2, slotSize: 64, maxWriters: 1 });
+      using w = RingWriter.open(name);
+      if (side === "writer") { while (w.tryWrite(new Uint8Array(8))); }
+      // A hostile process of the same user writes the count into the semaphore's file (glibc's
+      // sem_t: the count is its first 32-bit word).
+      const semaphore = `${name}.${side === "reader" ? "readable" : "writable"}`;
+      await poke(`/sem.${semaphore.slice(1)}`, 0, 50_000_000);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      try {
+        const ended = side === "reader"
+          ? await ring.read({ timeoutMs: 300 })
+          : await w.write(new Uint8Array(8), { timeoutMs: 300 });
+        assert.equal(ended, side === "reader" ? null : false, "nothing came: the timeout");
+        assert.ok(ticks > 0, "timers ran while it waited");
+      } finally {
+        clearInterval(timer);
+      }
+    }));
+}

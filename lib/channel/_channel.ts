@@ -14,7 +14,7 @@ import { blockOn } from "../objects/wait.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";
 
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
-import { Segment } from "../objects/segment.ts";
+import { exchangeName, Segment } from "../objects/segment.ts";
 import {
   isAbsent,
   openOwn,
@@ -223,24 +223,42 @@ export function checkDataName(name: string): void {
 }
 
 /**
- * Gives the new data segment its name, once the channel is this requester's: over a stale one of
- * this user's (which only its owner or root could have put there), or, where there is none,
- * only if nobody puts one there first (`link`): a name another user takes in between is refused,
- * never replaced, even as root.
+ * Gives the new data segment its name, once the channel is this requester's: where there is
+ * none, only if nobody puts one there first (`link`); over an old one of this user's, by
+ * swapping the two names (`renameat2(RENAME_EXCHANGE)`) and removing what came out only if it
+ * is this user's regular file, else swapping back. Another user's object is refused, never
+ * replaced, even as root and even if it took the name a moment before.
+ *
+ * @throws {ShmemaphoreError} `FOREIGN_OBJECT`, `DAMAGED` (not shared memory).
  */
 export function publishData(data: Segment, name: string): void {
   for (;;) {
-    const st = lstat(devShmPath(name, "shm"));
-    if (st) {
-      checkDataName(name);
-      data.rename(name, { replace: true });
-      return;
-    }
     try {
       data.rename(name);
       return;
     } catch (error) {
       if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
     }
+    checkDataName(name); // (the usual refusal, before anything moves)
+    let out: string | null;
+    try {
+      out = exchangeName(data, name);
+    } catch (error) {
+      if (isAbsent(error)) continue; // removed meanwhile: link it anew
+      throw error;
+    }
+    if (out === null) {
+      // No RENAME_EXCHANGE here (an old kernel): the check above, then replace.
+      data.rename(name, { replace: true });
+      return;
+    }
+    const came = lstat(devShmPath(out, "shm"));
+    if (came && came.uid === currentUid() && isRegular(came.mode)) {
+      Segment.unlinkName(out);
+      return;
+    }
+    exchangeName(data, out); // not ours: its name back
+    checkDataName(name);
+    throw damaged(name, "changed hands while it was being replaced");
   }
 }

@@ -554,7 +554,7 @@ export class Requester implements Disposable {
       data = makeUnpublished(this.names.data, INITIAL_DATA_SIZE, mode);
     }
     try {
-      data.rename(this.names.data, { replace: true });
+      publishData(data, this.names.data);
     } catch (error) {
       data.unlink();
       data.close();

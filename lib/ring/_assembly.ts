@@ -112,9 +112,9 @@ export class MessageReader {
       const i = at >> 2;
       const length = w[i];
       if (
-        w[i + 1] === (Flag.FIRST | Flag.LAST) && w[i + 2] === head &&
+        w[i + 1] === (Flag.FIRST | Flag.LAST) && w[i + 2] === lanes.positions[lane] &&
         w[i + 3] === lanes.generations[lane] && w[i + 4] === length && w[i + 5] === 0 &&
-        !lanes.assemblies[lane] && length >= 0
+        !lanes.assemblies[lane] && length >= 0 && lanes.batchAt[lane] === 0
       ) {
         const need = slotsFor(length, slotSize);
         if (slot + need <= slots && need <= available) {
@@ -125,10 +125,11 @@ export class MessageReader {
         }
       }
       const record = readRecord(m.lanes[lane], slot, available, shape, {
-        position: head,
+        position: lanes.positions[lane],
         generation: lanes.generations[lane],
       });
       if (!record.ok) throw lanes.damaged(lane, record.error);
+      lanes.checkBatchUnchanged(lane, record);
       const from = at + RECORD_HEADER;
       const { flags } = record;
       if (flags & Flag.PAD) {
@@ -234,6 +235,7 @@ export class MessageReader {
       // The whole record checked before any of its messages is delivered.
       const error = packedError(this.#m.laneWords[lane], from, length);
       if (error) throw lanes.damaged(lane, error);
+      lanes.batchLengths[lane] = length;
     }
     const n = this.#m.laneWords[lane][(from + at) >> 2] >>> 0;
     // (n bounded first: packedSize's 32-bit arithmetic would wrap a hostile length.)
@@ -272,10 +274,11 @@ export class MessageReader {
         if (available === 0) break;
         const slot = head < slots ? head : head - slots;
         const record = readRecord(m.lanes[lane], slot, available, m.shape, {
-          position: head,
+          position: lanes.positions[lane],
           generation: lanes.generations[lane],
         });
         if (!record.ok) throw lanes.damaged(lane, record.error);
+        lanes.checkBatchUnchanged(lane, record);
         const from = slot * slotSize + RECORD_HEADER;
         if (record.flags & Flag.PAD) {
           lanes.advance(lane, record.slots);

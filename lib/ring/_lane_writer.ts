@@ -41,6 +41,11 @@ export interface Place {
 export class LaneWriter {
   /** Where this writer is (also published as TAIL). */
   #tail: number;
+  /**
+   * Its running position since the claim (u32, kept as an int32), which every record carries as
+   * POSITION: TAIL counts modulo 2 × SLOTS, this tells every lap apart.
+   */
+  #position: number;
   /** The reader's HEAD in this lane as last loaded (it only moves on: room is at least that). */
   #headSeen: number;
   /** Whether the last message begun was cut short: the next one says so (RESTART). */
@@ -62,6 +67,7 @@ export class LaneWriter {
     this.#entry = laneField(lane, 0) >> 2;
     // (The claim set TAIL to HEAD, and GENERATION: this writer's.)
     this.#tail = m.load(laneField(lane, LANE.TAIL));
+    this.#position = this.#tail; // (the running position starts at TAIL)
     this.#headSeen = m.load(laneField(lane, LANE.HEAD));
     this.#generation = m.load(laneField(lane, LANE.GENERATION));
   }
@@ -106,12 +112,13 @@ export class LaneWriter {
         // (writeRecord's fields, as words: LENGTH, FLAGS, POSITION, GENERATION, TOTAL.)
         w[i] = length;
         w[i + 1] = Flag.FIRST | Flag.LAST;
-        w[i + 2] = tail;
+        w[i + 2] = this.#position;
         w[i + 3] = this.#generation;
         w[i + 4] = length;
         w[i + 5] = 0;
         this.#bytes.set(message, at + RECORD_HEADER);
         this.#tail = advance(tail, need, slots);
+        this.#position = (this.#position + need) | 0;
         Atomics.store(m.words, this.#entry + TAIL_WORD, this.#tail);
         this.wakeReader();
         return true;
@@ -155,6 +162,7 @@ export class LaneWriter {
       // alone, and the record once the reader has passed it.
       this.#writePad(slot);
       this.#tail = advance(this.#tail, pad, slots);
+      this.#position = (this.#position + pad) | 0;
       this.m.store(laneField(this.lane, LANE.TAIL), this.#tail);
       this.wakeReader();
     }
@@ -167,7 +175,7 @@ export class LaneWriter {
       length: 0,
       flags: Flag.PAD,
       total: 0,
-      position: this.#tail,
+      position: this.#position >>> 0,
       generation: this.#generation,
     });
   }
@@ -206,10 +214,12 @@ export class LaneWriter {
       length,
       flags,
       total,
-      position: advance(this.#tail, place.pad, slots),
+      position: (this.#position + place.pad) >>> 0,
       generation: this.#generation,
     });
-    this.#tail = advance(this.#tail, place.pad + slotsFor(length, slotSize), slots);
+    const used = place.pad + slotsFor(length, slotSize);
+    this.#tail = advance(this.#tail, used, slots);
+    this.#position = (this.#position + used) | 0;
     this.m.store(laneField(this.lane, LANE.TAIL), this.#tail);
     this.wakeReader();
   }

@@ -24,7 +24,16 @@ import {
   WAITING_WORD,
 } from "./_memory.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";
-import { advance, LANE, laneField, LaneState, RING, used, WRITER_LOCK_BASE } from "./layout.ts";
+import {
+  advance,
+  Flag,
+  LANE,
+  laneField,
+  LaneState,
+  RING,
+  used,
+  WRITER_LOCK_BASE,
+} from "./layout.ts";
 
 /** A message being put together from the records of a lane. */
 export interface Assembly {
@@ -41,6 +50,11 @@ export class ReaderLanes {
   readonly heads: number[];
   /** Each lane's GENERATION, as its claim said it: every record of the claim must carry it. */
   readonly generations: number[];
+  /**
+   * The running position of each lane's head since its claim (u32, kept as an int32): what the
+   * next record's POSITION must say. Unlike HEAD (modulo 2 × SLOTS) it tells every lap apart.
+   */
+  readonly positions: number[];
   /** Each lane entry's first 32-bit word in the header. */
   readonly entries: number[];
   /** Lanes the reader knows a writer has claimed (until it frees them). */
@@ -55,6 +69,8 @@ export class ReaderLanes {
   readonly assemblies: (Assembly | null)[];
   /** In each lane, how far into a BATCH record single reads have got (bytes of its payload). */
   readonly batchAt: number[];
+  /** The length of that BATCH record, as it was checked whole (while `batchAt` is not 0). */
+  readonly batchLengths: number[];
   /** Messages lost with writers that cut them, died or aborted while sending them. */
   dropped = 0;
   /** Writers that died without closing. */
@@ -75,6 +91,7 @@ export class ReaderLanes {
     const lanes = m.shape.lanes;
     this.heads = new Array(lanes).fill(0);
     this.generations = new Array(lanes).fill(0);
+    this.positions = new Array(lanes).fill(0);
     this.tailsSeen = new Array(lanes).fill(0);
     this.#unpublished = new Array(lanes).fill(0);
     this.#publishEvery = Math.max(1, m.shape.slots >> 4);
@@ -82,6 +99,7 @@ export class ReaderLanes {
     this.active = new Array(lanes).fill(false);
     this.assemblies = new Array(lanes).fill(null);
     this.batchAt = new Array(lanes).fill(0);
+    this.batchLengths = new Array(lanes).fill(0);
   }
 
   /** How many writers have a lane now (STATE not FREE). */
@@ -123,9 +141,26 @@ export class ReaderLanes {
     // (The writer set GENERATION before STATE: it is the claim's now.)
     this.generations[lane] = Atomics.load(words, entry + (LANE.GENERATION >> 2));
     this.tailsSeen[lane] = this.heads[lane];
+    this.positions[lane] = this.heads[lane]; // (the writer starts at TAIL = HEAD)
     this.#unpublished[lane] = 0;
     this.assemblies[lane] = null;
     this.batchAt[lane] = 0;
+    this.batchLengths[lane] = 0;
+  }
+
+  /**
+   * `DAMAGED` if single reads are part way through a BATCH record at this lane's head and the
+   * record there is no longer that one (another process rewrote its flags or its length).
+   */
+  checkBatchUnchanged(lane: number, record: { flags: number; length: number }): void {
+    if (this.batchAt[lane] === 0) return;
+    if (!(record.flags & Flag.BATCH) || record.length !== this.batchLengths[lane]) {
+      throw this.damaged(
+        lane,
+        `the BATCH record being read (${this.batchLengths[lane]} bytes, ${this.batchAt[lane]} ` +
+          `read) was rewritten: flags ${record.flags}, length ${record.length}`,
+      );
+    }
   }
 
   /**
@@ -210,6 +245,7 @@ export class ReaderLanes {
     const all = m.shape.slots;
     const head = advance(this.heads[lane], slots, all);
     this.heads[lane] = head;
+    this.positions[lane] = (this.positions[lane] + slots) | 0;
     // HEAD is published every sixteenth of the lane, when the lane is empty, and when its writer
     // waits: a store for every message would be a full barrier each (xchg) on the reader's path.
     this.#unpublished[lane] += slots;

@@ -228,15 +228,22 @@ export class MessageBatch {
     };
     appendPacked = (batch, bytes, words, from, length) => {
       if (batch.#size + length > batch.bytes.length) return -1;
-      // One pass over the length words, noting the starts (committed only if they add up to
-      // `length`: a payload that does not is refused whole); then one copy for all of them.
+      // One copy for all of them, then one pass over the length words of the copy (another
+      // process may write the ring's meanwhile: what is checked is what is delivered), noting
+      // the starts, committed only if they add up to `length` (a payload that does not is
+      // refused whole).
       const base = batch.#size;
+      const own = batch.#words;
+      const w = base >>> 2, f = from >>> 2, words32 = length >>> 2;
+      if (words32 <= 64) {
+        for (let k = 0; k < words32; k++) own[w + k] = words[f + k];
+      } else batch.bytes.set(bytes.subarray(from, from + length), base);
       const starts = batch.#starts;
       let count = batch.#count;
       let largest = batch.#largest;
       for (let at = 0; at < length; count++) {
         if (length - at < 4) return `a message header cut at byte ${at} of ${length}`;
-        const n = words[(from + at) >>> 2] >>> 0;
+        const n = own[(base + at) >>> 2] >>> 0;
         const packed = packedSize(n);
         if (n > length || at + packed > length) {
           return `a message of ${n} bytes at byte ${at}, past the record's ${length}`;
@@ -245,11 +252,6 @@ export class MessageBatch {
         if (packed > largest) largest = packed;
         at += packed;
       }
-      const own = batch.#words;
-      const w = base >>> 2, f = from >>> 2, n = length >>> 2;
-      if (n <= 64) {
-        for (let k = 0; k < n; k++) own[w + k] = words[f + k];
-      } else batch.bytes.set(bytes.subarray(from, from + length), base);
       const added = count - batch.#count;
       batch.#count = count;
       batch.#size = base + length;

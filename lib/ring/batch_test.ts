@@ -59,3 +59,22 @@ Deno.test("appendPacked() takes packed messages whole, or refuses them whole whe
   assert.equal(typeof appendPacked(empty, bad.bytes, badWords, 0, 6), "string");
   assert.equal(empty.count, 0);
 });
+
+Deno.test("appendPacked() checks the bytes it delivers: lengths that change between a look and the copy (another process writing the ring) are refused, never delivered", () => {
+  // Two views of "the same memory" that disagree, as the ring's would if a process wrote a
+  // length word between the two reads: the words say [300, 300], the bytes [600, 300].
+  const honest = new MessageBatch(1024);
+  honest.add(new Uint8Array(300).fill(1));
+  honest.add(new Uint8Array(300).fill(2));
+  const words = new Int32Array(honest.bytes.slice().buffer);
+  const bytes = honest.bytes.slice();
+  new DataView(bytes.buffer).setUint32(0, 600, true);
+  const into = new MessageBatch(4096);
+  const n = appendPacked(into, bytes, words, 0, honest.size);
+  assert.equal(
+    typeof n,
+    "string",
+    `refused, not ${n} messages of lengths ${[...into].map((m) => m.length)}`,
+  );
+  assert.equal(into.count, 0);
+});

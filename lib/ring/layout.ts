@@ -53,8 +53,10 @@
  *
  * Positions count slots modulo 2 × SLOTS (so that a full lane and an empty one differ): the slot
  * of position p is p mod SLOTS, and a lane holds (TAIL − HEAD) mod 2 × SLOTS slots. They go on
- * from one writer of a lane to the next (a writer starts at HEAD, where the reader is), so that
- * a record's position says which lap of the lane it was written in.
+ * from one writer of a lane to the next (a writer starts at HEAD, where the reader is). A
+ * record's POSITION is the writer's *running* position: it starts at the TAIL the claim began
+ * with and counts every slot the writer uses (pads too) without the modulo, wrapping only at
+ * 2^32, so that a record says which lap of the claim it was written in, however many laps ago.
  *
  * A record starts at a slot boundary and takes whole slots: a 24-byte header, then the payload.
  *
@@ -66,7 +68,7 @@
  *                      payload is many whole messages, each a u32 length, its bytes, and padding
  *                      to a multiple of 4; see batch.ts. A reader that does not know BATCH must
  *                      refuse the record)
- *    8 u32 POSITION    the lane position the record starts at (the writer's TAIL before it)
+ *    8 u32 POSITION    the writer's running position at the record's start (above)
  *   12 u32 GENERATION  the lane's GENERATION of the claim that wrote it
  *   16 u64 TOTAL       the whole message's length: on a FIRST record at least LENGTH, and
  *                      exactly LENGTH on a FIRST | LAST one
@@ -263,7 +265,7 @@ export type RecordCheck =
 
 /** Where the reader is in a lane: what the record at its head must say of itself. */
 export interface RecordPlace {
-  /** The lane position of the record (the reader's head there). */
+  /** The running position of the record (the reader's, since the claim: see the module). */
   position: number;
   /** The GENERATION of the lane's claim. */
   generation: number;
@@ -293,11 +295,13 @@ export function readRecord(
     ? high * 0x1_0000_0000 + lane.getUint32(at + RECORD.TOTAL, true)
     : Infinity;
   const where = `record at slot ${slot}`;
-  if (position !== place.position || generation !== (place.generation >>> 0)) {
+  if (position !== (place.position >>> 0) || generation !== (place.generation >>> 0)) {
     return {
       ok: false,
       error: `${where} says position ${position}, generation ${generation}; the reader is at ` +
-        `${place.position} of generation ${place.generation >>> 0} (a record from before this ` +
+        `${place.position >>> 0} of generation ${
+          place.generation >>> 0
+        } (a record from before this ` +
         `writer's claim, or from an earlier lap: its TAIL ran ahead of what it wrote, or back)`,
     };
   }

@@ -78,6 +78,8 @@ class DocWriter {
   readonly lane: number;
   readonly head: number;
   #tail: number;
+  /** The running position records carry (from the first TAIL, no modulo). */
+  #position = 0;
   readonly #generation: number;
 
   private constructor(seg: Segment, lane: number, start: "head" | "zero") {
@@ -87,6 +89,7 @@ class DocWriter {
     this.lane = lane;
     this.head = Atomics.load(this.#words, laneField(lane, LANE.HEAD) >> 2);
     this.#tail = start === "zero" ? 0 : this.head;
+    this.#position = this.#tail;
     const w = (f: number) => laneField(lane, f) >> 2;
     Atomics.store(this.#words, w(LANE.TAIL), this.#tail);
     Atomics.store(this.#words, w(LANE.PENDING), 0);
@@ -122,12 +125,14 @@ class DocWriter {
     if (pad) {
       this.#record(slot, 0, Flag.PAD);
       this.#tail = (this.#tail + pad) % (2 * slots);
+      this.#position = (this.#position + pad) >>> 0;
     }
     const at = laneOffset({ lanes: SHAPE.maxWriters, ...SHAPE }, this.lane) +
       (this.#tail % slots) * slotSize;
     this.#seg.bytes.set(message, at + RECORD_HEADER);
     this.#record(this.#tail % slots, message.length, Flag.FIRST | Flag.LAST);
     this.#tail = (this.#tail + need) % (2 * slots);
+    this.#position = (this.#position + need) >>> 0;
     Atomics.store(this.#words, laneField(this.lane, LANE.TAIL) >> 2, this.#tail);
     return true;
   }
@@ -136,7 +141,7 @@ class DocWriter {
     const at = laneOffset({ lanes: SHAPE.maxWriters, ...SHAPE }, this.lane) + slot * SHAPE.slotSize;
     this.#view.setUint32(at + RECORD.LENGTH, length, true);
     this.#view.setUint32(at + RECORD.FLAGS, flags, true);
-    this.#view.setUint32(at + RECORD.POSITION, this.#tail, true);
+    this.#view.setUint32(at + RECORD.POSITION, this.#position, true);
     this.#view.setUint32(at + RECORD.GENERATION, this.#generation >>> 0, true);
     this.#view.setBigUint64(at + RECORD.TOTAL, BigInt(length), true);
   }

@@ -155,7 +155,13 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       let readable = made.add(ringSemaphore(names.readable, mode));
       let writable = made.add(ringSemaphore(names.writable, mode));
       const segment = made.add(makeOwned(name, RING.DATA_OFFSET, mode, READER_LOCK_BYTE));
-      segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
+      try {
+        segment.grow(RING.DATA_OFFSET + shape.lanes * shape.slots * shape.slotSize);
+      } catch (error) {
+        // (Said of the ring's name, not of the temporary one it is made under.)
+        if (!(error instanceof PosixError)) throw error;
+        throw new PosixError(error.syscall, error.errno, name, "Cannot create ring");
+      }
       writeHeader(new DataView(segment.bytes.buffer), shape, Deno.pid);
       if (replace) take(segment, name);
       else {

@@ -281,6 +281,15 @@ export class RingWriter implements Disposable {
         }
         const bytes = packedStart(batch, this.#chunkEnd(batch, done)) - packedStart(batch, done);
         if (!await this.#waitForRoom(bytes, deadline, options)) break;
+        // The caller's code ran while this waited: what is left must be as it was checked.
+        const bad = packedMismatch(batch, done);
+        if (bad >= 0) {
+          throw new TypeError(
+            `Message ${bad} of the batch: its length word was changed while writeMany() waited ` +
+              `(${done - from} of the batch were written, none after): leave a batch as it is ` +
+              `until the call that writes it has settled`,
+          );
+        }
       }
       return done - from;
     } finally {

@@ -46,6 +46,7 @@ const head = Atomics.load(words, word(lane, LANE.HEAD));
 // it; and "claimed" once it shows.)
 console.log(`claiming lane ${lane} at head ${head}`);
 let tail = start === "zero" ? 0 : head;
+let position = tail; // the running position records carry: from the first TAIL, no modulo
 Atomics.store(words, word(lane, LANE.TAIL), tail);
 Atomics.store(words, word(lane, LANE.WRITER_PID), Deno.pid);
 Atomics.store(words, word(lane, LANE.PENDING), 0);
@@ -70,11 +71,13 @@ for (let k = 0; k < count; k++) {
       if (pad) {
         record(slot, 0, Flag.PAD, 0);
         tail = (tail + pad) % (2 * shape.slots);
+        position = (position + pad) >>> 0;
       }
       const at = base + (tail % shape.slots) * shape.slotSize;
       bytes.set(payload, at + RECORD_HEADER);
       record(tail % shape.slots, payload.length, Flag.FIRST | Flag.LAST, payload.length);
       tail = (tail + need) % (2 * shape.slots);
+      position = (position + need) >>> 0;
       Atomics.store(words, word(lane, LANE.TAIL), tail);
       wake();
       break;
@@ -93,7 +96,7 @@ function record(slot: number, length: number, flags: number, total: number): voi
   const at = base + slot * shape.slotSize;
   view.setUint32(at + RECORD.LENGTH, length, true);
   view.setUint32(at + RECORD.FLAGS, flags, true);
-  view.setUint32(at + RECORD.POSITION, tail, true);
+  view.setUint32(at + RECORD.POSITION, position, true);
   view.setUint32(at + RECORD.GENERATION, generation >>> 0, true);
   view.setBigUint64(at + RECORD.TOTAL, BigInt(total), true);
 }
