@@ -20,7 +20,7 @@
  * then. The first 10% of each block (at least one round: the peer may have gone to sleep while the
  * others ran) is dropped. Every side, Deno or C, times with `CLOCK_MONOTONIC`.
  *
- * `--readme` writes the tables and the charts of this run into README.md (between the
+ * `--readme` writes the tables and the charts of this run into bench/README.md (between the
  * `bench:start`/`bench:end` markers), bench/chart.svg and bench/stream.svg, so that all of them
  * always come from one run.
  *
@@ -52,7 +52,7 @@ memcpy; in one run (about three minutes).
   --json          print the results as JSON on stdout (the progress goes to stderr)
   --svg FILE      write the channel's chart there (default out/bench.svg; the ring's goes next
                   to it, as stream.svg)
-  --readme        write the tables into README.md and the charts into bench/chart.svg and
+  --readme        write the tables into bench/README.md and the charts into bench/chart.svg and
                   bench/stream.svg (a full run only)
   --quick         a smoke run: fewer rounds, 2 blocks
   --blocks N      blocks a series (default 20)
@@ -696,20 +696,20 @@ if (opts.svg) {
 if (opts.readme && svg && streamSvg) {
   await Deno.writeTextFile(`${root}bench/chart.svg`, svg);
   await Deno.writeTextFile(`${root}bench/stream.svg`, streamSvg);
-  const readme = await Deno.readTextFile(`${root}README.md`);
+  const readme = await Deno.readTextFile(`${root}bench/README.md`);
   const [start, end] = ["<!-- bench:start -->", "<!-- bench:end -->"];
   const [before, rest] = readme.split(start);
   if (rest === undefined || !rest.includes(end)) {
-    throw new Error(`README.md has no "${start}" … "${end}" block to write the table into`);
+    throw new Error(`bench/README.md has no "${start}" … "${end}" block to write the table into`);
   }
   await Deno.writeTextFile(
-    `${root}README.md`,
+    `${root}bench/README.md`,
     `${before}${start}\n${markdown()}${end}${rest.slice(rest.indexOf(end) + end.length)}`,
   );
   // The table as deno fmt lays it out, so that `deno fmt --check` stays clean.
-  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", `${root}README.md`] })
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", `${root}bench/README.md`] })
     .output();
-  log("README.md, bench/chart.svg and bench/stream.svg: written from this run");
+  log("bench/README.md, bench/chart.svg and bench/stream.svg: written from this run");
 }
 
 /** The README's table: one row per exchange, one column per transport. */

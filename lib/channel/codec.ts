@@ -29,6 +29,7 @@ import {
 export interface RequesterIdentity {
   /** Random, in [1, 2^53). */
   session: number;
+  /** Its pid (for messages: liveness is its lock). */
   requesterPid: number;
   /** The inode number of the data segment it made. */
   dataId: number;
@@ -72,7 +73,9 @@ export function writeRequest(view: DataView, nameLength: number, seq: number, ki
 
 /** What the requester is waiting for an answer to. */
 export interface Pending {
+  /** The requester's SESSION. */
   session: number;
+  /** The request's REQUEST_SEQ. */
   seq: number;
   /** The name's length, as written in word 0. */
   nameLength: number;
@@ -370,7 +373,9 @@ export function claim(
 
 /** What an extended answer is fenced with: the session and request it answers. */
 export interface Fence {
+  /** The SESSION answered. */
   session: number;
+  /** The REQUEST_SEQ answered. */
   seq: number;
 }
 

@@ -52,7 +52,7 @@ function failure(what: string, name: string): PosixError {
 }
 
 /**
- * Takes a lock on byte `byte` of `fd`'s file (`name`, for messages) without waiting: shared (`exclusive: false`, many may
+ * Takes a lock on byte `byte` of `fd`'s file (`name`, for messages) without waiting: shared (`exclusive` false: many may
  * hold it) or exclusive.
  *
  * @returns `true` if this descriptor now holds it, `false` if another open file holds a lock that

@@ -140,7 +140,7 @@ export function holdFile(name: string, inode: number): number {
 }
 
 /**
- * Makes semaphore `name` with `create` in place of a stale one: refused (`ObjectError`) if it is
+ * Makes semaphore `name` with `create` in place of a stale one: refused (a `ShmemaphoreError`) if it is
  * another user's (`FOREIGN_OBJECT`), another kind's (`FOREIGN_OBJECT`), or held by a live
  * process (`BUSY`). The old file is taken alone (an exclusive lock) while its name is removed, so
  * that no opener holds it meanwhile.

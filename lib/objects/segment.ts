@@ -472,7 +472,7 @@ export class Segment implements Disposable {
   /**
    * Removes the name `name` (`shm_unlink`), whatever object it refers to now. Processes that have
    * it open keep their memory until they close it. To remove the name only while it still
-   * refers to a segment you hold, use {@link Segment.prototype.unlink}.
+   * refers to a segment you hold, use `unlink()` on it.
    *
    * @param name The object's name.
    * @returns `true` if it was removed, `false` if there was none.

@@ -1,91 +1,11 @@
 /**
- * The layout of a {@link RingReader} in shared memory, as a pure codec: offsets, the record format,
- * and the arithmetic of positions, over a `DataView` and an `Int32Array` of the ring's segment.
- * No FFI and no processes (`layout_test.ts` tests it in-process); a C or Python process that
- * follows this file can take either side (tests/peer.c does).
+ * The layout of a ring in shared memory, as a pure codec: offsets, the record format, and the
+ * arithmetic of positions, over a `DataView` of the ring's segment. No FFI and no processes
+ * (`layout_test.ts` tests it in-process).
  *
- * A ring `/R` is one shared memory object `/R` and two semaphores, `/R.readable` (a writer posts
- * it when the reader sleeps and there is something to read) and `/R.writable` (the reader posts
- * it when writers sleep and there is room). The semaphores only wake sleepers: what there is to
- * read is in the positions below.
- *
- * The segment: one page of header, then `LANES` lanes of `SLOTS × SLOT_SIZE` bytes each. Every
- * writer has a lane of its own (a single-producer, single-consumer ring): messages of different
- * writers never interleave, each writer's arrive in its order, and a writer that dies costs the
- * others nothing.
- *
- * ```text
- * header (native byte order; u32 unless said)
- *    0 MAGIC             "SHRN" (0x4e524853)
- *    4 VERSION           2
- *    8 LANES             how many writers at most
- *   12 SLOTS             slots per lane
- *   16 SLOT_SIZE         bytes per slot, a multiple of 64
- *   20 READER_PID        for messages; liveness is the reader's lock (below)
- *   24 STATE             0 open, 1 closed by the reader (writers stop)
- *   28 READER_SLEEPING   1 while the reader blocks on /R.readable: a writer that publishes takes
- *                        it back to 0 (compare-and-swap) and posts
- *   32 WRITERS_SLEEPING  how many writers block on /R.writable (the reader that closes the ring
- *                        posts as many times, to wake them all)
- *   36 CLAIMS            lanes claimed so far (wrapping, skipping 0): a writer that claims a
- *                        lane sets its STATE, then adds 1 here; 0 until a writer has joined
- *                        (the stream can end only after that)
- *  256 the lane table: LANES entries of 128 bytes (two cache lines)
- *        +0  STATE       0 free, 1 claimed by a writer, 2 closed by it (the reader drains it),
- *                        3 aborted by it (drained as closed, but the reader counts the stream
- *                        as cut short: its last message, if PENDING, is dropped)
- *        +4  WRITER_PID
- *        +8  GENERATION  bumped at every claim; every record of the claim carries it
- *        +12 PENDING     1 while the writer has reserved a record it has not committed
- *        +16 TAIL        the writer's position (below), published after the record is written;
- *                        a writer that claims the lane starts it at HEAD
- *        +64 HEAD        the reader's position, published after the record is read
- *        +68 WAITING     while the writer blocks on /R.writable for room in this lane, how
- *                        many slots it waits to see free (0 when it does not wait): the reader
- *                        that frees that many here takes it back to 0 (compare-and-swap) and
- *                        posts /R.writable once for each writer that sleeps (WRITERS_SLEEPING,
- *                        at least once): every writer woken looks at its own lane, and sleeps
- *                        on if there is no room in it.
- *                        (On the reader's cache line: the reader looks at it after every
- *                        message, the writer writes it only when it goes to sleep.)
- * lanes: lane i starts at DATA_OFFSET + i × SLOTS × SLOT_SIZE
- * ```
- *
- * Positions count slots modulo 2 × SLOTS (so that a full lane and an empty one differ): the slot
- * of position p is p mod SLOTS, and a lane holds (TAIL − HEAD) mod 2 × SLOTS slots. They go on
- * from one writer of a lane to the next (a writer starts at HEAD, where the reader is). A
- * record's POSITION is the writer's *running* position: it starts at the TAIL the claim began
- * with and counts every slot the writer uses (pads too) without the modulo, wrapping only at
- * 2^32, so that a record says which lap of the claim it was written in, however many laps ago.
- *
- * A record starts at a slot boundary and takes whole slots: a 24-byte header, then the payload.
- *
- * ```text
- *    0 u32 LENGTH      bytes of payload in this record
- *    4 u32 FLAGS       1 FIRST (a message starts), 2 LAST (it ends), 4 PAD (skip to the lane's
- *                      start), 8 RESTART (on a FIRST: the message before it was cut short by its
- *                      writer; drop what came of it), 16 BATCH (with FIRST | LAST only: the
- *                      payload is many whole messages, each a u32 length, its bytes, and padding
- *                      to a multiple of 4; see batch.ts. A reader that does not know BATCH must
- *                      refuse the record)
- *    8 u32 POSITION    the writer's running position at the record's start (above)
- *   12 u32 GENERATION  the lane's GENERATION of the claim that wrote it
- *   16 u64 TOTAL       the whole message's length: on a FIRST record at least LENGTH, and
- *                      exactly LENGTH on a FIRST | LAST one
- * ```
- *
- * The reader checks every record against what it knows itself (where it is in the lane, the
- * claim's generation) before any of it is delivered: a record from before the claim, or from an
- * earlier lap (a writer whose TAIL ran ahead of what it wrote, or went back), is DAMAGED.
- *
- * A record never wraps: one that would cross the lane's end is placed at its start, after a PAD
- * record that fills the rest. A message of up to `SLOTS × SLOT_SIZE − 24` bytes is one record
- * (FIRST | LAST); a larger one streams through in records of at most that size, while the reader
- * copies them out.
- *
- * Liveness, from the kernel (Linux OFD locks on the segment's file, as the channel's): the reader
- * holds byte 0 exclusively; the writer of lane i holds byte 1 + i exclusively, and taking that
- * lock is how it claims the lane.
+ * The contract itself (the header, the lane table, records, positions, claims, sleeping and
+ * waking, memory ordering, written for a peer in another language) is `docs/ring.md`; this code
+ * and `tests/peer.c` follow it.
  *
  * @module
  */
@@ -138,6 +58,7 @@ export const Flag = { FIRST: 1, LAST: 2, PAD: 4, RESTART: 8, BATCH: 16 } as cons
 
 /** The byte the reader locks; the writer of lane i locks {@link WRITER_LOCK_BASE} + i. */
 export const READER_LOCK_BYTE = 0;
+/** The writer of lane i locks this byte + i. */
 export const WRITER_LOCK_BASE = 1;
 
 /** The most lanes (writers) a ring can have: the header page holds their table. */
