@@ -157,12 +157,26 @@ const id = crypto.randomUUID().slice(0, 8);
 const monotonicMs = () => performance.now();
 
 /**
- * Everything this run makes in /dev/shm has `id` in its name: a janitor process removes it once
- * this one is gone, however it went (see bench/_janitor.ts); the end of a run removes it too.
+ * Everything this run makes in /dev/shm has `id` in its name, and everything it makes in
+ * $TMPDIR is under `runDir`: a janitor process removes both once this one is gone, however it
+ * went (see bench/_janitor.ts); the end of a run removes them too.
  */
-const removeLeftovers = () => removeRun(id);
+const runDir = Deno.makeTempDirSync({ prefix: `shmemaphore_bench_${id}_` });
+const removeLeftovers = () => {
+  removeRun(id);
+  Deno.removeSync(runDir, { recursive: true });
+};
 const janitor = new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-ffi", "--quiet", new URL("./_janitor.ts", import.meta.url).pathname, id],
+  args: [
+    "run",
+    "--allow-ffi",
+    `--allow-read=${runDir}`,
+    `--allow-write=${runDir}`,
+    "--quiet",
+    new URL("./_janitor.ts", import.meta.url).pathname,
+    id,
+    runDir,
+  ],
   stdin: "piped",
 }).spawn();
 janitor.unref();
@@ -237,7 +251,7 @@ async function channelPeer(mode: string): Promise<Peer> {
 }
 
 async function socketPeer(mode: string): Promise<Peer> {
-  const dir = await Deno.makeTempDir({ prefix: "shmemaphore_bench_" });
+  const dir = await Deno.makeTempDir({ dir: runDir });
   const listener = Deno.listen({ transport: "unix", path: `${dir}/sock` });
   const process = new Deno.Command(Deno.execPath(), {
     args: [...PEER_FLAGS, `${root}bench/_peer.ts`, "socket", `${dir}/sock`, mode],
@@ -309,7 +323,7 @@ function cPeer(exe: string, mode: string): Peer {
 
 /** Builds tests/peer.c; `null` when there is no C compiler. */
 async function buildPeer(): Promise<{ exe: string; dir: string } | null> {
-  const dir = await Deno.makeTempDir({ prefix: "shmemaphore_bench_" });
+  const dir = await Deno.makeTempDir({ dir: runDir });
   const exe = `${dir}/peer`;
   try {
     const out = await new Deno.Command("cc", {

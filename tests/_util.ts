@@ -329,6 +329,15 @@ export function unlinkListed(object: Pick<ShmObject, "name" | "type">): void {
   else Segment.unlinkName(object.name);
 }
 
+/**
+ * A "go" for a peer that waits for it with tests/peers/_go.ts: pass `path` to the peer, and
+ * `go()` when it may go on.
+ */
+export async function goFile(): Promise<{ path: string; go: () => Promise<void> }> {
+  const path = `${await tempDir("go")}/go`;
+  return { path, go: () => Deno.writeTextFile(path, "") };
+}
+
 /** A fresh temporary folder, removed when the tests end. */
 export async function tempDir(prefix: string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: `shmemaphore_${prefix}_` });

@@ -11,6 +11,7 @@ import { channelNames, HEADER, State } from "../lib/protocol.ts";
 import {
   assertClean,
   denoArgv,
+  goFile,
   peer,
   removeChannel,
   rootTest,
@@ -37,17 +38,24 @@ Deno.test("a late answer to a request the server gave up on never becomes the an
     using server = Requester.create(`/${channel}`);
     // A client that takes "red" and answers it, late: when the server has moved on to "blue" and
     // another client has claimed it, it writes its red pixels into the data segment it has.
-    const late = spawnPeer(peer("attacks_1"), [channel, `${SLOW}`]);
+    const lateGo = await goFile();
+    const late = spawnPeer(peer("answer_late_on_go"), [channel, lateGo.path]);
     try {
       await late.waitFor("joined");
       const red = server.request("red", { timeoutMs: 1000 * SLOW });
       await late.waitFor("took red");
       assert.equal(await red, null, "no answer in time: a timeout is a value");
-      // The honest client: it fills its answer, then waits before it sends, so that the late one
-      // writes in between.
-      const honest = spawnPeer(peer("attacks_2"), [channel, `${SLOW}`]);
+      // The honest client fills its answer; the late one writes its own before the honest one
+      // sends.
+      const honestGo = await goFile();
+      const honest = spawnPeer(peer("reserve_then_send_on_go"), [channel, honestGo.path]);
       try {
-        const answer = await server.request("blue", { timeoutMs: 10_000 * SLOW });
+        const blue = server.request("blue", { timeoutMs: 10_000 * SLOW });
+        await honest.waitFor("reserved");
+        await lateGo.go();
+        await late.waitFor("sent ");
+        await honestGo.go();
+        const answer = await blue;
         assert.ok(answer?.ok);
         assert.deepEqual(
           [...answer.bytes],
@@ -80,23 +88,20 @@ for (const side of ["server", "client"] as const) {
             "--out",
             await tempDir("out"),
           ])
-          : spawnPeer(peer("attacks_3"), [channel]);
-        await server.waitFor("rounds");
+          : spawnPeer(peer("idle_requester"), [channel]);
+        await server.waitFor(side === "server" ? "rounds" : "up");
         const client = side === "server"
-          ? spawnPeer(peer("attacks_4"), [channel])
+          ? spawnPeer(peer("take_one_request"), [channel])
           : await startTask("client", ["--channel", channel, "--timeout", `${2 * SLOW}`]);
         await client.waitFor(side === "server" ? "took request" : "serving server pid");
         // Posts as fast as it can, for ever, on the semaphore the other side waits on.
-        const flood = spawnPeer(peer("attacks_5"), [
+        const flood = spawnPeer(peer("flood_semaphore"), [
           side === "server" ? names.responseReady : names.requestReady,
         ]);
         const victim = side === "server" ? server : client;
         try {
           await flood.waitFor("flooding");
-          if (how === "SIGINT") {
-            await new Promise((r) => setTimeout(r, 300));
-            victim.process.kill("SIGINT");
-          }
+          if (how === "SIGINT") victim.process.kill("SIGINT");
           const o = await victim.done;
           assert.equal(o.code, how === "SIGINT" ? 130 : 3, o.stderr);
         } finally {
@@ -113,7 +118,7 @@ Deno.test("a request token taken and never claimed (its taker stopped) is posted
     const names = channelNames(`/${channel}`);
     using server = Requester.create(`/${channel}`);
     const client = await startTask("client", ["--channel", channel]);
-    const thief = spawnPeer(peer("attacks_6"), [names.requestReady]);
+    const thief = spawnPeer(peer("take_token"), [names.requestReady]);
     try {
       await client.waitFor("serving server pid");
       await thief.waitFor("ready");
@@ -136,11 +141,13 @@ Deno.test("segments cut between two exchanges: the server grows the data segment
     for (const which of ["data", "head"] as const) {
       const channel = `a_${which}_${id}`;
       const names = channelNames(`/${channel}`);
-      const server = spawnPeer(peer("attacks_7"), [channel]);
+      const go = await goFile();
+      const server = spawnPeer(peer("ask_twice_on_go"), [channel, go.path]);
       const client = await startTask("client", ["--channel", channel, "--timeout", "20"]);
       try {
         await server.waitFor("answered true");
         await truncate(names[which], 0);
+        await go.go();
         const s = await server.done;
         assert.equal(s.signal, null, s.stderr);
         assert.equal(s.code, 0, s.stderr);
@@ -161,11 +168,13 @@ Deno.test("a data segment cut while the client works on its answer: it grows it 
   withId(async (id) => {
     const channel = `a_${id}`;
     using server = Requester.create(`/${channel}`);
-    const client = spawnPeer(peer("attacks_8"), [channel]);
+    const go = await goFile();
+    const client = spawnPeer(peer("answer_on_go"), [channel, go.path]);
     try {
       const asked = server.request("x", { timeoutMs: 20_000 });
       await client.waitFor("decoding");
       await truncate(server.names.data, 0);
+      await go.go();
       const answer = await asked;
       assert.ok(answer?.ok);
       assert.ok(answer.bytes.every((b) => b === 9));
@@ -243,7 +252,10 @@ rootTest(
     withId(async (id) => {
       const channel = `a_${id}`;
       const names = channelNames(`/${channel}`);
-      const squat = await runDeno(peer("attacks_9"), { asNobody: true, args: [names.head] });
+      const squat = await runDeno(peer("make_open_segment"), {
+        asNobody: true,
+        args: [names.head],
+      });
       assertClean(squat);
       // A channel whose name starts like one of this channel's temporary names.
       const lookalike = channelNames(`/${channel}_HEAD.new.1`).head;
@@ -275,17 +287,19 @@ rootTest(
       const channel = `a_${id}`;
       const names = channelNames(`/${channel}`);
       using server = Requester.create(`/${channel}`);
-      const silent = spawnPeer(peer("silent_client"), [channel]);
+      const silent = spawnPeer(peer("take_one_request"), [channel]);
       try {
         // A request given up on: the next one gets a data segment of its own first.
         const giveUp = new AbortController();
         const asked = server.request("x", { signal: giveUp.signal });
-        await silent.waitFor("got request");
+        await silent.waitFor("took request");
         giveUp.abort();
         await assert.rejects(asked, { name: "AbortError" });
         // Meanwhile the data segment's name went (root removed it), and another user took it.
         Segment.unlinkName(names.data);
-        assertClean(await runDeno(peer("attacks_9"), { asNobody: true, args: [names.data] }));
+        assertClean(
+          await runDeno(peer("make_open_segment"), { asNobody: true, args: [names.data] }),
+        );
         await assert.rejects(server.request("y", { timeoutMs: 10_000 }), {
           code: "FOREIGN_OBJECT",
         });

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { denoArgv, ROOT, rootTest, withId } from "./_util.ts";
+import { denoArgv, goFile, ROOT, rootTest, withId } from "./_util.ts";
 
 rootTest(
   "a late answer in a /dev/shm with room for one 2 MiB data segment, not two: the next requests are answered, not ENOSPC for good",
@@ -15,11 +15,12 @@ rootTest(
       const peers = new URL("peers/", import.meta.url).pathname;
       const run = (file: string) =>
         `${denoArgv("run", "-A", "--no-lock").join(" ")} ${peers}${file}`;
+      const go = (await goFile()).path;
       // A mount namespace of its own, where /dev/shm is a 3 MiB tmpfs: both processes run there.
       const script = `
         mount -t tmpfs -o size=3m tmpfs /dev/shm || exit 90
-        ${run("small_shm_client.ts")} c_${id} &
-        ${run("small_shm_server.ts")} c_${id}
+        ${run("small_shm_client.ts")} c_${id} ${go} &
+        ${run("small_shm_server.ts")} c_${id} ${go}
         echo "server $?"
         wait $!
         echo "client $?"

@@ -60,7 +60,7 @@ rootTest(
       Segment.create(name, 8).close();
       const [listed] = listObjects((n) => n === name);
       Segment.unlinkName(name);
-      assertClean(await runDeno(peer("attacks_9"), { asNobody: true, args: [name] }));
+      assertClean(await runDeno(peer("make_open_segment"), { asNobody: true, args: [name] }));
       const done = removeObject(listed);
       assert.equal(done.removed, false);
       const [now] = listObjects((n) => n === name);
@@ -74,7 +74,7 @@ Deno.test("clean --all --remove leaves what only a name or four bytes call a rin
     const name = `/cl_${id}`;
     const holder = spawnPeer(peer("raw_holder"), [name]);
     // A proven ring, stale (its reader was killed): --all does remove that.
-    const crashed = spawnPeer(peer("robustness_3"), [`/cl_ring_${id}`]);
+    const crashed = spawnPeer(peer("idle_one_lane_reader"), [`/cl_ring_${id}`]);
     try {
       await holder.waitFor("holding");
       await crashed.waitFor("made");
@@ -132,7 +132,7 @@ rootTest(
 Deno.test("clean keeps a ring's semaphore a live process holds, though the ring's reader is dead", () =>
   withId(async (id) => {
     const ring = `/cl_${id}`;
-    const crashed = spawnPeer(peer("robustness_3"), [ring]);
+    const crashed = spawnPeer(peer("idle_one_lane_reader"), [ring]);
     let holder: ReturnType<typeof spawnPeer> | undefined;
     try {
       await crashed.waitFor("made");

@@ -53,14 +53,19 @@ Deno.test("deno task test:arm64 --help prints its usage and installs nothing", a
   }
 });
 
-Deno.test("the bench leaves nothing in /dev/shm, even when it is killed with SIGKILL mid-run", async () => {
+Deno.test("the bench leaves nothing in /dev/shm or $TMPDIR, even when it is killed with SIGKILL mid-run", async () => {
   const before = new Set(listObjects((n) => n.includes("bench")).map((o) => o.name));
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  const runDirs = () =>
+    [...Deno.readDirSync(tmp)].map((e) => e.name).filter((n) => n.startsWith("shmemaphore_bench_"));
+  const dirsBefore = new Set(runDirs());
   const bench = watch(denoArgv(...await taskArgs("bench"), "--quick", "--only", "channel"), {
     cwd: ROOT.pathname,
   });
   try {
     await bench.waitFor("Starting and warming up", 60_000);
     await until(() => listObjects((n) => n.includes("bench_")).length > before.size, "its objects");
+    assert.ok(runDirs().some((d) => !dirsBefore.has(d)), "its folder in $TMPDIR");
   } finally {
     bench.process.kill("SIGKILL"); // the benchmark alone: its janitor lives on, and cleans up
     await bench.done;
@@ -68,6 +73,11 @@ Deno.test("the bench leaves nothing in /dev/shm, even when it is killed with SIG
   await until(
     () => listObjects((n) => n.includes("bench") && !before.has(n)).length === 0,
     "the janitor to remove what the killed run made",
+    20_000,
+  );
+  await until(
+    () => runDirs().every((d) => dirsBefore.has(d)),
+    "the janitor to remove the killed run's folder in $TMPDIR",
     20_000,
   );
 });

@@ -90,7 +90,7 @@ Deno.test("the server may start first: the client joins its channel", () =>
       "--rounds",
       "3",
     ]);
-    await new Promise((r) => setTimeout(r, 700));
+    await server.waitFor("waiting for a client");
     const client = await startTask("client", ["--channel", channel, "--images", images]);
     const [s, c] = await Promise.all([server.done, client.done]);
     assert.equal(s.code, 0, s.stderr);

@@ -122,7 +122,9 @@ for (const first of ["C server", "client.ts"]) {
       let server: Watched, client: Watched;
       if (first === "C server") {
         client = await runPeer(["client", channel]);
-        await new Promise((r) => setTimeout(r, 200));
+        // The original client makes both semaphores first, then polls for the segments.
+        const semaphore = `/dev/shm/sem.${channelNames(`/${channel}`).responseReady.slice(1)}`;
+        await until(() => lstat(semaphore) !== null, "its semaphores");
         server = await startTask("server", args);
       } else {
         server = await startTask("server", args);
@@ -157,7 +159,9 @@ for (const first of ["C client", "server.ts"]) {
       let server: Watched, client: Watched;
       if (first === "C client") {
         client = await runPeer(["sizes", "client", channel, "3"]);
-        await new Promise((r) => setTimeout(r, 200));
+        // The original client makes both semaphores first, then polls for the segments.
+        const semaphore = `/dev/shm/sem.${channelNames(`/${channel}`).responseReady.slice(1)}`;
+        await until(() => lstat(semaphore) !== null, "its semaphores");
         server = await startTask("server", args);
       } else {
         server = await startTask("server", args);

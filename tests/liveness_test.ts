@@ -37,7 +37,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const name = `/lv_${id}`;
-      const reader = spawnPeer(peer("robustness_3"), [name]);
+      const reader = spawnPeer(peer("idle_one_lane_reader"), [name]);
       let forger: Watched | undefined;
       try {
         await reader.waitFor("made");
@@ -95,12 +95,12 @@ rootTest(
           ...denoArgv("run", "-A", "--no-lock", file, ...args),
         ]);
       };
-      const taker = inNamespace("silent_client", channel);
+      const taker = inNamespace("take_one_request", channel);
       let other: Watched | undefined;
       try {
         await until(() => server.responderPids.length === 1, "the first client");
         const asked = server.request("ping", { timeoutMs: 10_000 });
-        await taker.waitFor("got request");
+        await taker.waitFor("took request");
         other = inNamespace("answer_once", "channel", channel);
         await until(() => server.responderPids.length === 2, "the second client");
         assert.deepEqual(server.responderPids, [1, 1], "both are pid 1, each in its namespace");

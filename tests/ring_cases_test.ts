@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  hasCode,
   MessageBatch,
   Requester,
   Responder,
@@ -15,6 +16,7 @@ import {
   Segment,
   ShmemaphoreError,
 } from "../lib/mod.ts";
+import { LANE, laneField } from "../lib/ring/layout.ts";
 import {
   denoArgv,
   peer,
@@ -24,6 +26,7 @@ import {
   stop,
   taskArgs,
   tempDir,
+  until,
   watch,
   type Watched,
   withId,
@@ -36,7 +39,7 @@ import {
  * length), `dropped`, `died`, `aborted`, and the error's code if one came.
  */
 function reader(name: string, go: string, via: "ring" | "readable" = "ring"): Watched {
-  return spawnPeer(peer("ring_cases_1"), [name, go, via]);
+  return spawnPeer(peer("read_on_go"), [name, go, via]);
 }
 
 /** What the reader printed. */
@@ -131,7 +134,7 @@ Deno.test("two reads in flight on one ring: the second is refused at once (IN_FL
   withId(async (id) => {
     const name = `/rc_${id}`;
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
-    const writer = spawnPeer(peer("ring_cases_2"), [name]);
+    const writer = spawnPeer(peer("write_numbered"), [name]);
     try {
       // A read that finds a message at once completes before the second call begins; one that
       // waits is in flight, and the second is refused.
@@ -247,10 +250,18 @@ Deno.test("cancel() of the readable cancels its pending read: the next message i
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const reader = ring.readable.getReader();
     const pending = reader.read(); // waits: nothing written yet
-    await new Promise((r) => setTimeout(r, 50));
+    // The stream's read is in flight once another read of the ring is refused as IN_FLIGHT.
+    await until(() => {
+      try {
+        ring.tryRead();
+        return false;
+      } catch (e) {
+        return hasCode(e, "IN_FLIGHT");
+      }
+    }, "the stream's read to wait");
     await reader.cancel("enough");
     assert.deepEqual(await pending, { done: true, value: undefined });
-    const writer = spawnPeer(peer("ring_cases_3"), [name]);
+    const writer = spawnPeer(peer("write_one"), [name, "kept"]);
     try {
       const message = await ring.read({ timeoutMs: 20_000 });
       assert.equal(new TextDecoder().decode(message!), "kept");
@@ -266,7 +277,7 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
     const go = `${await tempDir("go")}/go`;
     const r = reader(name, go, "readable");
     await r.waitFor("ready");
-    const w = spawnPeer(peer("ring_cases_4"), [name, go]);
+    const w = spawnPeer(peer("abort_full_writable"), [name, go]);
     try {
       const wrote = await w.done;
       assert.equal(wrote.code, 0, wrote.stderr);
@@ -288,7 +299,7 @@ Deno.test("abort() of a writable settles at once while the lane is full and the 
 Deno.test("RingReader.create (EEXIST) and replace (FOREIGN_OBJECT) refuse a name a live process's Segment holds, and never remove it", () =>
   withId(async (id) => {
     const name = `/rc_${id}`;
-    const holder = spawnPeer(peer("ring_cases_5"), [name]);
+    const holder = spawnPeer(peer("hold_segment"), [name]);
     try {
       await holder.waitFor("holding");
       assert.throws(
@@ -313,11 +324,11 @@ Deno.test("a writer that dies between claiming its lane and saying so: the reade
     const name = `/rc_${id}`;
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 2 });
     // Lane 0 claimed as RingReader.open does (its lock, then its STATE), then killed before CLAIMS.
-    const claimer = spawnPeer(peer("ring_cases_6"), [name]);
+    const claimer = spawnPeer(peer("claim_lane_and_idle"), [name]);
     let writer: Watched | undefined;
     try {
       await claimer.waitFor("claimed"); // (first: a writer started with it could take lane 0)
-      writer = spawnPeer(peer("ring_cases_7"), [name]);
+      writer = spawnPeer(peer("write_one"), [name, "one"]);
       const got: string[] = [];
       const reading = (async () => {
         for await (const m of ring) got.push(new TextDecoder().decode(m));
@@ -360,7 +371,7 @@ Deno.test("a writer opening a ring its reader is closing gets PEER_GONE or CLOSE
   withId(async (id) => {
     const rounds = 40;
     // A writer process opens each ring as it appears, while this process closes it at once.
-    const writer = spawnPeer(peer("ring_cases_8"), [id, String(rounds)]);
+    const writer = spawnPeer(peer("open_closing_rings"), [id, String(rounds)]);
     try {
       for (let i = 0; i < rounds; i++) {
         const ring = RingReader.create(`/rc_${id}_${i}`, {
@@ -382,7 +393,7 @@ Deno.test("a writer opening a ring its reader is closing gets PEER_GONE or CLOSE
 
 /** A hostile process of the same user: sets the u32 at byte `offset` of ring `name` to `value`. */
 async function hostile(name: string, offset: number, value: number): Promise<void> {
-  const h = spawnPeer(peer("ring_cases_9"), [name, String(offset), String(value)]);
+  const h = spawnPeer(peer("poke_u32"), [name, String(offset), String(value)]);
   assert.equal((await h.done).code, 0);
 }
 
@@ -431,7 +442,7 @@ for (const [what, value] of [["unknown (-1)", 0xffff_ffff], ["free while read", 
     withId(async (id) => {
       const name = `/rc_${id}`;
       using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
-      const writer = spawnPeer(peer("ring_cases_10"), [name]);
+      const writer = spawnPeer(peer("write_and_idle"), [name]);
       try {
         await writer.waitFor("wrote");
         assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 5000 }))!), "first");
@@ -465,7 +476,9 @@ Deno.test("a writer closed while its write() waits for room: the call rejects sa
     using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
     const w = RingWriter.open(name);
     const writing = w.write(new Uint8Array(64 * 1024));
-    await new Promise((r) => setTimeout(r, 50));
+    using header = Segment.open(name);
+    const tail = () => new DataView(header.bytes.buffer).getUint32(laneField(0, LANE.TAIL), true);
+    await until(() => tail() > 0, "the write's first pieces"); // then it waits for room
     const start = performance.now();
     w.close();
     await assert.rejects(

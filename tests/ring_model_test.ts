@@ -10,7 +10,7 @@
  * (wrongly) at 0: its messages arrive whole, or, if it started a used lane at 0, the reader
  * says DAMAGED, never an old message.
  *
- * Runs: `SHMEMAPHORE_MODEL_PROCESS_RUNS` (default 20 scenarios, a few seconds).
+ * Runs: `SHMEMAPHORE_MODEL_PROCESS_RUNS` (default 20 scenarios); a long run sets it higher.
  */
 
 import fc from "fast-check";

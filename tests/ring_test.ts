@@ -23,6 +23,7 @@ import {
   shmEntries,
   spawnPeer,
   stop,
+  until,
   watch,
   type Watched,
   withId,
@@ -109,7 +110,7 @@ Deno.test("a writer killed in the middle of a long message costs the others noth
 Deno.test("the reader's death: a writer waiting for room fails with PEER_GONE, at once", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = spawnPeer(peer("ring_1"), [name]);
+    const reader = spawnPeer(peer("idle_reader"), [name]);
     await reader.waitFor("ready");
     using w = RingWriter.open(name);
     assert.equal(w.tryWrite(new Uint8Array(40)), true);
@@ -132,7 +133,7 @@ Deno.test("the stream ends when every writer has closed; Web Streams carry it en
   withId(async (id) => {
     const name = `/r_${id}`;
     using ring = RingReader.create(name, { slots: 8, slotSize: 128 });
-    const writer = spawnPeer(peer("ring_2"), [name]);
+    const writer = spawnPeer(peer("pipe_stream"), [name]);
     const texts: string[] = [];
     await ring.readable.pipeThrough(new TextDecoderStream()).pipeTo(
       new WritableStream({ write: (t) => void texts.push(t) }),
@@ -204,8 +205,14 @@ Deno.test("read({ into }): a message lands in the caller's buffer; one half put 
     // Now interleave. Reading b's message first makes the reader look at a's lane next.
     assert.equal(b.tryWrite(new Uint8Array(1)), true);
     assert.equal(ring.tryRead()?.length, 1);
+    // The writers' TAILs, read from the ring: a's pieces are published once their sum moves.
+    using header = Segment.open(name);
+    const view = new DataView(header.bytes.buffer);
+    const tails = () =>
+      [0, 1].reduce((sum, lane) => sum + view.getUint32(laneField(lane, LANE.TAIL), true), 0);
+    const before = tails();
     const writingAgain = a.write(big);
-    await new Promise((r) => setTimeout(r, 20)); // a has filled the lane and waits for room
+    await until(() => tails() !== before, "a's first pieces");
     assert.equal(b.tryWrite(new Uint8Array(10).fill(9)), true);
     // This read takes a's pieces into `into` (not whole yet), then returns b's message.
     const fromB = (await ring.read({ into, timeoutMs: 1000 }))!;
@@ -303,7 +310,7 @@ Deno.test("a record that cannot be (a length past its lane) is DAMAGED, named by
 Deno.test("a ring cut short under a waiting reader is DAMAGED, not a SIGBUS", () =>
   withId(async (id) => {
     const name = `/r_${id}`;
-    const reader = spawnPeer(peer("ring_3"), [name]);
+    const reader = spawnPeer(peer("read_until_cut"), [name]);
     await reader.waitFor("ready");
     await new Deno.Command("truncate", {
       args: ["-s", String(RING.DATA_OFFSET), `/dev/shm${name}`],
@@ -358,7 +365,7 @@ Deno.test("a timeout is null and the end of the stream is ENDED, for read(), pee
     assert.equal(await ring.read({ timeoutMs: 30 }), null);
     assert.equal(await ring.peek({ timeoutMs: 30 }), null);
     assert.equal(await ring.readMany(new MessageBatch(1024), { timeoutMs: 30 }), 0);
-    const writer = spawnPeer(peer("ring_4"), [name]);
+    const writer = spawnPeer(peer("write_one"), [name, "only"]);
     try {
       assert.equal(new TextDecoder().decode((await ring.read({ timeoutMs: 10_000 }))!), "only");
       assert.equal((await writer.done).code, 0);

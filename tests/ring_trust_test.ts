@@ -26,7 +26,7 @@ const RING_PEER = new URL("./_ring_peer.ts", import.meta.url).pathname;
 
 /** A hostile process of the same user: sets the u32 at byte `offset` of ring `name`. */
 async function poke(name: string, offset: number, value: number): Promise<void> {
-  const h = spawnPeer(peer("ring_cases_9"), [name, String(offset), String(value)]);
+  const h = spawnPeer(peer("poke_u32"), [name, String(offset), String(value)]);
   assert.equal((await h.done).code, 0);
 }
 

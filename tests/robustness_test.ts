@@ -45,9 +45,9 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
   withId(async (id) => {
     const channel = `t_${id}`;
     const out = await tempDir("out");
-    const client = spawnPeer(peer("silent_client"), [channel]);
+    const client = spawnPeer(peer("take_one_request"), [channel]);
     const server = await serverRun(channel, out, ["--timeout", "60"]);
-    await client.waitFor("got request");
+    await client.waitFor("took request");
     const killedAt = performance.now();
     client.process.kill("SIGKILL");
     await client.done;
@@ -62,7 +62,7 @@ Deno.test("a client killed mid-answer: the server says so at once, exit 4, saves
 Deno.test("a server killed with SIGKILL: the client says so, waits for another, then exits 4", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const server = spawnPeer(peer("robustness_1"), [channel]);
+    const server = spawnPeer(peer("idle_requester"), [channel]);
     await server.waitFor("up");
     const client = await startTask("client", ["--channel", channel, "--timeout", "1"]);
     await client.waitFor("client: serving server pid");
@@ -84,9 +84,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} to a waiting server: exit ${signal === "SIGINT" ? 130 : 143}, nothing left`, () =>
     withId(async (id) => {
       const channel = `t_${id}`;
-      const client = spawnPeer(peer("silent_client"), [channel]);
+      const client = spawnPeer(peer("take_one_request"), [channel]);
       const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
-      await client.waitFor("got request");
+      await client.waitFor("took request");
       server.process.kill(signal);
       const s = await server.done;
       client.process.kill("SIGKILL");
@@ -131,7 +131,7 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
     image.fill(0x336699ff);
     await Deno.writeFile(`${images}/x.png`, await image.encode());
     const client = await startTask("client", ["--channel", channel, "--images", images]);
-    await new Promise((r) => setTimeout(r, 500)); // the client meets the stale objects first
+    await client.waitFor("waiting for a server"); // it meets the stale objects first
     const server = await serverRun(channel, await tempDir("out"), ["--rounds", "3"]);
     const [s, c] = await Promise.all([server.done, client.done]);
     assert.equal(s.code, 0, s.stderr + s.stdout);
@@ -143,9 +143,9 @@ Deno.test("objects a crashed run left (junk header, counts in the semaphores) do
 Deno.test("two SIGINTs in a row (an impatient Ctrl-C): still exit 130, nothing left", () =>
   withId(async (id) => {
     const channel = `t_${id}`;
-    const client = spawnPeer(peer("silent_client"), [channel]);
+    const client = spawnPeer(peer("take_one_request"), [channel]);
     const server = await serverRun(channel, await tempDir("out"), ["--timeout", "60"]);
-    await client.waitFor("got request");
+    await client.waitFor("took request");
     server.process.kill("SIGINT");
     server.process.kill("SIGINT");
     const s = await server.done;
@@ -255,8 +255,8 @@ Deno.test("everything the server creates is 0600; --mode widens it on purpose", 
       // that has not made them).
       const server = await serverRun(channel, await tempDir("out"), [...extra]);
       await until(() => shmEntries(id).length >= 4, "the server's objects");
-      const client = spawnPeer(peer("silent_client"), [channel]);
-      await client.waitFor("got request");
+      const client = spawnPeer(peer("take_one_request"), [channel]);
+      await client.waitFor("took request");
       const objects = shmEntries(id);
       server.process.kill("SIGTERM");
       await server.done;
@@ -273,7 +273,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const channel = `t_${id}`;
-      const squat = await runDeno(peer("robustness_2"), {
+      const squat = await runDeno(peer("make_open_semaphore"), {
         asNobody: true,
         args: [channelNames(`/${channel}`).requestReady],
       });
@@ -330,7 +330,7 @@ Deno.test("deno task clean knows rings, their temporary names and plain objects;
   withId(async (id) => {
     const ring = `/r_${id}`;
     // A reader killed while creating its ring leaves a temporary name: a ring's, found by name.
-    const crashed = spawnPeer(peer("robustness_3"), [ring]);
+    const crashed = spawnPeer(peer("idle_one_lane_reader"), [ring]);
     await crashed.waitFor("made");
     Segment.create(`${ring}.new.0123456789abcdef`, 4).close(); // what a crash mid-create leaves
     const plain = Segment.create(`/p_${id}`, 10);

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { ImageFolder, pack } from "../cli/images.ts";
+import { Segment } from "../lib/mod.ts";
+import { LANE, laneField } from "../lib/ring/layout.ts";
 import {
   denoArgv,
   readPng,
@@ -14,6 +16,7 @@ import {
   SLOW,
   taskArgs,
   tempDir,
+  until,
   watch,
   type Watched,
   withId,
@@ -25,6 +28,13 @@ const WAIT = ["--timeout", `${10 * SLOW}`];
 /** Starts `deno task stream ROLE ARGS...` (its script, as the task runs it). */
 async function stream(role: "server" | "client", args: string[]): Promise<Watched> {
   return watch(denoArgv(...await taskArgs("stream"), role, ...args), { cwd: ROOT.pathname });
+}
+
+/** Waits until the reader has taken records of lane 0 (its HEAD moved): frames are flowing. */
+async function flowing(ring: string): Promise<void> {
+  using seg = Segment.open(ring);
+  const view = new DataView(seg.bytes.buffer);
+  await until(() => view.getUint32(laneField(0, LANE.HEAD), true) > 0, "frames to flow");
 }
 
 Deno.test("every frame arrives whole and in order, also frames larger than the ring; the last one is saved exactly", () =>
@@ -69,7 +79,7 @@ Deno.test("a client killed mid-stream: the server says its writer died, exits 4 
     await client.waitFor("writing");
     await server.waitFor("is ready");
     // Frames are flowing: kill the writer wherever it is.
-    await new Promise((r) => setTimeout(r, 500 * SLOW));
+    await flowing(ring);
     client.process.kill("SIGKILL");
     const s = await server.done;
     assert.equal(s.code, 4, s.stderr + s.stdout);
@@ -86,7 +96,7 @@ Deno.test("the server killed mid-stream: the client fails at once with exit 4, s
     await server.waitFor("is ready");
     const client = await stream("client", ["--ring", ring, "--frames", "1000000"]);
     await client.waitFor("writing");
-    await new Promise((r) => setTimeout(r, 500 * SLOW));
+    await flowing(ring);
     server.process.kill("SIGKILL");
     await server.done;
     const c = await client.done;
@@ -121,7 +131,7 @@ Deno.test("Ctrl-C reaches server and client: both stop with 130, clean up, and t
     ], { cwd: ROOT.pathname });
     await group.waitFor("writing");
     await group.waitFor("is ready");
-    await new Promise((r) => setTimeout(r, 500 * SLOW));
+    await flowing(ring);
     Deno.kill(-group.process.pid, "SIGINT");
     const all = await group.done;
     assert.match(all.stdout, /exit 130\nexit 130\n/, all.stdout + all.stderr);

@@ -82,12 +82,15 @@ Deno.test("NamedSemaphore.spinWait() returns false when nobody posts, true when 
 Deno.test("NamedSemaphore.spinWait() takes a post another process makes while it spins", () =>
   withId(async (id) => {
     using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const poster = spawnPeer(peer("named_semaphore_1"), [sem.name]);
+    using go = NamedSemaphore.create(`/sem_${id}_go`, 0);
+    const poster = spawnPeer(peer("post_on_go"), [sem.name, go.name]);
     await poster.waitFor("ready");
+    go.post(); // the poster posts as this one spins
     // Holds this event loop (not the poster's) for up to 10 s.
     assert.equal(sem.spinWait(10_000_000), true);
     assert.equal((await poster.done).code, 0);
     sem.unlink();
+    go.unlink();
   }));
 
 Deno.test("NamedSemaphore.wait() resolves to false when the timeout runs out", () =>
@@ -133,7 +136,7 @@ Deno.test("NamedSemaphore.wait() rejects with the signal's reason on abort, and 
 Deno.test("a post from another process wakes a waiter", () =>
   withId(async (id) => {
     using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-    const poster = runDeno(peer("named_semaphore_2"), { args: [sem.name] });
+    const poster = runDeno(peer("open_and_post"), { args: [sem.name] });
     assert.equal(await sem.wait({ timeoutMs: 10_000 }), true);
     assertClean(await poster);
     sem.unlink();
@@ -201,7 +204,7 @@ rootTest(
   () =>
     withId(async (id) => {
       using sem = NamedSemaphore.create(`/sem_${id}`, 0);
-      const out = await runDeno(peer("named_semaphore_3"), { asNobody: true, args: [sem.name] });
+      const out = await runDeno(peer("try_open_semaphore"), { asNobody: true, args: [sem.name] });
       assertClean(out);
       assert.equal(out.stdout.trim(), "EACCES");
       sem.unlink();
@@ -236,7 +239,7 @@ Deno.test("NamedSemaphore.replace() replaces a stale one of yours; not a live pr
     });
     assert.equal(fresh.linked(), true, "a held semaphore keeps its name");
     // Another process holds it, alive: refused; killed (no cleanup): stale, replaced.
-    const holder = spawnPeer(peer("named_semaphore_4"), [name]);
+    const holder = spawnPeer(peer("post_and_hold"), [name]);
     try {
       await holder.waitFor("held");
       fresh.close();
@@ -263,7 +266,10 @@ rootTest(
   () =>
     withId(async (id) => {
       const name = `/sem_${id}`;
-      const squat = await runDeno(peer("named_semaphore_5"), { asNobody: true, args: [name] });
+      const squat = await runDeno(peer("make_open_semaphore"), {
+        asNobody: true,
+        args: [name, "3"],
+      });
       assertClean(squat);
       assert.throws(() => NamedSemaphore.replace(name, 0), (e: unknown) => {
         assert.ok(e instanceof ShmemaphoreError);
@@ -280,7 +286,7 @@ Deno.test("NamedSemaphore.openWhenReady() waits for one another process creates 
   withId(async (id) => {
     const name = `/sem_${id}`;
     const waiting = NamedSemaphore.openWhenReady(name, { timeoutMs: 10_000 });
-    const maker = spawnPeer(peer("named_semaphore_6"), [name]);
+    const maker = spawnPeer(peer("make_semaphore"), [name]);
     try {
       using sem = await waiting;
       assert.ok(sem, "it came");

@@ -123,7 +123,7 @@ rootTest(
   () =>
     withId(async (id) => {
       using seg = Segment.create(`/seg_${id}`, 64);
-      const out = await runDeno(peer("segment_1"), { asNobody: true, args: [seg.name] });
+      const out = await runDeno(peer("try_open_segment"), { asNobody: true, args: [seg.name] });
       assertClean(out);
       const [code, message] = out.stdout.trim().split("\n");
       assert.equal(code, "EACCES");
@@ -135,7 +135,7 @@ rootTest(
 Deno.test("bytes written by one process are read by another", () =>
   withId(async (id) => {
     using seg = Segment.create(`/seg_${id}`, 1 << 20);
-    const out = await runDeno(peer("segment_2"), { args: [seg.name] });
+    const out = await runDeno(peer("sum_and_fill"), { args: [seg.name] });
     assertClean(out);
     assert.equal(out.stdout.trim(), "0");
     const b = seg.bytes;
@@ -146,7 +146,7 @@ Deno.test("bytes written by one process are read by another", () =>
 Deno.test("growth by one process is seen by the other at its refresh(), without reopening", () =>
   withId(async (id) => {
     using seg = Segment.create(`/seg_${id}`, 16);
-    const out = await runDeno(peer("segment_3"), { args: [seg.name] });
+    const out = await runDeno(peer("grow_segment"), { args: [seg.name] });
     assertClean(out);
     assert.equal(out.stdout, `16\n${3 << 20}\n`);
     assert.equal(seg.size, 16, "reading a property makes no system call: not looked yet");
@@ -159,7 +159,7 @@ Deno.test("growth by one process is seen by the other at its refresh(), without 
 
 Deno.test("a view kept past close() or past a remap reads as empty and does not crash", () =>
   withId(async (id) => {
-    const out = await runDeno(peer("segment_4"), { args: [`/seg_${id}`] });
+    const out = await runDeno(peer("view_past_remap"), { args: [`/seg_${id}`] });
     assertClean(out);
     assert.equal(
       out.stdout,
@@ -172,7 +172,7 @@ Deno.test("a segment truncated by another process is remapped, not a SIGBUS", ()
     using seg = Segment.create(`/seg_${id}`, 1 << 20);
     // The child maps 1 MiB, then a third process (coreutils truncate) cuts the object to 100
     // bytes; the child's next look must see 100 bytes, and asking for more is a RangeError.
-    const out = await runDeno(peer("segment_5"), { args: [seg.name] });
+    const out = await runDeno(peer("truncate_under_view"), { args: [seg.name] });
     assertClean(out);
     const lines = out.stdout.trim().split("\n");
     assert.deepEqual(lines.slice(0, 2), [`${1 << 20}`, "100 0"]);
@@ -183,11 +183,12 @@ Deno.test("a segment truncated by another process is remapped, not a SIGBUS", ()
 Deno.test("Segment.openWhenReady() waits for an object another process creates later", () =>
   withId(async (id) => {
     const name = `/seg_${id}`;
-    const creator = runDeno(peer("segment_6"), { args: [name] });
+    const creator = runDeno(peer("make_segment"), { args: [name] });
     using seg = await Segment.openWhenReady(name, { timeoutMs: 10_000, minSize: 64 });
     assert.ok(seg);
+    assertClean(await creator); // it has written its byte
     assert.equal(seg.bytes[63], 5);
-    assertClean(await creator);
+    seg.unlink();
   }));
 
 Deno.test("Segment.openWhenReady() resolves to null when the timeout runs out", () =>
@@ -231,7 +232,7 @@ rootTest(
   () =>
     withId(async (id) => {
       const name = `/seg_${id}`;
-      const squat = await runDeno(peer("segment_7"), { asNobody: true, args: [name] });
+      const squat = await runDeno(peer("make_open_segment"), { asNobody: true, args: [name] });
       assertClean(squat);
       assert.throws(() => Segment.replace(name, 8), (e: unknown) => {
         assert.ok(e instanceof ShmemaphoreError);
@@ -264,7 +265,7 @@ Deno.test("replace() takes a stale object of another process's, refuses a live p
   withId(async (id) => {
     const name = `/seg_${id}`;
     // Another process holds it, alive: refused, and left whole.
-    const holder = spawnPeer(peer("segment_8"), [name]);
+    const holder = spawnPeer(peer("hold_small_segment"), [name]);
     try {
       await holder.waitFor("held");
       assert.throws(() => Segment.replace(name, 8), { name: "ShmemaphoreError", code: "BUSY" });

@@ -14,8 +14,7 @@
  * read may say so (and the run ends there); it may never give a message the model does not hold
  * next.
  *
- * Runs: `SHMEMAPHORE_MODEL_RUNS` (default 1000 sequences, about 20 s); a long run sets it
- * higher.
+ * Runs: `SHMEMAPHORE_MODEL_RUNS` (default 1000 sequences); a long run sets it higher.
  */
 
 import fc from "fast-check";

@@ -1,14 +1,22 @@
-// A peer of tests/fencing_test.ts's race: a server (CHANNEL SECONDS) that asks for SECONDS with
-// timeouts of 2 to 6 ms, checks every answer against pattern(text), and prints the counts.
+// A peer of tests/fencing_test.ts's race: a server (CHANNEL SECONDS) that, once a client has
+// joined, asks with timeouts of 2 to 10 ms for SECONDS, and on until it has taken 20 answers and
+// met 100 timeouts (60 s at most); checks every answer against pattern(text); prints the counts.
 import { Requester } from "../../lib/mod.ts";
 import { pattern } from "./_pattern.ts";
 
 const server = Requester.create(`/${Deno.args[0]}`);
-const end = performance.now() + Number(Deno.args[1]) * 1000;
+const joinBy = performance.now() + 20_000;
+while (server.responderPids.length === 0 && performance.now() < joinBy) {
+  await new Promise((r) => setTimeout(r, 5)); // polls what it waits for, with a bound
+}
+const start = performance.now();
+const end = start + Number(Deno.args[1]) * 1000;
 let ok = 0, timeouts = 0, wrong = 0;
-for (let i = 0; performance.now() < end; i++) {
+const more = () =>
+  performance.now() < end || ((ok < 20 || timeouts < 100) && performance.now() < start + 60_000);
+for (let i = 0; more(); i++) {
   const name = "n" + i;
-  const answer = await server.request(name, { timeoutMs: 2 + Math.random() * 4 });
+  const answer = await server.request(name, { timeoutMs: 2 + Math.random() * 8 });
   if (answer === null) {
     timeouts++; // (a timeout is a value: null)
     continue;

@@ -1,8 +1,8 @@
 // The asking side of channel CHANNEL in a small /dev/shm: asks four times, the second with a
 // timeout its client's answer comes too late for (then its data segment is replaced, beside the
-// old one), and prints how each ended.
+// old one), and prints how each ended. Makes file GO once it has given up on the second.
 //
-//   deno run -A tests/peers/small_shm_server.ts CHANNEL
+//   deno run -A tests/peers/small_shm_server.ts CHANNEL GO
 import { Requester } from "../../lib/mod.ts";
 
 using server = Requester.create(`/${Deno.args[0]}`);
@@ -19,5 +19,6 @@ for (
   } catch (e) {
     console.log(`${text}: ${(e as { code?: string }).code ?? e}`);
   }
+  if (text === "late") Deno.writeTextFileSync(Deno.args[1], "");
 }
 server.finish();

@@ -1,0 +1,5 @@
+// Joins channel CHANNEL, takes one request, prints "took KIND", and never answers (until killed).
+import { Responder } from "../../lib/mod.ts";
+const client = (await Responder.openWhenReady(`/${Deno.args[0]}`, { timeoutMs: 20_000 }))!;
+console.log("took " + (await client.next({ timeoutMs: 20_000 }))?.kind);
+setInterval(() => {}, 1000);
