@@ -58,14 +58,10 @@ export {
   removeObject,
   type ShmObject,
 } from "./objects/inventory.ts";
-export {
-  type Answer,
-  Requester,
-  type RequesterOptions,
-  type RequestOptions,
-} from "./channel/requester.ts";
-export { type Incoming, Responder, type ResponderOptions } from "./channel/responder.ts";
-export { ActiveRequest, type Notice } from "./channel/request.ts";
+export { Requester } from "./channel/requester.ts";
+export type { Answer, RequesterOptions, RequestOptions } from "./channel/options.ts";
+export { Responder, type ResponderOptions } from "./channel/responder.ts";
+export { ActiveRequest, type Incoming, type Notice } from "./channel/request.ts";
 export type { Meta } from "./channel/header.ts";
 export { channelObjects } from "./channel/kind.ts";
 export {

@@ -9,24 +9,25 @@
 import "./kind.ts"; // (channels are a kind of object: kinds.ts)
 import { currentUid, fileKind, isRegular, lstat } from "../objects/_libc.ts";
 import { devShmPath } from "../objects/_names.ts";
+import { isOwnerAlive, lockedBytes } from "../objects/_lock.ts";
 import { PosixError } from "../objects/errors.ts";
 import { blockOn } from "../objects/wait.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";
 
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
-import { exchangeName, Segment } from "../objects/segment.ts";
-import {
-  isAbsent,
-  openOwn,
-  type OwnErrors,
-  publish,
-  refuseOtherKind,
-} from "../objects/lifecycle.ts";
+import { exchangeName, makeUnpublished, Segment } from "../objects/segment.ts";
+import { openOwn, type OwnErrors } from "../objects/lifecycle.ts";
+import { isAbsent } from "../objects/_ready.ts";
+import { publish, refuseOtherKind } from "../objects/_takeover.ts";
 import {
   type ChannelNames,
   HEADER,
+  INITIAL_DATA_SIZE,
   isExtended,
+  PID_SPAN,
   REQUESTER_LOCK_BYTE,
+  RESPONDER_LOCK_BASE,
+  RESPONDER_TAGS,
   setState,
   State,
 } from "./protocol.ts";
@@ -187,6 +188,7 @@ export function takeChannel(head: Segment, names: ChannelNames): void {
     ownerByte: REQUESTER_LOCK_BYTE,
     owner: "exclusive",
     open: openSegment,
+    exchange: exchangeName,
     foreign,
     checkKind: (old, name) => refuseOtherKind(old, name, "channel"),
     busy: (old, name) => {
@@ -261,4 +263,75 @@ export function publishData(data: Segment, name: string): void {
     checkDataName(name);
     throw damaged(name, "changed hands while it was being replaced");
   }
+}
+
+/**
+ * A new data segment for `name` in place of `old` (see `Requester`: a responder still writing
+ * an answer to a request given up on writes into the old one), as large as the old one, or
+ * {@link INITIAL_DATA_SIZE} bytes in a /dev/shm with no room for that (the responder grows it to
+ * its answer, as it does any data segment). Published with {@link publishData}.
+ */
+export function replaceDataSegment(old: Segment, name: string): Segment {
+  const { mode } = old.info();
+  const size = Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26));
+  let data: Segment;
+  try {
+    data = makeUnpublished(name, size, mode);
+  } catch (error) {
+    if (!(error instanceof PosixError && error.code === "ENOSPC") || size === INITIAL_DATA_SIZE) {
+      throw error;
+    }
+    data = makeUnpublished(name, INITIAL_DATA_SIZE, mode);
+  }
+  try {
+    publishData(data, name);
+  } catch (error) {
+    data.unlink();
+    data.close();
+    throw error;
+  }
+  return data;
+}
+
+/**
+ * The pid of the live requester of channel `names`, as its header says (1 if it says none); 0 if
+ * there is none, or the header is not this user's, or not extended (see `Requester.livePid`).
+ */
+export function liveRequesterPid(names: ChannelNames): number {
+  let head: Segment | null;
+  try {
+    head = openSegment(names.head);
+  } catch {
+    return 0; // not ours to look into, or not a segment at all
+  }
+  if (head === null) return 0;
+  try {
+    const bytes = head.refresh();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (!isExtended(view) || !isOwnerAlive(head.fd, REQUESTER_LOCK_BYTE, names.head)) return 0;
+    return view.getUint32(HEADER.REQUESTER_PID, true) || 1;
+  } finally {
+    head.close();
+  }
+}
+
+/**
+ * Who claimed request `sequence`, as the header `view` says (CLAIM_PID, CLAIM_TAG); `null` if
+ * none did yet, or the header was cut by a plain responder (no claims), or what it says names
+ * no responder (a pid or tag out of range).
+ */
+export function claimerOf(view: DataView, sequence: number): { pid: number; tag: number } | null {
+  if (view.byteLength < HEADER.EXT_SIZE) return null;
+  if (view.getUint32(HEADER.CLAIM_SEQ, true) !== sequence % 0x1_0000_0000) return null;
+  const pid = view.getUint32(HEADER.CLAIM_PID, true);
+  const tag = view.getUint32(HEADER.CLAIM_TAG, true);
+  // (A pid of 0: the claimer has not said who it is yet.)
+  if (pid === 0 || pid >= PID_SPAN || tag >= RESPONDER_TAGS) return null;
+  return { pid, tag };
+}
+
+/** The pids of the responders that hold their lock on the header `fd` of channel `head`. */
+export function joinedResponders(fd: number, head: string): number[] {
+  return lockedBytes(fd, RESPONDER_LOCK_BASE, RESPONDER_TAGS * PID_SPAN, head)
+    .map((byte) => (byte - RESPONDER_LOCK_BASE) % PID_SPAN);
 }

@@ -11,8 +11,7 @@ import { ResizeWatch } from "../objects/_resize_watch.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import type { Segment } from "../objects/segment.ts";
 import { damaged, HeaderView, openSegment } from "./_channel.ts";
-import type { Incoming } from "./responder.ts";
-import { notice } from "./request.ts";
+import { type Incoming, notice } from "./request.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";
 import {
   type ChannelNames,

@@ -273,3 +273,18 @@ export class ActiveRequest implements Disposable {
       new ActiveRequest(kind, sequence, bytes, problem, answering);
   }
 }
+
+/**
+ * What `Responder.next` resolves to: each is `Disposable`, so that `using incoming = await
+ * responder.next()` answers a request left unanswered with an error (the others hold nothing).
+ */
+export type Incoming =
+  /** A request, lent until it is answered ({@link ActiveRequest}). */
+  | ActiveRequest
+  /** The requester has finished: close and exit (or wait for the next requester). */
+  | Notice<{ kind: "finish" }>
+  /**
+   * The requester died, closed the channel or was replaced: the next call of `next()` waits for
+   * a requester to join, as when the responder started first.
+   */
+  | Notice<{ kind: "requester-gone"; reason: string }>;

@@ -6,20 +6,24 @@
  */
 
 import { EEXIST, monotonicMs } from "../objects/_libc.ts";
-import { isOwnerAlive, lockedBytes } from "../objects/_lock.ts";
+import { isOwnerAlive } from "../objects/_lock.ts";
 import {
   awaitPeer,
   checkDataName,
+  claimerOf,
   damaged,
   HeaderView,
-  openSegment,
+  joinedResponders,
+  liveRequesterPid,
   openSemaphore,
   publishData,
   randomSession,
+  replaceDataSegment,
   takeChannel,
 } from "./_channel.ts";
+import type { Answer, RequesterOptions, RequestOptions } from "./options.ts";
 import { checkPeerMode } from "../objects/_names.ts";
-import { checkSpin, checkTimeout, sleep, type WaitOptions } from "../objects/wait.ts";
+import { checkSpin, checkTimeout, sleep } from "../objects/wait.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
 import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
@@ -34,15 +38,11 @@ import {
   initHeader,
   INITIAL_DATA_SIZE,
   isExtended,
-  type Meta,
   type Pending,
-  PID_SPAN,
   ProtocolViolation,
   readResponse,
   REQUESTER_LOCK_BYTE,
   RequestKind,
-  RESPONDER_LOCK_BASE,
-  RESPONDER_TAGS,
   responderLockByte,
   RESPONSE_MAGIC,
   setState,
@@ -51,39 +51,6 @@ import {
   writeRequest,
 } from "./protocol.ts";
 import { makeUnpublished, type Segment } from "../objects/segment.ts";
-
-/** Options of {@link Requester.create}. */
-export interface RequesterOptions {
-  /** Mode of the objects it creates, exactly. @default {0o600} */
-  mode?: number;
-}
-
-/** Options of {@link Requester.request}. */
-export interface RequestOptions extends WaitOptions {
-  /**
-   * Microseconds to spin for the answer before blocking (see {@link NamedSemaphore.spinWait}).
-   * An answer that comes within the spin is seen in about a microsecond; one that comes after it
-   * costs a thread hop (tens of microseconds). The spin holds the event loop. `0` never spins.
-   * @default {adaptive} twice the typical time of recent waits, from 100 µs to 2 ms; only 100 µs
-   * when recent waits took longer than 1 ms, and none on a single CPU.
-   */
-  spinMicros?: number;
-  /**
-   * Called when the responder that took the request died while another responder was there, just
-   * before the request is asked again (with the dead responder's pid).
-   */
-  onRetry?: (pid: number) => void;
-}
-
-/** What {@link Requester.request} resolves to. */
-export type Answer =
-  /**
-   * The answer's bytes (a zero-copy view of the data segment, valid until the next request; may
-   * be empty) and the three numbers that came with them (see {@link Meta}).
-   */
-  | { ok: true; bytes: Uint8Array; meta: Meta }
-  /** The responder answered with an error (for example: no such image). */
-  | { ok: false; error: string };
 
 /** What a requester is doing: see {@link Requester}. */
 type RequesterState =
@@ -274,22 +241,7 @@ export class Requester implements Disposable {
    * @throws {TypeError | RangeError} For a bad channel name.
    */
   static livePid(channel: string): number {
-    const names = channelNames(channel);
-    let head: Segment | null;
-    try {
-      head = openSegment(names.head);
-    } catch {
-      return 0; // not ours to look into, or not a segment at all
-    }
-    if (head === null) return 0;
-    try {
-      const bytes = head.refresh();
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-      if (!isExtended(view) || !isOwnerAlive(head.fd, REQUESTER_LOCK_BYTE, names.head)) return 0;
-      return view.getUint32(HEADER.REQUESTER_PID, true) || 1;
-    } finally {
-      head.close();
-    }
+    return liveRequesterPid(channelNames(channel));
   }
 
   /**
@@ -302,14 +254,7 @@ export class Requester implements Disposable {
 
   /** Who claimed the last request, as it said (CLAIM_PID, CLAIM_TAG); `null` if none did yet. */
   #claimer(): { pid: number; tag: number } | null {
-    const view = this.#header.view;
-    if (view.byteLength < HEADER.EXT_SIZE) return null; // cut by a plain responder: no claims
-    if (view.getUint32(HEADER.CLAIM_SEQ, true) !== this.#sequence % 0x1_0000_0000) return null;
-    const pid = view.getUint32(HEADER.CLAIM_PID, true);
-    const tag = view.getUint32(HEADER.CLAIM_TAG, true);
-    // (A pid of 0: the claimer has not said who it is yet. A pid or tag out of range: no responder.)
-    if (pid === 0 || pid >= PID_SPAN || tag >= RESPONDER_TAGS) return null;
-    return { pid, tag };
+    return claimerOf(this.#header.view, this.#sequence);
   }
 
   /**
@@ -320,13 +265,7 @@ export class Requester implements Disposable {
    */
   get responderPids(): number[] {
     this.#checkOpen();
-    return lockedBytes(
-      this.#head.fd,
-      RESPONDER_LOCK_BASE,
-      RESPONDER_TAGS * PID_SPAN,
-      this.names.head,
-    )
-      .map((byte) => (byte - RESPONDER_LOCK_BASE) % PID_SPAN);
+    return joinedResponders(this.#head.fd, this.names.head);
   }
 
   /**
@@ -540,26 +479,7 @@ export class Requester implements Disposable {
    */
   #replaceData(): void {
     const old = this.#data;
-    const { mode } = old.info();
-    const size = Math.max(INITIAL_DATA_SIZE, Math.min(old.refresh().length, 1 << 26));
-    let data: Segment;
-    try {
-      data = makeUnpublished(this.names.data, size, mode);
-    } catch (error) {
-      // A /dev/shm with no room for a second segment as large as the old one: a small one
-      // (the responder grows it to its answer, as it does any data segment).
-      if (!(error instanceof PosixError && error.code === "ENOSPC") || size === INITIAL_DATA_SIZE) {
-        throw error;
-      }
-      data = makeUnpublished(this.names.data, INITIAL_DATA_SIZE, mode);
-    }
-    try {
-      publishData(data, this.names.data);
-    } catch (error) {
-      data.unlink();
-      data.close();
-      throw error;
-    }
+    const data = replaceDataSegment(old, this.names.data);
     this.#dataId = data.info().inode;
     const view = this.#header.view;
     if (view.byteLength >= HEADER.EXT_SIZE) setU64(view, HEADER.DATA_ID, this.#dataId);

@@ -40,28 +40,19 @@ import {
   tryJoin,
 } from "./_joined.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";
-import { type ActiveRequest, type Answering, type Notice, notice, takeRequest } from "./request.ts";
+import {
+  type ActiveRequest,
+  type Answering,
+  type Incoming,
+  notice,
+  takeRequest,
+} from "./request.ts";
 
 /** Options of {@link Responder.open}. */
 export interface ResponderOptions {
   /** Mode of the semaphores if this end creates them, exactly. @default {0o600} */
   mode?: number;
 }
-
-/**
- * What {@link Responder.next} resolves to: each is `Disposable`, so that `using incoming = await
- * responder.next()` answers a request left unanswered with an error (the others hold nothing).
- */
-export type Incoming =
-  /** A request, lent until it is answered ({@link ActiveRequest}). */
-  | ActiveRequest
-  /** The requester has finished: close and exit (or wait for the next requester). */
-  | Notice<{ kind: "finish" }>
-  /**
-   * The requester died, closed the channel or was replaced: the next call of `next()` waits for
-   * a requester to join, as when the responder started first.
-   */
-  | Notice<{ kind: "requester-gone"; reason: string }>;
 
 /** What a responder is doing, and with which requester. */
 type ResponderState =

@@ -28,7 +28,6 @@ import {
 import { checkMode, checkNewName, devShmPath } from "./_names.ts";
 import { damagedObject, PosixError, ShmemaphoreError } from "./errors.ts";
 import { kindByName, temporaryName } from "./kinds.ts";
-import type { NamedSemaphore } from "./named_semaphore.ts";
 import { RACE_TRIES } from "./_util.ts";
 
 /** `sizeof(sem_t)` with glibc on x86_64 and aarch64: the size of a named semaphore's file. */
@@ -145,7 +144,7 @@ export function holdFile(name: string, inode: number): number {
  * process (`BUSY`). The old file is taken alone (an exclusive lock) while its name is removed, so
  * that no opener holds it meanwhile.
  */
-export function replaceStaleSemaphore(name: string, create: () => NamedSemaphore): NamedSemaphore {
+export function replaceStaleSemaphore<T>(name: string, create: () => T): T {
   for (let tries = 0;; tries++) {
     if (tries > RACE_TRIES) {
       throw new ShmemaphoreError(

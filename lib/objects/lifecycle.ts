@@ -4,205 +4,29 @@
  *
  * - **create**: make it; fails if the name exists;
  * - **open**: open it; fails if it does not exist;
- * - **openWhenReady**: open it once it exists ({@link openWhenReady}); `null` on timeout;
+ * - **openWhenReady**: open it once it exists (`_ready.ts`); `null` on timeout;
  * - **openOrCreate**: either, and say which;
  * - **replace**: make it in place of a *stale* one of the same kind, never of a live one (`BUSY`),
- *   nor another user's or another kind's (`FOREIGN_OBJECT`) ({@link publish}).
+ *   nor another user's or another kind's (`FOREIGN_OBJECT`) (`publish`, `_takeover.ts`).
  *
  * An object that must never be seen half made is made under a temporary name and renamed into
- * place ({@link publish}): an opener finds nothing, the old object, or the new one whole.
+ * place (`publish`): an opener finds nothing, the old object, or the new one whole. Who holds
+ * what is asked of the kernel (see `_held.ts`), and removing a name only ever removes it while it
+ * still refers to the object meant (`linked()`).
  *
- * Who holds what is asked of the kernel (see `_held.ts`), and removing a name only ever removes
- * it while it still refers to the object meant (`linked()`).
+ * This module holds what the owners of rings and channels use on top of `Segment` and
+ * `NamedSemaphore`: what one call made ({@link Made}), a new owned segment ({@link makeOwned}),
+ * stale tokens drained ({@link drain}), semaphores relinked ({@link relink}), objects opened only
+ * if they are this user's ({@link openOwn}).
  *
  * @module
  */
 
-import { cString, currentUid, libc, lstat } from "./_libc.ts";
+import { currentUid, lstat } from "./_libc.ts";
 import { devShmPath } from "./_names.ts";
-import { isOwnerAlive, tryLock } from "./_lock.ts";
-import { poll, type ReadyOptions } from "./wait.ts";
-import { PosixError, ShmemaphoreError } from "./errors.ts";
-import { kindByBytes, kindByName } from "./kinds.ts";
-import { HELD_BYTE, holdAlone } from "./_held.ts";
+import { tryLock } from "./_lock.ts";
 import type { NamedSemaphore } from "./named_semaphore.ts";
-import { exchangeName, makeUnpublished, Segment } from "./segment.ts";
-import { RACE_TRIES } from "./_util.ts";
-
-/** How a kind takes a name over from a stale object: see {@link publish}. */
-export interface Takeover {
-  /** The kind that publishes (`"plain"` for a `Segment`): it never takes another kind's name. */
-  kind: string;
-  /**
-   * The byte whose lock the name's owner holds while it lives: the ring's reader and the
-   * channel's server hold it exclusively (`owner: "exclusive"`: a shared lock there is no owner,
-   * see `_lock.ts`); every holder of a plain segment holds it shared (`owner: "any"`).
-   */
-  ownerByte: number;
-  owner: "exclusive" | "any";
-  /** Throws if `old` (of this user) is not of this kind: `FOREIGN_OBJECT`, `DAMAGED`. */
-  checkKind(old: Segment, name: string): void;
-  /** The error for a name whose owner lives. */
-  busy(old: Segment, name: string): Error;
-  /** The error for a name that is another user's. */
-  foreign(name: string, uid: number): Error;
-  /** Opens the object at the name now (`null` or `ENOENT`: there is none). */
-  open(name: string): Segment | null;
-  /** Marks the stale object once its name is taken (the channel tells its clients). */
-  retire?(old: Segment): void;
-}
-
-/**
- * Gives the made, filled `segment` (under a temporary name, its owner lock taken) the name
- * `name`, in one step: at once if there is none; if there is one, only if it is this user's, of
- * this kind, and its owner is dead (no owner's lock), swapping the two names
- * (`renameat2(RENAME_EXCHANGE)`) and removing the old one only if what came out is the very
- * object found dead. So of two processes taking one stale name at once, exactly one wins (the
- * other puts the name back and is refused as busy), and a live owner's name, or another user's
- * (even as root), is never taken.
- */
-export function publish(segment: Segment, name: string, how: Takeover): void {
-  for (let tries = 0;; tries++) {
-    try {
-      segment.rename(name);
-      return;
-    } catch (error) {
-      if (!(error instanceof PosixError && error.code === "EEXIST")) throw error;
-    }
-    let old: Segment | null;
-    try {
-      old = how.open(name);
-    } catch (error) {
-      if (!isAbsent(error)) throw error;
-      old = null;
-    }
-    if (old === null) {
-      if (tries >= RACE_TRIES) throw changing(name);
-      continue; // removed meanwhile: try again
-    }
-    try {
-      const { uid } = old.info();
-      if (uid !== currentUid()) throw how.foreign(name, uid);
-      how.checkKind(old, name);
-      // Its owner must be dead. A plain object's holders share the byte: taking it alone keeps
-      // new openers off the old object while it is replaced (they open again, and find ours).
-      const dead = how.owner === "any"
-        ? holdAlone(old.fd, name)
-        : !isOwnerAlive(old.fd, how.ownerByte, name);
-      if (!dead) throw how.busy(old, name);
-      if (takeOver(segment, name, old, how)) {
-        how.retire?.(old);
-        return;
-      }
-      if (tries >= RACE_TRIES) throw changing(name);
-    } finally {
-      old.close();
-    }
-  }
-}
-
-/**
- * Puts `segment` at `name` in place of `old`, found stale there: swaps the two names and keeps
- * the swap only if what came out is `old` itself (else another process took the name first:
- * the names are swapped back, and `false` says so). Where names cannot be swapped, the owner's
- * byte taken exclusively keeps two takers apart, and `rename` replaces.
- */
-function takeOver(segment: Segment, name: string, old: Segment, how: Takeover): boolean {
-  const { inode } = old.info();
-  const temporary = segment.name;
-  const at = devShmPath(name, "shm");
-  if (lstat(at)?.ino !== inode) return false; // not the one found dead any more: look again
-  let out: string | null;
-  try {
-    out = exchangeName(segment, name);
-  } catch (error) {
-    if (isAbsent(error)) return false; // the stale one was removed meanwhile: publish anew
-    throw error;
-  }
-  if (out === null) {
-    if (how.owner === "exclusive" && !tryLock(old.fd, how.ownerByte, true, name)) return false;
-    if (!old.linked()) return false;
-    segment.rename(name, { replace: true });
-    return true;
-  }
-  const came = lstat(devShmPath(out, "shm"));
-  if (came && came.ino === inode) {
-    libc.unlink(cString(devShmPath(out, "shm")));
-    return true;
-  }
-  // Another process published first: give it its name back.
-  const ours = segment.info().inode;
-  try {
-    exchangeName(segment, temporary);
-    return false;
-  } catch (error) {
-    // What came out went meanwhile (its owner removed it): the name is ours, rightly.
-    if (isAbsent(error) && lstat(at)?.ino === ours) return true;
-    throw error;
-  }
-}
-
-/** The error of a name that other processes keep changing while a call works on it. */
-function changing(name: string): ShmemaphoreError {
-  return new ShmemaphoreError(
-    "BUSY",
-    `"${name}" keeps changing hands while this call works on it (removed, made and replaced by ` +
-      `other processes, again and again): try again later`,
-    { objectName: name },
-  );
-}
-
-/**
- * Refuses `old`, found at `name`, if another kind's: its bytes prove it (a ring's segment, a
- * channel's header) or, taken over as a plain segment, its name says it (see `kinds.ts`).
- *
- * @throws {ShmemaphoreError} `FOREIGN_OBJECT`.
- */
-export function refuseOtherKind(old: Segment, name: string, kind: string): void {
-  const bytes = old.refresh();
-  const proven = kindByBytes(
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.length),
-    bytes.length,
-  )
-    ?.kind;
-  const other = proven ?? (kind === "plain" ? kindByName(name, "shm")?.kind : undefined);
-  if (other !== undefined && other !== kind) {
-    throw new ShmemaphoreError(
-      "FOREIGN_OBJECT",
-      `Refusing "${name}": it is a ${other}'s, not a ${kind === "plain" ? "segment" : kind}; ` +
-        `remove it if it is yours (deno task clean), or choose another name`,
-      { objectName: name },
-    );
-  }
-}
-
-/** `true` for the error of opening an object that does not exist: `ENOENT`. */
-export function isAbsent(error: unknown): boolean {
-  return error instanceof PosixError && error.code === "ENOENT";
-}
-
-/**
- * Calls `open` until it gives an object, backing off from 1 ms to 50 ms between tries, the
- * event loop running. An error `notYet` says is "not there yet" (by default: `ENOENT`) is a try
- * that failed; any other is thrown.
- *
- * @returns The object, or `null` if `timeoutMs` ran out first.
- * @throws Whatever `open` throws that is not "not yet"; the signal's reason when it aborts.
- */
-export function openWhenReady<T>(
-  open: () => T,
-  options: ReadyOptions = {},
-  notYet: (error: unknown) => boolean = isAbsent,
-): Promise<T | null> {
-  return poll(() => {
-    try {
-      return open();
-    } catch (error) {
-      if (!notYet(error)) throw error;
-      return undefined;
-    }
-  }, options);
-}
+import { makeUnpublished, Segment } from "./segment.ts";
 
 /**
  * The objects one call makes (a channel's, a ring's), removed again if the call fails: add each
@@ -287,40 +111,6 @@ export function relink(sem: NamedSemaphore, reopen: () => NamedSemaphore): Named
   if (sem.linked()) return sem;
   sem.close();
   return reopen();
-}
-
-/**
- * Publishes the made plain segment `made` as `name` in place of a stale one (see
- * `Segment.replace`): never over a live process's (`BUSY`), another user's, a ring's or a
- * channel's (`FOREIGN_OBJECT`). `made` is removed if it cannot be.
- */
-export function replaceStaleSegment(made: Segment, name: string): Segment {
-  try {
-    publish(made, name, {
-      kind: "plain",
-      ownerByte: HELD_BYTE,
-      owner: "any",
-      open: (at) => Segment.open(at),
-      foreign: (at, uid) =>
-        new ShmemaphoreError(
-          "FOREIGN_OBJECT",
-          `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
-          { objectName: at },
-        ),
-      checkKind: (old, at) => refuseOtherKind(old, at, "plain"),
-      busy: (_old, at) =>
-        new ShmemaphoreError(
-          "BUSY",
-          `Refusing to replace "${at}": a live process holds it (close it there first)`,
-          { objectName: at },
-        ),
-    });
-    return made;
-  } catch (error) {
-    made.unlink();
-    made.close();
-    throw error;
-  }
 }
 
 /** How a kind says the errors of opening its objects: see {@link openOwn}. */

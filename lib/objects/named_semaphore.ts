@@ -21,7 +21,7 @@ import {
 import { checkName, devShmPath } from "./_names.ts";
 import { checkSpin, checkTimeout, type ReadyOptions, SLICE_MS, type WaitOptions } from "./wait.ts";
 import { PosixError, ShmemaphoreError } from "./errors.ts";
-import { openWhenReady } from "./lifecycle.ts";
+import { openWhenReady } from "./_ready.ts";
 import {
   checkCreate,
   checkFile,

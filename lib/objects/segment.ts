@@ -7,6 +7,7 @@
 import {
   AT_FDCWD,
   cString,
+  currentUid,
   EEXIST,
   EINVAL,
   ENOENT,
@@ -25,12 +26,13 @@ import {
   stat,
   type StatInfo,
 } from "./_libc.ts";
-import { hold } from "./_held.ts";
+import { HELD_BYTE, hold } from "./_held.ts";
 import { Mapping } from "./_mapping.ts";
 import { checkMode, checkName, checkNewName, devShmPath } from "./_names.ts";
 import { damagedObject, PosixError, ShmemaphoreError } from "./errors.ts";
 import { temporaryName } from "./kinds.ts";
-import { isAbsent, openWhenReady, replaceStaleSegment } from "./lifecycle.ts";
+import { isAbsent, openWhenReady } from "./_ready.ts";
+import { publish, refuseOtherKind } from "./_takeover.ts";
 import type { ReadyOptions } from "./wait.ts";
 import { checkSize, RACE_TRIES } from "./_util.ts";
 import { unlinkIfSame } from "./_unlink.ts";
@@ -93,7 +95,7 @@ export let giveBackBytes: (segment: Segment, bytes: Uint8Array) => void;
 
 /**
  * For the library's layers above: swaps the segment's name with `name` in one step; see
- * `publish` (`lifecycle.ts`). Returns the segment's old name, which now names what was at
+ * `publish` (`_takeover.ts`). Returns the segment's old name, which now names what was at
  * `name`; `null` where the system cannot swap names.
  */
 export let exchangeName: (segment: Segment, name: string) => string | null;
@@ -299,7 +301,7 @@ export class Segment implements Disposable {
     checkSize(size);
     const { mode = 0o600 } = options;
     checkMode(mode);
-    const segment = replaceStaleSegment(Segment.#make(name, size, mode), name);
+    const segment = replaceStale(Segment.#make(name, size, mode), name);
     segment.unlinkOnClose = options.unlinkOnClose ?? false;
     return segment;
   }
@@ -764,4 +766,39 @@ function openError(name: string, message: string): Error {
     );
   }
   return error;
+}
+
+/**
+ * Publishes the made plain segment `made` as `name` in place of a stale one (see
+ * `Segment.replace`): never over a live process's (`BUSY`), another user's, a ring's or a
+ * channel's (`FOREIGN_OBJECT`). `made` is removed if it cannot be.
+ */
+function replaceStale(made: Segment, name: string): Segment {
+  try {
+    publish(made, name, {
+      kind: "plain",
+      ownerByte: HELD_BYTE,
+      owner: "any",
+      open: (at) => Segment.open(at),
+      exchange: exchangeName,
+      foreign: (at, uid) =>
+        new ShmemaphoreError(
+          "FOREIGN_OBJECT",
+          `Refusing to replace "${at}": it belongs to user ${uid}, not to you (${currentUid()})`,
+          { objectName: at },
+        ),
+      checkKind: (old, at) => refuseOtherKind(old, at, "plain"),
+      busy: (_old, at) =>
+        new ShmemaphoreError(
+          "BUSY",
+          `Refusing to replace "${at}": a live process holds it (close it there first)`,
+          { objectName: at },
+        ),
+    });
+    return made;
+  } catch (error) {
+    made.unlink();
+    made.close();
+    throw error;
+  }
 }

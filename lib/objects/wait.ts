@@ -28,7 +28,6 @@
  */
 
 import { monotonicMs } from "./_libc.ts";
-import type { NamedSemaphore } from "./named_semaphore.ts";
 
 /** Options of a call that waits: see the module's notes. */
 export interface WaitOptions {
@@ -141,6 +140,11 @@ export interface Block<T> {
   after: (woken: boolean, due: boolean) => T | undefined;
 }
 
+/** What {@link blockOn} waits on: a `NamedSemaphore`. */
+export interface Waitable {
+  wait(options: WaitOptions): Promise<boolean>;
+}
+
 /**
  * Blocks on `sem` for the peer's post, in slices of at most {@link SLICE_MS}, until a hook ends
  * the wait or the deadline passes; every {@link EMPTY_WAKES} tokens that end nothing, the event
@@ -149,7 +153,7 @@ export interface Block<T> {
  * @returns What a hook returned; `null` at the deadline.
  * @throws What a hook throws; the signal's reason when it aborts.
  */
-export async function blockOn<T>(sem: NamedSemaphore, plan: Block<T>): Promise<T | null> {
+export async function blockOn<T>(sem: Waitable, plan: Block<T>): Promise<T | null> {
   let checked = monotonicMs();
   for (let empty = 0;;) {
     const ready = plan.before?.();

@@ -8,7 +8,8 @@
 
 import { monotonicMs } from "../objects/_libc.ts";
 import { ResizeWatch } from "../objects/_resize_watch.ts";
-import { isAbsent, openOwn, type OwnErrors } from "../objects/lifecycle.ts";
+import { openOwn, type OwnErrors } from "../objects/lifecycle.ts";
+import { isAbsent } from "../objects/_ready.ts";
 import { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { giveBackBytes, lendBytes, type Segment } from "../objects/segment.ts";
 import { ShmemaphoreError } from "../objects/errors.ts";

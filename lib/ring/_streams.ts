@@ -7,8 +7,20 @@
  */
 
 import { hasCode, ShmemaphoreError } from "../objects/errors.ts";
-import type { RingReader } from "./reader.ts";
-import type { RingWriter } from "./writer.ts";
+
+/** What {@link readableOf} uses of a `RingReader`. */
+export interface StreamSource {
+  readonly name: string;
+  readonly abortedWriters: number;
+  read(options: { signal: AbortSignal }): Promise<Uint8Array | null>;
+}
+
+/** What {@link writableOf} uses of a `RingWriter`. */
+export interface StreamSink {
+  write(message: Uint8Array, options: { signal: AbortSignal }): Promise<boolean>;
+  close(): void;
+  abort(): void;
+}
 
 /**
  * The messages of `ring` as a `ReadableStream`: closes at the end of the stream, or errors then
@@ -16,7 +28,7 @@ import type { RingWriter } from "./writer.ts";
  * message that read had already taken goes to `giveBack`, for the ring's next read.
  */
 export function readableOf(
-  ring: RingReader,
+  ring: StreamSource,
   giveBack: (message: Uint8Array<ArrayBuffer>) => void,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   let reading: AbortController | null = null;
@@ -68,7 +80,7 @@ export function readableOf(
  * (or a piped source that errors) is `abort()`, and settles at once even while a write waits for
  * room, since each write takes the stream's own signal.
  */
-export function writableOf(writer: RingWriter): WritableStream<Uint8Array> {
+export function writableOf(writer: StreamSink): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     write: async (chunk, controller) => {
       await writer.write(chunk, { signal: controller.signal });

@@ -12,12 +12,13 @@ import {
   type ReadyOptions,
   type WaitOptions,
 } from "../objects/wait.ts";
-import { drain, Made, makeOwned, publish, relink } from "../objects/lifecycle.ts";
+import { drain, Made, makeOwned, relink } from "../objects/lifecycle.ts";
+import { publish } from "../objects/_takeover.ts";
 import { checkPeerMode } from "../objects/_names.ts";
 import { monotonicMs } from "../objects/_libc.ts";
 
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
-import { Segment } from "../objects/segment.ts";
+import { exchangeName, Segment } from "../objects/segment.ts";
 import { DEFAULT_SPIN_US, POLL_GAP_MS, RingMemory, ringSemaphore, waitFor } from "./_memory.ts";
 import { ringNames } from "./kind.ts";
 import type { MessageBatch } from "./batch.ts";
@@ -657,6 +658,7 @@ function take(segment: Segment, name: string): void {
     ownerByte: READER_LOCK_BYTE,
     owner: "exclusive",
     open: (at) => Segment.open(at), // (ENOENT: publish tries again)
+    exchange: exchangeName,
     foreign: (at, uid) =>
       new ShmemaphoreError("FOREIGN_OBJECT", `Refusing "${at}": it belongs to user ${uid}`, {
         objectName: at,

@@ -13,7 +13,8 @@ import {
 } from "../objects/wait.ts";
 import { monotonicMs } from "../objects/_libc.ts";
 import { isOwnerAlive, tryLock, unlock } from "../objects/_lock.ts";
-import { isAbsent, openOwn, openWhenReady } from "../objects/lifecycle.ts";
+import { openOwn } from "../objects/lifecycle.ts";
+import { isAbsent, openWhenReady } from "../objects/_ready.ts";
 import type { NamedSemaphore } from "../objects/named_semaphore.ts";
 import { Segment } from "../objects/segment.ts";
 import { CLAIMS_WORD, ringErrors, RingMemory, ringSemaphore } from "./_memory.ts";
