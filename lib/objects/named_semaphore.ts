@@ -35,7 +35,7 @@ import { unlinkIfSame } from "./_unlink.ts";
 
 /** How long a wait spins on `sem_trywait` before it hands the wait to a pool thread. */
 const DEFAULT_SPIN_MICROS = 100;
-/** `sem_trywait` calls (about 30 ns each) before the first clock read of a spin. */
+/** `sem_trywait` calls (each cheaper than a clock read) before the first clock read of a spin. */
 const SPIN_BURST = 128;
 
 /** Options of {@link NamedSemaphore.create} and {@link NamedSemaphore.openOrCreate}. */

@@ -101,7 +101,7 @@ export function giveTurn(): Promise<void> {
 
 /** How long a loop that never waits may hold the event loop. */
 const TURN_MS = 10;
-/** Calls between looks at the clock for {@link TURN_MS} (a look costs about 40 ns). */
+/** Calls between looks at the clock for {@link TURN_MS} (a look costs more than a call). */
 const TURN_EVERY = 8;
 /** Tokens that end nothing between two turns given while blocking (see {@link blockOn}). */
 const EMPTY_WAKES = 64;

@@ -1,14 +1,14 @@
 /**
  * The reader's copies of small messages: views of a pool shared with the next small ones, as
- * Node's `Buffer.allocUnsafe` does (a buffer of its own costs an allocation of about 300 ns in
- * Deno, more than the rest of a read).
+ * Node's `Buffer.allocUnsafe` does (a buffer of its own costs an allocation, more than the rest
+ * of a read).
  *
  * @module
  */
 
 /** Messages up to this many bytes are copied out into the pool. */
 const POOLED_MAX = 1024;
-/** Up to this many bytes, a message is copied word by word (a view costs about 25 ns). */
+/** Up to this many bytes, a message is copied word by word (cheaper than making a view). */
 const WORD_COPY_MAX = 256;
 /** The size of a pool. */
 const POOL_SIZE = 64 * 1024;
