@@ -336,3 +336,37 @@ Deno.test("every method an error message of lib/ tells to call exists", () => {
   }
   assert.deepEqual(stale, []);
 });
+
+Deno.test("every public function and method of both entry points says what it throws (@throws, or 'Never throws')", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", "lib/mod.ts", "lib/protocol.ts"],
+    cwd: ROOT.pathname,
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  type Doc = { doc?: string; tags?: { kind: string }[] };
+  type Member = { name: string; kind?: string; accessibility?: string; jsDoc?: Doc };
+  type Declaration = {
+    kind: string;
+    jsDoc?: Doc;
+    def?: { methods?: Member[]; constructors?: Member[] };
+  };
+  const json = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    nodes: Record<string, { symbols: { name: string; declarations: Declaration[] }[] }>;
+  };
+  const says = (doc?: Doc) =>
+    (doc?.tags ?? []).some((t) => t.kind === "throws") || /never throws/i.test(doc?.doc ?? "");
+  const silent = new Set<string>();
+  for (const { symbols } of Object.values(json.nodes)) {
+    for (const { name, declarations } of symbols) {
+      for (const d of declarations) {
+        if (d.kind === "function" && !says(d.jsDoc)) silent.add(name);
+        if (d.kind !== "class") continue;
+        for (const m of [...d.def?.methods ?? [], ...d.def?.constructors ?? []]) {
+          if (m.kind === "getter" || m.accessibility === "private") continue;
+          if (!says(m.jsDoc)) silent.add(`${name}.${m.name}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual([...silent], []);
+});

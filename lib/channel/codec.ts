@@ -57,6 +57,8 @@ export function initHeader(view: DataView, id: RequesterIdentity): void {
  * Writes a request (the name is already in the data segment): its length in word 0, words 1..3
  * zero (so that a token that finds them still zero is known to answer nothing), the response
  * mark cleared, and REQUEST_SEQ last.
+ *
+ * @throws {RangeError} If `view` is shorter than the fields it reads or writes.
  */
 export function writeRequest(view: DataView, nameLength: number, seq: number, kind: number): void {
   setU64(view, HEADER.LENGTH, nameLength);
@@ -110,6 +112,8 @@ export type DecodedResponse =
  * meta[0] × meta[1] × meta[2] exactly (no overflow), and `dataSize` ≥ length; or, for an
  * extended answer only (a plain one of four zero words is the plain protocol's error), all four
  * words 0: an empty answer.
+ *
+ * Never throws: what it cannot accept, it returns as a violation.
  *
  * @param view The header, as mapped after the size check that followed the wait.
  * @param pending The request.
@@ -263,6 +267,8 @@ export type DecodedRequest =
  * are exactly the pixels of the answer before it (taken for the old answer: the requester waits).
  *
  * Either way the name must fit in `data` (the data segment, size-checked after the wait).
+ *
+ * Never throws: what it cannot accept, it returns as a violation.
  */
 export function readRequest(
   view: DataView,
@@ -354,6 +360,8 @@ function violation(
  *
  * @param words An `Int32Array` over the header.
  * @returns `true` if this responder won it.
+ *
+ * @throws {RangeError} If `words` is shorter than the header's claim fields.
  */
 export function claim(
   words: Int32Array,
@@ -383,6 +391,8 @@ export interface Fence {
  * Writes a response of `length` bytes (already in the data segment) and its three numbers:
  * words 0..3 and, for an extended requester (`fence`), the status, then RESPONSE_SESSION,
  * RESPONSE_SEQ and RESPONSE_MAGIC last.
+ *
+ * @throws {RangeError} If `view` is shorter than the fields it reads or writes.
  */
 export function writeResponse(
   view: DataView,
@@ -406,6 +416,8 @@ export function writeResponse(
  * Writes an error answer: the four words 0 (what a plain requester understands as "no image") and,
  * for an extended requester (`fence`), the message (UTF-8, cut to 256 bytes at a character) and the
  * marks.
+ *
+ * @throws {RangeError} If `view` is shorter than the fields it reads or writes.
  */
 export function writeErrorResponse(view: DataView, message: string, fence: Fence | null): void {
   for (let i = 0; i < 4; i++) setU64(view, 8 * i, 0);
@@ -434,6 +446,8 @@ function mark(view: DataView, fence: Fence, check: number): void {
  * and the sequence it answers, each u64 as its low then its high u32; so that a responder that
  * writes into the header late (it answers a request the requester gave up on) cannot lend its
  * words to another responder's answer. From numbers: no memory is read.
+ *
+ * Never throws.
  */
 export function responseCheck(
   length: number,
@@ -457,7 +471,11 @@ function fnv(h: number, value: number): number {
   return Math.imul(h ^ Math.floor(v / 0x1_0000_0000), 0x01000193);
 }
 
-/** Marks a header finished (its responders exit), retired or closed, and for a finish, a request. */
+/**
+ * Marks a header finished (its responders exit), retired or closed, and for a finish, a request.
+ *
+ * @throws {RangeError} If `view` is shorter than the fields it reads or writes.
+ */
 export function setState(view: DataView, state: number, seq?: number): void {
   if (!isExtended(view)) return;
   if (seq !== undefined) {

@@ -81,7 +81,11 @@ export const PID_SPAN = 2 ** 22;
 /** Responder tags are below 2^18: responder lock bytes end before 2^52 (`_held.ts`'s byte). */
 export const RESPONDER_TAGS = 2 ** 18;
 
-/** The byte responder `pid` with tag `tag` locks (exclusively) while it is alive. */
+/**
+ * The byte responder `pid` with tag `tag` locks (exclusively) while it is alive.
+ *
+ * Never throws.
+ */
 export function responderLockByte(pid: number, tag: number): number {
   return RESPONDER_LOCK_BASE + tag * PID_SPAN + pid;
 }
@@ -179,7 +183,7 @@ export class ProtocolViolation {
   readonly rule: string;
 
   /**
-   * Builds the violation; its message is `Bad WHAT: FIELD = VALUE: RULE`.
+   * Builds the violation; its message is `Bad WHAT: FIELD = VALUE: RULE`. Never throws.
    *
    * @param what `"response"`, `"request"` or `"header"`.
    * @param field The field.
@@ -199,19 +203,29 @@ export class ProtocolViolation {
 /**
  * A u64 field as a number: exact below 2^53, `Infinity` at or above it (which no check accepts).
  * Two u32 reads, no BigInt: this is on every exchange's path.
+ *
+ * @throws {RangeError} If `offset + 8` is past the end of `view`.
  */
 export function u64(view: DataView, offset: number): number {
   const high = view.getUint32(offset + 4, true);
   return high < 0x20_0000 ? high * 0x1_0000_0000 + view.getUint32(offset, true) : Infinity;
 }
 
-/** Writes a u64 field from a whole number in [0, 2^53), as two u32 (no BigInt). */
+/**
+ * Writes a u64 field from a whole number in [0, 2^53), as two u32 (no BigInt).
+ *
+ * @throws {RangeError} If `offset + 8` is past the end of `view`.
+ */
 export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset, value >>> 0, true);
   view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
 }
 
-/** A u64 field exactly (for messages about hostile values). */
+/**
+ * A u64 field exactly (for messages about hostile values).
+ *
+ * @throws {RangeError} If `offset + 8` is past the end of `view`.
+ */
 export function exact(view: DataView, offset: number): bigint {
   return view.getBigUint64(offset, true);
 }
@@ -226,6 +240,8 @@ export function exact(view: DataView, offset: number): bigint {
  *   again before its next request;
  * - a violation: any other size is no plain peer's; the header was damaged.
  *
+ * Never throws.
+ *
  * @param size The header's size now, in bytes.
  */
 export function headerCut(size: number): "whole" | "plain" | ProtocolViolation {
@@ -239,7 +255,11 @@ export function headerCut(size: number): "whole" | "plain" | ProtocolViolation {
   );
 }
 
-/** Whether `view` is an extended header of this version: long enough and marked. */
+/**
+ * Whether `view` is an extended header of this version: long enough and marked.
+ *
+ * Never throws.
+ */
 export function isExtended(view: DataView): boolean {
   return view.byteLength >= HEADER.EXT_SIZE && view.getUint32(HEADER.EXT_MAGIC, true) === EXT_MAGIC;
 }

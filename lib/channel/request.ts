@@ -201,7 +201,11 @@ export class ActiveRequest implements Disposable {
     return answering.error(String(message));
   }
 
-  /** Answers with an error if it was not answered: the requester is never left waiting. */
+  /**
+   * Answers with an error if it was not answered: the requester is never left waiting.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     if (this.#state.kind === "answered") return;
     try {

@@ -495,6 +495,9 @@ export class Requester implements Disposable {
    * responder sees it within 100 ms) and one token wakes a waiting responder at once. Does not wait.
    * A plain-protocol responder cannot be told; it sees the channel removed by {@link close}. (A
    * header it cut is left as it is, with no token: the token would be taken for a request.)
+   *
+   * @throws {Deno.errors.BadResource} After {@link close}.
+   * @throws {ShmemaphoreError} `IN_FLIGHT` while a request of this requester waits.
    */
   finish(): void {
     this.#ready("finish()");
@@ -516,13 +519,19 @@ export class Requester implements Disposable {
    * Closes and removes the four objects of the channel (each only if its name still refers to
    * the object this requester made), then drops the lock. Without {@link finish} first, the header
    * says "closed", and responders wait for another requester. Idempotent.
+   *
+   * Never throws.
    */
   close(): void {
     if (this.#state.kind === "closed") return;
     const finished = this.#state.kind === "finished";
     this.#state = { kind: "closed" };
-    if (!finished && this.#head.refresh().length >= HEADER.EXT_SIZE) {
-      setState(new DataView(this.#head.bytes.buffer), State.CLOSED);
+    try {
+      if (!finished && this.#head.refresh().length >= HEADER.EXT_SIZE) {
+        setState(new DataView(this.#head.bytes.buffer), State.CLOSED);
+      }
+    } catch {
+      // A header gone or cut: nobody is left to tell. The objects are removed all the same.
     }
     this.#resized.close();
     for (const object of [this.#responseReady, this.#requestReady, this.#data, this.#head]) {
@@ -535,7 +544,11 @@ export class Requester implements Disposable {
     }
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

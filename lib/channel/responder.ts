@@ -396,6 +396,8 @@ export class Responder implements Disposable {
    * answering it does nothing). Semaphores this responder created are removed only if no
    * requester holds the channel any more (and their names still refer to them): the requester
    * owns the channel. Idempotent.
+   *
+   * Never throws.
    */
   close(): void {
     if (this.#state.kind === "closed") return;
@@ -411,7 +413,11 @@ export class Responder implements Disposable {
     }
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

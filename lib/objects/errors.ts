@@ -114,6 +114,8 @@ export class ShmemaphoreError extends Error {
   /**
    * Builds the error.
    *
+   * Never throws.
+   *
    * @param code Why: see {@link ErrorCode}.
    * @param message What happened, to which object.
    * @param options `objectName`, `peerPid`, `cause`.
@@ -127,7 +129,11 @@ export class ShmemaphoreError extends Error {
   }
 }
 
-/** Whether `error` is the library's error of code `code`. */
+/**
+ * Whether `error` is the library's error of code `code`.
+ *
+ * Never throws.
+ */
 export function hasCode(error: unknown, code: ErrorCode): error is ShmemaphoreError {
   return error instanceof ShmemaphoreError && error.code === code;
 }
@@ -180,6 +186,8 @@ export class PosixError extends ShmemaphoreError {
 
   /**
    * Builds the error and its message from the call, its errno and what was being done.
+   *
+   * Never throws.
    *
    * @param syscall The libc function that failed.
    * @param errno errno as that call left it.

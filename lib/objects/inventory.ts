@@ -231,6 +231,8 @@ function describe(
  * that a program which takes none of this library's locks (the C++ original, a Python program)
  * uses it.
  *
+ * Never throws.
+ *
  * @param object From {@link listObjects} (its `inode` and `device` are what is looked for).
  * @returns Their pids, this process's left out.
  */

@@ -465,6 +465,8 @@ export class NamedSemaphore implements Disposable {
   /**
    * Whether this semaphore's name still refers to the semaphore this object opened: `false` once
    * it was removed, or replaced by another of the same name.
+   *
+   * Never throws.
    */
   linked(): boolean {
     return lstat(devShmPath(this.name, "sem"))?.ino === this.#inode;
@@ -476,6 +478,8 @@ export class NamedSemaphore implements Disposable {
    * moment of removal.
    *
    * @returns `true` if it was removed, `false` if it was gone or refers to another semaphore.
+   *
+   * @throws {PosixError} `EACCES`/`EPERM` if it is not ours to remove.
    */
   unlink(): boolean {
     const st = lstat(devShmPath(this.name, "sem"));
@@ -492,6 +496,8 @@ export class NamedSemaphore implements Disposable {
    * Closes (`sem_close`). Idempotent; does not unlink. A wait still blocked on a pool thread
    * keeps the semaphore mapped until that slice ends (at most 100 ms), then it is closed, and
    * that wait rejects.
+   *
+   * Never throws.
    */
   close(): void {
     if (this.#state.kind !== "open") return;
@@ -506,7 +512,11 @@ export class NamedSemaphore implements Disposable {
     if (this.#state.slices === 0) this.#release();
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -614,6 +614,8 @@ export class Segment implements Disposable {
    * Whether this segment's name still refers to this very object: `false` once it was removed,
    * or replaced by another object of the same name (another process created one after removing
    * ours). One `stat`; works after {@link close} too.
+   *
+   * Never throws.
    */
   linked(): boolean {
     const there = stat(devShmPath(this.#name, "shm"));
@@ -682,6 +684,8 @@ export class Segment implements Disposable {
   /**
    * Unmaps and closes. Idempotent. Views taken from {@link bytes} are detached first and read as
    * empty afterwards. Does not unlink.
+   *
+   * Never throws.
    */
   close(): void {
     if (this.#fd < 0) return;
@@ -697,7 +701,11 @@ export class Segment implements Disposable {
     this.#fd = -1;
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -23,6 +23,8 @@ const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const;
  * The listeners keep the process alive while they are there: hold the result with `using`, so
  * that they go when the scope ends.
  *
+ * Never throws.
+ *
  * @param objects What to clean up, for example a `RingReader` and the `Segment` you created.
  * @returns A handle whose `[Symbol.dispose]` removes the listeners (and cleans up nothing).
  *

@@ -118,7 +118,11 @@ export class MessageBatch {
     return this.bytes.length;
   }
 
-  /** Empties it (the bytes stay as they are until written over). */
+  /**
+   * Empties it (the bytes stay as they are until written over).
+   *
+   * Never throws.
+   */
   clear(): void {
     this.#count = 0;
     this.#size = 0;
@@ -152,6 +156,8 @@ export class MessageBatch {
    * Adds a copy of `message`.
    *
    * @returns `true` if it fit; `false` if not (the batch is unchanged).
+   *
+   * @throws {RangeError} For a message longer than 2^32 - 1 bytes.
    */
   add(message: Uint8Array): boolean {
     const at = this.push(message.length);
@@ -188,7 +194,11 @@ export class MessageBatch {
     return this.bytes.subarray(at, at + this.#words[(at - 4) >>> 2]);
   }
 
-  /** The messages in order, as views (see {@link message}). */
+  /**
+   * The messages in order, as views (see {@link message}).
+   *
+   * Never throws.
+   */
   *[Symbol.iterator](): IterableIterator<Uint8Array<ArrayBuffer>> {
     for (let i = 0; i < this.#count; i++) yield this.message(i);
   }

@@ -11,7 +11,11 @@ import { registerKind } from "../objects/kinds.ts";
 import { objectsNamed, type ShmObject } from "../objects/inventory.ts";
 import { READER_LOCK_BYTE, readHeader, RING } from "./layout.ts";
 
-/** The names of ring `name`'s objects. */
+/**
+ * The names of ring `name`'s objects.
+ *
+ * @throws {TypeError | RangeError} For a bad ring name.
+ */
 export function ringNames(name: string): { segment: string; readable: string; writable: string } {
   checkName(name, "shm");
   const names = { segment: name, readable: `${name}.readable`, writable: `${name}.writable` };
@@ -46,6 +50,8 @@ registerKind({
  * import assert from "node:assert/strict";
  * assert.deepEqual(ringObjects(`/doc_${crypto.randomUUID()}`), []);
  * ```
+ *
+ * @throws {TypeError | RangeError} For a bad ring name.
  */
 export function ringObjects(name: string): ShmObject[] {
   return objectsNamed(Object.values(ringNames(name)))

@@ -75,7 +75,11 @@ export class PeekedMessage implements Disposable {
     this.#release();
   }
 
-  /** Releases it, unless it was released already. */
+  /**
+   * Releases it, unless it was released already.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     if (this.#bytes !== null) this.release();
   }
@@ -163,7 +167,11 @@ export class Reservation implements Disposable {
     this.#end(null);
   }
 
-  /** Abandons it, unless it was committed or abandoned already. */
+  /**
+   * Abandons it, unless it was committed or abandoned already.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     if (this.#bytes !== null) this.abandon();
   }

@@ -468,6 +468,8 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * The messages, until the stream ends: `for await (const message of ring)`. (Check
    * {@link abortedWriters} and {@link diedWriters} after it to know whether the stream was
    * complete.)
+   *
+   * @throws {ShmemaphoreError} As {@link read} does, but for `ENDED`, which ends the loop.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (;;) {
@@ -516,6 +518,8 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    * Closes the ring: writers that write next get a `CLOSED` error, the objects are removed (each
    * only while its name still refers to this ring's), and the lock goes. A peeked message still
    * lent reads as empty from then on. Idempotent.
+   *
+   * Never throws.
    */
   close(): void {
     if (this.#isClosed()) return;
@@ -540,7 +544,11 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
     m.close();
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -97,7 +97,28 @@ export class RingWriter implements Disposable {
     this.#out.wakeReader(); // (a reader waiting for a writer: here is one)
   }
 
-  /** See {@link RingWriter.open}. */
+  /**
+   * Opens ring `name` (its reader made it) and claims a free lane of it: this writer's messages
+   * go there, in order, and the reader reads them in turn with the other writers'.
+   *
+   * ```ts
+   * import { RingReader, RingWriter } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   * const name = `/doc_${crypto.randomUUID().slice(0, 8)}`;
+   * using ring = RingReader.create(name, { maxWriters: 1 });
+   * using writer = RingWriter.open(name);
+   * assert.throws(() => RingWriter.open(name), { code: "NO_LANE" }); // one lane, taken
+   * assert.equal(writer.tryWrite(new Uint8Array([1, 2, 3])), true);
+   * assert.deepEqual(ring.tryRead(), new Uint8Array([1, 2, 3]));
+   * ```
+   *
+   * @param name The ring's name (`/` then up to 240 characters).
+   * @throws {ShmemaphoreError} `PEER_GONE` if there is no ring of that name, or its reader is no
+   * longer running (see {@link openWhenReady} to wait for one); `NO_LANE` if every lane has a
+   * writer; `CLOSED` if its reader is closing it; `FOREIGN_OBJECT` if it is another user's;
+   * `DAMAGED` if it is not a ring, or a damaged one.
+   * @throws {TypeError | RangeError} For a bad name.
+   */
   static open(name: string): RingWriter {
     const names = ringNames(name);
     let segment: Segment;
@@ -516,6 +537,8 @@ export class RingWriter implements Disposable {
    * Says this writer is done: the reader reads what it wrote, then frees its lane (and ends
    * the stream if it was the last writer). A message cut short or a reservation still open is
    * dropped (and counted) by the reader. Idempotent; a no-op after {@link abort}.
+   *
+   * Never throws.
    */
   close(): void {
     this.#end(LaneState.CLOSED);
@@ -526,6 +549,8 @@ export class RingWriter implements Disposable {
    * source do): the reader reads what was sent whole, drops a message cut short, and counts the
    * stream in {@link RingReader.abortedWriters}, so that it can tell it from one that ended with
    * {@link close}. Idempotent; a no-op after {@link close}.
+   *
+   * Never throws.
    */
   abort(): void {
     this.#end(LaneState.ABORTED);
@@ -548,7 +573,11 @@ export class RingWriter implements Disposable {
     m.close(); // and with it, this writer's lock (and what was lent reads as empty)
   }
 
-  /** Same as {@link close}, for `using`. */
+  /**
+   * Same as {@link close}, for `using`.
+   *
+   * Never throws.
+   */
   [Symbol.dispose](): void {
     this.close();
   }
