@@ -312,3 +312,28 @@ rootTest(
       }
     }),
 );
+
+Deno.test("a request held while its requester is killed and replaced: answering it says false (not sent), and the new requester takes nothing from it", () =>
+  withId(async (id) => {
+    const channel = `a_${id}`;
+    const asker = spawnPeer(
+      `import { Requester } from "MOD";
+       const r = Requester.create("/${channel}");
+       console.log("asking");
+       await r.request("x");`,
+    );
+    const go = await goFile();
+    const holder = spawnPeer(peer("answer_on_go"), [channel, go.path]);
+    try {
+      await holder.waitFor("decoding"); // it holds the request
+      asker.process.kill("SIGKILL");
+      await asker.done;
+      using next = Requester.replace(`/${channel}`);
+      await go.go();
+      const h = await holder.done;
+      assert.match(h.stdout, /sent false/, h.stdout + h.stderr);
+      assert.equal(next.strayTokens, 0);
+    } finally {
+      await stop(asker, holder);
+    }
+  }));

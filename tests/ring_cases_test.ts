@@ -18,6 +18,7 @@ import {
 } from "../lib/mod.ts";
 import { LANE, laneField } from "../lib/ring/layout.ts";
 import {
+  assertClean,
   denoArgv,
   peer,
   ROOT,
@@ -488,4 +489,19 @@ Deno.test("a writer closed while its write() waits for room: the call rejects sa
     );
     assert.ok(performance.now() - start < 500);
     assert.ok(ring.liveWriters <= 1);
+  }));
+
+Deno.test("waitForWriter() after the last message of a writer that closed: no writer (false on timeout), and a read after a true finds a message", () =>
+  withId(async (id) => {
+    const name = `/rc_${id}`;
+    using ring = RingReader.create(name, { slots: 4, slotSize: 1024, maxWriters: 1 });
+    const first = spawnPeer(peer("write_one"), [name, "one"]);
+    assertClean(await first.done); // it wrote, then closed
+    assert.equal(await ring.waitForWriter({ timeoutMs: 1000 }), true, "its message is to read");
+    assert.equal(new TextDecoder().decode((await ring.read())!), "one");
+    assert.equal(await ring.waitForWriter({ timeoutMs: 50 }), false, "read to its end: gone");
+    const second = spawnPeer(peer("write_one"), [name, "two"]);
+    assert.equal(await ring.waitForWriter({ timeoutMs: 20_000 }), true);
+    assert.equal(new TextDecoder().decode((await ring.read())!), "two");
+    assertClean(await second.done);
   }));

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { channelObjects, NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
-import { channelNames, EXT_MAGIC, HEADER } from "../lib/protocol.ts";
+import { channelNames, EXT_MAGIC, HEADER, requestCheck, RequestKind } from "../lib/protocol.ts";
 import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
@@ -217,9 +217,15 @@ Deno.test("hostile requests get error answers naming the problem; the client goe
     using res = NamedSemaphore.open(names.responseReady);
     const view = new DataView(head.bytes.buffer);
     const ask = async (length: bigint, bytes: number[]) => {
+      // As a requester writes it (docs/channel.md), whatever its length.
       data.bytes.set(bytes);
+      const seq = view.getBigUint64(HEADER.REQUEST_SEQ, true) + 1n;
+      const session = Number(view.getBigUint64(HEADER.SESSION, true));
       view.setBigUint64(HEADER.LENGTH, length, true);
-      view.setBigUint64(HEADER.REQUEST_SEQ, view.getBigUint64(HEADER.REQUEST_SEQ, true) + 1n, true);
+      view.setBigUint64(HEADER.REQUEST_LENGTH, length, true);
+      const check = requestCheck(session, Number(seq), Number(length), RequestKind.REQUEST);
+      view.setUint32(HEADER.REQUEST_CHECK, check, true);
+      view.setBigUint64(HEADER.REQUEST_SEQ, seq, true);
       req.post();
       assert.equal(await res.wait({ timeoutMs: 20_000 }), true);
       assert.equal(view.getBigUint64(HEADER.LENGTH, true), 0n, "an error answer");

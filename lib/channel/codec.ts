@@ -66,6 +66,12 @@ export function writeRequest(view: DataView, nameLength: number, seq: number, ki
   setU64(view, HEADER.META1, 0);
   setU64(view, HEADER.META2, 0);
   view.setUint32(HEADER.REQUEST_KIND, kind, true);
+  setU64(view, HEADER.REQUEST_LENGTH, nameLength);
+  view.setUint32(
+    HEADER.REQUEST_CHECK,
+    requestCheck(u64(view, HEADER.SESSION), seq, nameLength, kind),
+    true,
+  );
   view.setUint32(HEADER.RESPONSE_MAGIC, 0, true);
   // (Who claims this request writes them: until then, no responder is known to have it.)
   view.setUint32(HEADER.CLAIM_PID, 0, true);
@@ -284,6 +290,10 @@ export function readRequest(
     if (!isExtended(view)) {
       return violation("request", "header size", view.byteLength, `expected ${HEADER.EXT_SIZE}+`);
     }
+    const version = view.getUint32(HEADER.EXT_VERSION, true);
+    if (version !== EXT_VERSION) {
+      return violation("request", "version", version, `expected ${EXT_VERSION}`);
+    }
     const state = view.getUint32(HEADER.STATE, true);
     if (state === State.FINISHED) return { kind: "finish" };
     if (state === State.RETIRED) return { kind: "retired" };
@@ -301,6 +311,11 @@ export function readRequest(
       return { kind: "none", why: "a request already taken" };
     }
     const kind = view.getUint32(HEADER.REQUEST_KIND, true);
+    const length = u64(view, HEADER.REQUEST_LENGTH);
+    if (view.getUint32(HEADER.REQUEST_CHECK, true) !== requestCheck(session, seq, length, kind)) {
+      // Being written (a token that came early), or torn by a late writer: nothing to take.
+      return { kind: "none", why: "a request whose fields do not add up (being written?)" };
+    }
     if (kind === RequestKind.FINISH) return { kind: "finish" };
     if (kind !== RequestKind.REQUEST) {
       return invalid(
@@ -316,13 +331,14 @@ export function readRequest(
       return { kind: "none", why: "the header still holds this responder's answer" };
     }
   }
-  const length = u64(view, HEADER.LENGTH);
+  const field = session !== null ? HEADER.REQUEST_LENGTH : HEADER.LENGTH;
+  const length = u64(view, field);
   if (length > data.length) {
     return invalid(
       violation(
         "request",
         "length",
-        exact(view, HEADER.LENGTH),
+        exact(view, field),
         `larger than the data segment, which holds ${data.length} bytes`,
       ),
       seq,
@@ -442,6 +458,37 @@ function mark(view: DataView, fence: Fence, check: number): void {
 }
 
 /**
+ * REQUEST_CHECK: FNV-1a over a request's session, sequence, length and kind (each u64 as its low
+ * then its high u32), so that a responder takes only a request whose fields were written
+ * together, by its requester, for that sequence. From numbers: no memory is read.
+ *
+ * Never throws.
+ */
+export function requestCheck(session: number, seq: number, length: number, kind: number): number {
+  let h = 0x811c9dc5;
+  h = fnv(fnv(h, session), seq);
+  h = fnv(fnv(h, length), kind);
+  return h >>> 0;
+}
+
+/**
+ * Withdraws request `seq`, given up on, if no responder has claimed it: the requester takes the
+ * claim itself (a compare-and-swap on CLAIM_SEQ, as a responder's {@link claim}), so that a
+ * responder that comes late finds it taken. `false` if a responder claimed it first: its answer
+ * may still come, late.
+ *
+ * @param words An `Int32Array` over the header.
+ * @throws {RangeError} If `words` is shorter than the header's claim fields.
+ */
+export function withdraw(words: Int32Array, seq: number): boolean {
+  const index = HEADER.CLAIM_SEQ >> 2;
+  const low = (seq % 0x1_0000_0000) | 0;
+  const seen = Atomics.load(words, index);
+  if (seen === low) return false;
+  return Atomics.compareExchange(words, index, seen, low) === seen;
+}
+
+/**
  * RESPONSE_CHECK: FNV-1a over an answer's words (length, width, height, channels), its status
  * and the sequence it answers, each u64 as its low then its high u32; so that a responder that
  * writes into the header late (it answers a request the requester gave up on) cannot lend its
@@ -478,10 +525,6 @@ function fnv(h: number, value: number): number {
  */
 export function setState(view: DataView, state: number, seq?: number): void {
   if (!isExtended(view)) return;
-  if (seq !== undefined) {
-    setU64(view, HEADER.LENGTH, 0);
-    view.setUint32(HEADER.REQUEST_KIND, RequestKind.FINISH, true);
-    setU64(view, HEADER.REQUEST_SEQ, seq);
-  }
+  if (seq !== undefined) writeRequest(view, 0, seq, RequestKind.FINISH);
   view.setUint32(HEADER.STATE, state, true);
 }

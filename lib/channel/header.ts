@@ -39,8 +39,15 @@ export const HEADER = {
   RESPONSE_CHECK: 116,
   ERROR_TEXT: 120,
   ERROR_TEXT_MAX: 256,
+  /**
+   * The request's length, which no answer writes over (an answer writes words 0..3, LENGTH
+   * included: one written late, to a request the requester gave up on, must not change the next).
+   */
+  REQUEST_LENGTH: 376,
+  /** {@link requestCheck} of the request: a request torn by a late writer is seen as such. */
+  REQUEST_CHECK: 384,
   /** Bytes a header needs for the extensions. */
-  EXT_SIZE: 376,
+  EXT_SIZE: 392,
   /** The size the requester makes the header segment. */
   SEGMENT_SIZE: 4096,
 } as const;
@@ -50,7 +57,7 @@ export const EXT_MAGIC = 0x584d4853;
 /** "SHMR", little-endian. */
 export const RESPONSE_MAGIC = 0x524d4853;
 /** The extension version this code speaks. */
-export const EXT_VERSION = 3;
+export const EXT_VERSION = 4;
 
 /** `REQUEST_KIND` values. */
 export const RequestKind = { REQUEST: 0, FINISH: 1 } as const;

@@ -17,6 +17,7 @@ import {
   ProtocolViolation,
   readRequest,
   readResponse,
+  requestCheck,
   RequestKind,
   RESPONSE_MAGIC,
   responseCheck,
@@ -24,6 +25,7 @@ import {
   setU64,
   State,
   u64,
+  withdraw,
   writeErrorResponse,
   writeRequest,
   writeResponse,
@@ -321,7 +323,8 @@ Deno.test("readRequest() refuses a header whose session or marks changed under t
 
 Deno.test("readRequest() makes an unknown kind or a name past the segment an error to answer", () => {
   const a = asked(1, 3);
-  a.view.setUint32(HEADER.REQUEST_KIND, 9, true);
+  a.view.setUint32(HEADER.REQUEST_KIND, 9, true); // (by a requester: its check says 9)
+  a.view.setUint32(HEADER.REQUEST_CHECK, requestCheck(SESSION, 1, 3, 9), true);
   const r = readRequest(a.view, new Uint8Array(8), SESSION, null);
   assert.equal(
     r.kind === "invalid" && r.violation.message,
@@ -428,4 +431,38 @@ Deno.test("randomized: 20,000 hostile headers never make the codec throw or take
       if (q.kind === "request") assert.ok(q.length <= data.length);
     }
   }
+});
+
+Deno.test("readRequest() reads the request's own length: an answer written late over words 0..3 does not change the request that follows", () => {
+  const a = asked(2, 5);
+  setWords(a.view, [28, 28, 1, 1]); // a late answer to request 1 lands after request 2 was written
+  assert.deepEqual(readRequest(a.view, new Uint8Array(64), SESSION, null), {
+    kind: "request",
+    length: 5,
+    seq: 2,
+  });
+});
+
+Deno.test("readRequest() takes no request whose fields do not add up (torn, or being written): none, not garbage", () => {
+  const a = asked(3, 5);
+  setU64(a.view, HEADER.REQUEST_LENGTH, 7); // another request's length, this one's check
+  assert.equal(readRequest(a.view, new Uint8Array(64), SESSION, null).kind, "none");
+  const b = asked(3, 5);
+  a.view.setUint32(HEADER.EXT_VERSION, 3, true);
+  assert.equal(readRequest(b.view, new Uint8Array(64), SESSION, null).kind, "request");
+  const r = readRequest(a.view, new Uint8Array(64), SESSION, null);
+  assert.equal(
+    r.kind === "violation" && r.violation.message,
+    "Bad request: version = 3: expected 4",
+  );
+});
+
+Deno.test("withdraw(): a request no responder claimed is taken back, and no responder can claim it after; one claimed first is not", () => {
+  const a = asked(4, 3);
+  assert.equal(withdraw(a.words, 4), true);
+  assert.equal(claim(a.words, 4, 1234, 0), false, "too late: withdrawn");
+  assert.equal(readRequest(a.view, new Uint8Array(8), SESSION, null).kind, "none");
+  const b = asked(5, 3);
+  assert.equal(claim(b.words, 5, 1234, 0), true);
+  assert.equal(withdraw(b.words, 5), false, "claimed: its answer may still come");
 });

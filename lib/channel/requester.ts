@@ -48,6 +48,7 @@ import {
   setState,
   setU64,
   State,
+  withdraw,
   writeRequest,
 } from "./protocol.ts";
 import { makeUnpublished, type Segment } from "../objects/segment.ts";
@@ -352,8 +353,21 @@ export class Requester implements Disposable {
         onRetry?.(this.responderPid);
       }
     } finally {
-      if (this.#state.kind === "asking") this.#state = { kind: "ready", abandoned: !answered };
+      if (this.#state.kind === "asking") {
+        this.#state = { kind: "ready", abandoned: !answered && !this.#withdraw() };
+      }
     }
+  }
+
+  /**
+   * Takes back the last request, given up on, if no responder has claimed it (`codec.ts`'s
+   * `withdraw`): then no responder can take it later, and its data segment stays. `false` if one
+   * claimed it (its answer may still come: the next request gets a new data segment), or the
+   * header is a plain responder's (no claims).
+   */
+  #withdraw(): boolean {
+    if (this.#peer.plainSeen || this.#header.view.byteLength < HEADER.EXT_SIZE) return false;
+    return withdraw(this.#header.words, this.#sequence);
   }
 
   /**

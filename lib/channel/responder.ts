@@ -27,6 +27,7 @@ import {
   HEADER,
   PLAIN_ECHO_BYTES,
   readRequest,
+  State,
   u64,
   writeErrorResponse,
   writeResponse,
@@ -504,11 +505,15 @@ export class Responder implements Disposable {
     if (this.#joinedNow() !== j) return false; // (it left that requester meanwhile)
     if (j.session === null || !fence) return true;
     // The requester writes a new REQUEST_SEQ with every request, and a new data segment (named
-    // in the header) when it gave one up; the claim is this responder's (the compare-and-swap),
-    // and a requester that retired or closed reads nothing. Two reads.
+    // in the header) when it gave one up; the claim is this responder's (the compare-and-swap:
+    // a request its requester withdrew is not), and a requester that finished, was replaced or
+    // closed (STATE) reads nothing. Four reads.
     const view = j.header.view;
     if (view.byteLength < HEADER.EXT_SIZE) return false; // a plain responder cut it: not ours
-    return view.getUint32(HEADER.REQUEST_SEQ, true) === fence.seq % 0x1_0000_0000 &&
+    const seq = fence.seq % 0x1_0000_0000;
+    return view.getUint32(HEADER.REQUEST_SEQ, true) === seq &&
+      view.getUint32(HEADER.CLAIM_SEQ, true) === seq &&
+      view.getUint32(HEADER.STATE, true) === State.LIVE &&
       view.getUint32(HEADER.DATA_ID, true) === j.dataId % 0x1_0000_0000;
   }
 

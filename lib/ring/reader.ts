@@ -405,8 +405,10 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
   }
 
   /**
-   * Waits until a writer has a lane: for a reader that outlives its writers, after the end of a
-   * stream (a writer that joins starts the next one). At once if one has a lane now.
+   * Waits until a writer has a lane, or a lane holds messages still to read: for a reader that
+   * outlives its writers, after the end of a stream (a writer that joins starts the next one).
+   * At once if so now. A writer that has closed and was read to its end does not count: after
+   * `true`, the next read finds a message or waits for one; it is not `ENDED`.
    *
    * @param options `timeoutMs` (default: forever), `signal`.
    * @returns `true` once a writer has a lane; `false` if the time ran out.
@@ -433,9 +435,13 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
    */
   async waitForWriter(options: ReadyOptions = {}): Promise<boolean> {
     this.#ready("waitForWriter()");
+    // A writer that closed, aborted or died, and whose lane was read to its end, is no writer:
+    // the read after a `true` must find a message, or wait for one, never ENDED.
     const joined = () => {
       this.#lanes.claim();
-      return this.#lanes.held() > 0 || this.#lanes.activeList.length > 0 ? true : null;
+      this.#lanes.checkWriters();
+      this.#lanes.freeDrained();
+      return this.#lanes.activeList.length > 0 ? true : null;
     };
     if (joined()) return true;
     this.#state = { kind: "waiting", call: "waitForWriter()" };
