@@ -26,7 +26,7 @@ const monotonicMs = () => performance.now();
 
 /** One measured stream. */
 export interface StreamRow {
-  transport: "ring" | "socket" | "memcpy" | "C ring";
+  transport: "ring" | "socket" | "memcpy" | "C ring" | "Python → ring";
   mode: "copy" | "zero" | "batch";
   bytes: number;
   writers: number;
@@ -64,6 +64,19 @@ export function touch(message: Uint8Array): number {
 }
 
 function writer(transport: string, where: string, c: StreamCase): Deno.ChildProcess {
+  if (transport === "python") {
+    return new Deno.Command("python3", {
+      args: [
+        "-B",
+        `${root}python/tests/peer.py`,
+        "bench",
+        where,
+        `${c.bytes}`,
+        `${c.count}`,
+        c.mode,
+      ],
+    }).spawn();
+  }
   return new Deno.Command(Deno.execPath(), {
     args: [
       ...PEER_FLAGS,
@@ -103,14 +116,21 @@ function endOfStream(error: unknown): null {
 }
 
 /** Reads every message of `c.writers` writer processes through a ring. */
-export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> {
+export async function ringStream(
+  id: string,
+  c: StreamCase,
+  from: "deno" | "python" = "deno",
+): Promise<StreamRow> {
   const name = `/bench_${id}_ring`;
   using ring = RingReader.create(name, {
     slots: c.slots,
     slotSize: c.slotSize,
     maxWriters: c.writers,
   });
-  const writers = Array.from({ length: c.writers }, () => writer("ring", name, c));
+  const writers = Array.from(
+    { length: c.writers },
+    () => writer(from === "python" ? "python" : "ring", name, c),
+  );
   let got = 0;
   let start = 0;
   /** Messages in before the clock started (the first). */
@@ -154,7 +174,7 @@ export async function ringStream(id: string, c: StreamCase): Promise<StreamRow> 
   if (got !== c.writers * c.count) {
     throw new Error(`The ring gave ${got} messages of ${c.writers * c.count}`);
   }
-  return row("ring", c, got - before, ms);
+  return row(from === "python" ? "Python → ring" : "ring", c, got - before, ms);
 }
 
 /**

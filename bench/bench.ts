@@ -458,6 +458,9 @@ log(
 );
 
 const built = await buildPeer(); // (the C pair, and the C ring of the streams)
+/** Whether python3 is here, for the Python writer's rows (python/, issue 23). */
+const hasPython = await new Deno.Command("python3", { args: ["-c", "import ctypes"] }).output()
+  .then((o) => o.success, () => false);
 if (runChannel && !built) log("(no C compiler: the C pair is skipped)");
 const peers: Peer[] = [];
 if (runChannel) {
@@ -531,6 +534,11 @@ if (runStreams) {
     if (c.mode === "batch") {
       const cRing = await cRingStream(built?.exe, { ...c, count: scaled(c.count) * 4 });
       if (cRing) streams.push(cRing);
+    }
+    // A Python writer (python/) into the same reader: the batch path, and frames.
+    if (hasPython && (c.mode === "batch" || (c.bytes === FRAME && c.mode === "copy"))) {
+      const count = scaled(c.mode === "batch" ? c.count / 10 : c.count);
+      streams.push(await ringStream(id, { ...c, count }, "python"));
     }
     if (c.mode === "copy" && c.writers === 1) {
       streams.push(memcpyStream(c, Math.max(10, Math.round(scaled(c.count) / 4))));
@@ -664,6 +672,21 @@ for (const c of [mib, frameCopy, frameZero]) {
   );
 }
 target("ring 64 B: 4 writers / 1", ratio(stream("ring", small4), small1Rate), "×", "≥", 0.5);
+const pythonBatch = stream("Python → ring", smallBatch);
+target(
+  "Python writer 64 B batch",
+  pythonBatch === undefined ? undefined : pythonBatch / 1e6,
+  " M msgs/s",
+  "≥",
+  1,
+);
+target(
+  `Python writer ${streamLabel(frameCopy)}: Python / Deno`,
+  ratio(stream("Python → ring", frameCopy), stream("ring", frameCopy)),
+  "×",
+  "≥",
+  0.5,
+);
 target("ring reader waiting 1 s, CPU", idleRingPercent, "% of a core", "≤", 1);
 
 log(
@@ -814,6 +837,9 @@ function markdown(): string {
     row(["stream", "ring", "Unix socket", "memcpy (or the C ring)", "ring / socket"]),
     row(["---", "---:", "---:", "---:", "---:"]),
     ...streamLines.map(row),
+    ...STREAMS.filter((c) => s("Python → ring", c)).map((c) =>
+      row([`${streamLabel(c)}, a Python writer (python/)`, cell(s("Python → ring", c)), "", "", ""])
+    ),
     row([
       "CPU of a ring's reader waiting 1 s",
       `${idleRingPercent?.toFixed(2)}% of a core`,
@@ -898,6 +924,7 @@ function streamChart(all: StreamRow[], m: typeof machine): string {
     socket: "#d62728",
     memcpy: "#7f7f7f",
     "C ring": "#2ca02c",
+    "Python → ring": "#9467bd",
   };
   const groups = STREAMS.map((c) => ({
     label: streamLabel(c),

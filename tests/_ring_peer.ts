@@ -1,12 +1,12 @@
 /**
  * A ring peer for the tests, run as its own process:
  *
- *   deno run --allow-ffi tests/_ring_peer.ts write NAME ID COUNT SIZES [SLEEP_MS]
+ *   deno run --allow-ffi tests/_ring_peer.ts write NAME ID COUNT SIZES [SLEEP_MS [GO]]
  *   deno run --allow-ffi tests/_ring_peer.ts read NAME SLOTS SLOT_SIZE WRITERS
  *
  * `write` sends COUNT messages as writer ID: message k is `message(ID, k, size)` with the sizes
  * taken in turn from SIZES (comma-separated), then closes; it prints "writing" once it has its
- * lane, and "done" at the end. `read` creates the ring, prints "ready", reads until the stream
+ * lane, and "done" at the end; given GO, it writes only once file GO exists (tests/peers/_go.ts). `read` creates the ring, prints "ready", reads until the stream
  * ends, checking every message, and prints one JSON line: what it got from each writer, and
  * what was dropped.
  *
@@ -14,6 +14,7 @@
  */
 
 import { RingReader, RingWriter } from "../lib/mod.ts";
+import { waitForGo } from "./peers/_go.ts";
 
 /**
  * Message `k` of writer `id`, `size` bytes (at least 12): id, k and size (u32 each), then bytes
@@ -52,6 +53,7 @@ if (import.meta.main) {
     const pause = Number(rest[3] ?? 0);
     using w = (await RingWriter.openWhenReady(name, { timeoutMs: 20_000 }))!;
     console.log("writing");
+    if (rest[4]) await waitForGo(rest[4]);
     for (let k = 0; k < count; k++) {
       if (!(await w.write(message(id, k, sizes[k % sizes.length]), { timeoutMs: 20_000 }))) {
         throw new Error(`writer ${id}: message ${k} timed out`);
