@@ -174,3 +174,21 @@ Deno.test("removeObject() of an object a lock-less program has open, while anoth
       Segment.unlinkName(name);
     }
   }));
+
+Deno.test("deno task clean with no option lists everything in /dev/shm: a ring a killed reader left is there", () =>
+  withId(async (id) => {
+    const ring = `/cl_${id}`;
+    const crashed = spawnPeer(peer("idle_one_lane_reader"), [ring]);
+    try {
+      await crashed.waitFor("made");
+      crashed.process.kill("SIGKILL");
+      await crashed.done;
+      const listed = await clean();
+      assert.equal(listed.code, 0);
+      assert.match(listed.stdout, new RegExp(`^shm +ring +${ring} .* -$`, "m"), listed.stdout);
+      assert.match(listed.stdout, /Run again with --remove/);
+    } finally {
+      await stop(crashed);
+      await clean("--ring", ring, "--remove");
+    }
+  }));

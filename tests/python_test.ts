@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Requester, RingReader, RingWriter } from "../lib/mod.ts";
-import { check, message } from "./_ring_peer.ts";
+import { check } from "./_ring_peer.ts";
 import {
   assertClean,
   denoArgv,

@@ -24,12 +24,11 @@ Lists objects in /dev/shm with their kind (channel, ring, plain), owner, mode, s
 whether a live process holds them (the lock every process of this library takes on what it holds):
 
   --channel NAME  a channel's four objects and the temporary names a killed server left
-                  (default: --channel ibis)
   --ring /NAME    a ring's segment, its two semaphores, and its temporary names
   --name /NAME    one object (a plain Segment or NamedSemaphore of yours)
-  --all           every object in /dev/shm; --remove then removes only rings' and channels'
-                  objects whose own bytes say so, and temporary names: anything else may be
-                  another program's (name it)
+  --all           every object in /dev/shm (the default); --remove then removes only rings'
+                  and channels' objects whose own bytes say so, and temporary names: anything
+                  else may be another program's (name it with --name)
   --remove        remove what is listed, except what a live process holds, what any process
                   has open or mapped (unless its bytes say it is this library's), and other
                   users' objects (even when run as root); each is checked again as it is
@@ -65,7 +64,7 @@ if (chosen.length > 1) {
 let objects: ShmObject[];
 let what: string;
 try {
-  if (opts.all) {
+  if (opts.all || chosen.length === 0) {
     objects = listObjects();
     what = "any kind";
   } else if (opts.ring !== undefined) {
@@ -77,7 +76,7 @@ try {
     objects = listObjects((n) => n === name);
     what = `the name "${name}"`;
   } else {
-    const channel = opts.channel ?? "ibis";
+    const channel = opts.channel!;
     objects = channelObjects(channelPath(channel));
     what = `channel "${channel}"`;
   }

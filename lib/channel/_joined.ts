@@ -158,7 +158,7 @@ export function checkRequester(j: Joined, names: ChannelNames, now: number): Inc
   const gone = (reason: string): Incoming => notice({ kind: "requester-gone", reason });
   if (j.session === null) {
     return j.head.linked() ? undefined : gone(
-      `The requester removed channel "${names.head}": it finished, or was stopped or restarted`,
+      `The requester removed channel "${names.channel}": it finished, or was stopped or restarted`,
     );
   }
   const view = checkSizes(j, names, now);

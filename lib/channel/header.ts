@@ -114,6 +114,8 @@ export type Meta = readonly [number, number, number];
 
 /** The four object names of a channel. */
 export interface ChannelNames {
+  /** The channel, as given: `/C` (for messages). */
+  channel: string;
   /** Semaphore the requester posts when a request is ready: `/SEM_C_REQ`. */
   requestReady: string;
   /** Semaphore the responder posts when the response is ready: `/SEM_C_RES`. */
@@ -167,6 +169,7 @@ export function channelNames(channel: string): ChannelNames {
   }
   const c = rest.replaceAll("/", "_");
   return {
+    channel,
     requestReady: `/SEM_${c}_REQ`,
     responseReady: `/SEM_${c}_RES`,
     head: `/SEG_${c}_HEAD`,

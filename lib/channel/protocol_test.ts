@@ -68,6 +68,7 @@ function fence(view: DataView, seq: number): void {
 
 Deno.test("channelNames() names the four objects and refuses names that cannot be", () => {
   assert.deepEqual(channelNames("/ibis"), {
+    channel: "/ibis",
     requestReady: "/SEM_ibis_REQ",
     responseReady: "/SEM_ibis_RES",
     head: "/SEG_ibis_HEAD",

@@ -75,13 +75,13 @@ type RequesterState =
  *   header is marked retired so that its responders move to the new one.
  * - **Only answers to this request.** Every request carries this requester's session and a
  *   sequence number; an answer counts only if it carries both (a plain responder's, only if it
- *   changed the header). Any other token is counted ({@link strays}) and ignored.
+ *   changed the header). Any other token is counted ({@link strayTokens}) and ignored.
  * - **Sizes are checked after every wait** (one `lseek` per segment): a segment truncated under
  *   it is a `DAMAGED` or `PROTOCOL` error, never a SIGBUS.
  * - **A plain responder's resizing is the protocol.** A responder that speaks only the plain protocol
  *   (the C++ original) truncates the header to 8 bytes to read a request and to 32 to answer,
  *   and the data segment to the name: the requester reads that answer by the plain rules, says so
- *   ({@link peer}), and makes the header whole again before its next request. Any other cut is
+ *   ({@link responderKind}), and makes the header whole again before its next request. Any other cut is
  *   `DAMAGED`.
  *
  * @example Process A asks, process B answers (here both in one process)
@@ -569,7 +569,7 @@ export class Requester implements Disposable {
 
   #checkOpen(): void {
     if (this.#state.kind === "closed") {
-      throw new Deno.errors.BadResource(`Channel "${this.names.head}" is closed`);
+      throw new Deno.errors.BadResource(`Channel "${this.names.channel}" is closed`);
     }
   }
 
@@ -583,17 +583,17 @@ export class Requester implements Disposable {
       case "ready":
         return state;
       case "closed":
-        throw new Deno.errors.BadResource(`Channel "${this.names.head}" is closed`);
+        throw new Deno.errors.BadResource(`Channel "${this.names.channel}" is closed`);
       case "asking":
         throw new ShmemaphoreError(
           "IN_FLIGHT",
-          `${call} on channel "${this.names.head}" while a request awaits its answer: await it ` +
+          `${call} on channel "${this.names.channel}" while a request awaits its answer: await it ` +
             `first (one request at a time)`,
           { objectName: this.names.head },
         );
       case "finished":
         throw new TypeError(
-          `${call} on channel "${this.names.head}" after finish(): its responders have left; ` +
+          `${call} on channel "${this.names.channel}" after finish(): its responders have left; ` +
             `close() it`,
         );
     }

@@ -447,13 +447,13 @@ export class Responder implements Disposable {
       case "waiting":
         throw new ShmemaphoreError(
           "IN_FLIGHT",
-          `${call} on channel "${this.names.head}" while ${state.call} is in flight: await it ` +
+          `${call} on channel "${this.names.channel}" while ${state.call} is in flight: await it ` +
             `first`,
           { objectName: this.names.head },
         );
       case "answering":
         throw new TypeError(
-          `${call} on channel "${this.names.head}" while request ${state.request.sequence} is ` +
+          `${call} on channel "${this.names.channel}" while request ${state.request.sequence} is ` +
             `lent: answer it (respond, send or respondError), or dispose of it, first`,
         );
     }

@@ -17,8 +17,9 @@ export type { ErrnoName };
 const ADVICE: Readonly<Record<string, string>> = {
   ENOENT: "it does not exist: is the process that creates it running, and is the name right?",
   EEXIST:
-    "it already exists: open it instead, or take it over with replace() if a crashed run left " +
-    "it (deno task clean lists what is left)",
+    "it already exists: a live process may use it (a Segment or NamedSemaphore can be opened " +
+    "with open()); if a crashed run left it, take it over with replace(), or remove it with " +
+    "deno task clean --all --remove",
   EACCES: "permission denied: it belongs to another user or its mode does not let you in",
   EPERM: "operation not permitted: it belongs to another user",
   ENAMETOOLONG: "the name is too long",
@@ -35,6 +36,21 @@ const ADVICE: Readonly<Record<string, string>> = {
 /**
  * Why a call of the library failed: one flat union for every object, documented here once. A
  * {@link PosixError}'s code is the name of its errno (`"ENOENT"`, `"EACCES"`...); the others:
+ *
+ * - `BUSY`: a live process holds the object (its lock): it is not stale, and not yours to take;
+ *   or other processes keep changing its name's object under a call.
+ * - `IN_FLIGHT`: a call of yours on this reader, writer or end is still in flight: await it.
+ * - `FOREIGN_OBJECT`: the object belongs to another user, or is another kind's.
+ * - `DAMAGED`: the object is not what its name says (truncated, overwritten, not a file).
+ * - `PROTOCOL`: the other side broke the protocol (`cause`: field, value, rule).
+ * - `PEER_GONE`: the other side is gone (its process died, it removed its objects, or there is
+ *   none: a ring with no reader, a channel with no live requester).
+ * - `CLOSED`: the other side closed it on purpose (a ring's reader closed the ring).
+ * - `NO_LANE`: every lane of the ring has a writer: wait for one to close, or make the ring with
+ *   more `maxWriters`.
+ * - `ENDED`: the ring's stream has ended (every writer left and everything was read); see
+ *   `RingReader.waitForWriter`.
+ * - `ABORTED`: the stream ended, but a writer aborted its part of it.
  */
 export type ErrorCode =
   /**

@@ -197,7 +197,8 @@ export class RingWriter implements Disposable {
       m.resized.close();
       throw new ShmemaphoreError(
         "NO_LANE",
-        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes`,
+        `Ring "${name}" has a writer on each of its ${header.shape.lanes} lanes: try again once ` +
+          `one has closed, or make the ring with more maxWriters`,
         { objectName: name },
       );
     } finally {
