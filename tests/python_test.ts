@@ -7,11 +7,14 @@
 
 import assert from "node:assert/strict";
 import { Requester, RingReader, RingWriter } from "../lib/mod.ts";
-import { check } from "./_ring_peer.ts";
+import { check, message } from "./_ring_peer.ts";
 import {
   assertClean,
+  buildPeer,
   denoArgv,
+  EMULATOR,
   goFile,
+  peer,
   rootTest,
   shmEntries,
   spawnPeer,
@@ -304,3 +307,74 @@ rootTest(
       }
     }),
 );
+
+for (const [writerSide, readerSide] of [["C", "Python"], ["Python", "C"]] as const) {
+  Deno.test(`a peer neither side wrote (tests/peer.c, from docs/ring.md): a ${writerSide} writer and a ${readerSide} reader, byte for byte at every size`, () =>
+    withId(async (id) => {
+      const exe = await buildPeer();
+      const name = `/py_${id}`;
+      const sizes = "12,100,241,1000,4080,20000,65536";
+      const reader = readerSide === "C"
+        ? watch([...EMULATOR, exe, "ring-read", name, "16", "256", "2"])
+        : python("read", name, "16", "256", "2");
+      try {
+        await reader.waitFor("ready");
+        const writer = writerSide === "C"
+          ? watch([...EMULATOR, exe, "ring-write", name, "5", "200", sizes])
+          : python("write", name, "5", "200", sizes);
+        assertClean(await writer.done);
+        const out = await reader.done;
+        assertClean(out);
+        const got = result(out);
+        assert.deepEqual(got.got, { 5: 200 });
+        assert.equal(got.dropped, 0);
+        assert.equal(Array.isArray(got.errors) ? got.errors.length : got.errors, 0);
+      } finally {
+        await stop(reader);
+      }
+    }));
+}
+
+/** Hostile values for the first record's fields (lane 0, slot 0), as the Deno tests use. */
+const HOSTILE: [string, number, number][] = [
+  ["LENGTH past the lane's end", 0, 100_000],
+  ["unknown FLAGS", 4, 64],
+  ["a POSITION of another lap", 8, 77],
+  ["another claim's GENERATION", 12, 99],
+  ["a TOTAL that is not the LENGTH", 16, 5],
+];
+
+Deno.test("hostile fields from a Deno process against a Python reader, and from a Python process against a Deno reader: DAMAGED, never a message", () =>
+  withId(async (id) => {
+    for (const [what, field, value] of HOSTILE) {
+      const at = 4096 + field; // (DATA_OFFSET: lane 0, slot 0)
+      // A Python reader; the record rewritten by a Deno process of the same user.
+      const name = `/py_${id}_${field}`;
+      const go = await goFile();
+      const reader = python("read", name, "8", "256", "1", go.path);
+      try {
+        await reader.waitFor("ready");
+        {
+          using w = RingWriter.open(name);
+          assert.equal(w.tryWrite(message(1, 0, 40)), true);
+        }
+        assertClean(await spawnPeer(peer("poke_u32"), [name, String(at), String(value)]).done);
+        await go.go();
+        const r = await reader.done;
+        assert.notEqual(r.code, 0, `${what}: ${r.stdout}`);
+        assert.match(r.stderr, /ShmemaphoreError: Ring .*/, what);
+        assert.doesNotMatch(r.stdout, /"got"/, `${what}: no message taken`);
+      } finally {
+        await stop(reader);
+        for (const o of shmEntries(id)) unlinkListed(o);
+      }
+      // A Deno reader; the record rewritten by a Python process.
+      using ring = RingReader.create(`${name}_d`, { slots: 8, slotSize: 256, maxWriters: 1 });
+      {
+        using w = RingWriter.open(ring.name);
+        assert.equal(w.tryWrite(message(1, 0, 40)), true);
+      }
+      assertClean(await python("poke", ring.name, String(at), String(value)).done);
+      assert.throws(() => ring.tryRead(), { code: "DAMAGED" }, what);
+    }
+  }));

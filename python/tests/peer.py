@@ -3,7 +3,9 @@
     python3 peer.py respond CHANNEL                 answers each request with its bytes reversed
     python3 peer.py request CHANNEL COUNT           asks COUNT times, checks every answer
     python3 peer.py write RING ID COUNT SIZES [GO]  as tests/_ring_peer.ts's writer
-    python3 peer.py read RING SLOTS SLOT_SIZE N     as tests/_ring_peer.ts's reader
+    python3 peer.py read RING SLOTS SLOT_SIZE N [GO]  as tests/_ring_peer.ts's reader (reads
+                                                      once file GO exists, if given)
+    python3 peer.py poke NAME OFFSET VALUE          a hostile process: a u32 into segment NAME
     python3 peer.py batch RING ID COUNT SIZE        COUNT messages of SIZE bytes, by batches
     python3 peer.py rate RING SECONDS               64-byte messages by batches; prints the rate
     python3 peer.py frames RING COUNT SIZE          COUNT frames of SIZE bytes; prints the time
@@ -28,6 +30,7 @@ from shmemaphore import (  # noqa: E402
     Responder,
     RingReader,
     RingWriter,
+    Segment,
     ShmemaphoreError,
 )
 
@@ -161,10 +164,12 @@ def main(mode: str, name: str, *rest: str) -> None:
                 for _ in range(count):
                     writer.write(frame)
     elif mode == "read":
-        slots, slot_size, writers = (int(x) for x in rest)
+        slots, slot_size, writers = (int(x) for x in rest[:3])
         with RingReader.create(name, max_writers=writers, slots=slots,
                                slot_size=slot_size) as ring:
             print("ready", flush=True)
+            while len(rest) > 3 and not os.path.exists(rest[3]):
+                time.sleep(0.005)
             nxt: dict[int, int] = {}
             errors: list[str] = []
             for data in ring:
@@ -178,6 +183,9 @@ def main(mode: str, name: str, *rest: str) -> None:
                 nxt[id_] = k + 1
             print(json.dumps({"got": {str(i): n for i, n in nxt.items()}, "dropped": ring.dropped,
                               "died": ring.died_writers, "errors": errors}), flush=True)
+    elif mode == "poke":
+        with Segment.open(name) as seg:
+            struct.pack_into("<I", seg.buf, int(rest[0]), int(rest[1]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
