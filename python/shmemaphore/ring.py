@@ -29,6 +29,8 @@ FIRST, LAST, PAD, RESTART, BATCH = 1, 2, 4, 8, 16
 READER_LOCK_BYTE, WRITER_LOCK_BASE = 0, 1
 SLICE = 0.1  # seconds between looks at the other side's liveness while blocked
 _RECORD = struct.Struct("<IIIIQ")  # LENGTH, FLAGS, POSITION, GENERATION, TOTAL
+_U32 = struct.Struct("<I")
+_PADDING = (b"", b"\0", b"\0\0", b"\0\0\0")
 
 
 def ring_names(name: str) -> tuple[str, str, str]:
@@ -75,13 +77,16 @@ class MessageBatch:
     def add(self, message: bytes) -> bool:
         """Adds a copy of ``message``; ``False`` if it does not fit (the batch is unchanged)."""
         n = len(message)
-        end = self.size + 4 + n
-        packed = end + (-n % 4)
-        if packed > len(self.buffer):
+        at = self.size
+        end = at + 4 + n
+        packed = end + (-n & 3)
+        buffer = self.buffer
+        if packed > len(buffer):
             return False
-        struct.pack_into("<I", self.buffer, self.size, n)
-        self.buffer[self.size + 4:end] = message
-        self.buffer[end:packed] = bytes(packed - end)
+        _U32.pack_into(buffer, at, n)
+        buffer[at + 4:end] = message
+        if packed != end:
+            buffer[end:packed] = _PADDING[packed - end]
         self.size = packed
         self.count += 1
         return True
