@@ -437,3 +437,14 @@ export function buildPeer(): Promise<string> {
   })();
   return built;
 }
+
+/** Runs `deno task clean ARGS...` in the project root: its exit code and what it printed. */
+export async function clean(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
+  const out = await new Deno.Command(command, {
+    args: rest,
+    cwd: ROOT.pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}

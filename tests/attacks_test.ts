@@ -10,7 +10,7 @@ import { listObjects, NamedSemaphore, Requester, Segment } from "../lib/mod.ts";
 import { channelNames, HEADER, State } from "../lib/protocol.ts";
 import {
   assertClean,
-  denoArgv,
+  clean,
   goFile,
   peer,
   removeChannel,
@@ -21,7 +21,6 @@ import {
   spawnPeer,
   startTask,
   stop,
-  taskArgs,
   tempDir,
   withId,
 } from "./_util.ts";
@@ -260,14 +259,8 @@ rootTest(
       // A channel whose name starts like one of this channel's temporary names.
       const lookalike = channelNames(`/${channel}_HEAD.new.1`).head;
       Segment.create(lookalike, 8).close();
-      const clean = async (args: string[]) => {
-        const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-        const out = await new Deno.Command(command, { args: rest, env: { NO_COLOR: "1" } })
-          .output();
-        return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-      };
       try {
-        const run = await clean(["--channel", channel, "--remove"]);
+        const run = await clean("--channel", channel, "--remove");
         assert.equal(run.code, 0);
         assert.match(run.stdout, /kept shm \/SEG_a_\w+_HEAD: it belongs to user 65534, not to you/);
         assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);

@@ -9,28 +9,16 @@ import assert from "node:assert/strict";
 import { listObjects, NamedSemaphore, removeObject, Segment } from "../lib/mod.ts";
 import {
   assertClean,
-  denoArgv,
+  clean,
   peer,
   rootTest,
   runDeno,
   shmEntries,
   spawnPeer,
   stop,
-  taskArgs,
   watch,
   withId,
 } from "./_util.ts";
-
-/** Runs `deno task clean ARGS...`: its exit code and what it printed. */
-async function clean(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-  const out = await new Deno.Command(command, {
-    args: rest,
-    cwd: new URL("../", import.meta.url).pathname,
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-}
 
 Deno.test("removeObject() of a stale object whose name a live process took over since it was listed: not removed", () =>
   withId(async (id) => {

@@ -9,6 +9,7 @@ import { channelNames, EXT_MAGIC, HEADER, requestCheck, RequestKind } from "../l
 import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
+  clean,
   denoArgv,
   peer,
   rootTest,
@@ -291,17 +292,6 @@ rootTest(
       assert.equal(NamedSemaphore.unlinkName(channelNames(`/${channel}`).requestReady), true);
     }),
 );
-
-/** Runs `deno task clean ARGS...` in the project root: its exit code and what it printed. */
-async function clean(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const [command, ...rest] = denoArgv(...await taskArgs("clean"), ...args);
-  const out = await new Deno.Command(command, {
-    args: rest,
-    cwd: new URL("../", import.meta.url).pathname,
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-}
 
 Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
   withId(async (id) => {

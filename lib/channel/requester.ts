@@ -29,7 +29,7 @@ import { Spin } from "../objects/_spin.ts";
 import { encodeUtf8Into } from "./_text.ts";
 import { drain, Made, makeOwned, relink } from "../objects/lifecycle.ts";
 import { type NamedSemaphore, spinTake } from "../objects/named_semaphore.ts";
-import { hasCode, PosixError, ShmemaphoreError } from "../objects/errors.ts";
+import { hasCode, inFlight, PosixError, ShmemaphoreError } from "../objects/errors.ts";
 import {
   type ChannelNames,
   channelNames,
@@ -585,11 +585,12 @@ export class Requester implements Disposable {
       case "closed":
         throw new Deno.errors.BadResource(`Channel "${this.names.channel}" is closed`);
       case "asking":
-        throw new ShmemaphoreError(
-          "IN_FLIGHT",
-          `${call} on channel "${this.names.channel}" while a request awaits its answer: await it ` +
-            `first (one request at a time)`,
-          { objectName: this.names.head },
+        throw inFlight(
+          call,
+          `channel "${this.names.channel}"`,
+          "a request",
+          "one request at a time",
+          this.names.head,
         );
       case "finished":
         throw new TypeError(

@@ -40,7 +40,7 @@ import {
   requesterHoldsChannel,
   tryJoin,
 } from "./_joined.ts";
-import { ShmemaphoreError } from "../objects/errors.ts";
+import { inFlight, ShmemaphoreError } from "../objects/errors.ts";
 import {
   type ActiveRequest,
   type Answering,
@@ -443,13 +443,14 @@ export class Responder implements Disposable {
       case "joined":
         return;
       case "closed":
-        throw new Deno.errors.BadResource(`Channel responder of "${this.names.head}" is closed`);
+        throw new Deno.errors.BadResource(`Channel responder of "${this.names.channel}" is closed`);
       case "waiting":
-        throw new ShmemaphoreError(
-          "IN_FLIGHT",
-          `${call} on channel "${this.names.channel}" while ${state.call} is in flight: await it ` +
-            `first`,
-          { objectName: this.names.head },
+        throw inFlight(
+          call,
+          `channel "${this.names.channel}"`,
+          state.call,
+          "one call at a time per responder",
+          this.names.head,
         );
       case "answering":
         throw new TypeError(

@@ -224,3 +224,23 @@ export class PosixError extends ShmemaphoreError {
     this.action = action;
   }
 }
+
+/**
+ * The error of `call` made on `on` (`ring "/frames"`, `channel "/ibis"`) while `running` of the
+ * same object awaits: `IN_FLIGHT`, with what to do (`rule`: how many calls may run at a time).
+ *
+ * Never throws.
+ */
+export function inFlight(
+  call: string,
+  on: string,
+  running: string,
+  rule: string,
+  objectName: string,
+): ShmemaphoreError {
+  return new ShmemaphoreError(
+    "IN_FLIGHT",
+    `${call} on ${on} while ${running} is in flight: await it first (${rule})`,
+    { objectName },
+  );
+}

@@ -22,7 +22,7 @@ import { exchangeName, Segment } from "../objects/segment.ts";
 import { DEFAULT_SPIN_US, POLL_GAP_MS, RingMemory, ringSemaphore, waitFor } from "./_memory.ts";
 import { ringNames } from "./kind.ts";
 import type { MessageBatch } from "./batch.ts";
-import { hasCode, PosixError, ShmemaphoreError } from "../objects/errors.ts";
+import { hasCode, inFlight, PosixError, ShmemaphoreError } from "../objects/errors.ts";
 import { EEXIST } from "../objects/_libc.ts";
 import { lendMessage, type PeekedMessage } from "./loans.ts";
 import {
@@ -575,11 +575,12 @@ export class RingReader implements Disposable, AsyncIterable<Uint8Array<ArrayBuf
       case "closed":
         throw new Deno.errors.BadResource(`Ring reader of "${this.name}" is closed`);
       case "waiting":
-        throw new ShmemaphoreError(
-          "IN_FLIGHT",
-          `${call} on ring "${this.name}" while ${state.call} is in flight: await it first (one ` +
-            `read at a time; for await, readable and read() each take that turn)`,
-          { objectName: this.name },
+        throw inFlight(
+          call,
+          `ring "${this.name}"`,
+          state.call,
+          "one read at a time; for await, readable and read() each take that turn",
+          this.name,
         );
       case "peeked":
         throw new TypeError(

@@ -26,7 +26,7 @@ import {
   packedMismatch,
   packedStart,
 } from "./batch.ts";
-import { hasCode, ShmemaphoreError } from "../objects/errors.ts";
+import { hasCode, inFlight, ShmemaphoreError } from "../objects/errors.ts";
 import {
   Flag,
   LANE,
@@ -595,11 +595,12 @@ export class RingWriter implements Disposable {
       case "closed":
         throw new Deno.errors.BadResource(`Ring writer of "${this.name}" is closed`);
       case "waiting":
-        throw new ShmemaphoreError(
-          "IN_FLIGHT",
-          `${call} on ring "${this.name}" while ${state.call} of this writer is in flight: ` +
-            `await it first (one call at a time per writer)`,
-          { objectName: this.name },
+        throw inFlight(
+          call,
+          `ring "${this.name}"`,
+          `${state.call} of this writer`,
+          "one call at a time per writer",
+          this.name,
         );
       case "reserved":
         throw new TypeError(
