@@ -6,16 +6,20 @@
  */
 
 import assert from "node:assert/strict";
-import { listObjects, NamedSemaphore, removeObject, Segment } from "../lib/mod.ts";
+import { listObjects, NamedSemaphore, removeObject, Requester, Segment } from "../lib/mod.ts";
+import { channelNames, HEADER } from "../lib/protocol.ts";
+import { currentUid } from "../lib/objects/_libc.ts";
 import {
   assertClean,
   clean,
+  denoArgv,
   peer,
   rootTest,
   runDeno,
   shmEntries,
   spawnPeer,
   stop,
+  taskArgs,
   watch,
   withId,
 } from "./_util.ts";
@@ -179,4 +183,123 @@ Deno.test("deno task clean with no option lists everything in /dev/shm: a ring a
       await stop(crashed);
       await clean("--ring", ring, "--remove");
     }
+  }));
+
+rootTest(
+  "deno task clean keeps another user's objects, even as root, and never takes a channel for another's temporary name",
+  "to be another user (setpriv)",
+  () =>
+    withId(async (id) => {
+      const channel = `a_${id}`;
+      const names = channelNames(`/${channel}`);
+      const squat = await runDeno(peer("make_open_segment"), {
+        asNobody: true,
+        args: [names.head],
+      });
+      assertClean(squat);
+      // A channel whose name starts like one of this channel's temporary names.
+      const lookalike = channelNames(`/${channel}_HEAD.new.1`).head;
+      Segment.create(lookalike, 8).close();
+      try {
+        const run = await clean("--channel", channel, "--remove");
+        assert.equal(run.code, 0);
+        assert.match(run.stdout, /kept shm \/SEG_a_\w+_HEAD: it belongs to user 65534, not to you/);
+        assert.doesNotMatch(run.stdout, /HEAD\.new\.1/);
+        assert.deepEqual(shmEntries(id).map((o) => o.name).sort(), [lookalike, names.head].sort());
+      } finally {
+        Segment.unlinkName(names.head);
+        Segment.unlinkName(lookalike);
+      }
+    }),
+);
+
+Deno.test("deno task clean lists a channel's leftovers with owner and mode, and removes them", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    const names = channelNames(`/${channel}`);
+    Segment.create(names.head, HEADER.SEGMENT_SIZE).close();
+    Segment.create(names.data, 100, { mode: 0o640 }).close();
+    NamedSemaphore.create(names.requestReady, 2).close();
+    NamedSemaphore.create(names.responseReady).close();
+    const other = channelNames(`/u_${id}`).head;
+    Segment.create(other, 1).close();
+    const listed = await clean("--channel", channel);
+    assert.equal(listed.code, 0);
+    const me = currentUid();
+    assert.match(
+      listed.stdout,
+      new RegExp(`shm +channel\\? +/SEG_t_${id}_DATA +${me} +0640 +100 .* -$`, "m"),
+    );
+    // (No server's marks in its header: only the names say "channel".)
+    assert.match(listed.stdout, new RegExp(`sem +channel\\? +/SEM_t_${id}_REQ +${me} +0600 `));
+    assert.match(listed.stdout, /4 objects of channel [^]* --remove/);
+    assert.doesNotMatch(listed.stdout, /SEG_u_/, "only the channel asked for");
+    assert.equal(shmEntries(id).length, 5, "listing removes nothing");
+    const removed = await clean("--channel", channel, "--remove");
+    assert.equal(removed.code, 0);
+    assert.equal(removed.stdout.match(/^removed /gm)?.length, 4);
+    assert.deepEqual(shmEntries(id).map((o) => o.name), [other]);
+    Segment.unlinkName(other);
+  }));
+
+Deno.test("deno task clean knows rings, their temporary names and plain objects; it never removes a live one", () =>
+  withId(async (id) => {
+    const ring = `/r_${id}`;
+    // A reader killed while creating its ring leaves a temporary name: a ring's, found by name.
+    const crashed = spawnPeer(peer("idle_one_lane_reader"), [ring]);
+    await crashed.waitFor("made");
+    Segment.create(`${ring}.new.0123456789abcdef`, 4).close(); // what a crash mid-create leaves
+    const plain = Segment.create(`/p_${id}`, 10);
+    try {
+      const listed = await clean("--ring", ring);
+      assert.equal(listed.code, 0);
+      assert.match(listed.stdout, new RegExp(`shm +ring +/r_${id} .* live$`, "m"));
+      assert.match(listed.stdout, new RegExp(`sem +ring +/r_${id}\\.readable .* live$`, "m"));
+      assert.match(
+        listed.stdout,
+        new RegExp(`shm +ring\\?\\* +/r_${id}\\.new\\.0123456789abcdef .* -$`, "m"),
+      );
+      const all = await clean("--all");
+      assert.match(all.stdout, new RegExp(`shm +plain +/p_${id} .* live$`, "m"));
+      const removed = await clean("--ring", ring, "--remove");
+      assert.match(removed.stdout, new RegExp(`^removed shm /r_${id}\\.new\\.0123`, "m"));
+      assert.equal(removed.stdout.match(/: a live process holds it$/gm)?.length, 3, removed.stdout);
+      // Once its reader is dead, its objects are stale: removed.
+      await stop(crashed);
+      const after = await clean("--ring", ring, "--remove");
+      assert.equal(after.stdout.match(/^removed /gm)?.length, 3, after.stdout);
+      // --all --remove leaves a plain object (maybe another program's) unless it is named.
+      plain.close();
+      const sweep = await clean("--all", "--remove");
+      assert.match(sweep.stdout, new RegExp(`kept shm /p_${id}: a plain object may be another`));
+      const named = await clean("--name", `/p_${id}`, "--remove");
+      assert.match(named.stdout, new RegExp(`^removed shm /p_${id}$`, "m"));
+      assert.deepEqual(shmEntries(id), []);
+    } finally {
+      await stop(crashed);
+      plain.close();
+    }
+  }));
+
+Deno.test("deno task clean never removes the objects of a channel a live server holds", () =>
+  withId(async (id) => {
+    const channel = `t_${id}`;
+    using server = Requester.create(`/${channel}`);
+    const [command, ...rest] = denoArgv(
+      ...await taskArgs("clean"),
+      "--channel",
+      channel,
+      "--remove",
+    );
+    const out = await new Deno.Command(command, {
+      args: rest,
+      cwd: new URL("../", import.meta.url).pathname,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0);
+    assert.match(stdout, new RegExp(`SEG_t_${id}_HEAD .* live$`, "m"));
+    assert.equal(stdout.match(/^kept .*: a live process holds it$/gm)?.length, 4, stdout);
+    assert.equal(shmEntries(id).length, 4);
+    server.close();
   }));

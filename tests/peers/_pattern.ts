@@ -1,5 +1,5 @@
 /**
- * The bytes both sides of tests/fencing_test.ts's race derive from the text asked: any answer to
+ * The bytes both sides of tests/channel_fencing_test.ts's race derive from the text asked: any answer to
  * another request than the one asked shows as wrong bytes.
  */
 export function pattern(text: string): Uint8Array {

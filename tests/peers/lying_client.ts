@@ -1,4 +1,4 @@
-// A peer of tests/robustness_test.ts: a client that answers one request with the four header
+// A peer of tests/channel_damage_test.ts: a client that answers one request with the four header
 // words given as arguments (CHANNEL W0 W1 W2 W3), and with --cut-data last, grows the data
 // segment to 200000 bytes and has a third process (coreutils truncate) cut it to 10 first.
 import { NamedSemaphore, Segment } from "../../lib/mod.ts";

@@ -1,4 +1,4 @@
-// A peer of tests/fencing_test.ts's race: a responder (CHANNEL) that answers every request at
+// A peer of tests/channel_fencing_test.ts's race: a responder (CHANNEL) that answers every request at
 // about its requester's deadline (within half a millisecond either side, as `nI|SENT|TIMEOUT`
 // says), with the bytes of pattern(text), until the requester finishes. Counts the requests
 // that are not one its requester wrote ("garbled"); prints "answered N, garbled G".

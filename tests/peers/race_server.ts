@@ -1,4 +1,4 @@
-// A peer of tests/fencing_test.ts's race: a requester (CHANNEL SECONDS) that, once a responder
+// A peer of tests/channel_fencing_test.ts's race: a requester (CHANNEL SECONDS) that, once a responder
 // has joined, asks with timeouts of 2 to 10 ms for SECONDS, and on until it has taken 20 answers
 // and met 100 timeouts (60 s at most). Each request says when it was sent and its timeout
 // (`nI|SENT|TIMEOUT`), so that the responder can answer at that very deadline. Checks every
