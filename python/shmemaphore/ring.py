@@ -235,7 +235,7 @@ class RingWriter:
         while True:
             slot = self._tail % shape.slots
             pad = shape.slots - slot if slot + need > shape.slots else 0
-            free = shape.slots - shape.used(self._tail, w.load(_lane(lane, L_HEAD)))
+            free = self._free()
             if pad and free >= pad:
                 # A PAD record to the lane's end, published on its own.
                 self._publish(b"", PAD, 0, pad)
@@ -245,6 +245,16 @@ class RingWriter:
                 return True
             if not self._wait_room(pad or need, max(need, pad, shape.slots // 2), deadline):
                 return False
+
+    def _free(self) -> int:
+        """Free slots in this writer's lane, from the HEAD the reader published (bounded: a HEAD
+        that would mean more unread slots than the lane has, or one past 2 x SLOTS, is damage)."""
+        shape = self.shape
+        head = self._w.load(_lane(self.lane, L_HEAD))
+        used = shape.used(self._tail, head)
+        if head >= 2 * shape.slots or used > shape.slots:
+            raise _damaged(self.name, f"lane {self.lane} has HEAD {head} for TAIL {self._tail}")
+        return shape.slots - used
 
     def _publish(self, payload, flags: int, total: int, slots: int) -> None:
         shape, w, lane = self.shape, self._w, self.lane
@@ -277,8 +287,7 @@ class RingWriter:
                 if not _libc.exclusively_held(self._seg.fd, READER_LOCK_BYTE):
                     raise ShmemaphoreError("PEER_GONE", f'The reader of ring "{self.name}" '
                                            "died", object_name=self.name)
-                free = shape.slots - shape.used(self._tail, w.load(_lane(lane, L_HEAD)))
-                if free >= enough:
+                if self._free() >= enough:
                     return True
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:

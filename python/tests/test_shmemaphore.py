@@ -218,3 +218,15 @@ def test_a_request_given_up_on_is_withdrawn_and_answers_once_only(name):
         assert answer.ok and answer.data == b"x"
         asker.finish()
         assert out.wait(timeout=20) == 0
+
+
+def test_a_writer_refuses_a_hostile_head_instead_of_writing_over_unread_records(name):
+    with RingReader.create(name, max_writers=1, slots=8, slot_size=256):
+        with RingWriter.open(name) as w:
+            assert w.write(b"x" * 200)
+            with Segment.open(name) as seg:  # HEAD of lane 0: past 2 x SLOTS, then "ahead of TAIL"
+                for head in (2**32 - 1, 16, 5):
+                    struct.pack_into("<I", seg.buf, 256 + 64, head)
+                    with pytest.raises(ShmemaphoreError) as e:
+                        w.write(b"y", timeout=1)
+                    assert e.value.code == "DAMAGED"
