@@ -475,6 +475,9 @@ class RingReader:
             avail = shape.used(tail, head)
             if avail == 0:
                 return None
+            if avail > shape.slots:
+                raise _damaged(self.name, f"lane {i} has TAIL {tail} for HEAD {head}: more than "
+                               "the lane holds")
             slot = head % shape.slots
             at = shape.lane_at(i) + slot * shape.slot_size
             length, flags, position, generation, total = _RECORD.unpack_from(buf, at)

@@ -230,3 +230,13 @@ def test_a_writer_refuses_a_hostile_head_instead_of_writing_over_unread_records(
                     with pytest.raises(ShmemaphoreError) as e:
                         w.write(b"y", timeout=1)
                     assert e.value.code == "DAMAGED"
+
+
+def test_a_reader_refuses_a_tail_past_what_the_lane_holds(name):
+    with RingReader.create(name, max_writers=1, slots=8, slot_size=256) as ring:
+        with RingWriter.open(name):
+            with Segment.open(name) as seg:  # TAIL of lane 0: 12 slots ahead of HEAD 0, of 8
+                struct.pack_into("<I", seg.buf, 256 + 16, 12)
+            with pytest.raises(ShmemaphoreError) as e:
+                ring.read(1)
+            assert e.value.code == "DAMAGED"
